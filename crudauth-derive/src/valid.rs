@@ -1,0 +1,331 @@
+//! Every semantic check of the mapping against the model, each spanned on the token to change.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{GenericArgument, PathArguments, Type};
+
+use crate::ast::{Field, Model};
+use crate::attr::{ColumnRef, Logical, Mapping};
+
+/// The mapping after defaults and checks: a column for each logical field that has one.
+pub struct Resolved<'m, 'a> {
+    /// Indexed like `Logical::ALL`.
+    pub fields: [Option<&'m Field<'a>>; 8],
+    pub login: Vec<&'m Field<'a>>,
+    pub recovery: Option<&'m Field<'a>>,
+}
+
+impl<'m, 'a> Resolved<'m, 'a> {
+    pub fn get(&self, logical: Logical) -> Option<&'m Field<'a>> {
+        self.fields[index(logical)]
+    }
+
+    /// The logical field a column is mapped to, if any.
+    pub fn logical_of(&self, field: &Field<'_>) -> Option<Logical> {
+        Logical::ALL
+            .into_iter()
+            .find(|l| self.get(*l).is_some_and(|f| f.name == field.name))
+    }
+}
+
+fn index(logical: Logical) -> usize {
+    Logical::ALL.iter().position(|l| *l == logical).unwrap_or(0)
+}
+
+/// What a column's Rust type is, as far as the contract cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TypeKind {
+    Str,
+    Bool,
+    Int,
+    Other,
+}
+
+/// Classifies a field type by its last path segment, looking through one `Option<..>`.
+pub fn type_kind(ty: &Type) -> TypeKind {
+    let Type::Path(path) = ty else {
+        return TypeKind::Other;
+    };
+    let Some(last) = path.path.segments.last() else {
+        return TypeKind::Other;
+    };
+    if last.ident == "Option" {
+        if let PathArguments::AngleBracketed(args) = &last.arguments {
+            if let Some(GenericArgument::Type(inner)) = args.args.first() {
+                return type_kind(inner);
+            }
+        }
+        return TypeKind::Other;
+    }
+    match last.ident.to_string().as_str() {
+        "String" => TypeKind::Str,
+        "bool" => TypeKind::Bool,
+        "i16" | "i32" | "i64" | "u16" | "u32" => TypeKind::Int,
+        _ => TypeKind::Other,
+    }
+}
+
+fn expected_kind(logical: Logical) -> Option<(TypeKind, &'static str)> {
+    match logical {
+        Logical::Id => None,
+        Logical::Email | Logical::Username | Logical::Password => {
+            Some((TypeKind::Str, "a string (`String` or `Option<String>`)"))
+        }
+        Logical::IsActive | Logical::IsSuperuser | Logical::EmailVerified => {
+            Some((TypeKind::Bool, "a flag (`bool`)"))
+        }
+        Logical::TokenVersion => Some((TypeKind::Int, "an integer (`i32` or `i64`)")),
+    }
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a likely typo.
+pub fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Looks a column up; on a miss records an error on the literal with a did-you-mean hint.
+fn lookup<'m, 'a>(
+    model: &'m Model<'a>,
+    column: &ColumnRef,
+    errors: &mut Vec<syn::Error>,
+) -> Option<&'m Field<'a>> {
+    if let Some(field) = model.field(&column.name) {
+        return Some(field);
+    }
+    let hint = closest(&column.name, model.fields.iter().map(|f| f.name.as_str()))
+        .map(|c| format!("; did you mean `{c}`?"))
+        .unwrap_or_default();
+    errors.push(syn::Error::new(
+        column.span,
+        format!("no field `{}` on `{}`{hint}", column.name, model.ident),
+    ));
+    None
+}
+
+/// Where an error about a resolved field should point: the attribute literal if the mapping
+/// was explicit, else the field itself.
+fn span_of(field: &Field<'_>, explicit: Option<&ColumnRef>) -> Span {
+    explicit.map_or_else(|| field.ident.span(), |c| c.span)
+}
+
+pub fn check<'m, 'a>(
+    model: &'m Model<'a>,
+    mapping: &Mapping,
+    errors: &mut Vec<syn::Error>,
+) -> Resolved<'m, 'a> {
+    let mut resolved = Resolved {
+        fields: [None; 8],
+        login: Vec::new(),
+        recovery: None,
+    };
+    let mut explicit_of: [Option<&ColumnRef>; 8] = [None; 8];
+
+    // Explicit mappings: the column exists, and no column is mapped twice.
+    for (logical, column) in &mapping.explicit {
+        let Some(field) = lookup(model, column, errors) else {
+            continue;
+        };
+        if let Some(other) = Logical::ALL
+            .into_iter()
+            .find(|l| resolved.get(*l).is_some_and(|f| f.name == field.name))
+        {
+            errors.push(syn::Error::new(
+                column.span,
+                format!(
+                    "column `{}` is already mapped to `{}`; each column can back one logical field",
+                    column.name,
+                    other.name()
+                ),
+            ));
+            continue;
+        }
+        resolved.fields[index(*logical)] = Some(field);
+        explicit_of[index(*logical)] = Some(column);
+    }
+
+    // Defaults: a field named like the logical field, unless that column is taken already.
+    for logical in Logical::ALL {
+        if resolved.get(logical).is_some() || explicit_of[index(logical)].is_some() {
+            continue;
+        }
+        let candidate = match logical {
+            Logical::Id => model.field("id").or_else(|| {
+                let mut keys = model.primary_keys();
+                match (keys.next(), keys.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            }),
+            other => model.field(other.name()),
+        };
+        if let Some(field) = candidate {
+            let taken = resolved
+                .fields
+                .iter()
+                .flatten()
+                .any(|f| f.name == field.name);
+            if !taken {
+                resolved.fields[index(logical)] = Some(field);
+            }
+        }
+    }
+
+    // Types.
+    for logical in Logical::ALL {
+        let (Some(field), Some((kind, what))) = (resolved.get(logical), expected_kind(logical))
+        else {
+            continue;
+        };
+        if type_kind(field.ty) != kind {
+            errors.push(syn::Error::new(
+                field.ty.span(),
+                format!(
+                    "`{}` is mapped to `{}`, which must be {what}",
+                    logical.name(),
+                    field.name
+                ),
+            ));
+        }
+    }
+
+    // Required fields.
+    let has_explicit = |l: Logical| explicit_of[index(l)].is_some();
+    for logical in [Logical::Id, Logical::Password] {
+        if resolved.get(logical).is_none() && !has_explicit(logical) {
+            errors.push(syn::Error::new(
+                model.ident.span(),
+                format!(
+                    "`{}` has no column for the required field `{}`: add a field named `{}` or \
+                     map one with #[auth({} = \"column\")]",
+                    model.ident,
+                    logical.name(),
+                    logical.name(),
+                    logical.name()
+                ),
+            ));
+        }
+    }
+
+    // The id is the (single) primary key.
+    if let Some(id) = resolved.get(Logical::Id) {
+        let span = span_of(id, explicit_of[index(Logical::Id)]);
+        if !id.primary_key {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`id` is mapped to `{}`, which is not the primary key: mark it \
+                     #[sea_orm(primary_key)] or map `id` to the primary key",
+                    id.name
+                ),
+            ));
+        } else if model.primary_keys().count() > 1 {
+            errors.push(syn::Error::new(
+                span,
+                "composite primary keys are not supported: the user table needs a single-column key",
+            ));
+        }
+    }
+
+    // Login fields: explicit list or [email, username]; each a unique string column.
+    match &mapping.login {
+        Some((columns, span)) => {
+            if columns.is_empty() {
+                errors.push(syn::Error::new(*span, "`login` needs at least one column"));
+            }
+            for column in columns {
+                let Some(field) = lookup(model, column, errors) else {
+                    continue;
+                };
+                if resolved.login.iter().any(|f| f.name == field.name) {
+                    errors.push(syn::Error::new(
+                        column.span,
+                        format!("`{}` is listed twice in `login`", column.name),
+                    ));
+                    continue;
+                }
+                check_identity(field, column.span, "login", errors);
+                resolved.login.push(field);
+            }
+        }
+        None => {
+            for logical in [Logical::Email, Logical::Username] {
+                if let Some(field) = resolved.get(logical) {
+                    let span = span_of(field, explicit_of[index(logical)]);
+                    check_identity(field, span, "login", errors);
+                    resolved.login.push(field);
+                }
+            }
+            if resolved.login.is_empty() {
+                errors.push(syn::Error::new(
+                    model.ident.span(),
+                    format!(
+                        "`{}` has no login field: add an `email` or `username` column, or list \
+                         the login columns with #[auth(login = [\"...\"])]",
+                        model.ident
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Recovery: explicit or the email column.
+    match &mapping.recovery {
+        Some(column) => {
+            if let Some(field) = lookup(model, column, errors) {
+                check_identity(field, column.span, "recovery", errors);
+                resolved.recovery = Some(field);
+            }
+        }
+        None => {
+            if let Some(email) = resolved.get(Logical::Email) {
+                // Uniqueness was checked above when email is a login field.
+                if !resolved.login.iter().any(|f| f.name == email.name) {
+                    let span = span_of(email, explicit_of[index(Logical::Email)]);
+                    check_identity(email, span, "recovery", errors);
+                }
+                resolved.recovery = Some(email);
+            }
+        }
+    }
+
+    resolved
+}
+
+/// A login or recovery column identifies one user: a unique (or primary key) string column.
+fn check_identity(field: &Field<'_>, span: Span, role: &str, errors: &mut Vec<syn::Error>) {
+    if type_kind(field.ty) != TypeKind::Str {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "{role} field `{}` must be a string column (`String` or `Option<String>`)",
+                field.name
+            ),
+        ));
+    } else if !field.unique && !field.primary_key {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "{role} field `{}` must identify one user: mark it #[sea_orm(unique)]",
+                field.name
+            ),
+        ));
+    }
+}

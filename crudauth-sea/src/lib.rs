@@ -1,0 +1,86 @@
+//! # crudauth-sea
+//!
+//! The SeaORM adapter for `crudauth`: put `#[derive(AuthUser)]` on an entity model and
+//! [`SeaUserRepository`] reads and writes that table as users.
+//!
+//! ## Adopting a legacy table
+//!
+//! ```
+//! mod accounts {
+//!     use crudauth_sea::AuthUser;
+//!     use sea_orm::entity::prelude::*;
+//!
+//!     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+//!     #[sea_orm(table_name = "accounts")]
+//!     #[auth(id = "account_id", email = "email_address", password = "pw_hash", superuser = "is_admin")]
+//!     pub struct Model {
+//!         #[sea_orm(primary_key)]
+//!         pub account_id: i32,
+//!         #[sea_orm(unique)]
+//!         pub email_address: String,
+//!         pub pw_hash: String,
+//!         pub is_admin: bool,
+//!         pub display_name: Option<String>, // the app's own columns ride along untouched
+//!     }
+//!
+//!     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//!     pub enum Relation {}
+//!     impl ActiveModelBehavior for ActiveModel {}
+//! }
+//!
+//! use crudauth::user::{LogicalField, UserRepository};
+//! let schema = <crudauth_sea::SeaUserRepository<accounts::Model>>::new(Default::default())
+//!     .schema()
+//!     .clone();
+//! assert_eq!(schema.login[0].column, "email_address");
+//! assert!(!schema.has(LogicalField::TokenVersion)); // the epoch lives in the store
+//! ```
+//!
+//! ## The attribute
+//!
+//! `#[auth(...)]` maps logical fields to columns (Rust field names). Every key is optional:
+//! a logical field whose name is also a field of the model needs no mapping, and `id`
+//! defaults to the single primary key.
+//!
+//! | key | column type | when absent |
+//! |---|---|---|
+//! | `id` | integer, `Uuid` or `String`; the primary key | the `id` field or the primary key |
+//! | `email` | `String` / `Option<String>` | no email |
+//! | `username` | `String` / `Option<String>` | no username |
+//! | `password` | `String` / `Option<String>` (the hash) | required |
+//! | `is_active` (`active`) | `bool` | every account is active |
+//! | `is_superuser` (`superuser`) | `bool` | nobody is a superuser |
+//! | `email_verified` (`verified`) | `bool` | nobody is verified (the verified gate refuses to build) |
+//! | `token_version` | integer | the revocation epoch lives in the configured store |
+//! | `login = ["..", ..]` | unique string columns, in resolution order | `[email, username]` |
+//! | `recovery = ".."` | a unique string column | the email column |
+//!
+//! Checked at compile time, each error pointing at the token to change: unknown keys, missing
+//! columns (with a did-you-mean hint), column types, `id` being the primary key, login and
+//! recovery fields being unique, a column mapped twice, and required fields without a column.
+//!
+//! ## Behaviour
+//!
+//! - Emails are stored trimmed and lower-cased and matched case-insensitively.
+//! - Lengths are checked against the column type before anything is written: a
+//!   `String(StringLen::N(n))` column takes `n` characters, a `String` column without a length
+//!   255 on every backend, `Text` any.
+//! - A unique violation is [`crudauth::RepoError::Duplicate`] naming the field, even when a
+//!   concurrent insert wins the race against the pre-check.
+//! - `extra` values in [`crudauth::NewUser`] and [`crudauth::UserUpdate`] may only name the
+//!   application's own columns; the key and every mapped logical column are refused.
+
+mod model;
+mod repo;
+mod value;
+
+pub use crudauth_derive::AuthUser;
+pub use repo::{ActiveModelOf, MAX_IDENTIFIER_CHARS, SeaUserRepository};
+
+/// What the generated code reaches. Not a public API: paths here may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::model::{AsEpoch, AsFlag, AsOptStr, AuthModel, ColumnMap, IdType, MapOf};
+    pub use crudauth;
+    pub use sea_orm;
+}

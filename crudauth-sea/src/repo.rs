@@ -1,0 +1,506 @@
+//! The generic SeaORM user repository: every model with `#[derive(AuthUser)]` gets it.
+
+use std::marker::PhantomData;
+
+use crudauth::user::{
+    NewUser, RepoError, UserId, UserRecord, UserRepository, UserSchema, UserUpdate, normalize_email,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
+    IntoActiveModel, ModelTrait, QueryFilter, QuerySelect, SqlErr, Value,
+};
+
+use crate::model::{AuthModel, IdType, MapOf, same};
+use crate::value::{char_limit, json_to_value};
+
+/// The active-model type of a model.
+pub type ActiveModelOf<M> = <<M as ModelTrait>::Entity as EntityTrait>::ActiveModel;
+type ColumnOf<M> = <<M as ModelTrait>::Entity as EntityTrait>::Column;
+
+/// The longest login identifier or recovery value looked up at all; longer input cannot
+/// match a stored value and is answered "no such user" without touching the database.
+pub const MAX_IDENTIFIER_CHARS: usize = 320;
+
+/// Reads and writes users of the SeaORM entity whose model is `M`.
+///
+/// `M` is the model with `#[derive(AuthUser)]`. Cheap to clone (the connection is a pool).
+///
+/// ```no_run
+/// # mod accounts {
+/// #     use crudauth_sea::AuthUser;
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+/// #     #[sea_orm(table_name = "accounts")]
+/// #     #[auth(id = "account_id", email = "email_address", password = "pw_hash", superuser = "is_admin")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key)] pub account_id: i32,
+/// #         #[sea_orm(unique)] pub email_address: String,
+/// #         pub pw_hash: String,
+/// #         pub is_admin: bool,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// use crudauth::user::UserRepository;
+/// use crudauth_sea::SeaUserRepository;
+///
+/// # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), crudauth::RepoError> {
+/// let repo = SeaUserRepository::<accounts::Model>::new(db);
+/// let user = repo.find_by_login("Ann@Example.com").await?;
+/// # Ok(()) }
+/// ```
+pub struct SeaUserRepository<M> {
+    db: DatabaseConnection,
+    schema: UserSchema,
+    _model: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for SeaUserRepository<M> {
+    fn clone(&self) -> Self {
+        SeaUserRepository {
+            db: self.db.clone(),
+            schema: self.schema,
+            _model: PhantomData,
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for SeaUserRepository<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaUserRepository").finish_non_exhaustive()
+    }
+}
+
+impl<M: AuthModel> SeaUserRepository<M> {
+    /// A repository over `db`.
+    ///
+    /// ```no_run
+    /// # fn f<M: crudauth_sea::__private::AuthModel>(db: sea_orm::DatabaseConnection) {
+    /// let repo = crudauth_sea::SeaUserRepository::<M>::new(db);
+    /// # }
+    /// ```
+    pub fn new(db: DatabaseConnection) -> Self {
+        SeaUserRepository {
+            db,
+            schema: M::MAP.schema,
+            _model: PhantomData,
+        }
+    }
+
+    /// The connection.
+    ///
+    /// ```no_run
+    /// # fn f<M: crudauth_sea::__private::AuthModel>(repo: crudauth_sea::SeaUserRepository<M>) {
+    /// let db = repo.connection();
+    /// # }
+    /// ```
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn map() -> MapOf<M> {
+        M::MAP
+    }
+}
+
+fn backend(err: DbErr) -> RepoError {
+    RepoError::Backend(err.to_string())
+}
+
+/// The name a client sees for a column: its logical name when mapped, else the field name.
+fn display_name<M: AuthModel>(column: ColumnOf<M>) -> String {
+    let map = SeaUserRepository::<M>::map();
+    let logical = [
+        (Some(map.id), "id"),
+        (map.email, "email"),
+        (map.username, "username"),
+        (Some(map.password), "password"),
+        (map.is_active, "is_active"),
+        (map.is_superuser, "is_superuser"),
+        (map.email_verified, "email_verified"),
+        (map.token_version, "token_version"),
+    ];
+    if let Some((_, name)) = logical
+        .iter()
+        .find(|(c, _)| c.is_some_and(|c| same(c, column)))
+    {
+        return (*name).to_owned();
+    }
+    map.columns
+        .iter()
+        .find(|(_, c)| same(*c, column))
+        .map_or_else(|| "value".to_owned(), |(n, _)| (*n).to_owned())
+}
+
+/// Refuses a string longer than its column allows, before anything is written.
+fn check_len<M: AuthModel>(column: ColumnOf<M>, value: &str) -> Result<(), RepoError> {
+    if let Some(max) = char_limit(column.def().get_column_type()) {
+        if value.chars().count() > max {
+            return Err(RepoError::TooLong {
+                field: display_name::<M>(column),
+                max,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn set<M: AuthModel>(
+    am: &mut ActiveModelOf<M>,
+    column: ColumnOf<M>,
+    value: Value,
+) -> Result<(), RepoError> {
+    am.try_set(column, value)
+        .map_err(|_| RepoError::InvalidValue {
+            field: display_name::<M>(column),
+            reason: "has the wrong type for its column".to_owned(),
+        })
+}
+
+/// Validates and applies the application's own columns from `extra`.
+fn apply_extra<M: AuthModel>(
+    am: &mut ActiveModelOf<M>,
+    extra: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<(), RepoError> {
+    let map = SeaUserRepository::<M>::map();
+    for (name, json) in extra {
+        let invalid = |reason: &str| RepoError::InvalidValue {
+            field: name.clone(),
+            reason: reason.to_owned(),
+        };
+        let column = map.column(name).ok_or_else(|| invalid("is not a column"))?;
+        if map.is_privileged(column) {
+            return Err(invalid("cannot be set this way"));
+        }
+        if let serde_json::Value::String(s) = json {
+            check_len::<M>(column, s)?;
+        }
+        let def = column.def();
+        let value = json_to_value(def.get_column_type(), json)
+            .ok_or_else(|| invalid("has the wrong type"))?;
+        set::<M>(am, column, value)?;
+    }
+    Ok(())
+}
+
+impl<M> SeaUserRepository<M>
+where
+    M: AuthModel + IntoActiveModel<ActiveModelOf<M>>,
+    M::Entity: EntityTrait<Model = M>,
+    ActiveModelOf<M>: Send + Sync,
+{
+    fn id_value(id: &UserId) -> Option<Value> {
+        M::Id::from_user_id(id).map(Into::into)
+    }
+
+    async fn fetch(&self, id: &UserId) -> Result<Option<M>, RepoError> {
+        let Some(value) = Self::id_value(id) else {
+            return Ok(None);
+        };
+        M::Entity::find()
+            .filter(Self::map().id.eq(value))
+            .one(&self.db)
+            .await
+            .map_err(backend)
+    }
+
+    /// A condition matching `value` in `column`: case-insensitive for the email column.
+    fn identity_match(column: ColumnOf<M>, value: &str) -> Expr {
+        if Self::map().is_email(column) {
+            Expr::expr(Func::lower(column.into_expr())).eq(normalize_email(value))
+        } else {
+            column.into_expr().eq(value)
+        }
+    }
+
+    /// The unique fields a value collides on: the email (case-insensitively) and username,
+    /// excluding the user `except`.
+    async fn find_duplicate(
+        &self,
+        email: Option<&str>,
+        username: Option<&str>,
+        except: Option<&Value>,
+    ) -> Result<Option<RepoError>, RepoError> {
+        let map = Self::map();
+        let checks = [
+            (map.email, email, "email"),
+            (map.username, username, "username"),
+        ];
+        for (column, value, field) in checks {
+            let (Some(column), Some(value)) = (column, value) else {
+                continue;
+            };
+            let mut query = M::Entity::find().filter(Self::identity_match(column, value));
+            if let Some(except) = except {
+                query = query.filter(map.id.ne(except.clone()));
+            }
+            let hit = query.one(&self.db).await.map_err(backend)?;
+            if hit.is_some() {
+                return Ok(Some(RepoError::Duplicate {
+                    field: field.to_owned(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Turns a unique violation that won a race with our pre-check into the typed error.
+    async fn classify(
+        &self,
+        err: DbErr,
+        email: Option<&str>,
+        username: Option<&str>,
+        except: Option<&Value>,
+    ) -> RepoError {
+        if !matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return backend(err);
+        }
+        match self.find_duplicate(email, username, except).await {
+            Ok(Some(dup)) => dup,
+            // Another unique column of the application's own.
+            _ => RepoError::Duplicate {
+                field: "value".to_owned(),
+            },
+        }
+    }
+}
+
+impl<M> UserRepository for SeaUserRepository<M>
+where
+    M: AuthModel + IntoActiveModel<ActiveModelOf<M>>,
+    M::Entity: EntityTrait<Model = M>,
+    ActiveModelOf<M>: Send + Sync,
+    M: UserRecord,
+{
+    type User = M;
+
+    fn schema(&self) -> &UserSchema {
+        &self.schema
+    }
+
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<M>, RepoError> {
+        self.fetch(id).await
+    }
+
+    async fn find_by_login(&self, identifier: &str) -> Result<Option<M>, RepoError> {
+        let map = Self::map();
+        if identifier.is_empty() || identifier.chars().count() > MAX_IDENTIFIER_CHARS {
+            return Ok(None);
+        }
+        let mut any = Condition::any();
+        for column in map.login {
+            any = any.add(Self::identity_match(*column, identifier));
+        }
+        // One query for all login fields; the configured order picks the winner.
+        let rows = M::Entity::find()
+            .filter(any)
+            .limit(map.login.len() as u64 + 1)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        let folded = normalize_email(identifier);
+        for column in map.login {
+            let wanted = if map.is_email(*column) {
+                folded.as_str()
+            } else {
+                identifier
+            };
+            let found = rows.iter().find(|row| match row.get(*column) {
+                Value::String(Some(v)) if map.is_email(*column) => normalize_email(&v) == wanted,
+                Value::String(Some(v)) => v.as_str() == wanted,
+                _ => false,
+            });
+            if let Some(user) = found {
+                return Ok(Some(user.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn find_by_recovery(&self, value: &str) -> Result<Option<M>, RepoError> {
+        let Some(column) = Self::map().recovery else {
+            return Ok(None);
+        };
+        if value.is_empty() || value.chars().count() > MAX_IDENTIFIER_CHARS {
+            return Ok(None);
+        }
+        M::Entity::find()
+            .filter(Self::identity_match(column, value))
+            .one(&self.db)
+            .await
+            .map_err(backend)
+    }
+
+    async fn create(&self, new: NewUser) -> Result<M, RepoError> {
+        let map = Self::map();
+        let mut am = <ActiveModelOf<M> as ActiveModelTrait>::default();
+        let email = new.email.as_deref().map(normalize_email);
+
+        if let Some(key) = M::Id::generate() {
+            set::<M>(&mut am, map.id, key.into())?;
+        }
+        match (map.email, &email) {
+            (Some(col), Some(email)) => {
+                check_len::<M>(col, email)?;
+                set::<M>(&mut am, col, Value::String(Some(email.clone())))?;
+            }
+            (None, Some(_)) => {
+                return Err(RepoError::InvalidValue {
+                    field: "email".into(),
+                    reason: "this user table has no email column".into(),
+                });
+            }
+            _ => {}
+        }
+        match (map.username, &new.username) {
+            (Some(col), Some(username)) => {
+                check_len::<M>(col, username)?;
+                set::<M>(&mut am, col, Value::String(Some(username.clone())))?;
+            }
+            (None, Some(_)) => {
+                return Err(RepoError::InvalidValue {
+                    field: "username".into(),
+                    reason: "this user table has no username column".into(),
+                });
+            }
+            _ => {}
+        }
+        check_len::<M>(map.password, &new.password_hash)?;
+        set::<M>(
+            &mut am,
+            map.password,
+            Value::String(Some(new.password_hash)),
+        )?;
+        for (column, flag) in [
+            (map.is_active, new.is_active),
+            (map.is_superuser, new.is_superuser),
+            (map.email_verified, new.email_verified),
+        ] {
+            if let Some(column) = column {
+                set::<M>(&mut am, column, Value::Bool(Some(flag)))?;
+            }
+        }
+        apply_extra::<M>(&mut am, &new.extra)?;
+        if let Some(column) = map.token_version {
+            // The column's own integer width: try the narrow types first.
+            let zero = [
+                Value::Int(Some(0)),
+                Value::BigInt(Some(0)),
+                Value::SmallInt(Some(0)),
+            ]
+            .into_iter()
+            .find(|v| am.clone().try_set(column, v.clone()).is_ok())
+            .unwrap_or(Value::Int(Some(0)));
+            set::<M>(&mut am, column, zero)?;
+        }
+
+        if let Some(dup) = self
+            .find_duplicate(email.as_deref(), new.username.as_deref(), None)
+            .await?
+        {
+            return Err(dup);
+        }
+        match am.insert(&self.db).await {
+            Ok(model) => Ok(model),
+            Err(err) => Err(self
+                .classify(err, email.as_deref(), new.username.as_deref(), None)
+                .await),
+        }
+    }
+
+    async fn update(&self, id: &UserId, update: UserUpdate) -> Result<M, RepoError> {
+        let map = Self::map();
+        let current = self.fetch(id).await?.ok_or(RepoError::NotFound)?;
+        if update.is_empty() {
+            return Ok(current);
+        }
+        let id_value: Value = current.auth_id().clone().into();
+        let mut am: ActiveModelOf<M> = current.into_active_model();
+        let email = update.email.as_deref().map(normalize_email);
+        for (column, value, name) in [
+            (map.email, email.as_deref(), "email"),
+            (map.username, update.username.as_deref(), "username"),
+        ] {
+            let Some(value) = value else { continue };
+            let column = column.ok_or_else(|| RepoError::InvalidValue {
+                field: name.into(),
+                reason: format!("this user table has no {name} column"),
+            })?;
+            check_len::<M>(column, value)?;
+            set::<M>(&mut am, column, Value::String(Some(value.to_owned())))?;
+        }
+        for (column, flag, name) in [
+            (map.is_active, update.is_active, "is_active"),
+            (map.is_superuser, update.is_superuser, "is_superuser"),
+            (map.email_verified, update.email_verified, "email_verified"),
+        ] {
+            let Some(flag) = flag else { continue };
+            let column = column.ok_or_else(|| RepoError::InvalidValue {
+                field: name.into(),
+                reason: format!("this user table has no {name} column"),
+            })?;
+            set::<M>(&mut am, column, Value::Bool(Some(flag)))?;
+        }
+        apply_extra::<M>(&mut am, &update.extra)?;
+        if let Some(dup) = self
+            .find_duplicate(
+                email.as_deref(),
+                update.username.as_deref(),
+                Some(&id_value),
+            )
+            .await?
+        {
+            return Err(dup);
+        }
+        match am.update(&self.db).await {
+            Ok(model) => Ok(model),
+            Err(DbErr::RecordNotUpdated) => Err(RepoError::NotFound),
+            Err(err) => Err(self
+                .classify(
+                    err,
+                    email.as_deref(),
+                    update.username.as_deref(),
+                    Some(&id_value),
+                )
+                .await),
+        }
+    }
+
+    async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<(), RepoError> {
+        let map = Self::map();
+        check_len::<M>(map.password, hash)?;
+        let value = Self::id_value(id).ok_or(RepoError::NotFound)?;
+        let result = M::Entity::update_many()
+            .col_expr(map.password, Expr::value(hash.to_owned()))
+            .filter(map.id.eq(value))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        // MySQL counts changed rows, not matched ones: an unchanged hash affects none.
+        if result.rows_affected == 0 && self.fetch(id).await?.is_none() {
+            return Err(RepoError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn bump_token_version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
+        let map = Self::map();
+        let Some(column) = map.token_version else {
+            return Ok(None);
+        };
+        let value = Self::id_value(id).ok_or(RepoError::NotFound)?;
+        let result = M::Entity::update_many()
+            .col_expr(column, column.into_expr().add(1))
+            .filter(map.id.eq(value))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(RepoError::NotFound);
+        }
+        let user = self.fetch(id).await?.ok_or(RepoError::NotFound)?;
+        Ok(user.token_version())
+    }
+}

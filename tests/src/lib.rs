@@ -1,0 +1,142 @@
+//! Support for the integration tests: the reference models and the backend matrix.
+//!
+//! Every test gets a database of its own: an in-memory SQLite database, a fresh PostgreSQL
+//! schema, or a fresh MariaDB database, so parallel tests never collide. PostgreSQL and
+//! MariaDB run when `CRUDAUTH_TEST_POSTGRES_URL` / `CRUDAUTH_TEST_MYSQL_URL` are set; when
+//! they are not, the test says loudly that it skipped them.
+
+pub mod models;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, Schema,
+};
+
+/// The backends of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite, always.
+    Sqlite,
+    /// PostgreSQL, when `CRUDAUTH_TEST_POSTGRES_URL` is set.
+    Postgres,
+    /// MySQL / MariaDB, when `CRUDAUTH_TEST_MYSQL_URL` is set.
+    Mysql,
+}
+
+impl Backend {
+    /// Every backend of the matrix.
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
+
+    /// The environment variable naming the server, if the backend needs one.
+    pub fn env_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some("CRUDAUTH_TEST_POSTGRES_URL"),
+            Backend::Mysql => Some("CRUDAUTH_TEST_MYSQL_URL"),
+        }
+    }
+}
+
+/// A database of one test's own; drop it with [`TestDb::cleanup`].
+pub struct TestDb {
+    /// The connection.
+    pub db: DatabaseConnection,
+    /// Which backend it is.
+    pub backend: Backend,
+    admin: Option<(DatabaseConnection, String)>,
+}
+
+fn unique_name(test: &str) -> String {
+    let short: String = test
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(20)
+        .collect();
+    format!(
+        "ca_{}_{}",
+        short.to_lowercase(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// Opens a fresh, isolated database on `backend` for the test `test`, or `None` (after
+/// printing why) when the backend's server is not configured.
+///
+/// A configured server that cannot be reached is a failure, not a skip.
+pub async fn open(backend: Backend, test: &str) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => {
+            let mut opts = ConnectOptions::new("sqlite::memory:");
+            opts.max_connections(1).sqlx_logging(false);
+            let db = Database::connect(opts)
+                .await
+                .expect("open in-memory SQLite");
+            Some(TestDb {
+                db,
+                backend,
+                admin: None,
+            })
+        }
+        Backend::Postgres | Backend::Mysql => {
+            let var = backend.env_var().unwrap_or_default();
+            let Ok(url) = std::env::var(var) else {
+                eprintln!(
+                    "SKIPPED {test} on {backend:?}: {var} is not set (set it to run this backend)"
+                );
+                return None;
+            };
+            let name = unique_name(test);
+            let mut admin_opts = ConnectOptions::new(url.clone());
+            admin_opts.max_connections(1).sqlx_logging(false);
+            let admin = Database::connect(admin_opts)
+                .await
+                .unwrap_or_else(|e| panic!("{var} is set but {backend:?} is unreachable: {e}"));
+            let mut opts;
+            if backend == Backend::Postgres {
+                admin
+                    .execute_unprepared(&format!("CREATE SCHEMA \"{name}\""))
+                    .await
+                    .expect("create schema");
+                opts = ConnectOptions::new(url);
+                opts.set_schema_search_path(name.clone());
+            } else {
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
+                    .await
+                    .expect("create database");
+                let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+                opts = ConnectOptions::new(format!("{base}/{name}"));
+            }
+            opts.max_connections(5).sqlx_logging(false);
+            let db = Database::connect(opts)
+                .await
+                .expect("connect to the test database");
+            Some(TestDb {
+                db,
+                backend,
+                admin: Some((admin, name)),
+            })
+        }
+    }
+}
+
+impl TestDb {
+    /// Creates the table of `entity` from its definition.
+    pub async fn create_table<E: EntityTrait>(&self, entity: E) {
+        let backend: DbBackend = self.db.get_database_backend();
+        let stmt = Schema::new(backend).create_table_from_entity(entity);
+        self.db.execute(&stmt).await.expect("create table");
+    }
+
+    /// Drops the test's schema or database.
+    pub async fn cleanup(self) {
+        self.db.close().await.ok();
+        if let Some((admin, name)) = self.admin {
+            let sql = match self.backend {
+                Backend::Postgres => format!("DROP SCHEMA \"{name}\" CASCADE"),
+                _ => format!("DROP DATABASE `{name}`"),
+            };
+            admin.execute_unprepared(&sql).await.ok();
+            admin.close().await.ok();
+        }
+    }
+}
