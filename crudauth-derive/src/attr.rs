@@ -143,16 +143,19 @@ pub fn parse(input: &DeriveInput, errors: &mut Vec<syn::Error>) -> Mapping {
             let logical = Logical::from_key(&key);
             if logical.is_none() && key != "recovery" {
                 let hint = crate::valid::closest(&key, KEYS.iter().copied())
-                    .map(|k| format!("; did you mean `{k}`?"))
+                    .map(|k| format!(": did you mean `{k}`?"))
                     .unwrap_or_default();
                 // Consume a value so the remaining keys still parse.
                 if meta.input.peek(syn::Token![=]) {
                     meta.value()?.parse::<syn::Expr>()?;
                 }
-                errors.push(meta.error(format!(
-                    "unknown key `{key}` in #[auth(...)]{hint}; expected one of: {}",
-                    KEYS.join(", ")
-                )));
+                errors.push(syn::Error::new_spanned(
+                    &meta.path,
+                    format!(
+                        "unknown key `{key}` in #[auth(...)]{hint} (the keys are: {})",
+                        KEYS.join(", ")
+                    ),
+                ));
                 return Ok(());
             }
             let value = meta.value()?;

@@ -154,6 +154,8 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let id_type = quote_spanned!(id_ty.span()=> type Id = #id_ty;);
+    let to_user_id =
+        quote_spanned!(id_ty.span()=> <#id_ty as __ca::IdType>::to_user_id(&self.#id_ident));
     let id_kind = quote_spanned!(id_ty.span()=> <#id_ty as __ca::IdType>::KIND);
 
     quote! {
@@ -193,7 +195,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
             #[automatically_derived]
             impl __ca::crudauth::user::UserRecord for #ident {
                 fn user_id(&self) -> __ca::crudauth::user::UserId {
-                    __ca::IdType::to_user_id(&self.#id_ident)
+                    #to_user_id
                 }
                 fn email(&self) -> ::core::option::Option<&str> {
                     #email

@@ -1,7 +1,6 @@
 //! Every semantic check of the mapping against the model, each spanned on the token to change.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{GenericArgument, PathArguments, Type};
 
 use crate::ast::{Field, Model};
@@ -87,18 +86,28 @@ pub fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Opt
         .map(|(_, c)| c)
 }
 
+/// Optimal-string-alignment distance: edits, with a swap of neighbours counting as one.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Looks a column up; on a miss records an error on the literal with a did-you-mean hint.
@@ -131,6 +140,9 @@ pub fn check<'m, 'a>(
     mapping: &Mapping,
     errors: &mut Vec<syn::Error>,
 ) -> Resolved<'m, 'a> {
+    // When the attribute itself had errors, checks for what is *missing* would only echo
+    // them (a misspelt key leaves its field unmapped), so they are skipped.
+    let attribute_ok = errors.is_empty();
     let mut resolved = Resolved {
         fields: [None; 8],
         login: Vec::new(),
@@ -195,8 +207,8 @@ pub fn check<'m, 'a>(
             continue;
         };
         if type_kind(field.ty) != kind {
-            errors.push(syn::Error::new(
-                field.ty.span(),
+            errors.push(syn::Error::new_spanned(
+                field.ty,
                 format!(
                     "`{}` is mapped to `{}`, which must be {what}",
                     logical.name(),
@@ -207,9 +219,9 @@ pub fn check<'m, 'a>(
     }
 
     // Required fields.
-    let has_explicit = |l: Logical| explicit_of[index(l)].is_some();
+    let attempted = |l: Logical| mapping.explicit.iter().any(|(m, _)| *m == l);
     for logical in [Logical::Id, Logical::Password] {
-        if resolved.get(logical).is_none() && !has_explicit(logical) {
+        if attribute_ok && resolved.get(logical).is_none() && !attempted(logical) {
             errors.push(syn::Error::new(
                 model.ident.span(),
                 format!(
@@ -273,7 +285,8 @@ pub fn check<'m, 'a>(
                     resolved.login.push(field);
                 }
             }
-            if resolved.login.is_empty() {
+            let login_attempted = attempted(Logical::Email) || attempted(Logical::Username);
+            if attribute_ok && resolved.login.is_empty() && !login_attempted {
                 errors.push(syn::Error::new(
                     model.ident.span(),
                     format!(

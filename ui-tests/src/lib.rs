@@ -1,1 +1,1 @@
-//! x
+//! Compile-fail tests for `#[derive(AuthUser)]`; the cases live in `tests/ui/`.
