@@ -222,3 +222,29 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn column_variants_follow_sea_orm_naming() {
+        let cases = [
+            ("account_id", "AccountId"),
+            ("pw_hash", "PwHash"),
+            ("email", "Email"),
+            ("address_v2", "AddressV2"),
+            ("token_version", "TokenVersion"),
+        ];
+        for (field, want) in cases {
+            let ty: syn::Type = syn::parse_quote!(String);
+            let ident = syn::Ident::new(field, proc_macro2::Span::call_site());
+            let f = crate::ast::Field {
+                ident: &ident,
+                name: field.to_owned(),
+                ty: &ty,
+                primary_key: false,
+                unique: false,
+            };
+            assert_eq!(super::variant(&f), want);
+        }
+    }
+}

@@ -49,10 +49,10 @@ pub fn type_kind(ty: &Type) -> TypeKind {
         return TypeKind::Other;
     };
     if last.ident == "Option" {
-        if let PathArguments::AngleBracketed(args) = &last.arguments {
-            if let Some(GenericArgument::Type(inner)) = args.args.first() {
-                return type_kind(inner);
-            }
+        if let PathArguments::AngleBracketed(args) = &last.arguments
+            && let Some(GenericArgument::Type(inner)) = args.args.first()
+        {
+            return type_kind(inner);
         }
         return TypeKind::Other;
     }
@@ -94,13 +94,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -340,5 +342,24 @@ fn check_identity(field: &Field<'_>, span: Span, role: &str, errors: &mut Vec<sy
                 field.name
             ),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{closest, edit_distance};
+
+    #[test]
+    fn a_swap_of_neighbours_is_one_edit() {
+        assert_eq!(edit_distance("emial", "email"), 1);
+        assert_eq!(edit_distance("pw_hsh", "pw_hash"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn suggestions_are_only_for_near_misses() {
+        let names = ["account_id", "email_address", "pw_hash"];
+        assert_eq!(closest("acount_id", names.into_iter()), Some("account_id"));
+        assert_eq!(closest("zzz", names.into_iter()), None);
     }
 }

@@ -136,13 +136,13 @@ fn display_name<M: AuthModel>(column: ColumnOf<M>) -> String {
 
 /// Refuses a string longer than its column allows, before anything is written.
 fn check_len<M: AuthModel>(column: ColumnOf<M>, value: &str) -> Result<(), RepoError> {
-    if let Some(max) = char_limit(column.def().get_column_type()) {
-        if value.chars().count() > max {
-            return Err(RepoError::TooLong {
-                field: display_name::<M>(column),
-                max,
-            });
-        }
+    if let Some(max) = char_limit(column.def().get_column_type())
+        && value.chars().count() > max
+    {
+        return Err(RepoError::TooLong {
+            field: display_name::<M>(column),
+            max,
+        });
     }
     Ok(())
 }

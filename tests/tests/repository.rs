@@ -34,7 +34,10 @@ mod handles {
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA";
 
-async fn legacy(backend: Backend, test: &str) -> Option<(TestDb, SeaUserRepository<accounts::Model>)> {
+async fn legacy(
+    backend: Backend,
+    test: &str,
+) -> Option<(TestDb, SeaUserRepository<accounts::Model>)> {
     let tdb = open(backend, test).await?;
     tdb.create_table(accounts::Entity).await;
     let repo = SeaUserRepository::new(tdb.db.clone());
@@ -55,22 +58,46 @@ fn new_modern(email: &str, username: &str) -> NewUser {
 #[tokio::test]
 async fn legacy_create_reads_back_logical_fields_and_own_columns() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = legacy(backend, "legacy_create").await else { continue };
+        let Some((tdb, repo)) = legacy(backend, "legacy_create").await else {
+            continue;
+        };
         let user = repo
-            .create(NewUser::new(HASH).email("  Ann@Example.COM ").extra("display_name", "Ann"))
+            .create(
+                NewUser::new(HASH)
+                    .email("  Ann@Example.COM ")
+                    .extra("display_name", "Ann"),
+            )
             .await
             .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
-        assert_eq!(user.email(), Some("ann@example.com"), "{backend:?}: stored normalised");
+        assert_eq!(
+            user.email(),
+            Some("ann@example.com"),
+            "{backend:?}: stored normalised"
+        );
         assert_eq!(user.display_name.as_deref(), Some("Ann"));
         assert_eq!(user.password_hash(), Some(HASH));
         assert!(matches!(user.user_id(), UserId::Int(_)));
         // Absent optional columns degrade as documented.
         assert!(user.is_active(), "no is_active column means active");
-        assert!(!user.email_verified(), "no email_verified column means unverified");
+        assert!(
+            !user.email_verified(),
+            "no email_verified column means unverified"
+        );
         assert!(!user.is_superuser());
-        assert_eq!(user.token_version(), None, "no token_version column: epoch in the store");
-        assert_eq!(repo.bump_token_version(&user.user_id()).await.unwrap(), None);
-        let found = repo.find_by_id(&user.user_id()).await.unwrap().expect("found by id");
+        assert_eq!(
+            user.token_version(),
+            None,
+            "no token_version column: epoch in the store"
+        );
+        assert_eq!(
+            repo.bump_token_version(&user.user_id()).await.unwrap(),
+            None
+        );
+        let found = repo
+            .find_by_id(&user.user_id())
+            .await
+            .unwrap()
+            .expect("found by id");
         assert_eq!(found, user);
         let schema = repo.schema();
         assert_eq!(schema.table, "accounts");
@@ -84,7 +111,9 @@ async fn legacy_create_reads_back_logical_fields_and_own_columns() {
 #[tokio::test]
 async fn modern_create_sets_server_defaults_and_a_uuid_key() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "modern_create").await else { continue };
+        let Some((tdb, repo)) = modern(backend, "modern_create").await else {
+            continue;
+        };
         let user = repo
             .create(new_modern("bob@example.com", "bob").extra("bio", "hi"))
             .await
@@ -103,8 +132,12 @@ async fn modern_create_sets_server_defaults_and_a_uuid_key() {
 #[tokio::test]
 async fn duplicate_email_in_any_case_is_a_typed_duplicate_and_writes_nothing() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "dup_email").await else { continue };
-        repo.create(new_modern("carol@example.com", "carol")).await.unwrap();
+        let Some((tdb, repo)) = modern(backend, "dup_email").await else {
+            continue;
+        };
+        repo.create(new_modern("carol@example.com", "carol"))
+            .await
+            .unwrap();
         let err = repo
             .create(new_modern("CAROL@example.com", "carol2"))
             .await
@@ -129,11 +162,14 @@ async fn duplicate_email_in_any_case_is_a_typed_duplicate_and_writes_nothing() {
 #[tokio::test]
 async fn concurrent_creates_of_one_email_give_one_user_and_typed_duplicates() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "dup_race").await else { continue };
+        let Some((tdb, repo)) = modern(backend, "dup_race").await else {
+            continue;
+        };
         let attempts = (0..8).map(|i| {
             let repo = repo.clone();
             tokio::spawn(async move {
-                repo.create(new_modern("race@example.com", &format!("racer{i}"))).await
+                repo.create(new_modern("race@example.com", &format!("racer{i}")))
+                    .await
             })
         });
         let mut created = 0;
@@ -152,15 +188,24 @@ async fn concurrent_creates_of_one_email_give_one_user_and_typed_duplicates() {
 #[tokio::test]
 async fn too_long_values_are_refused_before_anything_is_written() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = legacy(backend, "too_long").await else { continue };
+        let Some((tdb, repo)) = legacy(backend, "too_long").await else {
+            continue;
+        };
         let long_email = format!("{}@example.com", "a".repeat(120));
-        let err = repo.create(NewUser::new(HASH).email(long_email)).await.unwrap_err();
+        let err = repo
+            .create(NewUser::new(HASH).email(long_email))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, RepoError::TooLong { field, max: 120 } if field == "email"),
             "{backend:?}: {err:?}"
         );
         let err = repo
-            .create(NewUser::new(HASH).email("d@example.com").extra("display_name", "x".repeat(41)))
+            .create(
+                NewUser::new(HASH)
+                    .email("d@example.com")
+                    .extra("display_name", "x".repeat(41)),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -169,18 +214,33 @@ async fn too_long_values_are_refused_before_anything_is_written() {
         );
         // Exactly at the limit is fine, counted in characters, not bytes.
         let user = repo
-            .create(NewUser::new(HASH).email("d@example.com").extra("display_name", "é".repeat(40)))
+            .create(
+                NewUser::new(HASH)
+                    .email("d@example.com")
+                    .extra("display_name", "é".repeat(40)),
+            )
             .await
             .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
         assert_eq!(accounts::Entity::find().count(&tdb.db).await.unwrap(), 1);
         // An unspecified-length String column takes 255 characters on every backend.
-        let err = repo.set_password_hash(&user.user_id(), &"h".repeat(256)).await.unwrap_err();
-        assert!(matches!(err, RepoError::TooLong { max: 255, .. }), "{backend:?}: {err:?}");
+        let err = repo
+            .set_password_hash(&user.user_id(), &"h".repeat(256))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RepoError::TooLong { max: 255, .. }),
+            "{backend:?}: {err:?}"
+        );
         tdb.cleanup().await;
     }
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "too_long_username").await else { continue };
-        let err = repo.create(new_modern("e@example.com", &"u".repeat(33))).await.unwrap_err();
+        let Some((tdb, repo)) = modern(backend, "too_long_username").await else {
+            continue;
+        };
+        let err = repo
+            .create(new_modern("e@example.com", &"u".repeat(33)))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, RepoError::TooLong { field, max: 32 } if field == "username"),
             "{backend:?}: {err:?}"
@@ -193,18 +253,34 @@ async fn too_long_values_are_refused_before_anything_is_written() {
 #[tokio::test]
 async fn email_lookup_is_case_insensitive_and_username_exact() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "lookup_case").await else { continue };
-        let user = repo.create(new_modern("Dave@Example.com", "Dave")).await.unwrap();
+        let Some((tdb, repo)) = modern(backend, "lookup_case").await else {
+            continue;
+        };
+        let user = repo
+            .create(new_modern("Dave@Example.com", "Dave"))
+            .await
+            .unwrap();
         for probe in ["dave@example.com", "DAVE@EXAMPLE.COM", " dave@example.com "] {
             let found = repo.find_by_login(probe).await.unwrap();
             assert_eq!(found.map(|u| u.id), Some(user.id), "{backend:?}: {probe}");
         }
-        assert_eq!(repo.find_by_login("Dave").await.unwrap().map(|u| u.id), Some(user.id));
-        assert!(repo.find_by_login("dave").await.unwrap().is_none(), "{backend:?}");
+        assert_eq!(
+            repo.find_by_login("Dave").await.unwrap().map(|u| u.id),
+            Some(user.id)
+        );
+        assert!(
+            repo.find_by_login("dave").await.unwrap().is_none(),
+            "{backend:?}"
+        );
         let by_recovery = repo.find_by_recovery("DAVE@example.com").await.unwrap();
         assert_eq!(by_recovery.map(|u| u.id), Some(user.id));
         assert!(repo.find_by_login("").await.unwrap().is_none());
-        assert!(repo.find_by_login(&"x".repeat(100_000)).await.unwrap().is_none());
+        assert!(
+            repo.find_by_login(&"x".repeat(100_000))
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert!(repo.find_by_login("' OR 1=1 --").await.unwrap().is_none());
         tdb.cleanup().await;
     }
@@ -214,18 +290,31 @@ async fn email_lookup_is_case_insensitive_and_username_exact() {
 async fn login_resolution_follows_the_configured_order() {
     for backend in Backend::ALL {
         // Default order: email, then username.
-        let Some((tdb, repo)) = modern(backend, "login_order").await else { continue };
-        let alice = repo.create(new_modern("alice@example.com", "alice")).await.unwrap();
-        let squatter = repo.create(new_modern("sq@example.com", "alice@example.com")).await;
+        let Some((tdb, repo)) = modern(backend, "login_order").await else {
+            continue;
+        };
+        let alice = repo
+            .create(new_modern("alice@example.com", "alice"))
+            .await
+            .unwrap();
+        let squatter = repo
+            .create(new_modern("sq@example.com", "alice@example.com"))
+            .await;
         // A username may not look like someone's email here (32 chars fit), so it exists:
         let squatter = squatter.unwrap();
-        let found = repo.find_by_login("alice@example.com").await.unwrap().unwrap();
+        let found = repo
+            .find_by_login("alice@example.com")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.id, alice.id, "{backend:?}: email wins over username");
         assert_ne!(found.id, squatter.id);
         tdb.cleanup().await;
 
         // Reversed order: username, then email.
-        let Some(tdb) = open(backend, "login_order_rev").await else { continue };
+        let Some(tdb) = open(backend, "login_order_rev").await else {
+            continue;
+        };
         tdb.create_table(handles::Entity).await;
         let repo = SeaUserRepository::<handles::Model>::new(tdb.db.clone());
         let owner = repo
@@ -233,12 +322,26 @@ async fn login_resolution_follows_the_configured_order() {
             .await
             .unwrap();
         let named = repo
-            .create(NewUser::new(HASH).email("x@example.com").username("h@example.com"))
+            .create(
+                NewUser::new(HASH)
+                    .email("x@example.com")
+                    .username("h@example.com"),
+            )
             .await
             .unwrap();
         let found = repo.find_by_login("h@example.com").await.unwrap().unwrap();
-        assert_eq!(found.id, named.id, "{backend:?}: username wins when listed first");
-        assert_eq!(repo.find_by_login("H@EXAMPLE.COM").await.unwrap().unwrap().id, owner.id);
+        assert_eq!(
+            found.id, named.id,
+            "{backend:?}: username wins when listed first"
+        );
+        assert_eq!(
+            repo.find_by_login("H@EXAMPLE.COM")
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            owner.id
+        );
         tdb.cleanup().await;
     }
 }
@@ -246,8 +349,13 @@ async fn login_resolution_follows_the_configured_order() {
 #[tokio::test]
 async fn token_version_bumps_atomically_by_one() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "bump").await else { continue };
-        let user = repo.create(new_modern("eve@example.com", "eve")).await.unwrap();
+        let Some((tdb, repo)) = modern(backend, "bump").await else {
+            continue;
+        };
+        let user = repo
+            .create(new_modern("eve@example.com", "eve"))
+            .await
+            .unwrap();
         let id = user.user_id();
         assert_eq!(repo.bump_token_version(&id).await.unwrap(), Some(1));
         let bumps = (0..5).map(|_| {
@@ -259,9 +367,16 @@ async fn token_version_bumps_atomically_by_one() {
             bump.await.unwrap().unwrap();
         }
         let user = repo.find_by_id(&id).await.unwrap().unwrap();
-        assert_eq!(user.token_version(), Some(6), "{backend:?}: no lost increment");
+        assert_eq!(
+            user.token_version(),
+            Some(6),
+            "{backend:?}: no lost increment"
+        );
         let ghost = UserId::Uuid(uuid::Uuid::new_v4());
-        assert!(matches!(repo.bump_token_version(&ghost).await, Err(RepoError::NotFound)));
+        assert!(matches!(
+            repo.bump_token_version(&ghost).await,
+            Err(RepoError::NotFound)
+        ));
         tdb.cleanup().await;
     }
 }
@@ -269,7 +384,9 @@ async fn token_version_bumps_atomically_by_one() {
 #[tokio::test]
 async fn privileged_and_unknown_columns_cannot_be_written_through_extra() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = legacy(backend, "privileged").await else { continue };
+        let Some((tdb, repo)) = legacy(backend, "privileged").await else {
+            continue;
+        };
         for (column, value) in [
             ("is_admin", serde_json::json!(true)),
             ("account_id", serde_json::json!(99)),
@@ -279,7 +396,11 @@ async fn privileged_and_unknown_columns_cannot_be_written_through_extra() {
             ("display_name", serde_json::json!(42)),
         ] {
             let err = repo
-                .create(NewUser::new(HASH).email("f@example.com").extra(column, value))
+                .create(
+                    NewUser::new(HASH)
+                        .email("f@example.com")
+                        .extra(column, value),
+                )
                 .await
                 .unwrap_err();
             assert!(
@@ -291,15 +412,29 @@ async fn privileged_and_unknown_columns_cannot_be_written_through_extra() {
         tdb.cleanup().await;
     }
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "privileged_modern").await else { continue };
-        let user = repo.create(new_modern("g@example.com", "gina")).await.unwrap();
-        for column in ["token_version", "is_superuser", "email_verified", "is_active", "id"] {
+        let Some((tdb, repo)) = modern(backend, "privileged_modern").await else {
+            continue;
+        };
+        let user = repo
+            .create(new_modern("g@example.com", "gina"))
+            .await
+            .unwrap();
+        for column in [
+            "token_version",
+            "is_superuser",
+            "email_verified",
+            "is_active",
+            "id",
+        ] {
             let update = UserUpdate {
                 extra: [(column.to_owned(), serde_json::json!(1))].into(),
                 ..Default::default()
             };
             let err = repo.update(&user.user_id(), update).await.unwrap_err();
-            assert!(matches!(err, RepoError::InvalidValue { .. }), "{backend:?}: {column}");
+            assert!(
+                matches!(err, RepoError::InvalidValue { .. }),
+                "{backend:?}: {column}"
+            );
         }
         tdb.cleanup().await;
     }
@@ -308,9 +443,16 @@ async fn privileged_and_unknown_columns_cannot_be_written_through_extra() {
 #[tokio::test]
 async fn updates_change_fields_and_keep_uniqueness() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = modern(backend, "update").await else { continue };
-        let henry = repo.create(new_modern("henry@example.com", "henry")).await.unwrap();
-        repo.create(new_modern("ida@example.com", "ida")).await.unwrap();
+        let Some((tdb, repo)) = modern(backend, "update").await else {
+            continue;
+        };
+        let henry = repo
+            .create(new_modern("henry@example.com", "henry"))
+            .await
+            .unwrap();
+        repo.create(new_modern("ida@example.com", "ida"))
+            .await
+            .unwrap();
         let id = henry.user_id();
         let updated = repo
             .update(
@@ -325,11 +467,20 @@ async fn updates_change_fields_and_keep_uniqueness() {
             .unwrap();
         assert!(updated.email_verified());
         assert_eq!(updated.email(), Some("henry.new@example.com"));
-        let taken = UserUpdate { email: Some("IDA@example.com".into()), ..Default::default() };
+        let taken = UserUpdate {
+            email: Some("IDA@example.com".into()),
+            ..Default::default()
+        };
         let err = repo.update(&id, taken).await.unwrap_err();
-        assert!(matches!(&err, RepoError::Duplicate { field } if field == "email"), "{err:?}");
+        assert!(
+            matches!(&err, RepoError::Duplicate { field } if field == "email"),
+            "{err:?}"
+        );
         // Re-saving one's own address is not a duplicate.
-        let same = UserUpdate { email: Some("henry.new@example.com".into()), ..Default::default() };
+        let same = UserUpdate {
+            email: Some("henry.new@example.com".into()),
+            ..Default::default()
+        };
         repo.update(&id, same).await.unwrap();
 
         repo.set_password_hash(&id, "$argon2id$new").await.unwrap();
@@ -338,8 +489,21 @@ async fn updates_change_fields_and_keep_uniqueness() {
         assert_eq!(reread.password_hash(), Some("$argon2id$new"));
 
         let ghost = UserId::Uuid(uuid::Uuid::new_v4());
-        assert!(matches!(repo.update(&ghost, UserUpdate { is_active: Some(false), ..Default::default() }).await, Err(RepoError::NotFound)));
-        assert!(matches!(repo.set_password_hash(&ghost, "x").await, Err(RepoError::NotFound)));
+        assert!(matches!(
+            repo.update(
+                &ghost,
+                UserUpdate {
+                    is_active: Some(false),
+                    ..Default::default()
+                }
+            )
+            .await,
+            Err(RepoError::NotFound)
+        ));
+        assert!(matches!(
+            repo.set_password_hash(&ghost, "x").await,
+            Err(RepoError::NotFound)
+        ));
         // An id of the wrong kind is simply not found.
         assert!(repo.find_by_id(&UserId::Int(1)).await.unwrap().is_none());
         tdb.cleanup().await;
@@ -349,18 +513,34 @@ async fn updates_change_fields_and_keep_uniqueness() {
 #[tokio::test]
 async fn legacy_table_refuses_logical_fields_it_does_not_have() {
     for backend in Backend::ALL {
-        let Some((tdb, repo)) = legacy(backend, "legacy_missing").await else { continue };
+        let Some((tdb, repo)) = legacy(backend, "legacy_missing").await else {
+            continue;
+        };
         let err = repo
             .create(NewUser::new(HASH).email("j@example.com").username("jay"))
             .await
             .unwrap_err();
         assert!(matches!(&err, RepoError::InvalidValue { field, .. } if field == "username"));
-        let user = repo.create(NewUser::new(HASH).email("j@example.com")).await.unwrap();
-        let update = UserUpdate { email_verified: Some(true), ..Default::default() };
+        let user = repo
+            .create(NewUser::new(HASH).email("j@example.com"))
+            .await
+            .unwrap();
+        let update = UserUpdate {
+            email_verified: Some(true),
+            ..Default::default()
+        };
         let err = repo.update(&user.user_id(), update).await.unwrap_err();
         assert!(matches!(&err, RepoError::InvalidValue { field, .. } if field == "email_verified"));
-        let promote = UserUpdate { is_superuser: Some(true), ..Default::default() };
-        assert!(repo.update(&user.user_id(), promote).await.unwrap().is_superuser());
+        let promote = UserUpdate {
+            is_superuser: Some(true),
+            ..Default::default()
+        };
+        assert!(
+            repo.update(&user.user_id(), promote)
+                .await
+                .unwrap()
+                .is_superuser()
+        );
         tdb.cleanup().await;
     }
 }
