@@ -1,19 +1,58 @@
 //! # crudauth
 //!
-//! Authentication for axum applications: one [`user::UserRepository`] trait between the
-//! runtime and the application's user table, so the runtime never depends on an ORM.
+//! Authentication for axum applications, hardened by default: cookie sessions with
+//! synchronizer-token CSRF, bearer JWTs with rotating refresh tokens, one [`Principal`] for
+//! every transport, escalating lockout, timing-equalised password checks and revocation by a
+//! `token_version` epoch.
 //!
-//! This crate holds the ORM-free contract. `crudauth-sea` implements it for any SeaORM entity
-//! with `#[derive(AuthUser)]`:
+//! The runtime speaks to the application's user table through one trait,
+//! [`UserRepository`] (implemented for SeaORM entities by `crudauth-sea`'s
+//! `#[derive(AuthUser)]`), and to server-side state through one [`store::Store`] trait.
 //!
-//! ```
-//! use crudauth::user::{normalize_email, UserId};
-//! assert_eq!(normalize_email("Ann@Example.com"), "ann@example.com");
-//! assert_eq!(UserId::Int(1).to_string(), "1");
+//! ```no_run
+//! # async fn demo<R: crudauth::UserRepository>(repo: R) -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::get};
+//! use crudauth::{BearerConfig, CrudAuth, Principal, SessionConfig};
+//!
+//! let auth = CrudAuth::builder(repo)
+//!     .secret_key(std::env::var("CRUDAUTH_SECRET_KEY")?.into_bytes())
+//!     .session(SessionConfig::default())
+//!     .bearer(BearerConfig::default())
+//!     .build()?;
+//!
+//! async fn whoami<U: crudauth::UserRecord>(p: Principal<U>) -> String {
+//!     format!("{} via {}", p.user_id, p.via.as_str())
+//! }
+//! let app = Router::new()
+//!     .route("/whoami", get(whoami::<R::User>))
+//!     .with_state(auth.clone())
+//!     .merge(auth.router());
+//! # Ok(()) }
 //! ```
 
+pub mod client_ip;
+pub mod device;
+pub mod error;
+mod facade;
+pub mod hooks;
+mod keys;
+pub mod lockout;
+pub mod password;
+pub mod principal;
+mod routes;
+pub mod session;
+pub mod store;
+pub mod tokens;
 pub mod user;
 
+pub use error::{AuthError, ConfigError, ValidationIssue};
+pub use facade::{ClientMeta, CrudAuth, CrudAuthBuilder, DynUserRepository};
+pub use hooks::{HookContext, HookError, LoginFailure};
+pub use keys::generate_secret_key;
+pub use lockout::LockoutConfig;
+pub use principal::{Gate, Principal, Superuser, Via};
+pub use session::{SameSite, SessionConfig, SessionManager};
+pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenPair, TokenService};
 pub use user::{
     IdKind, IdentityField, LogicalField, NewUser, RepoError, UserContract, UserId, UserRecord,
     UserRepository, UserSchema, UserUpdate,

@@ -1,0 +1,93 @@
+//! The client's address: the socket peer unless trusted proxies are configured.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use axum::http::HeaderMap;
+
+/// The client address of a request.
+///
+/// With `trusted_proxy_hops = 0` it is the socket peer, whatever `X-Forwarded-For` says.
+/// With `N` it is the `N`-th address from the right of `X-Forwarded-For` (all header lines
+/// joined); a chain shorter than `N` yields its left-most entry. An entry that is not an IP
+/// address, or a missing header, falls back to the socket peer.
+///
+/// ```
+/// use axum::http::HeaderMap;
+/// use crudauth::client_ip::client_ip;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-forwarded-for", "6.6.6.6, 10.0.0.1".parse().unwrap());
+/// let peer = Some("127.0.0.1".parse().unwrap());
+/// assert_eq!(client_ip(&headers, peer, 0), peer);
+/// assert_eq!(client_ip(&headers, peer, 1), Some("10.0.0.1".parse().unwrap()));
+/// assert_eq!(client_ip(&headers, peer, 2), Some("6.6.6.6".parse().unwrap()));
+/// ```
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    trusted_proxy_hops: usize,
+) -> Option<IpAddr> {
+    if trusted_proxy_hops == 0 {
+        return peer;
+    }
+    let mut entries: Vec<&str> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
+        entries.extend(text.split(',').map(str::trim).filter(|e| !e.is_empty()));
+    }
+    if entries.is_empty() {
+        return peer;
+    }
+    let index = entries.len().saturating_sub(trusted_proxy_hops);
+    entries[index].parse::<IpAddr>().ok().or(peer)
+}
+
+/// The key an address is counted under by lockout and rate limits: IPv4 as is, IPv6 reduced
+/// to its /64 (one customer's allocation), IPv4-mapped IPv6 as the IPv4.
+///
+/// ```
+/// use crudauth::client_ip::ip_key;
+/// assert_eq!(ip_key(Some("2001:db8::1".parse().unwrap())), "2001:db8::/64");
+/// assert_eq!(ip_key(Some("2001:db8::ffff".parse().unwrap())), "2001:db8::/64");
+/// assert_eq!(ip_key(Some("::ffff:1.2.3.4".parse().unwrap())), "1.2.3.4");
+/// assert_eq!(ip_key(None), "unknown");
+/// ```
+pub fn ip_key(ip: Option<IpAddr>) -> String {
+    match ip {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_forwarded_entries_fall_back_to_the_peer() {
+        let peer = Some("10.1.1.1".parse().unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+        assert_eq!(client_ip(&headers, peer, 1), peer);
+        assert_eq!(client_ip(&HeaderMap::new(), peer, 1), peer);
+    }
+
+    #[test]
+    fn a_short_chain_yields_its_leftmost_entry() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.1.1.1".parse().unwrap());
+        assert_eq!(
+            client_ip(&headers, None, 3),
+            Some("1.1.1.1".parse().unwrap())
+        );
+    }
+}

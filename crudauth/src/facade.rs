@@ -1,0 +1,911 @@
+//! `CrudAuth`: the composition root. Built once, validated once, cheap to clone.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::client_ip::{client_ip, ip_key};
+use crate::error::{AuthError, ConfigError};
+use crate::hooks::{self, HookContext, HookError, Hooks, LoginFailure};
+use crate::keys::Keys;
+use crate::lockout::{Lockout, LockoutConfig};
+use crate::password::{PasswordConfig, PasswordHasher};
+use crate::principal::{Gate, Principal, Resolved, Via};
+use crate::session::{SessionConfig, SessionManager};
+use crate::store::{MemoryStore, Store};
+use crate::tokens::{BearerConfig, TokenPair, TokenService};
+use crate::user::{
+    LogicalField, NewUser, RepoError, UserContract, UserId, UserRecord, UserRepository, UserSchema,
+    UserUpdate,
+};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A [`UserRepository`] behind a trait object, so the facade is generic over the user type
+/// only. Implemented for every `UserRepository`.
+pub trait DynUserRepository<U>: Send + Sync {
+    /// See [`UserRepository::schema`].
+    fn schema(&self) -> &UserSchema;
+    /// See [`UserRepository::find_by_id`].
+    fn find_by_id<'a>(&'a self, id: &'a UserId) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::find_by_login`].
+    fn find_by_login<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::find_by_recovery`].
+    fn find_by_recovery<'a>(
+        &'a self,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::create`].
+    fn create(&self, new: NewUser) -> BoxFuture<'_, Result<U, RepoError>>;
+    /// See [`UserRepository::update`].
+    fn update<'a>(
+        &'a self,
+        id: &'a UserId,
+        update: UserUpdate,
+    ) -> BoxFuture<'a, Result<U, RepoError>>;
+    /// See [`UserRepository::set_password_hash`].
+    fn set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepoError>>;
+    /// See [`UserRepository::bump_token_version`].
+    fn bump_token_version<'a>(
+        &'a self,
+        id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
+}
+
+impl<R: UserRepository> DynUserRepository<R::User> for R {
+    fn schema(&self) -> &UserSchema {
+        UserRepository::schema(self)
+    }
+    fn find_by_id<'a>(
+        &'a self,
+        id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_id(self, id))
+    }
+    fn find_by_login<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_login(self, identifier))
+    }
+    fn find_by_recovery<'a>(
+        &'a self,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_recovery(self, value))
+    }
+    fn create(&self, new: NewUser) -> BoxFuture<'_, Result<R::User, RepoError>> {
+        Box::pin(UserRepository::create(self, new))
+    }
+    fn update<'a>(
+        &'a self,
+        id: &'a UserId,
+        update: UserUpdate,
+    ) -> BoxFuture<'a, Result<R::User, RepoError>> {
+        Box::pin(UserRepository::update(self, id, update))
+    }
+    fn set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepoError>> {
+        Box::pin(UserRepository::set_password_hash(self, id, hash))
+    }
+    fn bump_token_version<'a>(
+        &'a self,
+        id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
+        Box::pin(UserRepository::bump_token_version(self, id))
+    }
+}
+
+/// What the facade knows of the client of a request.
+#[derive(Clone, Debug, Default)]
+pub struct ClientMeta {
+    /// The client address (socket peer, or per `trusted_proxy_hops`).
+    pub ip: Option<IpAddr>,
+    /// The User-Agent.
+    pub user_agent: String,
+}
+
+impl ClientMeta {
+    /// The hook context for this client.
+    pub fn hook_context(&self, transport: Option<&'static str>) -> HookContext {
+        HookContext {
+            ip: self.ip.map(|ip| ip.to_string()),
+            user_agent: Some(self.user_agent.clone()).filter(|u| !u.is_empty()),
+            transport,
+            session_handle: None,
+        }
+    }
+}
+
+pub(crate) struct Inner<U> {
+    pub repo: Arc<dyn DynUserRepository<U>>,
+    pub store: Arc<dyn Store>,
+    pub passwords: PasswordHasher,
+    pub lockout: Lockout,
+    pub sessions: Option<SessionManager>,
+    pub tokens: Option<TokenService>,
+    pub transports: Vec<Via>,
+    pub hooks: Hooks,
+    pub trusted_proxy_hops: usize,
+    pub min_password_length: usize,
+    pub register_extra_fields: BTreeSet<String>,
+}
+
+/// The authentication facade: repository + store + transports + hooks, wired once.
+///
+/// Cheap to clone (an `Arc` inside). Put it in your app state and expose it with
+/// `FromRef`, or use it as the state itself.
+///
+/// ```no_run
+/// # async fn demo<R: crudauth::UserRepository>(repo: R) -> Result<(), crudauth::ConfigError> {
+/// use crudauth::{BearerConfig, CrudAuth, SessionConfig};
+/// let auth = CrudAuth::builder(repo)
+///     .secret_key(b"an example secret key of at least 32 bytes!".to_vec())
+///     .session(SessionConfig::default())
+///     .bearer(BearerConfig::default())
+///     .build()?;
+/// let app: axum::Router = auth.router();
+/// # Ok(()) }
+/// ```
+pub struct CrudAuth<U> {
+    pub(crate) inner: Arc<Inner<U>>,
+}
+
+impl<U> Clone for CrudAuth<U> {
+    fn clone(&self) -> Self {
+        CrudAuth {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<U> std::fmt::Debug for CrudAuth<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrudAuth")
+            .field("transports", &self.inner.transports)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`CrudAuth`]; every contradiction is refused by [`CrudAuthBuilder::build`].
+pub struct CrudAuthBuilder<U> {
+    repo: Arc<dyn DynUserRepository<U>>,
+    secret: Option<Vec<u8>>,
+    session: Option<SessionConfig>,
+    bearer: Option<BearerConfig>,
+    order: Vec<Via>,
+    lockout: LockoutConfig,
+    password: PasswordConfig,
+    min_password_length: usize,
+    trusted_proxy_hops: usize,
+    store: Option<Arc<dyn Store>>,
+    hooks: Hooks,
+    register_extra_fields: BTreeSet<String>,
+}
+
+impl<U: UserRecord> CrudAuth<U> {
+    /// Starts a builder over a user repository.
+    ///
+    /// ```no_run
+    /// # fn f<R: crudauth::UserRepository>(repo: R) {
+    /// let builder = crudauth::CrudAuth::builder(repo);
+    /// # }
+    /// ```
+    pub fn builder<R: UserRepository<User = U>>(repo: R) -> CrudAuthBuilder<U> {
+        CrudAuthBuilder {
+            repo: Arc::new(repo),
+            secret: None,
+            session: None,
+            bearer: None,
+            order: Vec::new(),
+            lockout: LockoutConfig::default(),
+            password: PasswordConfig::default(),
+            min_password_length: 8,
+            trusted_proxy_hops: 0,
+            store: None,
+            hooks: Hooks::default(),
+            register_extra_fields: BTreeSet::new(),
+        }
+    }
+}
+
+impl<U: UserRecord> CrudAuthBuilder<U> {
+    /// The secret key (at least 32 bytes); per-purpose keys are derived from it.
+    pub fn secret_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// Adds the session transport (cookie + CSRF), tried in the order transports are added.
+    pub fn session(mut self, config: SessionConfig) -> Self {
+        self.session = Some(config);
+        self.order.retain(|v| *v != Via::Session);
+        self.order.push(Via::Session);
+        self
+    }
+
+    /// Adds the bearer transport (JWT access + rotating refresh tokens).
+    pub fn bearer(mut self, config: BearerConfig) -> Self {
+        self.bearer = Some(config);
+        self.order.retain(|v| *v != Via::Bearer);
+        self.order.push(Via::Bearer);
+        self
+    }
+
+    /// Lockout thresholds.
+    pub fn lockout(mut self, config: LockoutConfig) -> Self {
+        self.lockout = config;
+        self
+    }
+
+    /// Password hashing parameters.
+    pub fn password(mut self, config: PasswordConfig) -> Self {
+        self.password = config;
+        self
+    }
+
+    /// Minimum password length in characters (default 8).
+    pub fn min_password_length(mut self, min: usize) -> Self {
+        self.min_password_length = min;
+        self
+    }
+
+    /// How many proxies in front of the app to trust for `X-Forwarded-For` (default 0).
+    pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
+        self.trusted_proxy_hops = hops;
+        self
+    }
+
+    /// The store for sessions, lockout counters, refresh families and epochs (default: memory).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The application's own columns `/register` may write (everything else is dropped).
+    pub fn register_extra_fields<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        fields: I,
+    ) -> Self {
+        self.register_extra_fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Called after a user registered.
+    pub fn on_after_register<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_register.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a successful login (session or token).
+    pub fn on_after_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_login.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a refused password login (not for lockout refusals).
+    pub fn on_login_failed<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(String, Option<UserContract>, LoginFailure, HookContext) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks
+            .login_failed
+            .push(Arc::new(move |a, b, c, d| Box::pin(hook(a, b, c, d))));
+        self
+    }
+
+    /// Called for every attempt the lockout refuses.
+    pub fn on_lockout<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(String, u64, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks
+            .lockout
+            .push(Arc::new(move |a, b, c| Box::pin(hook(a, b, c))));
+        self
+    }
+
+    /// Called after a session logout.
+    pub fn on_after_logout<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_logout.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a password change.
+    pub fn on_after_password_changed<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_password_changed.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Validates the configuration and wires the services.
+    pub fn build(self) -> Result<CrudAuth<U>, ConfigError> {
+        let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
+        let keys = Arc::new(Keys::derive(&secret)?);
+        if self.order.is_empty() {
+            return Err(ConfigError::NoTransport);
+        }
+        if self.min_password_length == 0 || self.min_password_length > self.password.max_length {
+            return Err(ConfigError::Invalid(
+                "min_password_length must be between 1 and the password max_length".into(),
+            ));
+        }
+        self.lockout.validate()?;
+        let schema = *self.repo.schema();
+        let privileged = [
+            "id",
+            "email",
+            "username",
+            "password",
+            "is_active",
+            "is_superuser",
+            "email_verified",
+            "token_version",
+        ];
+        for field in &self.register_extra_fields {
+            let mapped = schema.login.iter().any(|f| f.column == field)
+                || schema.recovery.is_some_and(|f| f.column == field);
+            if privileged.contains(&field.as_str()) || mapped {
+                return Err(ConfigError::Invalid(format!(
+                    "register_extra_fields: `{field}` is a contract field and can never be set by a client"
+                )));
+            }
+        }
+        if schema.login.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the user table has no login field".into(),
+            ));
+        }
+        let store: Arc<dyn Store> = match self.store {
+            Some(store) => store,
+            None => {
+                tracing::warn!(
+                    "crudauth: sessions, lockout counters, refresh families and revocation epochs \
+                     are in process memory: right for one process, wrong behind a load balancer"
+                );
+                Arc::new(MemoryStore::new())
+            }
+        };
+        if schema.has(LogicalField::TokenVersion) {
+            tracing::info!(
+                table = schema.table,
+                "crudauth: revocation epoch in the token_version column"
+            );
+        } else {
+            tracing::info!(
+                table = schema.table,
+                "crudauth: no token_version column; revocation epoch kept in the store"
+            );
+        }
+        let sessions = match self.session {
+            Some(config) => {
+                config.validate()?;
+                Some(SessionManager::new(store.clone(), keys.clone(), config))
+            }
+            None => None,
+        };
+        let tokens = match self.bearer {
+            Some(config) => Some(TokenService::new(config, &keys.jwt, store.clone())?),
+            None => None,
+        };
+        let passwords = PasswordHasher::new(self.password)?;
+        let lockout = Lockout::new(store.clone(), keys.store, self.lockout);
+        Ok(CrudAuth {
+            inner: Arc::new(Inner {
+                repo: self.repo,
+                store,
+                passwords,
+                lockout,
+                sessions,
+                tokens,
+                transports: self.order,
+                hooks: self.hooks,
+                trusted_proxy_hops: self.trusted_proxy_hops,
+                min_password_length: self.min_password_length,
+                register_extra_fields: self.register_extra_fields,
+            }),
+        })
+    }
+}
+
+fn repo_fault(e: RepoError) -> AuthError {
+    tracing::error!(error = %e, "user repository failed");
+    AuthError::Unavailable
+}
+
+const EPOCH_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Reads a cookie value from the request headers.
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+impl<U: UserRecord> CrudAuth<U> {
+    /// The user repository.
+    pub fn repo(&self) -> &dyn DynUserRepository<U> {
+        self.inner.repo.as_ref()
+    }
+
+    /// The session manager, when the session transport is configured.
+    pub fn sessions(&self) -> Option<&SessionManager> {
+        self.inner.sessions.as_ref()
+    }
+
+    /// The token service, when the bearer transport is configured.
+    pub fn tokens(&self) -> Option<&TokenService> {
+        self.inner.tokens.as_ref()
+    }
+
+    /// The password hasher.
+    pub fn passwords(&self) -> &PasswordHasher {
+        &self.inner.passwords
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The configured transports, in the order they are tried.
+    pub fn transports(&self) -> &[Via] {
+        &self.inner.transports
+    }
+
+    pub(crate) fn hooks(&self) -> &Hooks {
+        &self.inner.hooks
+    }
+
+    pub(crate) fn min_password_length(&self) -> usize {
+        self.inner.min_password_length
+    }
+
+    pub(crate) fn register_extra_fields(&self) -> &BTreeSet<String> {
+        &self.inner.register_extra_fields
+    }
+
+    /// The client of a request: the socket peer (from `ConnectInfo`) unless trusted proxies
+    /// are configured, and the User-Agent.
+    pub fn client_meta(&self, parts: &Parts) -> ClientMeta {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let ip = client_ip(&parts.headers, peer, self.inner.trusted_proxy_hops);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut end = user_agent.len().min(512);
+        while !user_agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        ClientMeta {
+            ip,
+            user_agent: user_agent[..end].to_owned(),
+        }
+    }
+
+    /// The user's revocation epoch: the `token_version` column, or the store when the table
+    /// has none.
+    pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
+        if let Some(v) = user.token_version() {
+            return Ok(v);
+        }
+        self.inner
+            .store
+            .incr(&format!("epoch:{}", user.user_id()), 0, EPOCH_TTL)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "epoch store failed");
+                AuthError::Unavailable
+            })
+    }
+
+    /// Bumps the user's revocation epoch: every earlier token and session of the user dies.
+    pub async fn bump_epoch(&self, user: &U) -> Result<i64, AuthError> {
+        let id = user.user_id();
+        match self
+            .inner
+            .repo
+            .bump_token_version(&id)
+            .await
+            .map_err(repo_fault)?
+        {
+            Some(v) => Ok(v),
+            None => self
+                .inner
+                .store
+                .incr(&format!("epoch:{id}"), 1, EPOCH_TTL)
+                .await
+                .map_err(|_| AuthError::Unavailable),
+        }
+    }
+
+    /// Loads a user for a credential: `None` when gone, disabled or the epoch moved on.
+    async fn load_current(&self, raw_id: &str, ver: i64) -> Result<Option<U>, AuthError> {
+        let Some(id) = self.inner.repo.schema().id_kind.parse(raw_id) else {
+            return Ok(None);
+        };
+        let Some(user) = self.inner.repo.find_by_id(&id).await.map_err(repo_fault)? else {
+            return Ok(None);
+        };
+        if !user.is_active() || self.epoch(&user).await? != ver {
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
+    fn principal(
+        &self,
+        user: U,
+        via: Via,
+        scopes: Vec<String>,
+        session_handle: Option<String>,
+    ) -> Principal<U> {
+        Principal {
+            user_id: user.user_id(),
+            is_superuser: user.is_superuser(),
+            email_verified: user.email_verified(),
+            user: Arc::new(user),
+            scopes,
+            via,
+            session_handle,
+        }
+    }
+
+    /// Authenticates a request: the configured transports in order (or only `only`), the
+    /// first whose credential is present wins.
+    ///
+    /// `Ok(None)` when no credential is present. A present but invalid bearer token, a
+    /// revoked token or a failed CSRF check is an error even where authentication is
+    /// optional. A stale session cookie (unknown, expired, revoked) counts as absent.
+    pub async fn authenticate(
+        &self,
+        parts: &Parts,
+        only: Option<Via>,
+    ) -> Result<Option<Principal<U>>, AuthError> {
+        for via in &self.inner.transports {
+            if only.is_some_and(|o| o != *via) {
+                continue;
+            }
+            match via {
+                Via::Session => {
+                    let Some(sessions) = &self.inner.sessions else {
+                        continue;
+                    };
+                    let Some(raw) = cookie(&parts.headers, &sessions.config().cookie_name) else {
+                        continue;
+                    };
+                    let Some(live) = sessions.resolve(raw).await? else {
+                        continue;
+                    };
+                    let Some(user) = self.load_current(&live.record.uid, live.record.ver).await?
+                    else {
+                        sessions.delete(&live.handle, &live.record.uid).await?;
+                        continue;
+                    };
+                    if sessions.config().csrf && is_unsafe(&parts.method) {
+                        let presented = parts
+                            .headers
+                            .get(sessions.config().csrf_header.as_str())
+                            .and_then(|v| v.to_str().ok());
+                        sessions.check_csrf(&live, presented)?;
+                    }
+                    return Ok(Some(self.principal(
+                        user,
+                        Via::Session,
+                        Vec::new(),
+                        Some(live.handle),
+                    )));
+                }
+                Via::Bearer => {
+                    let Some(tokens) = &self.inner.tokens else {
+                        continue;
+                    };
+                    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+                        continue;
+                    };
+                    let Some(token) = value
+                        .to_str()
+                        .ok()
+                        .and_then(|v| v.split_once(' '))
+                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                        .map(|(_, t)| t.trim())
+                    else {
+                        continue; // another scheme (Basic, ...): not ours
+                    };
+                    let claims = tokens.verify_access(token)?;
+                    let Some(user) = self.load_current(&claims.sub, claims.ver).await? else {
+                        return Err(AuthError::NotAuthenticated);
+                    };
+                    return Ok(Some(self.principal(user, Via::Bearer, claims.scopes, None)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The one credential check behind `/login` and `/token`: lockout (counted before any
+    /// hashing), lookup by the login fields in order, a dummy-hash verify for unknown
+    /// identifiers so time and answer match a wrong password, the disabled-account check
+    /// after the password check, a rehash when parameters changed, and the hooks.
+    pub async fn authenticate_password(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientMeta,
+        transport: &'static str,
+    ) -> Result<U, AuthError> {
+        let ctx = client.hook_context(Some(transport));
+        let hooks = &self.inner.hooks;
+        let attempt = match self
+            .inner
+            .lockout
+            .check_and_count(&ip_key(client.ip), identifier)
+            .await
+        {
+            Ok(attempt) => attempt,
+            Err(err) => {
+                if let AuthError::LockedOut { retry_after } = err {
+                    for hook in &hooks.lockout {
+                        hooks::run(
+                            "on_lockout",
+                            hook(identifier.to_owned(), retry_after, ctx.clone()),
+                        )
+                        .await;
+                    }
+                }
+                return Err(err);
+            }
+        };
+        let user = self
+            .inner
+            .repo
+            .find_by_login(identifier)
+            .await
+            .map_err(repo_fault)?;
+        let verification = self
+            .inner
+            .passwords
+            .verify(password, user.as_ref().and_then(|u| u.password_hash()))
+            .await;
+        let failure = match &user {
+            None => Some(LoginFailure::InvalidCredentials),
+            Some(_) if !verification.matched => Some(LoginFailure::InvalidCredentials),
+            Some(u) if !u.is_active() => Some(LoginFailure::Inactive),
+            Some(_) => None,
+        };
+        if let Some(reason) = failure {
+            tracing::info!(reason = reason.as_str(), "password login refused");
+            let contract = user.as_ref().map(UserRecord::contract);
+            for hook in &hooks.login_failed {
+                hooks::run(
+                    "on_login_failed",
+                    hook(identifier.to_owned(), contract.clone(), reason, ctx.clone()),
+                )
+                .await;
+            }
+            return Err(AuthError::BadCredentials);
+        }
+        let user = user.ok_or(AuthError::BadCredentials)?;
+        if verification.needs_rehash {
+            match self.inner.passwords.hash(password).await {
+                Ok(hash) => {
+                    if let Err(e) = self
+                        .inner
+                        .repo
+                        .set_password_hash(&user.user_id(), &hash)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "could not store a rehashed password");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "rehash failed"),
+            }
+        }
+        self.inner.lockout.succeeded(attempt).await;
+        Ok(user)
+    }
+
+    /// Issues an access + refresh pair for a user, scopes clamped to the grantable set.
+    pub async fn issue_tokens<'a>(
+        &self,
+        user: &U,
+        requested_scopes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<TokenPair, AuthError> {
+        let tokens = self.inner.tokens.as_ref().ok_or(AuthError::Internal)?;
+        let scopes = tokens.clamp_scopes(requested_scopes);
+        let ver = self.epoch(user).await?;
+        tokens.issue(&user.user_id().to_string(), ver, scopes).await
+    }
+
+    /// Creates the administrator, or promotes an existing account, from an email and a
+    /// password (the demo calls it with `CRUDAUTH_DEFAULT_ADMIN_EMAIL` / `_PASSWORD`). An
+    /// existing account's password is left alone.
+    pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<U, AuthError> {
+        let repo = &self.inner.repo;
+        let schema = *repo.schema();
+        if !schema.has(LogicalField::IsSuperuser) {
+            return Err(AuthError::BadRequest(
+                "the user table has no superuser column",
+            ));
+        }
+        if let Some(user) = repo
+            .find_by_recovery(email)
+            .await
+            .map_err(repo_fault)?
+            .or(repo.find_by_login(email).await.map_err(repo_fault)?)
+        {
+            if user.is_superuser() {
+                return Ok(user);
+            }
+            let update = UserUpdate {
+                is_superuser: Some(true),
+                ..Default::default()
+            };
+            return repo
+                .update(&user.user_id(), update)
+                .await
+                .map_err(repo_fault);
+        }
+        if password.chars().count() < self.inner.min_password_length {
+            return Err(AuthError::BadRequest(
+                "the admin password is shorter than the password policy allows",
+            ));
+        }
+        let hash = self
+            .inner
+            .passwords
+            .hash(password)
+            .await
+            .map_err(|_| AuthError::BadRequest("the admin password is too long"))?;
+        let mut new = NewUser::new(hash).email(email);
+        new.is_superuser = true;
+        new.email_verified = true;
+        if schema.has(LogicalField::Username) {
+            new.username = Some(email.split('@').next().unwrap_or(email).to_owned());
+        }
+        repo.create(new).await.map_err(repo_fault)
+    }
+
+    /// A route layer that authenticates once and applies a [`Gate`]; handlers behind it can
+    /// still take [`Principal`] at no extra cost. Refuses a gate that cannot hold (a verified
+    /// gate on a table without `email_verified`, a transport that is not configured).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::ConfigError> {
+    /// use axum::{Router, routing::get};
+    /// let reports: Router = Router::new()
+    ///     .route("/reports", get(|| async { "..." }))
+    ///     .route_layer(auth.require(crudauth::Gate::new().scopes(["reports:read"]))?);
+    /// # Ok(()) }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn require(
+        &self,
+        gate: Gate<U>,
+    ) -> Result<
+        axum::middleware::FromFnLayer<
+            fn(
+                State<(CrudAuth<U>, Arc<Gate<U>>)>,
+                Request,
+                Next,
+            ) -> Pin<Box<dyn Future<Output = Response> + Send>>,
+            (CrudAuth<U>, Arc<Gate<U>>),
+            (State<(CrudAuth<U>, Arc<Gate<U>>)>, Request),
+        >,
+        ConfigError,
+    > {
+        if gate.verified && !self.inner.repo.schema().has(LogicalField::EmailVerified) {
+            return Err(ConfigError::Invalid(
+                "a verified gate needs an email_verified column on the user table".into(),
+            ));
+        }
+        if let Some(via) = gate.transport
+            && !self.inner.transports.contains(&via)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "gate names the {} transport, which is not configured",
+                via.as_str()
+            )));
+        }
+        let f: fn(
+            State<(CrudAuth<U>, Arc<Gate<U>>)>,
+            Request,
+            Next,
+        ) -> Pin<Box<dyn Future<Output = Response> + Send>> =
+            |State((auth, gate)), request, next| {
+                Box::pin(gate_middleware(auth, gate, request, next))
+            };
+        Ok(axum::middleware::from_fn_with_state(
+            (self.clone(), Arc::new(gate)),
+            f,
+        ))
+    }
+}
+
+async fn gate_middleware<U: UserRecord>(
+    auth: CrudAuth<U>,
+    gate: Arc<Gate<U>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let outcome = auth.authenticate(&parts, gate.transport).await;
+    let principal = match &outcome {
+        Ok(Some(p)) => p.clone(),
+        Ok(None) => return AuthError::NotAuthenticated.into_response(),
+        Err(e) => return e.clone().into_response(),
+    };
+    if let Err(e) = gate.apply(&principal) {
+        return e.into_response();
+    }
+    parts.extensions.insert(Resolved(outcome));
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Extracts the [`ClientMeta`] of a request from a `CrudAuth` state.
+impl<U: UserRecord> FromRequestParts<CrudAuth<U>> for ClientMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &CrudAuth<U>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(state.client_meta(parts))
+    }
+}

@@ -1,0 +1,113 @@
+//! Lifecycle hooks: async closures the facade calls after auth events.
+//!
+//! Hooks observe; they never break the flow they observe. A hook that fails or panics is
+//! logged (target `crudauth::hooks`) and the request completes as if it had succeeded.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::user::UserContract;
+
+/// The error type hooks return.
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HookError>> + Send>>;
+
+/// Where an event happened.
+///
+/// ```
+/// let ctx = crudauth::HookContext::default();
+/// assert!(ctx.ip.is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct HookContext {
+    /// The client address.
+    pub ip: Option<String>,
+    /// The User-Agent.
+    pub user_agent: Option<String>,
+    /// `session` or `bearer`, when a transport is involved.
+    pub transport: Option<&'static str>,
+    /// The session's public handle, for session events.
+    pub session_handle: Option<String>,
+}
+
+/// Why a password login was refused (for `on_login_failed`).
+///
+/// ```
+/// assert_eq!(crudauth::LoginFailure::InvalidCredentials.as_str(), "invalid_credentials");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// Unknown identifier or wrong password.
+    InvalidCredentials,
+    /// The account is disabled.
+    Inactive,
+}
+
+impl LoginFailure {
+    /// The reason as the original names it.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::LoginFailure::Inactive.as_str(), "inactive");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::InvalidCredentials => "invalid_credentials",
+            LoginFailure::Inactive => "inactive",
+        }
+    }
+}
+
+pub(crate) type UserHook = Arc<dyn Fn(UserContract, HookContext) -> BoxFuture + Send + Sync>;
+pub(crate) type FailedHook =
+    Arc<dyn Fn(String, Option<UserContract>, LoginFailure, HookContext) -> BoxFuture + Send + Sync>;
+pub(crate) type LockoutHook = Arc<dyn Fn(String, u64, HookContext) -> BoxFuture + Send + Sync>;
+
+/// The registered hooks. Built through the `on_*` methods of [`crate::CrudAuthBuilder`].
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub(crate) after_register: Vec<UserHook>,
+    pub(crate) after_login: Vec<UserHook>,
+    pub(crate) login_failed: Vec<FailedHook>,
+    pub(crate) lockout: Vec<LockoutHook>,
+    pub(crate) after_logout: Vec<UserHook>,
+    pub(crate) after_password_changed: Vec<UserHook>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn boxed<F, Fut, A, B>(hook: F) -> Arc<dyn Fn(A, B) -> BoxFuture + Send + Sync>
+where
+    F: Fn(A, B) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+{
+    Arc::new(move |a, b| Box::pin(hook(a, b)))
+}
+
+/// Runs one hook future in its own task, so a panic is contained, and logs any failure.
+pub(crate) async fn run(event: &'static str, fut: BoxFuture) {
+    match tokio::spawn(fut).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(target: "crudauth::hooks", event, error = %e, "hook failed"),
+        Err(e) => tracing::error!(target: "crudauth::hooks", event, error = %e, "hook panicked"),
+    }
+}
+
+impl Hooks {
+    pub(crate) async fn user_event(
+        &self,
+        event: &'static str,
+        hooks: &[UserHook],
+        user: &UserContract,
+        ctx: &HookContext,
+    ) {
+        for hook in hooks {
+            run(event, hook(user.clone(), ctx.clone())).await;
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! Password primitives: argon2id hashing and verification off the async runtime.
+//!
+//! - argon2id with OWASP parameters by default (19 MiB, t=2, p=1), configurable;
+//! - NFKC normalisation, so a password typed in another Unicode form still verifies;
+//! - a maximum length enforced *before* normalising or hashing, to bound the work;
+//! - hashing on the blocking pool behind a semaphore sized to the cores, so a burst of logins
+//!   cannot starve other requests;
+//! - an unusable-password marker for accounts that sign in another way.
+
+use std::sync::Arc;
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::ConfigError;
+
+/// Parameters of password hashing.
+///
+/// ```
+/// let config = crudauth::password::PasswordConfig::default();
+/// assert_eq!((config.memory_kib, config.iterations, config.parallelism), (19 * 1024, 2, 1));
+/// ```
+#[derive(Clone, Debug)]
+pub struct PasswordConfig {
+    /// argon2id memory cost in KiB (default 19 MiB).
+    pub memory_kib: u32,
+    /// argon2id iterations (default 2).
+    pub iterations: u32,
+    /// argon2id lanes (default 1).
+    pub parallelism: u32,
+    /// The longest accepted password, in characters after NFKC (default 1024).
+    pub max_length: usize,
+    /// How many hashes may run at once (default: the number of cores).
+    pub concurrency: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        PasswordConfig {
+            memory_kib: Params::DEFAULT_M_COST,
+            iterations: Params::DEFAULT_T_COST,
+            parallelism: Params::DEFAULT_P_COST,
+            max_length: 1024,
+            concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+/// Why a password could not be hashed.
+///
+/// ```
+/// use crudauth::password::PasswordError;
+/// assert!(PasswordError::TooLong { max: 1024 }.to_string().contains("1024"));
+/// ```
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    /// Longer than the configured maximum.
+    #[error("password is longer than {max} characters")]
+    TooLong {
+        /// The maximum.
+        max: usize,
+    },
+    /// The hasher failed (never expected with valid parameters).
+    #[error("password hashing failed")]
+    Internal,
+}
+
+/// The outcome of a verification.
+///
+/// ```
+/// let v = crudauth::password::Verification { matched: false, needs_rehash: false };
+/// assert!(!v.matched);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// The password matched the hash.
+    pub matched: bool,
+    /// It matched, but the hash was made with other parameters (or the password only matched
+    /// as typed, not NFKC-normalised): store a fresh hash.
+    pub needs_rehash: bool,
+}
+
+/// Hashes and verifies passwords. Cheap to clone.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use crudauth::password::{PasswordConfig, PasswordHasher};
+/// let hasher = PasswordHasher::new(PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+/// let hash = hasher.hash("correct horse").await.unwrap();
+/// assert!(hasher.verify("correct horse", Some(&hash)).await.matched);
+/// assert!(!hasher.verify("wrong horse", Some(&hash)).await.matched);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    max_length: usize,
+    permits: Semaphore,
+    /// A real hash of a random password, verified against for unknown or unusable accounts
+    /// so they cost the same work as a wrong password.
+    dummy: String,
+}
+
+impl std::fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.inner.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with these parameters; refuses parameters argon2 does not accept.
+    ///
+    /// ```
+    /// use crudauth::password::{PasswordConfig, PasswordHasher};
+    /// assert!(PasswordHasher::new(PasswordConfig { memory_kib: 1, ..Default::default() }).is_err());
+    /// ```
+    pub fn new(config: PasswordConfig) -> Result<Self, ConfigError> {
+        let params = Params::new(
+            config.memory_kib,
+            config.iterations,
+            config.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid(format!("argon2 parameters: {e}")))?;
+        if config.max_length == 0 || config.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "password max_length and concurrency must be positive".into(),
+            ));
+        }
+        let dummy = hash_blocking(&params, &crate::keys::random_token())
+            .map_err(|_| ConfigError::Invalid("argon2 failed to hash".into()))?;
+        Ok(PasswordHasher {
+            inner: Arc::new(Inner {
+                params,
+                max_length: config.max_length,
+                permits: Semaphore::new(config.concurrency),
+                dummy,
+            }),
+        })
+    }
+
+    /// The longest accepted password, in characters.
+    ///
+    /// ```
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// assert_eq!(h.max_length(), 1024);
+    /// ```
+    pub fn max_length(&self) -> usize {
+        self.inner.max_length
+    }
+
+    /// NFKC-normalises a password after checking its length; `None` if it is too long.
+    ///
+    /// The raw input is capped at four bytes a character before normalising, so huge input
+    /// is refused without being normalised.
+    ///
+    /// ```
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// assert_eq!(h.normalize("ｐａｓｓ").as_deref(), Some("pass"));
+    /// assert!(h.normalize(&"x".repeat(5000)).is_none());
+    /// ```
+    pub fn normalize(&self, password: &str) -> Option<String> {
+        if password.len() > self.inner.max_length.saturating_mul(4) {
+            return None;
+        }
+        let normalized: String = password.nfkc().collect();
+        (normalized.chars().count() <= self.inner.max_length).then_some(normalized)
+    }
+
+    /// Hashes a password (NFKC-normalised) on the blocking pool.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// let hash = h.hash("correct horse").await.unwrap();
+    /// assert!(hash.starts_with("$argon2id$"));
+    /// # });
+    /// ```
+    pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let normalized = self.normalize(password).ok_or(PasswordError::TooLong {
+            max: self.inner.max_length,
+        })?;
+        let inner = self.inner.clone();
+        self.run(move || hash_blocking(&inner.params, &normalized))
+            .await
+            .ok_or(PasswordError::Internal)?
+            .map_err(|_| PasswordError::Internal)
+    }
+
+    /// Verifies a password against a stored hash, on the blocking pool.
+    ///
+    /// `None`, an unusable marker or a malformed hash verifies against a dummy hash instead,
+    /// so every refusal costs the same work; all of them answer `matched: false`. A password
+    /// over the length cap is refused without hashing.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// assert!(!h.verify("anything", None).await.matched);
+    /// # });
+    /// ```
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Verification {
+        let refused = Verification {
+            matched: false,
+            needs_rehash: false,
+        };
+        let Some(normalized) = self.normalize(password) else {
+            return refused;
+        };
+        let typed = (normalized != password).then(|| password.to_owned());
+        let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
+        let inner = self.inner.clone();
+        self.run(move || {
+            let Some(stored) = usable else {
+                let _ = verify_blocking(&inner.dummy, &normalized);
+                return refused;
+            };
+            match verify_blocking(&stored, &normalized) {
+                Some(true) => Verification {
+                    matched: true,
+                    needs_rehash: !same_params(&stored, &inner.params),
+                },
+                Some(false) => {
+                    // A hash made from the password as typed (before normalisation existed).
+                    let typed_ok =
+                        typed.is_some_and(|t| verify_blocking(&stored, &t) == Some(true));
+                    Verification {
+                        matched: typed_ok,
+                        needs_rehash: typed_ok,
+                    }
+                }
+                None => {
+                    let _ = verify_blocking(&inner.dummy, &normalized);
+                    refused
+                }
+            }
+        })
+        .await
+        .unwrap_or(refused)
+    }
+
+    /// Verifies against the dummy hash: the work of a wrong password, for an unknown account.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// h.dummy_verify("whatever").await;
+    /// # });
+    /// ```
+    pub async fn dummy_verify(&self, password: &str) {
+        let _ = self.verify(password, None).await;
+    }
+
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let _permit = self.inner.permits.acquire().await.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
+    }
+}
+
+fn argon(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, argon2::password_hash::Error> {
+    argon(params)
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+}
+
+/// `Some(matched)`, or `None` when the stored hash is not a valid PHC string.
+fn verify_blocking(stored: &str, password: &str) -> Option<bool> {
+    let parsed = argon2::PasswordHash::new(stored).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    Some(
+        argon(&params)
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+    )
+}
+
+fn same_params(stored: &str, wanted: &Params) -> bool {
+    let Ok(parsed) = argon2::PasswordHash::new(stored) else {
+        return false;
+    };
+    parsed.algorithm.as_str() == "argon2id"
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            p.m_cost() == wanted.m_cost()
+                && p.t_cost() == wanted.t_cost()
+                && p.p_cost() == wanted.p_cost()
+        })
+}
+
+/// A marker stored instead of a hash for accounts that have no password (OAuth-only): `!`
+/// followed by random characters, so it can never verify.
+///
+/// ```
+/// let marker = crudauth::password::make_unusable_password();
+/// assert!(crudauth::password::is_unusable_password(&marker));
+/// ```
+pub fn make_unusable_password() -> String {
+    format!("!{}", crate::keys::random_token())
+}
+
+/// Whether a stored value is not a usable hash (empty or the unusable marker).
+///
+/// ```
+/// assert!(crudauth::password::is_unusable_password(""));
+/// assert!(!crudauth::password::is_unusable_password("$argon2id$v=19$..."));
+/// ```
+pub fn is_unusable_password(stored: &str) -> bool {
+    stored.is_empty() || stored.starts_with('!')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PasswordHasher {
+        PasswordHasher::new(PasswordConfig {
+            memory_kib: 64,
+            iterations: 1,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_password_typed_in_another_unicode_form_verifies() {
+        let h = fast();
+        let hash = h.hash("caf\u{e9} horse").await.unwrap();
+        assert!(h.verify("cafe\u{301} horse", Some(&hash)).await.matched);
+    }
+
+    #[tokio::test]
+    async fn changed_parameters_ask_for_a_rehash() {
+        let old = fast();
+        let hash = old.hash("correct horse").await.unwrap();
+        let new = PasswordHasher::new(PasswordConfig {
+            memory_kib: 128,
+            iterations: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let v = new.verify("correct horse", Some(&hash)).await;
+        assert!(v.matched && v.needs_rehash);
+        assert!(!old.verify("correct horse", Some(&hash)).await.needs_rehash);
+    }
+
+    #[tokio::test]
+    async fn unusable_malformed_and_oversized_never_match() {
+        let h = fast();
+        assert!(!h.verify("x", Some(&make_unusable_password())).await.matched);
+        assert!(!h.verify("x", Some("not a hash")).await.matched);
+        assert!(!h.verify("x", Some("")).await.matched);
+        let huge = "a".repeat(1_000_000);
+        assert_eq!(
+            h.hash(&huge).await,
+            Err(PasswordError::TooLong { max: 1024 })
+        );
+        let hash = h.hash("short").await.unwrap();
+        assert!(!h.verify(&huge, Some(&hash)).await.matched);
+    }
+}

@@ -1,0 +1,312 @@
+//! The authenticated identity, its extractors and its gates.
+//!
+//! Handlers ask for what they need by type:
+//!
+//! - [`Principal<U>`]: an authenticated user (401 `Not authenticated` otherwise);
+//! - `Option<Principal<U>>`: optional authentication (a present but invalid credential still
+//!   fails the request);
+//! - [`Superuser<U>`]: a superuser (403 `Insufficient privileges` otherwise).
+//!
+//! Other gates (verified, scopes, transport narrowing, a custom check) are declared once as a
+//! [`Gate`] and put on routes with [`crate::CrudAuth::require`]. Authentication happens once
+//! per request, however many extractors and gates ask: the result is cached in the request.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+
+use crate::error::AuthError;
+use crate::facade::CrudAuth;
+use crate::user::{UserId, UserRecord};
+
+/// The transport that authenticated a request.
+///
+/// ```
+/// assert_eq!(crudauth::Via::Session.as_str(), "session");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// A session cookie.
+    Session,
+    /// A bearer token.
+    Bearer,
+}
+
+impl Via {
+    /// The transport's name on the wire (`via` in `/me`).
+    ///
+    /// ```
+    /// assert_eq!(crudauth::Via::Bearer.as_str(), "bearer");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Session => "session",
+            Via::Bearer => "bearer",
+        }
+    }
+}
+
+/// One identity, whatever the transport.
+///
+/// ```no_run
+/// use crudauth::Principal;
+/// # #[derive(Clone)] struct User;
+/// # impl crudauth::UserRecord for User {
+/// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
+/// #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
+/// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
+/// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
+/// #   fn token_version(&self) -> Option<i64> { None } }
+/// async fn whoami(principal: Principal<User>) -> String {
+///     format!("{} via {}", principal.user_id, principal.via.as_str())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Principal<U> {
+    /// The user's id.
+    pub user_id: UserId,
+    /// Granted scopes (empty for sessions).
+    pub scopes: Vec<String>,
+    /// The transport that authenticated the request.
+    pub via: Via,
+    /// The loaded user, as the application's model.
+    pub user: Arc<U>,
+    /// Superuser flag.
+    pub is_superuser: bool,
+    /// Email (recovery factor) verified.
+    pub email_verified: bool,
+    /// The session's public handle, for session principals.
+    pub session_handle: Option<String>,
+}
+
+impl<U> Principal<U> {
+    /// Whether every required scope was granted.
+    ///
+    /// ```
+    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Via};
+    /// let p = Principal { user_id: UserId::Int(1), scopes: vec!["a".into()], via: Via::Bearer,
+    ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None };
+    /// assert!(p.has_scopes(&["a"]) && !p.has_scopes(&["a", "b"]));
+    /// ```
+    pub fn has_scopes(&self, required: &[&str]) -> bool {
+        required.iter().all(|r| self.scopes.iter().any(|s| s == r))
+    }
+}
+
+/// The per-request cache of the authentication outcome.
+#[derive(Clone)]
+pub(crate) struct Resolved<U>(pub Result<Option<Principal<U>>, AuthError>);
+
+/// Authenticates once per request, reusing the cached outcome.
+pub(crate) async fn resolve<U: UserRecord>(
+    parts: &mut Parts,
+    auth: &CrudAuth<U>,
+) -> Result<Option<Principal<U>>, AuthError> {
+    if let Some(Resolved(cached)) = parts.extensions.get::<Resolved<U>>() {
+        return cached.clone();
+    }
+    let outcome = auth.authenticate(parts, None).await;
+    parts.extensions.insert(Resolved(outcome.clone()));
+    outcome
+}
+
+impl<S, U> FromRequestParts<S> for Principal<U>
+where
+    S: Send + Sync,
+    U: UserRecord,
+    CrudAuth<U>: FromRef<S>,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = CrudAuth::<U>::from_ref(state);
+        resolve(parts, &auth)
+            .await?
+            .ok_or(AuthError::NotAuthenticated)
+    }
+}
+
+impl<S, U> OptionalFromRequestParts<S> for Principal<U>
+where
+    S: Send + Sync,
+    U: UserRecord,
+    CrudAuth<U>: FromRef<S>,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let auth = CrudAuth::<U>::from_ref(state);
+        resolve(parts, &auth).await
+    }
+}
+
+/// A superuser principal: 403 `Insufficient privileges` for anyone else.
+///
+/// ```no_run
+/// # #[derive(Clone)] struct User;
+/// # impl crudauth::UserRecord for User {
+/// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
+/// #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
+/// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
+/// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
+/// #   fn token_version(&self) -> Option<i64> { None } }
+/// async fn admin_only(crudauth::Superuser(admin): crudauth::Superuser<User>) -> &'static str {
+///     "welcome"
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Superuser<U>(pub Principal<U>);
+
+impl<S, U> FromRequestParts<S> for Superuser<U>
+where
+    S: Send + Sync,
+    U: UserRecord,
+    CrudAuth<U>: FromRef<S>,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let principal =
+            <Principal<U> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if principal.is_superuser {
+            Ok(Superuser(principal))
+        } else {
+            Err(AuthError::Forbidden("Insufficient privileges"))
+        }
+    }
+}
+
+type Check<U> = Arc<dyn Fn(&Principal<U>) -> bool + Send + Sync>;
+
+/// Requirements on the principal, checked in the original's order: authenticated (401),
+/// superuser (403 `Insufficient privileges`), verified (403 `Recovery factor not verified`),
+/// scopes (403 `Insufficient scope`), custom check (403 `Access denied`).
+///
+/// ```
+/// # #[derive(Clone)] struct User;
+/// let gate = crudauth::Gate::<User>::new()
+///     .scopes(["reports:read"])
+///     .transport(crudauth::Via::Bearer)
+///     .check(|p| p.user_id.to_string() != "0");
+/// ```
+pub struct Gate<U> {
+    pub(crate) superuser: bool,
+    pub(crate) verified: bool,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) transport: Option<Via>,
+    pub(crate) check: Option<Check<U>>,
+}
+
+impl<U> Clone for Gate<U> {
+    fn clone(&self) -> Self {
+        Gate {
+            superuser: self.superuser,
+            verified: self.verified,
+            scopes: self.scopes.clone(),
+            transport: self.transport,
+            check: self.check.clone(),
+        }
+    }
+}
+
+impl<U> Default for Gate<U> {
+    fn default() -> Self {
+        Gate {
+            superuser: false,
+            verified: false,
+            scopes: Vec::new(),
+            transport: None,
+            check: None,
+        }
+    }
+}
+
+impl<U> Gate<U> {
+    /// Authenticated, nothing more.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new();
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Require a superuser.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new().superuser();
+    /// ```
+    pub fn superuser(mut self) -> Self {
+        self.superuser = true;
+        self
+    }
+
+    /// Require a verified recovery factor (needs an `email_verified` column).
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new().verified();
+    /// ```
+    pub fn verified(mut self) -> Self {
+        self.verified = true;
+        self
+    }
+
+    /// Require these scopes.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new().scopes(["me:read"]);
+    /// ```
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only this transport may authenticate the route.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new().transport(crudauth::Via::Session);
+    /// ```
+    pub fn transport(mut self, via: Via) -> Self {
+        self.transport = Some(via);
+        self
+    }
+
+    /// A custom check; `false` answers 403 `Access denied`.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new().check(|p| p.is_superuser);
+    /// ```
+    pub fn check(mut self, check: impl Fn(&Principal<U>) -> bool + Send + Sync + 'static) -> Self {
+        self.check = Some(Arc::new(check));
+        self
+    }
+
+    pub(crate) fn apply(&self, principal: &Principal<U>) -> Result<(), AuthError> {
+        if self.superuser && !principal.is_superuser {
+            return Err(AuthError::Forbidden("Insufficient privileges"));
+        }
+        if self.verified && !principal.email_verified {
+            return Err(AuthError::Forbidden("Recovery factor not verified"));
+        }
+        let required: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
+        if !principal.has_scopes(&required) {
+            return Err(AuthError::Forbidden("Insufficient scope"));
+        }
+        if let Some(check) = &self.check
+            && !check(principal)
+        {
+            return Err(AuthError::Forbidden("Access denied"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! The default routes, wire-compatible with crudauth 0.8.
+
+mod account;
+mod bearer;
+mod session;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::routing::{delete, get, post};
+
+use crate::error::{AuthError, ValidationIssue};
+use crate::facade::CrudAuth;
+use crate::session::{SameSite, SessionConfig};
+use crate::user::UserRecord;
+
+impl<U: UserRecord> CrudAuth<U> {
+    /// Every route of the configured transports: `/register`, `/me`, `/change-password`,
+    /// the session routes (`/login`, `/logout`, `/logout-all`, `/sessions`,
+    /// `DELETE /sessions/{id}`, `/csrf/refresh`) and the bearer routes (`/token`, `/refresh`).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// let app: axum::Router = axum::Router::new().merge(auth.router());
+    /// # }
+    /// ```
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let mut router = self.account_routes();
+        if self.sessions().is_some() {
+            router = router.merge(self.session_routes());
+        }
+        if self.tokens().is_some() {
+            router = router.merge(self.bearer_routes());
+        }
+        router.with_state(self.clone())
+    }
+
+    /// The session transport's routes only (empty without a session transport).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// let app: axum::Router = auth.session_router();
+    /// # }
+    /// ```
+    pub fn session_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let router = if self.sessions().is_some() {
+            self.session_routes()
+        } else {
+            Router::new()
+        };
+        router.with_state(self.clone())
+    }
+
+    /// The bearer transport's routes only (empty without a bearer transport).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// let app: axum::Router = auth.bearer_router();
+    /// # }
+    /// ```
+    pub fn bearer_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        let router = if self.tokens().is_some() {
+            self.bearer_routes()
+        } else {
+            Router::new()
+        };
+        router.with_state(self.clone())
+    }
+
+    fn account_routes(&self) -> Router<CrudAuth<U>> {
+        Router::new()
+            .route("/register", post(account::register::<U>))
+            .route("/me", get(account::me::<U>))
+            .route("/change-password", post(account::change_password::<U>))
+    }
+
+    fn session_routes(&self) -> Router<CrudAuth<U>> {
+        Router::new()
+            .route("/login", post(session::login::<U>))
+            .route("/logout", post(session::logout::<U>))
+            .route("/logout-all", post(session::logout_all::<U>))
+            .route("/sessions", get(session::list::<U>))
+            .route("/sessions/{id}", delete(session::revoke::<U>))
+            .route("/csrf/refresh", post(session::csrf_refresh::<U>))
+    }
+
+    fn bearer_routes(&self) -> Router<CrudAuth<U>> {
+        Router::new()
+            .route("/token", post(bearer::token::<U>))
+            .route("/refresh", post(bearer::refresh::<U>))
+    }
+}
+
+/// Parses a JSON object body, answering FastAPI-shaped 422s.
+pub(crate) fn json_object(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, AuthError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json && !body.is_empty() {
+        return Err(AuthError::Validation(vec![ValidationIssue {
+            kind: "model_attributes_type",
+            loc: vec!["body".into()],
+            msg: "Input should be a valid dictionary or object to extract fields from".into(),
+            ctx: None,
+        }]));
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(AuthError::Validation(vec![ValidationIssue {
+            kind: "model_attributes_type",
+            loc: vec!["body".into()],
+            msg: "Input should be a valid dictionary or object to extract fields from".into(),
+            ctx: None,
+        }])),
+        Err(e) => Err(AuthError::Validation(vec![ValidationIssue {
+            kind: "json_invalid",
+            loc: vec!["body".into(), e.column().into()],
+            msg: "JSON decode error".into(),
+            ctx: Some(serde_json::json!({ "error": e.to_string() })),
+        }])),
+    }
+}
+
+/// A required string field of a JSON object.
+pub(crate) fn string_field<'m>(
+    map: &'m serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    issues: &mut Vec<ValidationIssue>,
+) -> Option<&'m str> {
+    match map.get(field) {
+        None | Some(serde_json::Value::Null) => {
+            issues.push(ValidationIssue::missing(field));
+            None
+        }
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(_) => {
+            issues.push(ValidationIssue::body(
+                field,
+                "string_type",
+                "Input should be a valid string",
+            ));
+            None
+        }
+    }
+}
+
+/// The login form (`username`, `password`, optional `scope`, `grant_type`).
+pub(crate) struct LoginForm {
+    pub username: String,
+    pub password: String,
+    pub scope: String,
+}
+
+pub(crate) fn login_form(headers: &HeaderMap, body: &[u8]) -> Result<LoginForm, AuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    let pairs: Vec<(String, String)> = if is_form {
+        serde_urlencoded::from_bytes(body).map_err(|_| {
+            AuthError::Validation(vec![ValidationIssue {
+                kind: "value_error",
+                loc: vec!["body".into()],
+                msg: "Invalid form body".into(),
+                ctx: None,
+            }])
+        })?
+    } else {
+        Vec::new()
+    };
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut issues = Vec::new();
+    let username = get("username");
+    let password = get("password");
+    if username.is_none() {
+        issues.push(ValidationIssue::missing("username"));
+    }
+    if password.is_none() {
+        issues.push(ValidationIssue::missing("password"));
+    }
+    if let Some(grant) = get("grant_type")
+        && grant != "password"
+    {
+        issues.push(ValidationIssue::body(
+            "grant_type",
+            "string_pattern_mismatch",
+            "String should match pattern '^password$'",
+        ));
+    }
+    match (username, password, issues.is_empty()) {
+        (Some(username), Some(password), true) => Ok(LoginForm {
+            username,
+            password,
+            scope: get("scope").unwrap_or_default(),
+        }),
+        _ => Err(AuthError::Validation(issues)),
+    }
+}
+
+/// A `Set-Cookie` value under the session cookie policy.
+pub(crate) fn set_cookie(
+    config: &SessionConfig,
+    name: &str,
+    value: &str,
+    http_only: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let same_site = match config.same_site {
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::Strict => cookie::SameSite::Strict,
+    };
+    let mut builder = cookie::Cookie::build((name.to_owned(), value.to_owned()))
+        .path(config.path.clone())
+        .same_site(same_site)
+        .http_only(http_only)
+        .secure(config.secure);
+    if let Some(age) = max_age {
+        builder = builder.max_age(time::Duration::seconds(age));
+        if age == 0 {
+            builder = builder.expires(time::OffsetDateTime::UNIX_EPOCH);
+        }
+    }
+    HeaderValue::from_str(&builder.build().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}

@@ -1,0 +1,273 @@
+//! The session transport's routes.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{login_form, set_cookie};
+use crate::error::AuthError;
+use crate::facade::{ClientMeta, CrudAuth, cookie};
+use crate::principal::{Principal, Via};
+use crate::session::{LiveSession, SessionManager};
+use crate::user::UserRecord;
+
+fn manager<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&SessionManager, AuthError> {
+    auth.sessions().ok_or(AuthError::NotFound("Not Found"))
+}
+
+fn clear_cookies(sessions: &SessionManager, response: &mut Response) {
+    let config = sessions.config();
+    for (name, http_only) in [
+        (&config.cookie_name, true),
+        (&config.csrf_cookie_name, false),
+    ] {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(config, name, "", http_only, Some(0)),
+        );
+    }
+}
+
+fn session_principal<U>(principal: &Principal<U>) -> Result<&str, AuthError> {
+    match (principal.via, principal.session_handle.as_deref()) {
+        (Via::Session, Some(handle)) => Ok(handle),
+        _ => Err(AuthError::NotAuthenticated),
+    }
+}
+
+/// `POST /login`: form `username`, `password`; sets `session_id` and `csrf_token`.
+pub(crate) async fn login<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let sessions = manager(&auth)?;
+    // Login CSRF: a cross-site page must not be able to sign the browser into an account.
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+    {
+        return Err(AuthError::Forbidden(
+            "Cross-site login requests are not allowed.",
+        ));
+    }
+    let form = login_form(&headers, &body)?;
+    let user = auth
+        .authenticate_password(&form.username, &form.password, &client, "session")
+        .await?;
+    // No fixation: the presented session (if any) ends, a new id is drawn.
+    if let Some(raw) = cookie(&headers, &sessions.config().cookie_name)
+        && let Some(old) = sessions.resolve(raw).await?
+    {
+        sessions.delete(&old.handle, &old.record.uid).await?;
+    }
+    let uid = user.user_id().to_string();
+    let ver = auth.epoch(&user).await?;
+    let ip = client
+        .ip
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let new = sessions.create(&uid, ver, &ip, &client.user_agent).await?;
+    let mut ctx = client.hook_context(Some("session"));
+    ctx.session_handle = Some(new.handle.clone());
+    auth.hooks()
+        .user_event(
+            "on_after_login",
+            &auth.hooks().after_login,
+            &user.contract(),
+            &ctx,
+        )
+        .await;
+    let config = sessions.config();
+    let mut response = Json(json!({
+        "id": user.user_id(),
+        "username": user.username().or(user.email()),
+        "csrf_token": new.csrf_token,
+    }))
+    .into_response();
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(config, &config.cookie_name, &new.id, true, None),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            config,
+            &config.csrf_cookie_name,
+            &new.csrf_token,
+            false,
+            None,
+        ),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("static header"),
+    );
+    Ok(response)
+}
+
+/// `POST /logout`: a live session needs its CSRF token; a stale one just clears cookies.
+pub(crate) async fn logout<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+) -> Result<Response, AuthError> {
+    let sessions = manager(&auth)?;
+    let config = sessions.config();
+    if let Some(raw) = cookie(&headers, &config.cookie_name)
+        && let Some(live) = sessions.resolve(raw).await?
+    {
+        if config.csrf {
+            let presented = headers
+                .get(config.csrf_header.as_str())
+                .and_then(|v| v.to_str().ok());
+            sessions.check_csrf(&live, presented)?;
+        }
+        sessions.delete(&live.handle, &live.record.uid).await?;
+        if let Some(id) = auth.repo().schema().id_kind.parse(&live.record.uid)
+            && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
+        {
+            let mut ctx = client.hook_context(Some("session"));
+            ctx.session_handle = Some(live.handle.clone());
+            auth.hooks()
+                .user_event(
+                    "on_after_logout",
+                    &auth.hooks().after_logout,
+                    &user.contract(),
+                    &ctx,
+                )
+                .await;
+        }
+    }
+    let mut response = Json(json!({ "detail": "Logged out" })).into_response();
+    clear_cookies(sessions, &mut response);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogoutAllQuery {
+    #[serde(default)]
+    keep_current: bool,
+}
+
+/// `POST /logout-all?keep_current=false`.
+pub(crate) async fn logout_all<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    query: Result<Query<LogoutAllQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AuthError> {
+    let sessions = manager(&auth)?;
+    let current = session_principal(&principal)?;
+    let keep_current = query.map(|Query(q)| q.keep_current).map_err(|_| {
+        AuthError::Validation(vec![crate::error::ValidationIssue {
+            kind: "bool_parsing",
+            loc: vec!["query".into(), "keep_current".into()],
+            msg: "Input should be a valid boolean".into(),
+            ctx: None,
+        }])
+    })?;
+    let uid = principal.user_id.to_string();
+    let keep = keep_current.then_some(current);
+    let revoked = sessions.revoke_all(&uid, keep).await?;
+    let mut response = Json(json!({ "detail": "Signed out of all sessions.", "revoked": revoked }))
+        .into_response();
+    if !keep_current {
+        clear_cookies(sessions, &mut response);
+    }
+    Ok(response)
+}
+
+fn iso(secs: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn describe(session: &LiveSession, current: &str) -> serde_json::Value {
+    json!({
+        "id": session.handle,
+        "device": session.record.device,
+        "ip": session.record.ip,
+        "created_at": iso(session.record.created),
+        "last_activity": iso(session.record.last),
+        "current": session.handle == current,
+    })
+}
+
+/// `GET /sessions`: the user's live sessions, most recent first.
+pub(crate) async fn list<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+) -> Result<Response, AuthError> {
+    let sessions = manager(&auth)?;
+    let current = session_principal(&principal)?;
+    let mut all = sessions.list(&principal.user_id.to_string()).await?;
+    all.sort_by_key(|s| std::cmp::Reverse(s.record.last));
+    let body: Vec<_> = all.iter().map(|s| describe(s, current)).collect();
+    Ok(Json(body).into_response())
+}
+
+/// `DELETE /sessions/{id}`: 404 for unknown handles and for other users' handles alike.
+pub(crate) async fn revoke<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    Path(handle): Path<String>,
+) -> Result<Response, AuthError> {
+    let sessions = manager(&auth)?;
+    let current = session_principal(&principal)?.to_owned();
+    let uid = principal.user_id.to_string();
+    let owned = sessions
+        .list(&uid)
+        .await?
+        .into_iter()
+        .any(|s| s.handle == handle);
+    if !owned {
+        return Err(AuthError::NotFound("Session not found."));
+    }
+    sessions.delete(&handle, &uid).await?;
+    let mut response = Json(json!({ "detail": "Session revoked." })).into_response();
+    if handle == current {
+        clear_cookies(sessions, &mut response);
+    }
+    Ok(response)
+}
+
+/// `POST /csrf/refresh`: returns the CSRF token of a live session (re-minting a lost one).
+pub(crate) async fn csrf_refresh<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    headers: HeaderMap,
+) -> Result<Response, AuthError> {
+    let sessions = manager(&auth)?;
+    let config = sessions.config();
+    if !config.csrf {
+        return Err(AuthError::BadRequest("CSRF is disabled."));
+    }
+    let Some(raw) = cookie(&headers, &config.cookie_name) else {
+        return Err(AuthError::NotAuthenticated);
+    };
+    let Some(live) = sessions.resolve(raw).await? else {
+        return Err(AuthError::NotAuthenticated);
+    };
+    if let Some(token) = cookie(&headers, &config.csrf_cookie_name)
+        && sessions.csrf_matches(&live, token)
+    {
+        return Ok(Json(json!({ "csrf_token": token })).into_response());
+    }
+    let token = sessions.rotate_csrf(&live).await?;
+    let mut response = Json(json!({ "csrf_token": token })).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(config, &config.csrf_cookie_name, &token, false, None),
+    );
+    Ok(response)
+}

@@ -1,0 +1,39 @@
+//! The legacy `accounts` table, adopted as it is.
+
+use crudauth_sea::AuthUser;
+use sea_orm::entity::prelude::*;
+
+/// A row of `accounts`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+#[sea_orm(table_name = "accounts")]
+#[auth(
+    id = "account_id",
+    email = "email_address",
+    password = "pw_hash",
+    superuser = "is_admin"
+)]
+pub struct Model {
+    /// The key.
+    #[sea_orm(primary_key)]
+    pub account_id: i32,
+    /// Login and recovery address.
+    #[sea_orm(unique, column_type = "String(StringLen::N(254))")]
+    pub email_address: String,
+    /// Login name. The Python demo's clients log in by username, so this legacy table has
+    /// grown one (unique, nullable for the rows that predate it).
+    #[sea_orm(unique, column_type = "String(StringLen::N(32))", nullable)]
+    pub username: Option<String>,
+    /// The password hash.
+    pub pw_hash: String,
+    /// Administrator flag.
+    pub is_admin: bool,
+    /// The app's own column, writable at registration.
+    #[sea_orm(column_type = "String(StringLen::N(80))", nullable)]
+    pub display_name: Option<String>,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

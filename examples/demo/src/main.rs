@@ -1,0 +1,138 @@
+//! The crudauth demo server.
+//!
+//! ```text
+//! cargo run -p crudauth-demo -- [--addr 127.0.0.1:8000] [--database sqlite://crudauth-demo.db?mode=rwc]
+//! ```
+//!
+//! It adopts a legacy `accounts` table with `#[derive(AuthUser)]`, mounts the session and
+//! bearer transports (session first), and adds two routes of its own: `GET /whoami` and the
+//! superuser-only `GET /admin-only`.
+
+mod accounts;
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use crudauth::{BearerConfig, CrudAuth, Principal, SessionConfig, Superuser};
+use crudauth_sea::SeaUserRepository;
+use sea_orm::{ConnectionTrait, Database, Schema};
+use serde_json::json;
+
+type User = accounts::Model;
+
+struct Args {
+    addr: SocketAddr,
+    database: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+        database: "sqlite://crudauth-demo.db?mode=rwc".to_owned(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--addr" => {
+                let value = it.next().ok_or("--addr needs a value")?;
+                args.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?;
+            }
+            "--database" => args.database = it.next().ok_or("--database needs a value")?,
+            "-h" | "--help" => {
+                println!("crudauth-demo [--addr 127.0.0.1:8000] [--database <SeaORM URL>]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}; try --help")),
+        }
+    }
+    Ok(args)
+}
+
+async fn whoami(principal: Principal<User>) -> Json<serde_json::Value> {
+    Json(
+        json!({ "id": principal.user_id, "via": principal.via.as_str(), "scopes": principal.scopes }),
+    )
+}
+
+async fn admin_only(Superuser(admin): Superuser<User>) -> Json<serde_json::Value> {
+    Json(json!({ "ok": true, "admin": admin.user_id }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .init();
+    let args = parse_args()?;
+
+    let db = Database::connect(&args.database).await?;
+    let backend = db.get_database_backend();
+    let mut create = Schema::new(backend).create_table_from_entity(accounts::Entity);
+    db.execute(create.if_not_exists()).await?;
+
+    let secret = match std::env::var("CRUDAUTH_SECRET_KEY") {
+        Ok(secret) => secret,
+        Err(_) => {
+            tracing::warn!(
+                "CRUDAUTH_SECRET_KEY is not set: using a random key, so sessions and tokens \
+                 will not survive a restart"
+            );
+            crudauth::generate_secret_key()
+        }
+    };
+    let loopback = args.addr.ip().is_loopback();
+    if loopback {
+        tracing::info!(
+            "bound to a loopback address: cookies are sent without `Secure` (plain-http development)"
+        );
+    } else {
+        tracing::info!("cookies are `Secure`: serve this behind HTTPS");
+    }
+    let session = SessionConfig {
+        secure: !loopback,
+        ..SessionConfig::default()
+    };
+    let bearer = BearerConfig {
+        default_scopes: ["me:read".to_owned()].into(),
+        grantable_scopes: ["me:read".to_owned(), "reports:read".to_owned()].into(),
+        ..BearerConfig::default()
+    };
+    let auth: CrudAuth<User> = CrudAuth::builder(SeaUserRepository::<User>::new(db))
+        .secret_key(secret.into_bytes())
+        .session(session)
+        .bearer(bearer)
+        .register_extra_fields(["display_name"])
+        .build()?;
+
+    if let (Ok(email), Ok(password)) = (
+        std::env::var("CRUDAUTH_DEFAULT_ADMIN_EMAIL"),
+        std::env::var("CRUDAUTH_DEFAULT_ADMIN_PASSWORD"),
+    ) {
+        match auth.ensure_admin(&email, &password).await {
+            Ok(_) => tracing::info!(%email, "default admin ready"),
+            Err(e) => tracing::error!(%email, error = %e, "could not create the default admin"),
+        }
+    }
+
+    let app = Router::new()
+        .route("/whoami", get(whoami))
+        .route("/admin-only", get(admin_only))
+        .with_state(auth.clone())
+        .merge(auth.router());
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    tracing::info!("crudauth demo listening on http://{}", args.addr);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
