@@ -104,6 +104,9 @@ struct Inner {
     params: Params,
     max_length: usize,
     permits: Semaphore,
+    /// argon2 verifications run so far (real or dummy): lets tests and metrics see that a
+    /// refusal did the same work as a wrong password.
+    verifications: std::sync::atomic::AtomicU64,
     /// A real hash of a random password, verified against for unknown or unusable accounts
     /// so they cost the same work as a wrong password.
     dummy: String,
@@ -144,6 +147,7 @@ impl PasswordHasher {
                 params,
                 max_length: config.max_length,
                 permits: Semaphore::new(config.concurrency),
+                verifications: std::sync::atomic::AtomicU64::new(0),
                 dummy,
             }),
         })
@@ -157,6 +161,16 @@ impl PasswordHasher {
     /// ```
     pub fn max_length(&self) -> usize {
         self.inner.max_length
+    }
+
+    /// How many argon2 verifications (against a stored or the dummy hash) have run.
+    ///
+    /// ```
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// assert_eq!(h.verifications(), 0);
+    /// ```
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// NFKC-normalises a password after checking its length; `None` if it is too long.
@@ -221,6 +235,9 @@ impl PasswordHasher {
         let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
         let inner = self.inner.clone();
         self.run(move || {
+            inner
+                .verifications
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let Some(stored) = usable else {
                 let _ = verify_blocking(&inner.dummy, &normalized);
                 return refused;
