@@ -170,7 +170,9 @@ impl PasswordHasher {
     /// assert_eq!(h.verifications(), 0);
     /// ```
     pub fn verifications(&self) -> u64 {
-        self.inner.verifications.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner
+            .verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// NFKC-normalises a password after checking its length; `None` if it is too long.

@@ -96,7 +96,8 @@ impl Req {
     }
     /// A header (raw bytes allowed, for hostile input).
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.headers.push((name.to_owned(), value.as_ref().to_vec()));
+        self.headers
+            .push((name.to_owned(), value.as_ref().to_vec()));
         self
     }
     /// A JSON body.
@@ -125,12 +126,22 @@ impl Req {
     }
     /// A browser session: its cookies and, for unsafe methods, its CSRF header.
     pub fn session(self, s: &Session) -> Self {
-        let r = self.header("cookie", format!("session_id={}; csrf_token={}", s.id, s.csrf));
-        if r.method == Method::GET { r } else { r.header("x-csrf-token", s.csrf.clone()) }
+        let r = self.header(
+            "cookie",
+            format!("session_id={}; csrf_token={}", s.id, s.csrf),
+        );
+        if r.method == Method::GET {
+            r
+        } else {
+            r.header("x-csrf-token", s.csrf.clone())
+        }
     }
     /// Only the session cookie (no CSRF header).
     pub fn session_cookie_only(self, s: &Session) -> Self {
-        self.header("cookie", format!("session_id={}; csrf_token={}", s.id, s.csrf))
+        self.header(
+            "cookie",
+            format!("session_id={}; csrf_token={}", s.id, s.csrf),
+        )
     }
 }
 
@@ -145,7 +156,9 @@ fn serde_urlencoded_encode(pairs: &[(&str, &str)]) -> String {
 fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             b' ' => "+".to_owned(),
             _ => format!("%{b:02X}"),
         })
@@ -189,10 +202,14 @@ pub async fn app_with(
     test: &str,
     configure: impl FnOnce(CrudAuthBuilder<User>) -> CrudAuthBuilder<User>,
 ) -> TestApp {
-    let tdb = open(Backend::Sqlite, test).await.expect("sqlite is always there");
+    let tdb = open(Backend::Sqlite, test)
+        .await
+        .expect("sqlite is always there");
     tdb.create_table(users::Entity).await;
     let repo = SeaUserRepository::<User>::new(tdb.db.clone());
-    let auth = configure(default_builder(repo)).build().expect("valid config");
+    let auth = configure(default_builder(repo))
+        .build()
+        .expect("valid config");
     let app = demo_routes(&auth);
     TestApp { app, auth, tdb }
 }
@@ -256,12 +273,19 @@ impl TestApp {
     /// Gets a token pair; panics unless it succeeds.
     pub async fn token(&self, username: &str, password: &str, scope: &str) -> (String, String) {
         let r = self
-            .send(Req::post("/token").form(&[("username", username), ("password", password), ("scope", scope)]))
+            .send(Req::post("/token").form(&[
+                ("username", username),
+                ("password", password),
+                ("scope", scope),
+            ]))
             .await;
         assert_eq!(r.status, 200, "token {username}: {:?}", r.json);
         (
             r.json["access_token"].as_str().expect("access").to_owned(),
-            r.json["refresh_token"].as_str().expect("refresh").to_owned(),
+            r.json["refresh_token"]
+                .as_str()
+                .expect("refresh")
+                .to_owned(),
         )
     }
 }
@@ -277,8 +301,19 @@ pub async fn send(app: &Router, req: Req) -> Resp {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
     let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     assert!(status != 500, "a 500 leaked: {json:?}");
-    Resp { status, headers, json, body }
+    Resp {
+        status,
+        headers,
+        json,
+        body,
+    }
 }

@@ -7,9 +7,13 @@ use serde_json::json;
 #[tokio::test]
 async fn login_sets_hardened_cookies_and_the_original_body() {
     let t = app("login_cookies").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     let r = t
-        .send(Req::post("/login").form(&[("username", "alice@example.com"), ("password", "correct horse 1")]))
+        .send(Req::post("/login").form(&[
+            ("username", "alice@example.com"),
+            ("password", "correct horse 1"),
+        ]))
         .await;
     assert_eq!(r.status, 200);
     let cookies = r.cookies();
@@ -17,9 +21,15 @@ async fn login_sets_hardened_cookies_and_the_original_body() {
     let (csrf, csrf_header) = &cookies["csrf_token"];
     assert_eq!(sid.len(), 43, "256 bits, base64url");
     for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
-        assert!(session_header.contains(part), "{session_header} lacks {part}");
+        assert!(
+            session_header.contains(part),
+            "{session_header} lacks {part}"
+        );
     }
-    assert!(!csrf_header.contains("HttpOnly"), "the CSRF cookie is readable by scripts");
+    assert!(
+        !csrf_header.contains("HttpOnly"),
+        "the CSRF cookie is readable by scripts"
+    );
     assert!(csrf_header.contains("Secure") && csrf_header.contains("SameSite=Lax"));
     assert_eq!(r.json["csrf_token"], csrf.as_str());
     assert_eq!(r.json["username"], "alice");
@@ -29,17 +39,27 @@ async fn login_sets_hardened_cookies_and_the_original_body() {
 #[tokio::test]
 async fn login_does_not_reveal_whether_an_account_exists() {
     let t = app("login_enumeration").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     let before = t.auth.passwords().verifications();
     let wrong = t
-        .send(Req::post("/login").form(&[("username", "alice@example.com"), ("password", "nope nope")]))
+        .send(
+            Req::post("/login")
+                .form(&[("username", "alice@example.com"), ("password", "nope nope")]),
+        )
         .await;
     let after_wrong = t.auth.passwords().verifications();
     let unknown = t
-        .send(Req::post("/login").form(&[("username", "nobody@example.com"), ("password", "nope nope")]))
+        .send(Req::post("/login").form(&[
+            ("username", "nobody@example.com"),
+            ("password", "nope nope"),
+        ]))
         .await;
     let after_unknown = t.auth.passwords().verifications();
-    assert_eq!((wrong.status, wrong.body.clone()), (unknown.status, unknown.body.clone()));
+    assert_eq!(
+        (wrong.status, wrong.body.clone()),
+        (unknown.status, unknown.body.clone())
+    );
     assert_eq!(wrong.detail(), "Incorrect username or password");
     // The same work: one argon2 verification each (the unknown one against the dummy hash).
     assert_eq!((after_wrong - before, after_unknown - after_wrong), (1, 1));
@@ -49,38 +69,62 @@ async fn login_does_not_reveal_whether_an_account_exists() {
 async fn a_disabled_account_is_refused_like_a_wrong_password_after_the_check() {
     use crudauth::{UserRecord, UserUpdate};
     let t = app("login_disabled").await;
-    t.register("dora@example.com", "dora", "correct horse 1").await;
+    t.register("dora@example.com", "dora", "correct horse 1")
+        .await;
     let user = t.auth.repo().find_by_login("dora").await.unwrap().unwrap();
     let s = t.login("dora", "correct horse 1").await;
-    let off = UserUpdate { is_active: Some(false), ..Default::default() };
+    let off = UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
     t.auth.repo().update(&user.user_id(), off).await.unwrap();
     let before = t.auth.passwords().verifications();
-    let r = t.send(Req::post("/login").form(&[("username", "dora"), ("password", "correct horse 1")])).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (401, "Incorrect username or password"));
+    let r = t
+        .send(Req::post("/login").form(&[("username", "dora"), ("password", "correct horse 1")]))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (401, "Incorrect username or password")
+    );
     assert_eq!(t.auth.passwords().verifications() - before, 1);
-    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401, "live sessions end too");
+    assert_eq!(
+        t.send(Req::get("/me").session(&s)).await.status,
+        401,
+        "live sessions end too"
+    );
 }
 
 #[tokio::test]
 async fn five_failures_answer_401_and_the_sixth_429_on_login_and_token_alike() {
     let t = app("lockout_shared").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     for i in 0..5 {
         let path = if i % 2 == 0 { "/login" } else { "/token" };
-        let r = t.send(Req::post(path).form(&[("username", "ALICE"), ("password", "wrong")])).await;
+        let r = t
+            .send(Req::post(path).form(&[("username", "ALICE"), ("password", "wrong")]))
+            .await;
         assert_eq!(r.status, 401, "attempt {}", i + 1);
     }
-    let r = t.send(Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")])).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (429, "Too many login attempts. Try again later."));
+    let r = t
+        .send(Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (429, "Too many login attempts. Try again later.")
+    );
     assert_eq!(r.headers["retry-after"], "60");
-    let r = t.send(Req::post("/token").form(&[("username", "alice"), ("password", "correct horse 1")])).await;
+    let r = t
+        .send(Req::post("/token").form(&[("username", "alice"), ("password", "correct horse 1")]))
+        .await;
     assert_eq!(r.status, 429, "the lock is shared by /token");
 }
 
 #[tokio::test]
 async fn a_spoofed_forwarded_for_does_not_escape_the_lockout() {
     let t = app("lockout_xff").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     for i in 0..6 {
         let r = t
             .send(
@@ -96,20 +140,33 @@ async fn a_spoofed_forwarded_for_does_not_escape_the_lockout() {
 #[tokio::test]
 async fn with_a_trusted_proxy_each_forwarded_client_is_counted_apart() {
     let t = app_with("lockout_proxy", |b| b.trusted_proxy_hops(1)).await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     for _ in 0..5 {
         let r = t
-            .send(Req::post("/login").header("x-forwarded-for", "198.51.100.7").form(&[("username", "alice"), ("password", "wrong")]))
+            .send(
+                Req::post("/login")
+                    .header("x-forwarded-for", "198.51.100.7")
+                    .form(&[("username", "alice"), ("password", "wrong")]),
+            )
             .await;
         assert_eq!(r.status, 401);
     }
     let locked = t
-        .send(Req::post("/login").header("x-forwarded-for", "198.51.100.7").form(&[("username", "alice"), ("password", "wrong")]))
+        .send(
+            Req::post("/login")
+                .header("x-forwarded-for", "198.51.100.7")
+                .form(&[("username", "alice"), ("password", "wrong")]),
+        )
         .await;
     assert_eq!(locked.status, 429);
     // The owner, from elsewhere, is not locked out by a stranger's failures.
     let r = t
-        .send(Req::post("/login").header("x-forwarded-for", "192.0.2.1").form(&[("username", "alice"), ("password", "correct horse 1")]))
+        .send(
+            Req::post("/login")
+                .header("x-forwarded-for", "192.0.2.1")
+                .form(&[("username", "alice"), ("password", "correct horse 1")]),
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -124,9 +181,11 @@ async fn lockout_escalates_and_a_success_clears_the_pair() {
         ..LockoutConfig::default()
     };
     let t = app_with("lockout_escalation", move |b| b.lockout(config)).await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     let bad = || Req::post("/login").form(&[("username", "alice"), ("password", "wrong")]);
-    let good = || Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]);
+    let good =
+        || Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]);
     // A failure, then a success (the 2nd attempt, within the cap): the pair is forgiven, so
     // two more failures stay under the cap. (Attempts are counted before the password is
     // checked, so the attempt after the cap is refused even with the right password.)
@@ -151,7 +210,8 @@ async fn lockout_escalates_and_a_success_clears_the_pair() {
 #[tokio::test]
 async fn a_pre_set_session_cookie_is_never_adopted() {
     let t = app("fixation").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     let planted = "attacker-chosen-session-id";
     let r = t
         .send(
@@ -162,8 +222,16 @@ async fn a_pre_set_session_cookie_is_never_adopted() {
         .await;
     let issued = r.cookies()["session_id"].0.clone();
     assert_ne!(issued, planted);
-    let planted_session = Session { id: planted.into(), csrf: String::new() };
-    assert_eq!(t.send(Req::get("/me").session(&planted_session)).await.status, 401);
+    let planted_session = Session {
+        id: planted.into(),
+        csrf: String::new(),
+    };
+    assert_eq!(
+        t.send(Req::get("/me").session(&planted_session))
+            .await
+            .status,
+        401
+    );
 
     // Logging in again from a live session ends it and issues a new id.
     let first = t.login("alice", "correct horse 1").await;
@@ -181,31 +249,68 @@ async fn a_pre_set_session_cookie_is_never_adopted() {
 #[tokio::test]
 async fn csrf_is_required_compared_and_bound_to_its_session() {
     let t = app("csrf").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
-    t.register("bob@example.com", "bob", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    t.register("bob@example.com", "bob", "correct horse 1")
+        .await;
     let alice = t.login("alice", "correct horse 1").await;
     let bob = t.login("bob", "correct horse 1").await;
 
-    let missing = t.send(Req::post("/logout").session_cookie_only(&alice)).await;
-    assert_eq!((missing.status.as_u16(), missing.detail()), (403, "Missing CSRF token"));
+    let missing = t
+        .send(Req::post("/logout").session_cookie_only(&alice))
+        .await;
+    assert_eq!(
+        (missing.status.as_u16(), missing.detail()),
+        (403, "Missing CSRF token")
+    );
     assert_eq!(missing.headers["x-csrf-error"], "true");
     let forged = t
-        .send(Req::post("/logout").session_cookie_only(&alice).header("x-csrf-token", "forged-token"))
+        .send(
+            Req::post("/logout")
+                .session_cookie_only(&alice)
+                .header("x-csrf-token", "forged-token"),
+        )
         .await;
-    assert_eq!((forged.status.as_u16(), forged.detail()), (403, "Invalid CSRF token"));
+    assert_eq!(
+        (forged.status.as_u16(), forged.detail()),
+        (403, "Invalid CSRF token")
+    );
     let other = t
-        .send(Req::post("/logout").session_cookie_only(&alice).header("x-csrf-token", bob.csrf.clone()))
+        .send(
+            Req::post("/logout")
+                .session_cookie_only(&alice)
+                .header("x-csrf-token", bob.csrf.clone()),
+        )
         .await;
-    assert_eq!(other.detail(), "Invalid CSRF token", "another session's token is no good");
+    assert_eq!(
+        other.detail(),
+        "Invalid CSRF token",
+        "another session's token is no good"
+    );
     // The cookie alone never counts, even when it holds the right token.
-    let r = t.send(Req::post("/change-password").session_cookie_only(&alice).json(json!({}))).await;
+    let r = t
+        .send(
+            Req::post("/change-password")
+                .session_cookie_only(&alice)
+                .json(json!({})),
+        )
+        .await;
     assert_eq!(r.status, 403);
     // Safe methods need none.
-    assert_eq!(t.send(Req::get("/me").session_cookie_only(&alice)).await.status, 200);
+    assert_eq!(
+        t.send(Req::get("/me").session_cookie_only(&alice))
+            .await
+            .status,
+        200
+    );
     // Bearer requests need none.
     let (access, _) = t.token("alice", "correct horse 1", "").await;
     let r = t
-        .send(Req::post("/change-password").bearer(&access).json(json!({"current_password": "x", "new_password": "y"})))
+        .send(
+            Req::post("/change-password")
+                .bearer(&access)
+                .json(json!({"current_password": "x", "new_password": "y"})),
+        )
         .await;
     assert_ne!(r.status, 403);
 }
@@ -213,7 +318,8 @@ async fn csrf_is_required_compared_and_bound_to_its_session() {
 #[tokio::test]
 async fn a_session_is_dead_after_logout_and_cannot_be_replayed() {
     let t = app("replay_logout").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     let s = t.login("alice", "correct horse 1").await;
     let r = t.send(Req::post("/logout").session(&s)).await;
     assert_eq!((r.status.as_u16(), r.detail()), (200, "Logged out"));
@@ -222,14 +328,21 @@ async fn a_session_is_dead_after_logout_and_cannot_be_replayed() {
     assert!(cleared["csrf_token"].1.contains("Max-Age=0"));
     assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401);
     // Logging out a dead session just clears the cookies.
-    assert_eq!(t.send(Req::post("/logout").session_cookie_only(&s)).await.status, 200);
+    assert_eq!(
+        t.send(Req::post("/logout").session_cookie_only(&s))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn session_management_lists_revokes_and_refreshes_csrf() {
     let t = app("session_management").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
-    t.register("bob@example.com", "bob", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    t.register("bob@example.com", "bob", "correct horse 1")
+        .await;
     let laptop = t
         .send(
             Req::post("/login")
@@ -237,7 +350,10 @@ async fn session_management_lists_revokes_and_refreshes_csrf() {
                 .form(&[("username", "alice"), ("password", "correct horse 1")]),
         )
         .await;
-    let laptop = Session { id: laptop.cookies()["session_id"].0.clone(), csrf: laptop.cookies()["csrf_token"].0.clone() };
+    let laptop = Session {
+        id: laptop.cookies()["session_id"].0.clone(),
+        csrf: laptop.cookies()["csrf_token"].0.clone(),
+    };
     let phone = t.login("alice", "correct horse 1").await;
     let bob = t.login("bob", "correct horse 1").await;
 
@@ -250,53 +366,93 @@ async fn session_management_lists_revokes_and_refreshes_csrf() {
     assert_eq!(current[0]["device"]["is_pc"], true);
     assert_eq!(current[0]["ip"], "127.0.0.1");
     assert!(current[0]["created_at"].as_str().unwrap().ends_with('Z'));
-    let phone_handle = list.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    let phone_handle = list.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Another user's handle is "not found", exactly like an unknown one.
-    let bobs = t.send(Req::get("/sessions").session(&bob)).await.json[0]["id"].as_str().unwrap().to_owned();
-    let r = t.send(Req::new(axum::http::Method::DELETE, &format!("/sessions/{bobs}")).session(&laptop)).await;
+    let bobs = t.send(Req::get("/sessions").session(&bob)).await.json[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .send(Req::new(axum::http::Method::DELETE, &format!("/sessions/{bobs}")).session(&laptop))
+        .await;
     assert_eq!((r.status.as_u16(), r.detail()), (404, "Session not found."));
-    let r = t.send(Req::new(axum::http::Method::DELETE, "/sessions/nope").session(&laptop)).await;
+    let r = t
+        .send(Req::new(axum::http::Method::DELETE, "/sessions/nope").session(&laptop))
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(t.send(Req::get("/me").session(&bob)).await.status, 200);
 
-    let r = t.send(Req::new(axum::http::Method::DELETE, &format!("/sessions/{phone_handle}")).session(&laptop)).await;
+    let r = t
+        .send(
+            Req::new(
+                axum::http::Method::DELETE,
+                &format!("/sessions/{phone_handle}"),
+            )
+            .session(&laptop),
+        )
+        .await;
     assert_eq!((r.status.as_u16(), r.detail()), (200, "Session revoked."));
     assert_eq!(t.send(Req::get("/me").session(&phone)).await.status, 401);
 
     // CSRF refresh: same token while the cookie is right, a new one when it is lost.
-    let r = t.send(Req::post("/csrf/refresh").header("cookie", format!("session_id={}; csrf_token={}", laptop.id, laptop.csrf))).await;
+    let r = t
+        .send(Req::post("/csrf/refresh").header(
+            "cookie",
+            format!("session_id={}; csrf_token={}", laptop.id, laptop.csrf),
+        ))
+        .await;
     assert_eq!(r.json["csrf_token"], laptop.csrf.as_str());
-    let r = t.send(Req::post("/csrf/refresh").header("cookie", format!("session_id={}", laptop.id))).await;
+    let r = t
+        .send(Req::post("/csrf/refresh").header("cookie", format!("session_id={}", laptop.id)))
+        .await;
     let fresh = r.json["csrf_token"].as_str().unwrap().to_owned();
     assert_ne!(fresh, laptop.csrf);
     let old = t.send(Req::post("/logout").session(&laptop)).await;
     assert_eq!(old.status, 403, "the old token died with the rotation");
     assert_eq!(t.send(Req::post("/csrf/refresh")).await.status, 401);
 
-    let laptop = Session { csrf: fresh, ..laptop };
+    let laptop = Session {
+        csrf: fresh,
+        ..laptop
+    };
     let another = t.login("alice", "correct horse 1").await;
-    let r = t.send(Req::post("/logout-all?keep_current=true").session(&laptop)).await;
-    assert_eq!((r.status.as_u16(), r.json["revoked"].as_u64()), (200, Some(1)));
+    let r = t
+        .send(Req::post("/logout-all?keep_current=true").session(&laptop))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json["revoked"].as_u64()),
+        (200, Some(1))
+    );
     assert_eq!(t.send(Req::get("/me").session(&another)).await.status, 401);
     assert_eq!(t.send(Req::get("/me").session(&laptop)).await.status, 200);
     let r = t.send(Req::post("/logout-all").session(&laptop)).await;
     assert_eq!(r.json["revoked"], 1);
     assert_eq!(t.send(Req::get("/me").session(&laptop)).await.status, 401);
-    let r = t.send(Req::post("/logout-all?keep_current=maybe").session(&bob)).await;
+    let r = t
+        .send(Req::post("/logout-all?keep_current=maybe").session(&bob))
+        .await;
     assert_eq!(r.status, 422);
 }
 
 #[tokio::test]
 async fn hostile_forms_cookies_and_headers_get_clear_4xx_never_a_500() {
     let t = app("hostile_login").await;
-    t.register("alice@example.com", "alice", "correct horse 1").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
     let cases = vec![
         Req::post("/login").raw("application/x-www-form-urlencoded", "%%%&&&==="),
         Req::post("/login").raw("application/x-www-form-urlencoded", vec![0xff, 0xfe, 0x00]),
         Req::post("/login").json(json!({"username": "alice", "password": "correct horse 1"})),
         Req::post("/login").form(&[("username", "alice")]),
-        Req::post("/login").form(&[("username", "alice"), ("password", "x"), ("grant_type", "client_credentials")]),
+        Req::post("/login").form(&[
+            ("username", "alice"),
+            ("password", "x"),
+            ("grant_type", "client_credentials"),
+        ]),
         Req::post("/token").raw("application/x-www-form-urlencoded", ""),
     ];
     for req in cases {
@@ -306,12 +462,16 @@ async fn hostile_forms_cookies_and_headers_get_clear_4xx_never_a_500() {
     // A 1 MB password: refused without hashing, same answer as a wrong password.
     let huge = "p".repeat(1_000_000);
     let before = t.auth.passwords().verifications();
-    let r = t.send(Req::post("/login").form(&[("username", "alice"), ("password", huge.as_str())])).await;
+    let r = t
+        .send(Req::post("/login").form(&[("username", "alice"), ("password", huge.as_str())]))
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(t.auth.passwords().verifications(), before);
     // A huge identifier.
     let long_user = "u".repeat(100_000);
-    let r = t.send(Req::post("/login").form(&[("username", long_user.as_str()), ("password", "x")])).await;
+    let r = t
+        .send(Req::post("/login").form(&[("username", long_user.as_str()), ("password", "x")]))
+        .await;
     assert_eq!(r.status, 401);
     // Garbage cookies and headers on an authenticated route.
     for cookie in [
@@ -319,11 +479,24 @@ async fn hostile_forms_cookies_and_headers_get_clear_4xx_never_a_500() {
         format!("session_id={}", "x".repeat(8000)),
         ";;;===;;".to_owned(),
     ] {
-        let r = t.send(Req::get("/me").header("cookie", cookie.as_bytes())).await;
+        let r = t
+            .send(Req::get("/me").header("cookie", cookie.as_bytes()))
+            .await;
         assert_eq!(r.status, 401);
     }
-    let r = t.send(Req::get("/me").header("cookie", [0xffu8, 0xfe, b'='])).await;
+    let r = t
+        .send(Req::get("/me").header("cookie", [0xffu8, 0xfe, b'=']))
+        .await;
     assert_eq!(r.status, 401);
-    let r = t.send(Req::post("/login").header("sec-fetch-site", "cross-site").form(&[("username", "alice"), ("password", "correct horse 1")])).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (403, "Cross-site login requests are not allowed."));
+    let r = t
+        .send(
+            Req::post("/login")
+                .header("sec-fetch-site", "cross-site")
+                .form(&[("username", "alice"), ("password", "correct horse 1")]),
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (403, "Cross-site login requests are not allowed.")
+    );
 }
