@@ -115,6 +115,19 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
     }
 }
 
+/// The longest login identifier accepted at all (an email address is at most 254).
+pub const MAX_IDENTIFIER_CHARS: usize = 320;
+
+/// A user whose password was just checked, with the revocation epoch read *before* the
+/// check; sessions and tokens made from it carry that epoch.
+#[derive(Clone, Debug)]
+pub struct VerifiedUser<U> {
+    /// The user.
+    pub user: U,
+    /// The revocation epoch at the time of the check.
+    pub epoch: i64,
+}
+
 /// What the facade knows of the client of a request.
 #[derive(Clone, Debug, Default)]
 pub struct ClientMeta {
@@ -689,9 +702,22 @@ impl<U: UserRecord> CrudAuth<U> {
         password: &str,
         client: &ClientMeta,
         transport: &'static str,
-    ) -> Result<U, AuthError> {
+    ) -> Result<VerifiedUser<U>, AuthError> {
         let ctx = client.hook_context(Some(transport));
         let hooks = &self.inner.hooks;
+        if client.ip.is_none() {
+            // Without a client address every client would share one lockout budget, and a
+            // stranger could lock everyone out: refuse loudly instead.
+            tracing::error!(
+                "crudauth: no client address on the request; serve the app with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`"
+            );
+            return Err(AuthError::Internal);
+        }
+        // No account has an identifier this long: refuse before any work is done on it.
+        if identifier.chars().nth(MAX_IDENTIFIER_CHARS).is_some() {
+            return Err(AuthError::BadCredentials);
+        }
         let attempt = match self
             .inner
             .lockout
@@ -718,6 +744,12 @@ impl<U: UserRecord> CrudAuth<U> {
             .find_by_login(identifier)
             .await
             .map_err(repo_fault)?;
+        // The epoch as of before the password check: a password change that completes while
+        // this check runs revokes what this login creates.
+        let epoch = match &user {
+            Some(u) => self.epoch(u).await?,
+            None => 0,
+        };
         let verification = self
             .inner
             .passwords
@@ -758,7 +790,7 @@ impl<U: UserRecord> CrudAuth<U> {
             }
         }
         self.inner.lockout.succeeded(attempt).await;
-        Ok(user)
+        Ok(VerifiedUser { user, epoch })
     }
 
     /// Issues an access + refresh pair for a user, scopes clamped to the grantable set.
@@ -767,15 +799,29 @@ impl<U: UserRecord> CrudAuth<U> {
         user: &U,
         requested_scopes: impl IntoIterator<Item = &'a str>,
     ) -> Result<TokenPair, AuthError> {
+        let ver = self.epoch(user).await?;
+        self.issue_tokens_at(user, ver, requested_scopes).await
+    }
+
+    pub(crate) async fn issue_tokens_at<'a>(
+        &self,
+        user: &U,
+        ver: i64,
+        requested_scopes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<TokenPair, AuthError> {
         let tokens = self.inner.tokens.as_ref().ok_or(AuthError::Internal)?;
         let scopes = tokens.clamp_scopes(requested_scopes);
-        let ver = self.epoch(user).await?;
         tokens.issue(&user.user_id().to_string(), ver, scopes).await
+    }
+
+    pub(crate) fn lockout(&self) -> &Lockout {
+        &self.inner.lockout
     }
 
     /// Creates the administrator, or promotes an existing account, from an email and a
     /// password (the demo calls it with `CRUDAUTH_DEFAULT_ADMIN_EMAIL` / `_PASSWORD`). An
-    /// existing account's password is left alone.
+    /// existing account with that address is promoted only if the password is its own; its
+    /// password is left alone.
     pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<U, AuthError> {
         let repo = &self.inner.repo;
         let schema = *repo.schema();
@@ -784,14 +830,31 @@ impl<U: UserRecord> CrudAuth<U> {
                 "the user table has no superuser column",
             ));
         }
-        if let Some(user) = repo
-            .find_by_recovery(email)
-            .await
-            .map_err(repo_fault)?
-            .or(repo.find_by_login(email).await.map_err(repo_fault)?)
-        {
+        // Matched on the recovery field only (never a username that merely looks like the
+        // address), and promoted only when the given password is the account's own: whoever
+        // registered the admin's address first gains nothing from a restart.
+        let existing = if schema.recovery.is_some() {
+            repo.find_by_recovery(email).await
+        } else {
+            repo.find_by_login(email).await
+        }
+        .map_err(repo_fault)?;
+        if let Some(user) = existing {
             if user.is_superuser() {
                 return Ok(user);
+            }
+            if !self
+                .inner
+                .passwords
+                .verify(password, user.password_hash())
+                .await
+                .matched
+            {
+                tracing::error!(
+                    "crudauth: an account with the admin address exists but its password is not \
+                     the configured admin password; refusing to promote it"
+                );
+                return Err(AuthError::Forbidden("Insufficient privileges"));
             }
             let update = UserUpdate {
                 is_superuser: Some(true),
@@ -819,7 +882,15 @@ impl<U: UserRecord> CrudAuth<U> {
         if schema.has(LogicalField::Username) {
             new.username = Some(email.split('@').next().unwrap_or(email).to_owned());
         }
-        repo.create(new).await.map_err(repo_fault)
+        match repo.create(new.clone()).await {
+            Err(RepoError::Duplicate { field }) if field == "username" => {
+                // The address's local part is someone's username: add a random suffix.
+                let suffix = &crate::keys::random_token()[..6];
+                new.username = new.username.map(|u| format!("{u}-{suffix}"));
+                repo.create(new).await.map_err(repo_fault)
+            }
+            other => other.map_err(repo_fault),
+        }
     }
 
     /// A route layer that authenticates once and applies a [`Gate`]; handlers behind it can

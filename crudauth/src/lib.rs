@@ -46,7 +46,9 @@ pub mod tokens;
 pub mod user;
 
 pub use error::{AuthError, ConfigError, ValidationIssue};
-pub use facade::{ClientMeta, CrudAuth, CrudAuthBuilder, DynUserRepository};
+pub use facade::{
+    ClientMeta, CrudAuth, CrudAuthBuilder, DynUserRepository, MAX_IDENTIFIER_CHARS, VerifiedUser,
+};
 pub use hooks::{HookContext, HookError, LoginFailure};
 pub use keys::generate_secret_key;
 pub use lockout::LockoutConfig;

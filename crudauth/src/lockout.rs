@@ -81,6 +81,8 @@ impl LockoutConfig {
 #[derive(Debug)]
 pub struct Attempt {
     pair: String,
+    ip: String,
+    user: String,
 }
 
 /// The lockout service.
@@ -175,14 +177,19 @@ impl Lockout {
                 retry_after: ceil_secs(retry),
             });
         }
-        Ok(Attempt {
-            pair: dims[0].0.clone(),
-        })
+        let [(pair, _), (ip, _), (user, _)] = dims;
+        Ok(Attempt { pair, ip, user })
     }
 
-    /// The password was right: forget this client's failures for this identifier. The IP and
-    /// account counters keep counting (they only ever trip at much higher thresholds).
+    /// The password was right: forget this client's failures for this identifier, and take
+    /// this (successful) attempt back out of the IP and account counters, so legitimate
+    /// logins from one busy address never add up to a lock. Earlier failures stay counted.
     pub async fn succeeded(&self, attempt: Attempt) {
+        for key in [&attempt.ip, &attempt.user] {
+            if let Err(e) = self.store.incr(key, -1, self.config.window).await {
+                tracing::warn!(error = %e, "could not uncount a successful login");
+            }
+        }
         for key in [
             attempt.pair.clone(),
             format!("{}:rounds", attempt.pair),

@@ -163,7 +163,8 @@ impl PasswordHasher {
         self.inner.max_length
     }
 
-    /// How many argon2 verifications (against a stored or the dummy hash) have run.
+    /// How many argon2 verifications (against a stored or the dummy hash) have run; a
+    /// password whose typed form differs from its NFKC form costs two.
     ///
     /// ```
     /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
@@ -237,31 +238,41 @@ impl PasswordHasher {
         let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
         let inner = self.inner.clone();
         self.run(move || {
-            inner
-                .verifications
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(stored) = usable else {
-                let _ = verify_blocking(&inner.dummy, &normalized);
-                return refused;
+            // Every argon2 run is counted; every refusal runs argon2 as often as a wrong
+            // password for a real account would (twice when the typed form differs from the
+            // NFKC form), so neither time nor work tells whether the account exists.
+            let argon = |stored: &str, candidate: &str| {
+                inner
+                    .verifications
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                verify_blocking(stored, candidate)
             };
-            match verify_blocking(&stored, &normalized) {
+            let dummy_refusal = || {
+                let _ = argon(&inner.dummy, &normalized);
+                if let Some(t) = &typed {
+                    let _ = argon(&inner.dummy, t);
+                }
+                refused
+            };
+            let Some(stored) = usable else {
+                return dummy_refusal();
+            };
+            match argon(&stored, &normalized) {
                 Some(true) => Verification {
                     matched: true,
                     needs_rehash: !same_params(&stored, &inner.params),
                 },
                 Some(false) => {
                     // A hash made from the password as typed (before normalisation existed).
-                    let typed_ok =
-                        typed.is_some_and(|t| verify_blocking(&stored, &t) == Some(true));
+                    let typed_ok = typed
+                        .as_deref()
+                        .is_some_and(|t| argon(&stored, t) == Some(true));
                     Verification {
                         matched: typed_ok,
                         needs_rehash: typed_ok,
                     }
                 }
-                None => {
-                    let _ = verify_blocking(&inner.dummy, &normalized);
-                    refused
-                }
+                None => dummy_refusal(),
             }
         })
         .await

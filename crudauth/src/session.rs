@@ -140,7 +140,7 @@ pub struct LiveSession {
 }
 
 /// A freshly created session: the raw id for the cookie and the CSRF token.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewSession {
     /// The raw session id (cookie value). Never stored.
     pub id: String,
@@ -148,6 +148,14 @@ pub struct NewSession {
     pub csrf_token: String,
     /// The public handle.
     pub handle: String,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Creates, resolves and revokes sessions. Reached as `auth.sessions()`.
@@ -349,22 +357,32 @@ impl SessionManager {
         self.check_csrf(session, Some(presented)).is_ok()
     }
 
-    /// Replaces a session's record (CSRF rotation, sudo stamp, epoch rebind).
+    /// Replaces a session's record (CSRF rotation, sudo stamp, epoch rebind), only if it is
+    /// still exactly as loaded; otherwise `Err(NotAuthenticated)` and nothing is written.
     pub async fn update(
         &self,
         session: &LiveSession,
         record: &SessionRecord,
     ) -> Result<(), AuthError> {
+        let expected = serde_json::to_vec(&session.record).map_err(|_| AuthError::Internal)?;
         let bytes = serde_json::to_vec(record).map_err(|_| AuthError::Internal)?;
-        let key = session_key(&session.handle);
-        // Only while it still exists: a concurrent logout is never resurrected.
-        if self.store.get(&key).await.map_err(store_fault)?.is_some() {
-            self.store
-                .set(&key, &bytes, Some(self.config.idle_timeout))
-                .await
-                .map_err(store_fault)?;
+        // Compare-and-set against the record as loaded: a session revoked (or changed) in
+        // the meantime is never resurrected or overwritten.
+        let replaced = self
+            .store
+            .compare_and_set(
+                &session_key(&session.handle),
+                &expected,
+                &bytes,
+                Some(self.config.idle_timeout),
+            )
+            .await
+            .map_err(store_fault)?;
+        if replaced {
+            Ok(())
+        } else {
+            Err(AuthError::NotAuthenticated)
         }
-        Ok(())
     }
 
     /// Mints a new CSRF token for a session.

@@ -26,7 +26,7 @@ use crate::store::Store;
 /// let key = crudauth::JwtKey::Hs256Derived;
 /// assert!(matches!(key, crudauth::JwtKey::Hs256Derived));
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub enum JwtKey {
     /// HS256 with a key derived from the secret key (default).
     #[default]
@@ -49,6 +49,16 @@ pub enum JwtKey {
         /// Public key, PEM.
         public_pem: String,
     },
+}
+
+impl std::fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JwtKey::Hs256Derived => f.write_str("Hs256Derived"),
+            JwtKey::Es256 { kid, .. } => write!(f, "Es256 {{ kid: {kid:?}, .. }}"),
+            JwtKey::EdDsa { kid, .. } => write!(f, "EdDsa {{ kid: {kid:?}, .. }}"),
+        }
+    }
 }
 
 /// Where `/token` and `/refresh` carry the refresh token.
@@ -135,7 +145,7 @@ pub struct Claims {
 }
 
 /// An issued pair.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct TokenPair {
     /// The access token.
     pub access_token: String,
@@ -145,6 +155,14 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Mints and verifies tokens.
@@ -225,7 +243,14 @@ impl TokenService {
         let mut validation = Validation::new(alg);
         validation.leeway = 5;
         validation.validate_exp = true;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
+        let mut required = vec!["exp", "iat", "sub"];
+        if config.issuer.is_some() {
+            required.push("iss");
+        }
+        if config.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match &config.issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,

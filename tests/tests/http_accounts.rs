@@ -192,10 +192,17 @@ async fn superuser_gate_refuses_users_and_admits_admins() {
         200
     );
     assert_eq!(t.send(Req::get("/admin-only")).await.status, 401);
-    // Promoting an existing account leaves its password alone.
+    // An account that merely holds the admin address is not promoted by a restart unless
+    // the configured password is its own; its password is left alone.
+    assert!(
+        t.auth
+            .ensure_admin("user@example.com", "the operator's password")
+            .await
+            .is_err()
+    );
     let promoted = t
         .auth
-        .ensure_admin("user@example.com", "ignored password")
+        .ensure_admin("user@example.com", "correct horse 1")
         .await
         .unwrap();
     assert!(promoted.is_superuser());
@@ -350,4 +357,86 @@ async fn a_failing_or_panicking_hook_never_breaks_the_flow() {
         .await;
     t.login("alice", "correct horse 1").await;
     assert_eq!(seen.load(Ordering::SeqCst), 1, "later hooks still run");
+}
+
+#[tokio::test]
+async fn the_current_password_check_shares_the_lockout() {
+    let t = app("change_password_lockout").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let (access, _) = t.token("alice", "correct horse 1", "").await;
+    let wrong = json!({"current_password": "guess guess", "new_password": "correct horse 2"});
+    for _ in 0..5 {
+        let r = t
+            .send(
+                Req::post("/change-password")
+                    .bearer(&access)
+                    .json(wrong.clone()),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let right = json!({"current_password": "correct horse 1", "new_password": "correct horse 2"});
+    let r = t
+        .send(Req::post("/change-password").bearer(&access).json(right))
+        .await;
+    assert_eq!(
+        r.status, 429,
+        "a stolen token is no unthrottled password oracle"
+    );
+}
+
+#[tokio::test]
+async fn a_legacy_table_without_token_version_still_revokes_through_the_store() {
+    use crudauth::{BearerConfig, CrudAuth, SessionConfig};
+    use crudauth_sea::SeaUserRepository;
+    use crudauth_tests::http::{SECRET, fast_passwords, send};
+    use crudauth_tests::models::accounts;
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "legacy_epoch")
+        .await
+        .unwrap();
+    tdb.create_table(accounts::Entity).await;
+    let auth: CrudAuth<accounts::Model> =
+        CrudAuth::builder(SeaUserRepository::<accounts::Model>::new(tdb.db.clone()))
+            .secret_key(SECRET.to_vec())
+            .password(fast_passwords())
+            .session(SessionConfig::default())
+            .bearer(BearerConfig::default())
+            .build()
+            .unwrap();
+    let app = auth.router();
+    let r = send(
+        &app,
+        Req::post("/register")
+            .json(json!({"email": "old@example.com", "password": "correct horse 1"})),
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    let login = |pw: &'static str| {
+        Req::post("/token").form(&[("username", "OLD@example.com"), ("password", pw)])
+    };
+    let first = send(&app, login("correct horse 1")).await;
+    let access = first.json["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(&app, Req::get("/me").bearer(&access)).await.status,
+        200
+    );
+    let change = json!({"current_password": "correct horse 1", "new_password": "correct horse 2"});
+    assert_eq!(
+        send(
+            &app,
+            Req::post("/change-password").bearer(&access).json(change)
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        send(&app, Req::get("/me").bearer(&access)).await.status,
+        401,
+        "revoked without a column"
+    );
+    let second = send(&app, login("correct horse 2")).await;
+    let fresh = second.json["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(send(&app, Req::get("/me").bearer(&fresh)).await.status, 200);
 }

@@ -500,3 +500,70 @@ async fn hostile_forms_cookies_and_headers_get_clear_4xx_never_a_500() {
         (403, "Cross-site login requests are not allowed.")
     );
 }
+
+#[tokio::test]
+async fn a_password_that_changes_under_nfkc_costs_the_same_for_unknown_accounts() {
+    let t = app("login_enumeration_nfkc").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let odd = "ｆｕｌｌｗｉｄｔｈ ｐａｓｓ"; // its NFKC form differs, so real accounts check both
+    let before = t.auth.passwords().verifications();
+    t.send(Req::post("/login").form(&[("username", "alice"), ("password", odd)]))
+        .await;
+    let known = t.auth.passwords().verifications() - before;
+    let before = t.auth.passwords().verifications();
+    t.send(Req::post("/login").form(&[("username", "ghost"), ("password", odd)]))
+        .await;
+    let unknown = t.auth.passwords().verifications() - before;
+    assert_eq!((known, unknown), (2, 2));
+}
+
+#[tokio::test]
+async fn successful_logins_from_one_busy_address_never_add_up_to_a_lock() {
+    let t = app("lockout_busy_nat").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    for _ in 0..40 {
+        let r = t
+            .send(
+                Req::post("/token").form(&[("username", "alice"), ("password", "correct horse 1")]),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_never_resurrected_by_a_concurrent_update() {
+    let t = app("session_resurrection").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let s = t.login("alice", "correct horse 1").await;
+    let sessions = t.auth.sessions().unwrap();
+    let live = sessions.resolve(&s.id).await.unwrap().unwrap();
+    sessions
+        .delete(&live.handle, &live.record.uid)
+        .await
+        .unwrap();
+    assert!(sessions.rotate_csrf(&live).await.is_err());
+    assert!(sessions.resolve(&s.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_server_without_client_addresses_refuses_logins_instead_of_sharing_one_budget() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let t = app("no_connect_info").await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let request = axum::http::Request::post("/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("username=alice&password=correct+horse+1"))
+        .unwrap();
+    let response = t.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        500,
+        "misconfiguration is loud, not a shared lockout key"
+    );
+}

@@ -392,3 +392,44 @@ async fn bad_configurations_are_refused_at_build_time() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_configured_issuer_and_audience_are_required_not_just_checked_when_present() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+    let private = std::fs::read_to_string(format!("{fixtures}/es256-private.pem")).unwrap();
+    let public = std::fs::read_to_string(format!("{fixtures}/es256-public.pem")).unwrap();
+    let key = JwtKey::Es256 {
+        kid: "ec-1".into(),
+        private_pem: private.clone(),
+        public_pem: public,
+    };
+    let t = app_with("iss_aud_required", move |b| {
+        b.bearer(BearerConfig {
+            key,
+            issuer: Some("https://auth.example".into()),
+            audience: Some("api".into()),
+            ..BearerConfig::default()
+        })
+    })
+    .await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let (access, _) = t.token("alice", "correct horse 1", "").await;
+    assert_eq!(claims_of(&access)["iss"], "https://auth.example");
+    assert_eq!(t.send(Req::get("/me").bearer(&access)).await.status, 200);
+    // Another service sharing the key mints tokens without iss/aud: refused.
+    let mut foreign = claims_of(&access);
+    foreign.as_object_mut().unwrap().remove("iss");
+    foreign.as_object_mut().unwrap().remove("aud");
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    let signed = jsonwebtoken::encode(
+        &header,
+        &foreign,
+        &jsonwebtoken::EncodingKey::from_ec_pem(private.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        t.send(Req::get("/me").bearer(&signed)).await.detail(),
+        "Invalid token"
+    );
+}

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{json_object, string_field};
+use crate::client_ip::ip_key;
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::{ClientMeta, CrudAuth};
 use crate::password::is_unusable_password;
@@ -195,32 +196,45 @@ pub(crate) async fn change_password<U: UserRecord>(
             "Account has no password; use the set-password or reset flow.",
         ));
     }
+    // The current password is a password path like /login: it shares the escalating
+    // lockout, keyed by this client and this account, so a stolen session or token is no
+    // unthrottled password oracle.
+    let id = principal.user_id.clone();
+    let attempt = auth
+        .lockout()
+        .check_and_count(&ip_key(client.ip), &format!("\u{0}uid:{id}"))
+        .await?;
     if !auth.passwords().verify(current, Some(stored)).await.matched {
         return Err(AuthError::Unauthorized("Current password is incorrect."));
     }
+    auth.lockout().succeeded(attempt).await;
     let hash = auth.passwords().hash(new).await.map_err(|_| {
         AuthError::Validation(vec![ValidationIssue::too_long(
             "new_password",
             auth.passwords().max_length(),
         )])
     })?;
-    let id = principal.user_id.clone();
+    // Revoke first, then write: if the write fails, old sessions and tokens are already
+    // dead (safe); never a new password with the old credentials still alive.
+    let ver = auth.bump_epoch(user).await?;
     auth.repo()
         .set_password_hash(&id, &hash)
         .await
         .map_err(repo_error)?;
-    let ver = auth.bump_epoch(user).await?;
     if let Some(sessions) = auth.sessions() {
         let uid = id.to_string();
         let keep = principal.session_handle.as_deref();
         sessions.revoke_all(&uid, keep).await?;
-        // The session that made the change lives on, bound to the new epoch.
+        // The session that made the change lives on, bound to the new epoch (if it changed
+        // concurrently, it simply ends: the safe outcome).
         if let Some(handle) = keep
             && let Some(live) = sessions.load(handle).await?
         {
             let mut record = live.record.clone();
             record.ver = ver;
-            sessions.update(&live, &record).await?;
+            if sessions.update(&live, &record).await.is_err() {
+                tracing::info!("session changed during a password change; it ends");
+            }
         }
     }
     let ctx = client.hook_context(Some(principal.via.as_str()));

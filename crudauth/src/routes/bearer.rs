@@ -53,10 +53,13 @@ pub(crate) async fn token<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let form = login_form(&headers, &body)?;
-    let user = auth
+    let verified = auth
         .authenticate_password(&form.username, &form.password, &client, "bearer")
         .await?;
-    let pair = auth.issue_tokens(&user, form.scope.split(' ')).await?;
+    let user = verified.user;
+    let pair = auth
+        .issue_tokens_at(&user, verified.epoch, form.scope.split(' '))
+        .await?;
     let ctx = client.hook_context(Some("bearer"));
     auth.hooks()
         .user_event(

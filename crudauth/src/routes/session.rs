@@ -57,9 +57,10 @@ pub(crate) async fn login<U: UserRecord>(
         ));
     }
     let form = login_form(&headers, &body)?;
-    let user = auth
+    let verified = auth
         .authenticate_password(&form.username, &form.password, &client, "session")
         .await?;
+    let user = verified.user;
     // No fixation: the presented session (if any) ends, a new id is drawn.
     if let Some(raw) = cookie(&headers, &sessions.config().cookie_name)
         && let Some(old) = sessions.resolve(raw).await?
@@ -67,7 +68,7 @@ pub(crate) async fn login<U: UserRecord>(
         sessions.delete(&old.handle, &old.record.uid).await?;
     }
     let uid = user.user_id().to_string();
-    let ver = auth.epoch(&user).await?;
+    let ver = verified.epoch;
     let ip = client
         .ip
         .map(|ip| ip.to_string())

@@ -1,0 +1,234 @@
+//! Criterion benches of the primitives and of the per-request cost of `Principal`.
+//!
+//! `cargo bench -p crudauth`. Figures are reported in the README as ratios: extraction
+//! overhead as a multiple of a bare handler measured in the same run.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::get;
+use criterion::{Criterion, criterion_group, criterion_main};
+use crudauth::password::{PasswordConfig, PasswordHasher};
+use crudauth::user::{
+    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository,
+    UserSchema, UserUpdate,
+};
+use crudauth::{BearerConfig, CrudAuth, Principal, SessionConfig};
+use tower::ServiceExt;
+
+#[derive(Clone, Debug)]
+struct User {
+    id: i64,
+    email: String,
+    hash: String,
+}
+
+impl UserRecord for User {
+    fn user_id(&self) -> UserId {
+        UserId::Int(self.id)
+    }
+    fn email(&self) -> Option<&str> {
+        Some(&self.email)
+    }
+    fn username(&self) -> Option<&str> {
+        None
+    }
+    fn password_hash(&self) -> Option<&str> {
+        Some(&self.hash)
+    }
+    fn is_active(&self) -> bool {
+        true
+    }
+    fn is_superuser(&self) -> bool {
+        false
+    }
+    fn email_verified(&self) -> bool {
+        false
+    }
+    fn token_version(&self) -> Option<i64> {
+        Some(0)
+    }
+}
+
+const EMAIL: IdentityField = IdentityField {
+    column: "email",
+    logical: Some(LogicalField::Email),
+};
+static SCHEMA: UserSchema = UserSchema {
+    table: "bench",
+    id_kind: IdKind::Int,
+    present: &[
+        LogicalField::Id,
+        LogicalField::Email,
+        LogicalField::Password,
+        LogicalField::TokenVersion,
+    ],
+    login: &[EMAIL],
+    recovery: Some(EMAIL),
+};
+
+/// One user held in memory: the bench measures the library, not a database.
+struct OneUser(Arc<User>);
+
+impl UserRepository for OneUser {
+    type User = User;
+    fn schema(&self) -> &UserSchema {
+        &SCHEMA
+    }
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
+        Ok((*id == UserId::Int(self.0.id)).then(|| (*self.0).clone()))
+    }
+    async fn find_by_login(&self, identifier: &str) -> Result<Option<User>, RepoError> {
+        Ok((identifier == self.0.email).then(|| (*self.0).clone()))
+    }
+    async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
+        self.find_by_login(value).await
+    }
+    async fn create(&self, _: NewUser) -> Result<User, RepoError> {
+        Err(RepoError::Backend("read-only bench repository".into()))
+    }
+    async fn update(&self, _: &UserId, _: UserUpdate) -> Result<User, RepoError> {
+        Err(RepoError::Backend("read-only bench repository".into()))
+    }
+    async fn set_password_hash(&self, _: &UserId, _: &str) -> Result<(), RepoError> {
+        Ok(())
+    }
+    async fn bump_token_version(&self, _: &UserId) -> Result<Option<i64>, RepoError> {
+        Ok(Some(0))
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn passwords(c: &mut Criterion) {
+    let rt = runtime();
+    let hasher = PasswordHasher::new(PasswordConfig::default()).expect("hasher");
+    let hash = rt
+        .block_on(hasher.hash("correct horse battery staple"))
+        .expect("hash");
+    let mut g = c.benchmark_group("password (argon2id 19 MiB, t=2, p=1)");
+    g.sample_size(20);
+    g.bench_function("hash", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(hasher.hash("correct horse battery staple").await) })
+    });
+    g.bench_function("verify", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                hasher
+                    .verify("correct horse battery staple", Some(&hash))
+                    .await,
+            )
+        })
+    });
+    g.finish();
+}
+
+fn fixture(rt: &tokio::runtime::Runtime) -> (CrudAuth<User>, User, String, String) {
+    let hasher = PasswordHasher::new(PasswordConfig {
+        memory_kib: 64,
+        iterations: 1,
+        ..Default::default()
+    })
+    .expect("hasher");
+    let hash = rt
+        .block_on(hasher.hash("correct horse battery staple"))
+        .expect("hash");
+    let user = User {
+        id: 1,
+        email: "bench@example.com".into(),
+        hash,
+    };
+    let auth = CrudAuth::builder(OneUser(Arc::new(user.clone())))
+        .secret_key(vec![7u8; 32])
+        .session(SessionConfig::default())
+        .bearer(BearerConfig::default())
+        .build()
+        .expect("config");
+    let access = rt
+        .block_on(auth.issue_tokens(&user, []))
+        .expect("tokens")
+        .access_token;
+    let session = rt
+        .block_on(
+            auth.sessions()
+                .expect("sessions")
+                .create("1", 0, "127.0.0.1", "bench"),
+        )
+        .expect("session")
+        .id;
+    (auth, user, access, session)
+}
+
+fn tokens_and_sessions(c: &mut Criterion) {
+    let rt = runtime();
+    let (auth, user, access, session) = fixture(&rt);
+    let tokens = auth.tokens().expect("bearer");
+    let sessions = auth.sessions().expect("sessions");
+    let mut g = c.benchmark_group("tokens and sessions");
+    g.bench_function("token pair mint (+ family record)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(auth.issue_tokens(&user, []).await.is_ok()) })
+    });
+    g.bench_function("access token verify", |b| {
+        b.iter(|| black_box(tokens.verify_access(&access).is_ok()))
+    });
+    g.bench_function("session resolve (memory store)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(sessions.resolve(&session).await.is_ok()) })
+    });
+    g.finish();
+}
+
+fn extraction(c: &mut Criterion) {
+    let rt = runtime();
+    let (auth, _, access, session) = fixture(&rt);
+    async fn me(p: Principal<User>) -> String {
+        p.user_id.to_string()
+    }
+    let app: Router = Router::new()
+        .route("/bare", get(|| async { "1" }))
+        .route("/me", get(me))
+        .with_state(auth);
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move { black_box(app.oneshot(req).await.expect("infallible").status()) }
+    };
+    let mut g = c.benchmark_group("per-request cost");
+    g.bench_function("bare handler", |b| {
+        b.to_async(&rt)
+            .iter(|| send(Request::get("/bare").body(Body::empty()).expect("req")))
+    });
+    g.bench_function("Principal via bearer", |b| {
+        b.to_async(&rt).iter(|| {
+            send(
+                Request::get("/me")
+                    .header("authorization", format!("Bearer {access}"))
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+        })
+    });
+    g.bench_function("Principal via session (memory store)", |b| {
+        b.to_async(&rt).iter(|| {
+            send(
+                Request::get("/me")
+                    .header("cookie", format!("session_id={session}"))
+                    .body(Body::empty())
+                    .expect("req"),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, passwords, tokens_and_sessions, extraction);
+criterion_main!(benches);
