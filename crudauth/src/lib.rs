@@ -23,7 +23,7 @@
 //! async fn whoami<U: crudauth::UserRecord>(p: Principal<U>) -> String {
 //!     format!("{} via {}", p.user_id, p.via.as_str())
 //! }
-//! let app = Router::new()
+//! let app: Router = Router::new()
 //!     .route("/whoami", get(whoami::<R::User>))
 //!     .with_state(auth.clone())
 //!     .merge(auth.router());
