@@ -243,12 +243,24 @@ impl<U: UserRecord> CrudAuth<U> {
 
 impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The secret key (at least 32 bytes); per-purpose keys are derived from it.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.secret_key(std::env::var("CRUDAUTH_SECRET_KEY").unwrap().into_bytes());
+    /// # }
+    /// ```
     pub fn secret_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.secret = Some(secret.into());
         self
     }
 
     /// Adds the session transport (cookie + CSRF), tried in the order transports are added.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.session(crudauth::SessionConfig::default());
+    /// # }
+    /// ```
     pub fn session(mut self, config: SessionConfig) -> Self {
         self.session = Some(config);
         self.order.retain(|v| *v != Via::Session);
@@ -257,6 +269,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Adds the bearer transport (JWT access + rotating refresh tokens).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.bearer(crudauth::BearerConfig::default());
+    /// # }
+    /// ```
     pub fn bearer(mut self, config: BearerConfig) -> Self {
         self.bearer = Some(config);
         self.order.retain(|v| *v != Via::Bearer);
@@ -265,36 +283,72 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Lockout thresholds.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.lockout(crudauth::LockoutConfig { max_attempts: 3, ..Default::default() });
+    /// # }
+    /// ```
     pub fn lockout(mut self, config: LockoutConfig) -> Self {
         self.lockout = config;
         self
     }
 
     /// Password hashing parameters.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.password(crudauth::password::PasswordConfig::default());
+    /// # }
+    /// ```
     pub fn password(mut self, config: PasswordConfig) -> Self {
         self.password = config;
         self
     }
 
     /// Minimum password length in characters (default 8).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.min_password_length(12);
+    /// # }
+    /// ```
     pub fn min_password_length(mut self, min: usize) -> Self {
         self.min_password_length = min;
         self
     }
 
     /// How many proxies in front of the app to trust for `X-Forwarded-For` (default 0).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.trusted_proxy_hops(1); // one reverse proxy in front
+    /// # }
+    /// ```
     pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
         self.trusted_proxy_hops = hops;
         self
     }
 
     /// The store for sessions, lockout counters, refresh families and epochs (default: memory).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.store(std::sync::Arc::new(crudauth::store::MemoryStore::new()));
+    /// # }
+    /// ```
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
         self
     }
 
     /// The application's own columns `/register` may write (everything else is dropped).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.register_extra_fields(["display_name"]);
+    /// # }
+    /// ```
     pub fn register_extra_fields<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
         fields: I,
@@ -304,6 +358,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called after a user registered.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_register(|user, _ctx| async move { println!("welcome {:?}", user.email); Ok(()) });
+    /// # }
+    /// ```
     pub fn on_after_register<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
@@ -314,6 +374,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called after a successful login (session or token).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_login(|user, ctx| async move { println!("{} from {:?}", user.id, ctx.ip); Ok(()) });
+    /// # }
+    /// ```
     pub fn on_after_login<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
@@ -324,6 +390,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called after a refused password login (not for lockout refusals).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_login_failed(|identifier, _user, reason, _ctx| async move { println!("{identifier}: {}", reason.as_str()); Ok(()) });
+    /// # }
+    /// ```
     pub fn on_login_failed<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(String, Option<UserContract>, LoginFailure, HookContext) -> Fut
@@ -339,6 +411,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called for every attempt the lockout refuses.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_lockout(|identifier, retry_after, _ctx| async move { println!("{identifier} locked for {retry_after}s"); Ok(()) });
+    /// # }
+    /// ```
     pub fn on_lockout<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(String, u64, HookContext) -> Fut + Send + Sync + 'static,
@@ -351,6 +429,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called after a session logout.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_logout(|user, _ctx| async move { println!("bye {}", user.id); Ok(()) });
+    /// # }
+    /// ```
     pub fn on_after_logout<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
@@ -361,6 +445,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called after a password change.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_password_changed(|user, _ctx| async move { println!("notify {:?}", user.email); Ok(()) });
+    /// # }
+    /// ```
     pub fn on_after_password_changed<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
@@ -371,6 +461,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Validates the configuration and wires the services.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let auth: Result<crudauth::CrudAuth<U>, crudauth::ConfigError> = b.build();
+    /// # }
+    /// ```
     pub fn build(self) -> Result<CrudAuth<U>, ConfigError> {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
         let keys = Arc::new(Keys::derive(&secret)?);
@@ -488,31 +584,67 @@ fn is_unsafe(method: &Method) -> bool {
 
 impl<U: UserRecord> CrudAuth<U> {
     /// The user repository.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let found = auth.repo().find_by_login("ann@example.com").await;
+    /// # Ok(()) }
+    /// ```
     pub fn repo(&self) -> &dyn DynUserRepository<U> {
         self.inner.repo.as_ref()
     }
 
     /// The session manager, when the session transport is configured.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// if let Some(sessions) = auth.sessions() { sessions.revoke_all("42", None).await?; }
+    /// # Ok(()) }
+    /// ```
     pub fn sessions(&self) -> Option<&SessionManager> {
         self.inner.sessions.as_ref()
     }
 
     /// The token service, when the bearer transport is configured.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let bearer_configured = auth.tokens().is_some();
+    /// # Ok(()) }
+    /// ```
     pub fn tokens(&self) -> Option<&TokenService> {
         self.inner.tokens.as_ref()
     }
 
     /// The password hasher.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let hash = auth.passwords().hash("correct horse").await;
+    /// # Ok(()) }
+    /// ```
     pub fn passwords(&self) -> &PasswordHasher {
         &self.inner.passwords
     }
 
     /// The store.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let store = auth.store().clone();
+    /// # Ok(()) }
+    /// ```
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 
     /// The configured transports, in the order they are tried.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// assert!(!auth.transports().is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn transports(&self) -> &[Via] {
         &self.inner.transports
     }
@@ -531,6 +663,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The client of a request: the socket peer (from `ConnectInfo`) unless trusted proxies
     /// are configured, and the User-Agent.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let client = auth.client_meta(&parts);
+    /// # Ok(()) }
+    /// ```
     pub fn client_meta(&self, parts: &Parts) -> ClientMeta {
         let peer = parts
             .extensions
@@ -554,6 +692,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The user's revocation epoch: the `token_version` column, or the store when the table
     /// has none.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let ver = auth.epoch(&user).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
         if let Some(v) = user.token_version() {
             return Ok(v);
@@ -569,6 +713,12 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Bumps the user's revocation epoch: every earlier token and session of the user dies.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// auth.bump_epoch(&user).await?; // every earlier token and session of the user ends
+    /// # Ok(()) }
+    /// ```
     pub async fn bump_epoch(&self, user: &U) -> Result<i64, AuthError> {
         let id = user.user_id();
         match self
@@ -626,6 +776,12 @@ impl<U: UserRecord> CrudAuth<U> {
     /// `Ok(None)` when no credential is present. A present but invalid bearer token, a
     /// revoked token or a failed CSRF check is an error even where authentication is
     /// optional. A stale session cookie (unknown, expired, revoked) counts as absent.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let principal = auth.authenticate(&parts, None).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn authenticate(
         &self,
         parts: &Parts,
@@ -696,6 +852,13 @@ impl<U: UserRecord> CrudAuth<U> {
     /// hashing), lookup by the login fields in order, a dummy-hash verify for unknown
     /// identifiers so time and answer match a wrong password, the disabled-account check
     /// after the password check, a rehash when parameters changed, and the hooks.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let client = auth.client_meta(&parts);
+    /// let verified = auth.authenticate_password("ann@example.com", "correct horse", &client, "session").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn authenticate_password(
         &self,
         identifier: &str,
@@ -794,6 +957,12 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Issues an access + refresh pair for a user, scopes clamped to the grantable set.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let pair = auth.issue_tokens(&user, ["me:read"]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn issue_tokens<'a>(
         &self,
         user: &U,
@@ -822,6 +991,12 @@ impl<U: UserRecord> CrudAuth<U> {
     /// password (the demo calls it with `CRUDAUTH_DEFAULT_ADMIN_EMAIL` / `_PASSWORD`). An
     /// existing account with that address is promoted only if the password is its own; its
     /// password is left alone.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
+    /// let admin = auth.ensure_admin("root@example.com", "a long admin password").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<U, AuthError> {
         let repo = &self.inner.repo;
         let schema = *repo.schema();

@@ -113,6 +113,13 @@ impl Lockout {
 
     /// Checks the locks and counts this attempt. `Err(LockedOut)` when refused,
     /// `Err(Unavailable)` when the store fails (fail closed).
+    ///
+    /// ```no_run
+    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// let attempt = lockout.check_and_count("203.0.113.9", "ann@example.com").await?;
+    /// lockout.succeeded(attempt).await; // the password was right
+    /// # Ok(()) }
+    /// ```
     pub async fn check_and_count(
         &self,
         ip_key: &str,
@@ -184,6 +191,13 @@ impl Lockout {
     /// The password was right: forget this client's failures for this identifier, and take
     /// this (successful) attempt back out of the IP and account counters, so legitimate
     /// logins from one busy address never add up to a lock. Earlier failures stay counted.
+    ///
+    /// ```no_run
+    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// let attempt = lockout.check_and_count("203.0.113.9", "ann@example.com").await?;
+    /// lockout.succeeded(attempt).await;
+    /// # Ok(()) }
+    /// ```
     pub async fn succeeded(&self, attempt: Attempt) {
         for key in [&attempt.ip, &attempt.user] {
             if let Err(e) = self.store.incr(key, -1, self.config.window).await {
@@ -202,6 +216,12 @@ impl Lockout {
     }
 
     /// Clears every lock and counter of an identifier (after a completed password reset).
+    ///
+    /// ```no_run
+    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// lockout.clear_identifier("ann@example.com").await?; // after a completed password reset
+    /// # Ok(()) }
+    /// ```
     pub async fn clear_identifier(&self, identifier: &str) -> Result<(), AuthError> {
         let user = hmac_hex(&self.key, fold_identifier(identifier).as_bytes());
         for suffix in ["", ":lock", ":rounds"] {

@@ -203,11 +203,23 @@ impl SessionManager {
     }
 
     /// The settings.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let name = &sessions.config().cookie_name;
+    /// # Ok(()) }
+    /// ```
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
 
     /// The public handle of a raw session id.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let handle = sessions.handle_of("raw-cookie-value");
+    /// # Ok(()) }
+    /// ```
     pub fn handle_of(&self, raw_id: &str) -> String {
         hmac_hex(&self.keys.session, raw_id.as_bytes())
     }
@@ -218,6 +230,12 @@ impl SessionManager {
 
     /// Creates a session for a user (insert-if-absent; a collision draws a new id), and ends
     /// the least recently active sessions beyond the per-user cap.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let new = sessions.create("42", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn create(
         &self,
         uid: &str,
@@ -285,6 +303,12 @@ impl SessionManager {
     /// Resolves a raw session id: `Ok(None)` when unknown, expired or timed out (an expired
     /// session is deleted on read). Refreshes the idle window at most once per
     /// `touch_interval`.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let live = sessions.resolve("raw-cookie-value").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn resolve(&self, raw_id: &str) -> Result<Option<LiveSession>, AuthError> {
         if raw_id.is_empty() || raw_id.len() > 128 {
             return Ok(None);
@@ -294,6 +318,12 @@ impl SessionManager {
     }
 
     /// Loads a session by handle, applying the timeouts.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let live = sessions.load("a-public-handle").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn load(&self, handle: &str) -> Result<Option<LiveSession>, AuthError> {
         let key = session_key(handle);
         let Some(bytes) = self.store.get(&key).await.map_err(store_fault)? else {
@@ -333,6 +363,12 @@ impl SessionManager {
     }
 
     /// Checks a presented CSRF token against the session's, in constant time.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// if let Some(live) = sessions.resolve("raw").await? { sessions.check_csrf(&live, Some("token"))?; }
+    /// # Ok(()) }
+    /// ```
     pub fn check_csrf(
         &self,
         session: &LiveSession,
@@ -353,12 +389,24 @@ impl SessionManager {
     }
 
     /// Whether a presented CSRF token is the session's (without an error).
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// if let Some(live) = sessions.resolve("raw").await? { let ok = sessions.csrf_matches(&live, "token"); }
+    /// # Ok(()) }
+    /// ```
     pub fn csrf_matches(&self, session: &LiveSession, presented: &str) -> bool {
         self.check_csrf(session, Some(presented)).is_ok()
     }
 
     /// Replaces a session's record (CSRF rotation, sudo stamp, epoch rebind), only if it is
     /// still exactly as loaded; otherwise `Err(NotAuthenticated)` and nothing is written.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// if let Some(live) = sessions.resolve("raw").await? { let mut r = live.record.clone(); r.sudo_until = None; sessions.update(&live, &r).await?; }
+    /// # Ok(()) }
+    /// ```
     pub async fn update(
         &self,
         session: &LiveSession,
@@ -386,6 +434,12 @@ impl SessionManager {
     }
 
     /// Mints a new CSRF token for a session.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// if let Some(live) = sessions.resolve("raw").await? { let token = sessions.rotate_csrf(&live).await?; }
+    /// # Ok(()) }
+    /// ```
     pub async fn rotate_csrf(&self, session: &LiveSession) -> Result<String, AuthError> {
         let token = random_token();
         let mut record = session.record.clone();
@@ -395,6 +449,12 @@ impl SessionManager {
     }
 
     /// Ends one session.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// sessions.delete("a-public-handle", "42").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn delete(&self, handle: &str, uid: &str) -> Result<bool, AuthError> {
         let removed = self
             .store
@@ -409,6 +469,12 @@ impl SessionManager {
     }
 
     /// A user's live sessions.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// for s in sessions.list("42").await? { println!("{} {}", s.handle, s.record.ip); }
+    /// # Ok(()) }
+    /// ```
     pub async fn list(&self, uid: &str) -> Result<Vec<LiveSession>, AuthError> {
         let handles = self
             .store
@@ -437,6 +503,12 @@ impl SessionManager {
     }
 
     /// Ends every session of a user except `keep`; returns how many ended.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let ended = sessions.revoke_all("42", Some("the-current-handle")).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke_all(&self, uid: &str, keep: Option<&str>) -> Result<usize, AuthError> {
         let mut revoked = 0;
         for session in self.list(uid).await? {

@@ -278,6 +278,12 @@ impl TokenService {
     }
 
     /// The settings.
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let ttl = tokens.config().access_ttl;
+    /// # Ok(()) }
+    /// ```
     pub fn config(&self) -> &BearerConfig {
         &self.inner.config
     }
@@ -285,6 +291,12 @@ impl TokenService {
     /// Clamps requested scopes to the grantable set (the defaults when none were asked for).
     ///
     /// Unknown scopes are dropped silently, as in the original.
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let granted = tokens.clamp_scopes("me:read admin:all".split(' '));
+    /// # Ok(()) }
+    /// ```
     pub fn clamp_scopes<'a>(&self, requested: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let requested: BTreeSet<&str> = requested.into_iter().filter(|s| !s.is_empty()).collect();
         let config = &self.inner.config;
@@ -334,6 +346,12 @@ impl TokenService {
     }
 
     /// Verifies an access token: signature, algorithm, expiry, required claims, type.
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let claims = tokens.verify_access(token)?;
+    /// # Ok(()) }
+    /// ```
     pub fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token)?;
         if claims.token_type != "access" {
@@ -343,6 +361,12 @@ impl TokenService {
     }
 
     /// Mints an access + refresh pair starting a new refresh family.
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let pair = tokens.issue("42", 0, vec!["me:read".into()]).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn issue(
         &self,
         sub: &str,
@@ -416,6 +440,13 @@ impl TokenService {
 
     /// Checks a refresh token and its family. Returns the claims; the caller checks the user
     /// and then calls [`TokenService::rotate`].
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let claims = tokens.check_refresh(token).await?;
+    /// let pair = tokens.rotate(&claims, claims.ver).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn check_refresh(&self, token: &str) -> Result<Claims, AuthError> {
         let invalid = AuthError::Unauthorized("Invalid or expired refresh token");
         let claims = self
@@ -450,6 +481,13 @@ impl TokenService {
     }
 
     /// Rotates a checked refresh token: a new pair in the same family (scopes re-clamped).
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let claims = tokens.check_refresh(token).await?;
+    /// let pair = tokens.rotate(&claims, claims.ver).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn rotate(&self, claims: &Claims, ver: i64) -> Result<TokenPair, AuthError> {
         let scopes = claims
             .scopes
@@ -463,6 +501,13 @@ impl TokenService {
     }
 
     /// Revokes a refresh family (logout of a bearer client).
+    ///
+    /// ```no_run
+    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// let claims = tokens.check_refresh(token).await?;
+    /// tokens.revoke_family(&claims).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke_family(&self, claims: &Claims) -> Result<(), AuthError> {
         if let Some(fam) = &claims.fam {
             self.inner
