@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Load harness: the demo server against a hand-written baseline, same SQLite file, same run.
+#
+#   scripts/load.sh                     # 10 s per run
+#   DURATION=5s CONNS=16 scripts/load.sh
+#
+# Builds both in release mode, starts them on 127.0.0.1 only, creates a user, drives fixed-
+# duration runs with wrk (installed from Debian's packages if missing), and prints req/s and
+# p50/p99 for each run with every library figure as a ratio to the baseline of the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-32}
+FLOOD_CONNS=${FLOOD_CONNS:-4}
+DEMO_PORT=${DEMO_PORT:-8100}
+BASE_PORT=${BASE_PORT:-8101}
+
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  else
+    echo "wrk is missing: install it (Debian: apt-get install wrk)" >&2; exit 1
+  fi
+fi
+
+cargo build --release -q -p crudauth-demo -p crudauth-baseline
+TARGET=${CARGO_TARGET_DIR:-target}/release
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+export CRUDAUTH_SECRET_KEY="load-harness-secret-key-0123456789abcdef"
+export BASELINE_KEY="load-harness-baseline-key-0123456789abcdef"
+export RUST_LOG=warn
+DB="sqlite://$WORK/load.db?mode=rwc"
+"$TARGET/crudauth-demo" --addr "127.0.0.1:$DEMO_PORT" --database "$DB" >"$WORK/demo.log" 2>&1 &
+PIDS+=($!)
+wait_port "$DEMO_PORT"
+D="http://127.0.0.1:$DEMO_PORT"
+curl -sf -X POST "$D/register" -H 'content-type: application/json' \
+  -d '{"email":"load@example.com","username":"load","password":"correct horse 1"}' >/dev/null
+SESSION=$(curl -sf -D - -o /dev/null -X POST "$D/login" -d 'username=load&password=correct+horse+1' \
+  | sed -n 's/^set-cookie: session_id=\([^;]*\).*/\1/Ip' | tr -d '\r')
+TOKEN=$(curl -sf -X POST "$D/token" -d 'username=load&password=correct+horse+1' \
+  | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+"$TARGET/crudauth-baseline" serve --addr "127.0.0.1:$BASE_PORT" --database "sqlite://$WORK/load.db" >"$WORK/base.log" 2>&1 &
+PIDS+=($!)
+wait_port "$BASE_PORT"
+B="http://127.0.0.1:$BASE_PORT"
+BTOKEN=$("$TARGET/crudauth-baseline" mint 1)
+
+# Sanity: both answer the same /me.
+curl -sf "$D/me" -H "Authorization: Bearer $TOKEN" >/dev/null
+curl -sf "$B/me" -H "Authorization: Bearer $BTOKEN" >/dev/null
+
+cat >"$WORK/token.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "username=load&password=correct+horse+1"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+
+RESULTS="$WORK/results.tsv"
+run() { # name, wrk args...
+  local name=$1; shift
+  wrk --latency -d "$DURATION" "$@" >"$WORK/out.txt" 2>&1
+  python3 - "$name" "$WORK/out.txt" >>"$RESULTS" <<'PY'
+import re, sys
+name, path = sys.argv[1], sys.argv[2]
+text = open(path).read()
+def ms(v):
+    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50 = ms(re.search(r"\s50%\s+(\S+)", text).group(1))
+p99 = ms(re.search(r"\s99%\s+(\S+)", text).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+print(f"{name}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{non2xx.group(1) if non2xx else 0}")
+PY
+}
+
+C="-t1 -c$CONNS"
+run "baseline: plain handler (no auth)"    $C "$B/plain"
+run "baseline: bearer /me"                 $C -H "Authorization: Bearer $BTOKEN" "$B/me"
+run "crudauth: bearer /me"                 $C -H "Authorization: Bearer $TOKEN" "$D/me"
+run "crudauth: session /me (memory store)" $C -H "Cookie: session_id=$SESSION" "$D/me"
+run "crudauth: /me without credential (401)" $C "$D/me"
+run "crudauth: POST /token (1 client)"     -t1 -c1 -s "$WORK/token.lua" "$D/token"
+# /me while a second client floods /token.
+wrk -d "$(( ${DURATION%s} + 2 ))s" -t1 -c"$FLOOD_CONNS" -s "$WORK/token.lua" "$D/token" >"$WORK/flood.txt" 2>&1 &
+FLOOD=$!
+sleep 1
+run "crudauth: bearer /me during /token flood" $C -H "Authorization: Bearer $TOKEN" "$D/me"
+wait $FLOOD || true
+
+python3 - "$RESULTS" "$(nproc)" "$DURATION" "$CONNS" <<'PY'
+import sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+by = {r[0]: r for r in rows}
+base = float(by["baseline: bearer /me"][1])
+me_p99 = float(by["crudauth: bearer /me"][3])
+print(f"\n{sys.argv[2]} cores, {sys.argv[3]} per run, {sys.argv[4]} connections (wrk, loopback)\n")
+print("| run | req/s | p50 ms | p99 ms | non-2xx | req/s vs baseline bearer /me |")
+print("|---|---|---|---|---|---|")
+for name, rps, p50, p99, bad in rows:
+    print(f"| {name} | {rps} | {p50} | {p99} | {bad} | {float(rps)/base:.2f}x |")
+flood = float(by["crudauth: bearer /me during /token flood"][3])
+print(f"\n/me p99 during the flood: {flood/me_p99:.2f}x its p99 without the flood")
+PY
