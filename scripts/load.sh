@@ -97,7 +97,21 @@ sleep 1
 run "crudauth: bearer /me during /token flood" $C -H "Authorization: Bearer $TOKEN" "$D/me"
 wait $FLOOD || true
 
-python3 - "$RESULTS" "$(nproc)" "$DURATION" "$CONNS" <<'PY'
+# One argon2id verify with the same parameters, measured by criterion in this same run.
+cargo bench -q -p crudauth --bench primitives -- --warm-up-time 1 --measurement-time 5 \
+  'password.*/verify' 2>/dev/null | tee "$WORK/bench.txt" >/dev/null || true
+VERIFY_MS=$(python3 - "$WORK/bench.txt" <<'PY'
+import re, sys
+m = re.search(r"time:\s+\[\S+ \S+ ([\d.]+) (ns|µs|us|ms|s)", open(sys.argv[1]).read())
+if m:
+    scale = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1, "s": 1000}[m.group(2)]
+    print(f"{float(m.group(1)) * scale:.3f}")
+else:
+    print("nan")
+PY
+)
+
+python3 - "$RESULTS" "$(nproc)" "$DURATION" "$CONNS" "$VERIFY_MS" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 by = {r[0]: r for r in rows}
@@ -110,4 +124,7 @@ for name, rps, p50, p99, bad in rows:
     print(f"| {name} | {rps} | {p50} | {p99} | {bad} | {float(rps)/base:.2f}x |")
 flood = float(by["crudauth: bearer /me during /token flood"][3])
 print(f"\n/me p99 during the flood: {flood/me_p99:.2f}x its p99 without the flood")
+verify = float(sys.argv[5])
+token_p50 = float(by["crudauth: POST /token (1 client)"][2])
+print(f"POST /token p50 {token_p50:.1f} ms = {token_p50/verify:.2f}x one argon2id verify ({verify:.1f} ms, criterion, same run)")
 PY
