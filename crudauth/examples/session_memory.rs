@@ -48,7 +48,11 @@ const EMAIL: IdentityField = IdentityField {
 static SCHEMA: UserSchema = UserSchema {
     table: "none",
     id_kind: IdKind::Int,
-    present: &[LogicalField::Id, LogicalField::Email, LogicalField::Password],
+    present: &[
+        LogicalField::Id,
+        LogicalField::Email,
+        LogicalField::Password,
+    ],
     login: &[EMAIL],
     recovery: None,
 };

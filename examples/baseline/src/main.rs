@@ -74,7 +74,11 @@ struct AppState {
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, Json(json!({ "detail": "Not authenticated" }))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "detail": "Not authenticated" })),
+    )
+        .into_response()
 }
 
 async fn me(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -141,7 +145,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             token_type: "access".into(),
             scopes: vec!["me:read".into()],
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&key()))?;
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&key()),
+        )?;
         println!("{token}");
         return Ok(());
     }
