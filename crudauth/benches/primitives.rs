@@ -12,94 +12,12 @@ use axum::http::Request;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use crudauth::password::{PasswordConfig, PasswordHasher};
-use crudauth::user::{
-    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository,
-    UserSchema, UserUpdate,
-};
 use crudauth::{BearerConfig, CrudAuth, Principal, SessionConfig};
 use tower::ServiceExt;
 
-#[derive(Clone, Debug)]
-struct User {
-    id: i64,
-    email: String,
-    hash: String,
-}
-
-impl UserRecord for User {
-    fn user_id(&self) -> UserId {
-        UserId::Int(self.id)
-    }
-    fn email(&self) -> Option<&str> {
-        Some(&self.email)
-    }
-    fn username(&self) -> Option<&str> {
-        None
-    }
-    fn password_hash(&self) -> Option<&str> {
-        Some(&self.hash)
-    }
-    fn is_active(&self) -> bool {
-        true
-    }
-    fn is_superuser(&self) -> bool {
-        false
-    }
-    fn email_verified(&self) -> bool {
-        false
-    }
-    fn token_version(&self) -> Option<i64> {
-        Some(0)
-    }
-}
-
-const EMAIL: IdentityField = IdentityField {
-    column: "email",
-    logical: Some(LogicalField::Email),
-};
-static SCHEMA: UserSchema = UserSchema {
-    table: "bench",
-    id_kind: IdKind::Int,
-    present: &[
-        LogicalField::Id,
-        LogicalField::Email,
-        LogicalField::Password,
-        LogicalField::TokenVersion,
-    ],
-    login: &[EMAIL],
-    recovery: Some(EMAIL),
-};
-
-/// One user held in memory: the bench measures the library, not a database.
-struct OneUser(Arc<User>);
-
-impl UserRepository for OneUser {
-    type User = User;
-    fn schema(&self) -> &UserSchema {
-        &SCHEMA
-    }
-    async fn find_by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
-        Ok((*id == UserId::Int(self.0.id)).then(|| (*self.0).clone()))
-    }
-    async fn find_by_login(&self, identifier: &str) -> Result<Option<User>, RepoError> {
-        Ok((identifier == self.0.email).then(|| (*self.0).clone()))
-    }
-    async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
-        self.find_by_login(value).await
-    }
-    async fn create(&self, _: NewUser) -> Result<User, RepoError> {
-        Err(RepoError::Backend("read-only bench repository".into()))
-    }
-    async fn update(&self, _: &UserId, _: UserUpdate) -> Result<User, RepoError> {
-        Err(RepoError::Backend("read-only bench repository".into()))
-    }
-    async fn set_password_hash(&self, _: &UserId, _: &str) -> Result<(), RepoError> {
-        Ok(())
-    }
-    async fn bump_token_version(&self, _: &UserId) -> Result<Option<i64>, RepoError> {
-        Ok(Some(0))
-    }
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{OneUser, User};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -5,87 +5,12 @@
 //! cargo run --release -p crudauth --example session_memory [-- N]
 //! ```
 
-use crudauth::user::{
-    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository,
-    UserSchema, UserUpdate,
-};
+use std::sync::Arc;
+
 use crudauth::{CrudAuth, SessionConfig};
 
-#[derive(Clone)]
-struct User;
-
-impl UserRecord for User {
-    fn user_id(&self) -> UserId {
-        UserId::Int(1)
-    }
-    fn email(&self) -> Option<&str> {
-        None
-    }
-    fn username(&self) -> Option<&str> {
-        None
-    }
-    fn password_hash(&self) -> Option<&str> {
-        None
-    }
-    fn is_active(&self) -> bool {
-        true
-    }
-    fn is_superuser(&self) -> bool {
-        false
-    }
-    fn email_verified(&self) -> bool {
-        false
-    }
-    fn token_version(&self) -> Option<i64> {
-        Some(0)
-    }
-}
-
-const EMAIL: IdentityField = IdentityField {
-    column: "email",
-    logical: Some(LogicalField::Email),
-};
-static SCHEMA: UserSchema = UserSchema {
-    table: "none",
-    id_kind: IdKind::Int,
-    present: &[
-        LogicalField::Id,
-        LogicalField::Email,
-        LogicalField::Password,
-    ],
-    login: &[EMAIL],
-    recovery: None,
-};
-
-struct NoUsers;
-
-impl UserRepository for NoUsers {
-    type User = User;
-    fn schema(&self) -> &UserSchema {
-        &SCHEMA
-    }
-    async fn find_by_id(&self, _: &UserId) -> Result<Option<User>, RepoError> {
-        Ok(None)
-    }
-    async fn find_by_login(&self, _: &str) -> Result<Option<User>, RepoError> {
-        Ok(None)
-    }
-    async fn find_by_recovery(&self, _: &str) -> Result<Option<User>, RepoError> {
-        Ok(None)
-    }
-    async fn create(&self, _: NewUser) -> Result<User, RepoError> {
-        Err(RepoError::NotFound)
-    }
-    async fn update(&self, _: &UserId, _: UserUpdate) -> Result<User, RepoError> {
-        Err(RepoError::NotFound)
-    }
-    async fn set_password_hash(&self, _: &UserId, _: &str) -> Result<(), RepoError> {
-        Ok(())
-    }
-    async fn bump_token_version(&self, _: &UserId) -> Result<Option<i64>, RepoError> {
-        Ok(None)
-    }
-}
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -106,14 +31,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .transpose()?
         .unwrap_or(100_000);
-    let auth = CrudAuth::builder(NoUsers)
-        .secret_key(vec![9u8; 32])
-        .session(SessionConfig {
-            // One session per user: this measures idle sessions, not eviction.
-            max_sessions_per_user: 1,
-            ..SessionConfig::default()
-        })
-        .build()?;
+    let auth = CrudAuth::builder(support::OneUser(Arc::new(support::User {
+        id: 1,
+        email: "memory@example.com".into(),
+        hash: String::new(),
+    })))
+    .secret_key(vec![9u8; 32])
+    .session(SessionConfig {
+        // One session per user: this measures idle sessions, not eviction.
+        max_sessions_per_user: 1,
+        ..SessionConfig::default()
+    })
+    .build()?;
     let sessions = auth.sessions().ok_or("session transport")?;
     let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     let before = rss_kib();

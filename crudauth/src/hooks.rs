@@ -64,6 +64,15 @@ pub(crate) type FailedHook =
     Arc<dyn Fn(String, Option<UserContract>, LoginFailure, HookContext) -> BoxFuture + Send + Sync>;
 pub(crate) type LockoutHook = Arc<dyn Fn(String, u64, HookContext) -> BoxFuture + Send + Sync>;
 
+/// The user events hooks observe.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum UserEvent {
+    Registered,
+    LoggedIn,
+    LoggedOut,
+    PasswordChanged,
+}
+
 /// The registered hooks. Built through the `on_*` methods of [`crate::CrudAuthBuilder`].
 #[derive(Clone, Default)]
 pub struct Hooks {
@@ -99,7 +108,19 @@ pub(crate) async fn run(event: &'static str, fut: BoxFuture) {
 }
 
 impl Hooks {
-    pub(crate) async fn user_event(
+    pub(crate) async fn fire(&self, event: UserEvent, user: &UserContract, ctx: &HookContext) {
+        let (name, hooks) = match event {
+            UserEvent::Registered => ("on_after_register", &self.after_register),
+            UserEvent::LoggedIn => ("on_after_login", &self.after_login),
+            UserEvent::LoggedOut => ("on_after_logout", &self.after_logout),
+            UserEvent::PasswordChanged => {
+                ("on_after_password_changed", &self.after_password_changed)
+            }
+        };
+        self.user_event(name, hooks, user, ctx).await;
+    }
+
+    async fn user_event(
         &self,
         event: &'static str,
         hooks: &[UserHook],

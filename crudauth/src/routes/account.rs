@@ -11,6 +11,7 @@ use super::{json_object, string_field};
 use crate::client_ip::ip_key;
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::{ClientMeta, CrudAuth};
+use crate::hooks::UserEvent;
 use crate::password::is_unusable_password;
 use crate::principal::Principal;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
@@ -140,12 +141,7 @@ pub(crate) async fn register<U: UserRecord>(
         Ok(user) => {
             let ctx = client.hook_context(None);
             auth.hooks()
-                .user_event(
-                    "on_after_register",
-                    &auth.hooks().after_register,
-                    &user.contract(),
-                    &ctx,
-                )
+                .fire(UserEvent::Registered, &user.contract(), &ctx)
                 .await;
         }
         // A taken email answers exactly like a new one: no enumeration.
@@ -246,12 +242,7 @@ pub(crate) async fn change_password<U: UserRecord>(
         .flatten()
         .map_or_else(|| user.contract(), |u| u.contract());
     auth.hooks()
-        .user_event(
-            "on_after_password_changed",
-            &auth.hooks().after_password_changed,
-            &contract,
-            &ctx,
-        )
+        .fire(UserEvent::PasswordChanged, &contract, &ctx)
         .await;
     Ok(Json(json!({ "detail": "Password changed." })).into_response())
 }

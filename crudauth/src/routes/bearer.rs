@@ -7,9 +7,10 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{json_object, login_form};
+use super::{json_object, login_form, no_store};
 use crate::error::AuthError;
 use crate::facade::{ClientMeta, CrudAuth, cookie};
+use crate::hooks::UserEvent;
 use crate::tokens::{RefreshMode, TokenPair};
 use crate::user::UserRecord;
 
@@ -62,18 +63,10 @@ pub(crate) async fn token<U: UserRecord>(
         .await?;
     let ctx = client.hook_context(Some("bearer"));
     auth.hooks()
-        .user_event(
-            "on_after_login",
-            &auth.hooks().after_login,
-            &user.contract(),
-            &ctx,
-        )
+        .fire(UserEvent::LoggedIn, &user.contract(), &ctx)
         .await;
     let mut response = pair_response(&auth, pair);
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        "no-store".parse().expect("static header"),
-    );
+    no_store(&mut response);
     Ok(response)
 }
 

@@ -238,3 +238,10 @@ pub(crate) fn set_cookie(
     HeaderValue::from_str(&builder.build().to_string())
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
+
+/// Marks a response that carries credentials as not cacheable.
+pub(crate) fn no_store(response: &mut axum::response::Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{login_form, set_cookie};
+use super::{login_form, no_store, set_cookie};
 use crate::error::AuthError;
 use crate::facade::{ClientMeta, CrudAuth, cookie};
+use crate::hooks::UserEvent;
 use crate::principal::{Principal, Via};
 use crate::session::{LiveSession, SessionManager};
 use crate::user::UserRecord;
@@ -77,12 +78,7 @@ pub(crate) async fn login<U: UserRecord>(
     let mut ctx = client.hook_context(Some("session"));
     ctx.session_handle = Some(new.handle.clone());
     auth.hooks()
-        .user_event(
-            "on_after_login",
-            &auth.hooks().after_login,
-            &user.contract(),
-            &ctx,
-        )
+        .fire(UserEvent::LoggedIn, &user.contract(), &ctx)
         .await;
     let config = sessions.config();
     let mut response = Json(json!({
@@ -106,10 +102,7 @@ pub(crate) async fn login<U: UserRecord>(
             None,
         ),
     );
-    h.insert(
-        header::CACHE_CONTROL,
-        "no-store".parse().expect("static header"),
-    );
+    no_store(&mut response);
     Ok(response)
 }
 
@@ -137,12 +130,7 @@ pub(crate) async fn logout<U: UserRecord>(
             let mut ctx = client.hook_context(Some("session"));
             ctx.session_handle = Some(live.handle.clone());
             auth.hooks()
-                .user_event(
-                    "on_after_logout",
-                    &auth.hooks().after_logout,
-                    &user.contract(),
-                    &ctx,
-                )
+                .fire(UserEvent::LoggedOut, &user.contract(), &ctx)
                 .await;
         }
     }
