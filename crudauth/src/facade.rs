@@ -702,14 +702,37 @@ impl<U: UserRecord> CrudAuth<U> {
         if let Some(v) = user.token_version() {
             return Ok(v);
         }
-        self.inner
-            .store
-            .incr(&format!("epoch:{}", user.user_id()), 0, EPOCH_TTL)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "epoch store failed");
-                AuthError::Unavailable
-            })
+        self.store_epoch(&user.user_id()).await
+    }
+
+    /// The epoch kept in the store for tables without a `token_version` column. A missing
+    /// record starts at the current unix time in microseconds, not 0, so losing the store (a
+    /// flush, an eviction, a restart of the memory store) can never bring revoked tokens
+    /// back: their epochs are all older.
+    async fn store_epoch(&self, id: &UserId) -> Result<i64, AuthError> {
+        let key = format!("epoch:{id}");
+        let store = &self.inner.store;
+        let fault = |e: crate::store::StoreError| {
+            tracing::error!(error = %e, "epoch store failed");
+            AuthError::Unavailable
+        };
+        for _ in 0..2 {
+            if let Some(bytes) = store.get(&key).await.map_err(fault)? {
+                return std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(AuthError::Internal);
+            }
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_micros() as i64)
+                .to_string();
+            store
+                .set_if_absent(&key, start.as_bytes(), Some(EPOCH_TTL))
+                .await
+                .map_err(fault)?;
+        }
+        Err(AuthError::Unavailable)
     }
 
     /// Bumps the user's revocation epoch: every earlier token and session of the user dies.
@@ -729,12 +752,29 @@ impl<U: UserRecord> CrudAuth<U> {
             .map_err(repo_fault)?
         {
             Some(v) => Ok(v),
-            None => self
-                .inner
-                .store
-                .incr(&format!("epoch:{id}"), 1, EPOCH_TTL)
-                .await
-                .map_err(|_| AuthError::Unavailable),
+            None => {
+                // Compare-and-set, retried: concurrent bumps each move the epoch on.
+                let key = format!("epoch:{id}");
+                for _ in 0..16 {
+                    let current = self.store_epoch(&id).await?;
+                    let next = current + 1;
+                    let swapped = self
+                        .inner
+                        .store
+                        .compare_and_set(
+                            &key,
+                            current.to_string().as_bytes(),
+                            next.to_string().as_bytes(),
+                            Some(EPOCH_TTL),
+                        )
+                        .await
+                        .map_err(|_| AuthError::Unavailable)?;
+                    if swapped {
+                        return Ok(next);
+                    }
+                }
+                Err(AuthError::Unavailable)
+            }
         }
     }
 

@@ -440,3 +440,49 @@ async fn a_legacy_table_without_token_version_still_revokes_through_the_store() 
     let fresh = second.json["access_token"].as_str().unwrap().to_owned();
     assert_eq!(send(&app, Req::get("/me").bearer(&fresh)).await.status, 200);
 }
+
+#[tokio::test]
+async fn losing_the_store_never_revives_revoked_tokens_of_a_legacy_table() {
+    use crudauth::store::{MemoryStore, Store};
+    use crudauth::{BearerConfig, CrudAuth, UserRecord};
+    use crudauth_sea::SeaUserRepository;
+    use crudauth_tests::http::{SECRET, fast_passwords};
+    use crudauth_tests::models::accounts;
+    use std::sync::Arc;
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "epoch_flush")
+        .await
+        .unwrap();
+    tdb.create_table(accounts::Entity).await;
+    let build = |store: Arc<dyn Store>| {
+        CrudAuth::builder(SeaUserRepository::<accounts::Model>::new(tdb.db.clone()))
+            .secret_key(SECRET.to_vec())
+            .password(fast_passwords())
+            .bearer(BearerConfig::default())
+            .store(store)
+            .build()
+            .unwrap()
+    };
+    let before: CrudAuth<accounts::Model> = build(Arc::new(MemoryStore::new()));
+    let hash = before.passwords().hash("correct horse 1").await.unwrap();
+    let user = before
+        .repo()
+        .create(crudauth::NewUser::new(hash).email("old@example.com"))
+        .await
+        .unwrap();
+    let old = before.epoch(&user).await.unwrap();
+    assert!(
+        old > 1_000_000_000,
+        "a fresh store epoch starts at the current time"
+    );
+    let bumped = before.bump_epoch(&user).await.unwrap();
+    assert_eq!(bumped, old + 1);
+    // The store is lost (flush, restart): the epoch restarts at the current time, above
+    // every epoch a revoked token could carry.
+    let after = build(Arc::new(MemoryStore::new()));
+    let fresh = after.epoch(&user).await.unwrap();
+    assert!(
+        fresh > bumped,
+        "every revoked epoch is older than the restarted one"
+    );
+    let _ = user.user_id();
+}
