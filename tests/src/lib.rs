@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod models;
+pub mod store_conformance;
 
 use std::io::Write;
 

@@ -11,9 +11,13 @@
 //! them into a 503 and authenticates nobody (fail closed).
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 
 /// A store backend failed (unreachable, timed out, corrupt data).

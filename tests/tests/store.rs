@@ -1,0 +1,104 @@
+//! The store conformance suite on every backend: memory always, Redis when
+//! `CRUDAUTH_TEST_REDIS_URL` is set (each run under a key prefix of its own).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crudauth::store::{MemoryStore, RedisStore, Store};
+use crudauth_tests::store_conformance::run_all;
+
+#[tokio::test]
+async fn the_memory_store_conforms() {
+    run_all(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn the_redis_store_conforms() {
+    let Ok(url) = std::env::var("CRUDAUTH_TEST_REDIS_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the_redis_store_conforms: CRUDAUTH_TEST_REDIS_URL is not set (set it to run Redis)"
+        );
+        return;
+    };
+    let prefix = format!("crudauth-test:{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisStore::connect(&url, &prefix)
+        .await
+        .unwrap_or_else(|e| panic!("CRUDAUTH_TEST_REDIS_URL is set but Redis is unreachable: {e}"));
+    run_all(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn two_prefixes_share_one_redis_without_seeing_each_other() {
+    let Ok(url) = std::env::var("CRUDAUTH_TEST_REDIS_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED redis prefixes: CRUDAUTH_TEST_REDIS_URL is not set"
+        );
+        return;
+    };
+    let base = uuid::Uuid::new_v4().simple().to_string();
+    let a = RedisStore::connect(&url, &format!("{base}:a:"))
+        .await
+        .unwrap();
+    let b = RedisStore::connect(&url, &format!("{base}:b:"))
+        .await
+        .unwrap();
+    a.set("k", b"from a", None).await.unwrap();
+    assert_eq!(b.get("k").await.unwrap(), None);
+    assert!(a.delete("k").await.unwrap());
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_an_error_never_a_silent_success() {
+    // Nobody listens on port 1: connecting fails loudly.
+    let result = RedisStore::connect("redis://127.0.0.1:1", "x:").await;
+    assert!(result.is_err());
+}
+
+#[tokio::test]
+async fn sessions_lockout_and_refresh_families_work_on_redis() {
+    use crudauth_tests::http::{Req, app_with};
+    use serde_json::json;
+    let Ok(url) = std::env::var("CRUDAUTH_TEST_REDIS_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED redis http flows: CRUDAUTH_TEST_REDIS_URL is not set"
+        );
+        return;
+    };
+    let prefix = format!("crudauth-test:{}:", uuid::Uuid::new_v4().simple());
+    let store: Arc<dyn Store> = Arc::new(RedisStore::connect(&url, &prefix).await.unwrap());
+    let t = app_with("redis_flows", move |b| b.store(store)).await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let s = t.login("alice", "correct horse 1").await;
+    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 200);
+    assert_eq!(
+        t.send(Req::post("/logout").session_cookie_only(&s))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(t.send(Req::post("/logout").session(&s)).await.status, 200);
+    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401);
+    let (_, refresh) = t.token("alice", "correct horse 1", "").await;
+    let r = t
+        .send(Req::post("/refresh").json(json!({"refresh_token": refresh.clone()})))
+        .await;
+    assert_eq!(r.status, 200);
+    let replay = t
+        .send(Req::post("/refresh").json(json!({"refresh_token": refresh})))
+        .await;
+    assert_eq!(replay.status, 401);
+    for _ in 0..5 {
+        let r = t
+            .send(Req::post("/login").form(&[("username", "alice"), ("password", "wrong")]))
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = t
+        .send(Req::post("/token").form(&[("username", "alice"), ("password", "wrong")]))
+        .await;
+    assert_eq!(r.status, 429);
+}
