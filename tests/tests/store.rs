@@ -102,3 +102,103 @@ async fn sessions_lockout_and_refresh_families_work_on_redis() {
         .await;
     assert_eq!(r.status, 429);
 }
+
+#[tokio::test]
+async fn a_redis_outage_fails_closed_with_503_and_recovers_by_itself() {
+    use crudauth_tests::http::{Req, app_with};
+    use std::process::{Command, Stdio};
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED redis outage: no redis-server binary to start a private one"
+        );
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spawn = || {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start a private redis-server")
+    };
+    let wait_up = || async {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("private redis never came up");
+    };
+    let mut server = spawn();
+    wait_up().await;
+    let store: Arc<dyn Store> = Arc::new(
+        RedisStore::connect(&format!("redis://127.0.0.1:{port}"), "outage:")
+            .await
+            .unwrap(),
+    );
+    let t = app_with("redis_outage", move |b| b.store(store)).await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let s = t.login("alice", "correct horse 1").await;
+    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 200);
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let r = t.send(Req::get("/me").session(&s)).await;
+    assert_eq!(
+        r.status, 503,
+        "a session cannot be checked: nobody is let in"
+    );
+    let r = t
+        .send(Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]))
+        .await;
+    assert_eq!(r.status, 503, "lockout cannot be checked: no login");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("redis"),
+        "no internals leak"
+    );
+
+    let mut server = spawn();
+    wait_up().await;
+    let mut recovered = false;
+    for _ in 0..40 {
+        let r = t
+            .send(
+                Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]),
+            )
+            .await;
+        if r.status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    server.kill().ok();
+    server.wait().ok();
+    assert!(
+        recovered,
+        "logins work again once Redis is back, without a restart"
+    );
+}

@@ -82,7 +82,8 @@ fn now_ms() -> u64 {
 }
 
 impl RedisStore {
-    /// Connects (with automatic reconnection) and namespaces every key under `prefix`.
+    /// Connects (with automatic reconnection and 2-second connection and response timeouts)
+    /// and namespaces every key under `prefix`.
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), crudauth::store::StoreError> {
@@ -91,7 +92,15 @@ impl RedisStore {
     /// ```
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(fault)?;
-        let manager = ConnectionManager::new(client).await.map_err(fault)?;
+        // Bounded waits: an unreachable Redis must fail requests quickly (503), not hang them.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(fault)?;
         Ok(Self::from_manager(manager, prefix))
     }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run -p crudauth-demo -- [--addr 127.0.0.1:8000] [--database sqlite://crudauth-demo.db?mode=rwc]
+//!                               [--store memory|redis] [--redis-url redis://127.0.0.1:6379]
 //! ```
 //!
 //! It adopts a legacy `accounts` table with `#[derive(AuthUser)]`, mounts the session and
@@ -24,12 +25,18 @@ type User = accounts::Model;
 struct Args {
     addr: SocketAddr,
     database: String,
+    store: String,
+    redis_url: String,
+    redis_prefix: String,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
         database: "sqlite://crudauth-demo.db?mode=rwc".to_owned(),
+        store: "memory".to_owned(),
+        redis_url: "redis://127.0.0.1:6379".to_owned(),
+        redis_prefix: "crudauth-demo:".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -39,8 +46,21 @@ fn parse_args() -> Result<Args, String> {
                 args.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?;
             }
             "--database" => args.database = it.next().ok_or("--database needs a value")?,
+            "--store" => {
+                args.store = it.next().ok_or("--store needs a value")?;
+                if !matches!(args.store.as_str(), "memory" | "redis") {
+                    return Err(format!("--store {}: expected memory or redis", args.store));
+                }
+            }
+            "--redis-url" => args.redis_url = it.next().ok_or("--redis-url needs a value")?,
+            "--redis-prefix" => {
+                args.redis_prefix = it.next().ok_or("--redis-prefix needs a value")?;
+            }
             "-h" | "--help" => {
-                println!("crudauth-demo [--addr 127.0.0.1:8000] [--database <SeaORM URL>]");
+                println!(
+                    "crudauth-demo [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
+                     [--store memory|redis] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; try --help")),
@@ -101,7 +121,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         grantable_scopes: ["me:read".to_owned(), "reports:read".to_owned()].into(),
         ..BearerConfig::default()
     };
-    let auth: CrudAuth<User> = CrudAuth::builder(SeaUserRepository::<User>::new(db))
+    let mut builder = CrudAuth::builder(SeaUserRepository::<User>::new(db));
+    if args.store == "redis" {
+        let store =
+            crudauth::store::RedisStore::connect(&args.redis_url, &args.redis_prefix).await?;
+        tracing::info!(url = %args.redis_url, "sessions, lockout, refresh families and epochs in Redis");
+        builder = builder.store(std::sync::Arc::new(store));
+    }
+    let auth: CrudAuth<User> = builder
         .secret_key(secret.into_bytes())
         .session(session)
         .bearer(bearer)
