@@ -37,30 +37,32 @@ fn free_port() -> u16 {
 }
 
 async fn start(port: u16, database: &str, redis: &str, prefix: &str, secret: &str) -> Demo {
-    let child = Command::new(demo_binary())
-        .args([
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--database",
-            database,
-        ])
-        .args([
-            "--store",
-            "redis",
-            "--redis-url",
-            redis,
-            "--redis-prefix",
-            prefix,
-        ])
-        .env("CRUDAUTH_SECRET_KEY", secret)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the demo");
+    let demo = Demo(
+        Command::new(demo_binary())
+            .args([
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--database",
+                database,
+            ])
+            .args([
+                "--store",
+                "redis",
+                "--redis-url",
+                redis,
+                "--redis-prefix",
+                prefix,
+            ])
+            .env("CRUDAUTH_SECRET_KEY", secret)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo"),
+    );
     for _ in 0..200 {
         if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Demo(child);
+            return demo;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
