@@ -137,6 +137,10 @@ pub enum AuthError {
         /// Seconds until the next attempt is considered.
         retry_after: u64,
     },
+    /// 429 `Too many requests. Try again later.` from a rate limit, with `Retry-After` and
+    /// the rate-limit headers.
+    #[error("Too many requests. Try again later.")]
+    RateLimited(crate::ratelimit::Limited),
     /// 503: a store or the database is unreachable; nobody is authenticated (fail closed).
     #[error("Service temporarily unavailable")]
     Unavailable,
@@ -172,7 +176,9 @@ impl AuthError {
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Conflict(_) | AuthError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AuthError::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::LockedOut { .. } | AuthError::RateLimited(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -181,6 +187,9 @@ impl AuthError {
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
+        if let AuthError::RateLimited(limited) = self {
+            return limited.into_response();
+        }
         let status = self.status();
         let mut response = match &self {
             AuthError::Validation(issues) => {

@@ -20,6 +20,7 @@ use crate::keys::Keys;
 use crate::lockout::{Lockout, LockoutConfig};
 use crate::password::{PasswordConfig, PasswordHasher};
 use crate::principal::{Gate, Principal, Resolved, Via};
+use crate::ratelimit::{KeyBy, RateLimit, RateLimiter};
 use crate::session::{SessionConfig, SessionManager};
 use crate::store::{MemoryStore, Store};
 use crate::tokens::{BearerConfig, TokenPair, TokenService};
@@ -161,6 +162,7 @@ pub(crate) struct Inner<U> {
     pub trusted_proxy_hops: usize,
     pub min_password_length: usize,
     pub register_extra_fields: BTreeSet<String>,
+    pub limiter: RateLimiter,
 }
 
 /// The authentication facade: repository + store + transports + hooks, wired once.
@@ -213,6 +215,7 @@ pub struct CrudAuthBuilder<U> {
     store: Option<Arc<dyn Store>>,
     hooks: Hooks,
     register_extra_fields: BTreeSet<String>,
+    rate_limits: std::collections::BTreeMap<String, RateLimit>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -237,6 +240,10 @@ impl<U: UserRecord> CrudAuth<U> {
             store: None,
             hooks: Hooks::default(),
             register_extra_fields: BTreeSet::new(),
+            rate_limits: crate::ratelimit::default_limits()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
         }
     }
 }
@@ -354,6 +361,23 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         fields: I,
     ) -> Self {
         self.register_extra_fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Overrides a built-in rate limit (`register`, `change_password`, `logout_all`,
+    /// `csrf_refresh`, ...) or registers one for [`CrudAuth::rate_limit`];
+    /// [`RateLimit::OFF`] switches one off.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// use std::time::Duration;
+    /// let b = b
+    ///     .rate_limit("register", crudauth::RateLimit::new(20, Duration::from_secs(3600)))
+    ///     .rate_limit("csrf_refresh", crudauth::RateLimit::OFF);
+    /// # }
+    /// ```
+    pub fn rate_limit(mut self, action: &str, limit: RateLimit) -> Self {
+        self.rate_limits.insert(action.to_owned(), limit);
         self
     }
 
@@ -538,6 +562,16 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         };
         let passwords = PasswordHasher::new(self.password)?;
         let lockout = Lockout::new(store.clone(), keys.store, self.lockout);
+        if self
+            .rate_limits
+            .values()
+            .any(|l| !l.is_off() && l.period.is_zero())
+        {
+            return Err(ConfigError::Invalid(
+                "a rate limit's period must be positive".into(),
+            ));
+        }
+        let limiter = RateLimiter::new(store.clone(), keys.store, self.rate_limits);
         Ok(CrudAuth {
             inner: Arc::new(Inner {
                 repo: self.repo,
@@ -551,6 +585,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 trusted_proxy_hops: self.trusted_proxy_hops,
                 min_password_length: self.min_password_length,
                 register_extra_fields: self.register_extra_fields,
+                limiter,
             }),
         })
     }
@@ -1023,6 +1058,62 @@ impl<U: UserRecord> CrudAuth<U> {
         tokens.issue(&user.user_id().to_string(), ver, scopes).await
     }
 
+    /// The rate limiter (shared through the configured store).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// let register = auth.rate_limiter().limit("register");
+    /// # }
+    /// ```
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
+    /// A route layer limiting an action of the application's own, keyed by IP, user, or
+    /// user-or-IP; refused requests get `429` with `Retry-After`, allowed ones the
+    /// rate-limit headers. `limit` of [`RateLimit::OFF`] is a no-op.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// use std::time::Duration;
+    /// use axum::{Router, routing::post};
+    /// let app: Router = Router::new()
+    ///     .route("/export", post(|| async { "..." }))
+    ///     .route_layer(auth.rate_limit("export", crudauth::RateLimit::new(10, Duration::from_secs(60)), crudauth::KeyBy::UserOrIp));
+    /// # }
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn rate_limit(
+        &self,
+        action: &str,
+        limit: RateLimit,
+        key: KeyBy,
+    ) -> axum::middleware::FromFnLayer<
+        fn(
+            State<(CrudAuth<U>, Arc<(String, RateLimit, KeyBy)>)>,
+            Request,
+            Next,
+        ) -> Pin<Box<dyn Future<Output = Response> + Send>>,
+        (CrudAuth<U>, Arc<(String, RateLimit, KeyBy)>),
+        (
+            State<(CrudAuth<U>, Arc<(String, RateLimit, KeyBy)>)>,
+            Request,
+        ),
+    > {
+        let f: fn(
+            State<(CrudAuth<U>, Arc<(String, RateLimit, KeyBy)>)>,
+            Request,
+            Next,
+        ) -> Pin<Box<dyn Future<Output = Response> + Send>> =
+            |State((auth, spec)), request, next| {
+                Box::pin(rate_limit_middleware(auth, spec, request, next))
+            };
+        axum::middleware::from_fn_with_state(
+            (self.clone(), Arc::new((action.to_owned(), limit, key))),
+            f,
+        )
+    }
+
     pub(crate) fn lockout(&self) -> &Lockout {
         &self.inner.lockout
     }
@@ -1182,6 +1273,47 @@ async fn gate_middleware<U: UserRecord>(
     }
     parts.extensions.insert(Resolved(outcome));
     next.run(Request::from_parts(parts, body)).await
+}
+
+async fn rate_limit_middleware<U: UserRecord>(
+    auth: CrudAuth<U>,
+    spec: Arc<(String, RateLimit, KeyBy)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (action, limit, key) = (&spec.0, spec.1, spec.2);
+    let (mut parts, body) = request.into_parts();
+    let ip = format!("ip:{}", ip_key(auth.client_meta(&parts).ip));
+    let identity = match key {
+        KeyBy::Ip => ip,
+        KeyBy::User | KeyBy::UserOrIp => {
+            let outcome = match parts.extensions.get::<Resolved<U>>() {
+                Some(Resolved(cached)) => cached.clone(),
+                None => {
+                    let outcome = auth.authenticate(&parts, None).await;
+                    parts.extensions.insert(Resolved(outcome.clone()));
+                    outcome
+                }
+            };
+            match (outcome, key) {
+                (Err(e), _) => return e.into_response(),
+                (Ok(Some(p)), _) => format!("user:{}", p.user_id),
+                (Ok(None), KeyBy::UserOrIp) => ip,
+                (Ok(None), _) => return AuthError::NotAuthenticated.into_response(),
+            }
+        }
+    };
+    match auth.rate_limiter().check(action, limit, &identity).await {
+        Err(e) => e.into_response(),
+        Ok(crate::ratelimit::Decision::Limited(limited)) => limited.into_response(),
+        Ok(crate::ratelimit::Decision::Allowed(allowed)) => {
+            let mut response = next.run(Request::from_parts(parts, body)).await;
+            if let Some(allowed) = allowed {
+                allowed.write_headers(response.headers_mut());
+            }
+            response
+        }
+    }
 }
 
 /// Extracts the [`ClientMeta`] of a request from a `CrudAuth` state.

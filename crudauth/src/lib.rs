@@ -39,6 +39,7 @@ mod keys;
 pub mod lockout;
 pub mod password;
 pub mod principal;
+pub mod ratelimit;
 mod routes;
 pub mod session;
 pub mod store;
@@ -53,6 +54,7 @@ pub use hooks::{HookContext, HookError, LoginFailure};
 pub use keys::generate_secret_key;
 pub use lockout::LockoutConfig;
 pub use principal::{Gate, Principal, Superuser, Via};
+pub use ratelimit::{KeyBy, RateLimit};
 pub use session::{SameSite, SessionConfig, SessionManager};
 pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenPair, TokenService};
 pub use user::{

@@ -67,6 +67,7 @@ impl Resp {
 }
 
 /// A request builder.
+#[derive(Clone)]
 pub struct Req {
     method: Method,
     path: String,
@@ -76,6 +77,11 @@ pub struct Req {
 }
 
 impl Req {
+    /// A copy of this request.
+    pub fn clone_req(&self) -> Self {
+        self.clone()
+    }
+
     /// A request.
     pub fn new(method: Method, path: &str) -> Self {
         Req {

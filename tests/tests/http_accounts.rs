@@ -361,7 +361,11 @@ async fn a_failing_or_panicking_hook_never_breaks_the_flow() {
 
 #[tokio::test]
 async fn the_current_password_check_shares_the_lockout() {
-    let t = app("change_password_lockout").await;
+    // The route's own rate limit is switched off here, so the lockout is what answers.
+    let t = app_with("change_password_lockout", |b| {
+        b.rate_limit("change_password", crudauth::RateLimit::OFF)
+    })
+    .await;
     t.register("alice@example.com", "alice", "correct horse 1")
         .await;
     let (access, _) = t.token("alice", "correct horse 1", "").await;

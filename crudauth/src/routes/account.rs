@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{json_object, string_field};
+use super::{json_object, string_field, with_limit};
 use crate::client_ip::ip_key;
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::{ClientMeta, CrudAuth};
@@ -121,6 +121,12 @@ pub(crate) async fn register<U: UserRecord>(
         return Err(AuthError::Validation(issues));
     };
 
+    // Counted after validation (as the original), before any hashing.
+    let allowed = auth
+        .rate_limiter()
+        .enforce("register", &format!("ip:{}", ip_key(client.ip)))
+        .await?;
+
     // Only allow-listed own columns; privileged and unknown fields are dropped silently.
     let mut new = NewUser::new(String::new()).email(email);
     new.username = username.map(str::to_owned);
@@ -151,7 +157,10 @@ pub(crate) async fn register<U: UserRecord>(
         }
         Err(e) => return Err(repo_error(e)),
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "detail": REGISTERED }))).into_response())
+    Ok(with_limit(
+        (StatusCode::ACCEPTED, Json(json!({ "detail": REGISTERED }))).into_response(),
+        allowed,
+    ))
 }
 
 /// `GET /me`.
@@ -175,6 +184,11 @@ pub(crate) async fn change_password<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    // Per user, counted before the body is checked (as the original).
+    let allowed = auth
+        .rate_limiter()
+        .enforce("change_password", &format!("user:{}", principal.user_id))
+        .await?;
     let map = json_object(&headers, &body)?;
     let mut issues = Vec::new();
     let current = string_field(&map, "current_password", &mut issues);
@@ -244,5 +258,8 @@ pub(crate) async fn change_password<U: UserRecord>(
     auth.hooks()
         .fire(UserEvent::PasswordChanged, &contract, &ctx)
         .await;
-    Ok(Json(json!({ "detail": "Password changed." })).into_response())
+    Ok(with_limit(
+        Json(json!({ "detail": "Password changed." })).into_response(),
+        allowed,
+    ))
 }

@@ -245,3 +245,14 @@ pub(crate) fn no_store(response: &mut axum::response::Response) {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
+
+/// Adds the rate-limit headers of an allowed request to its response.
+pub(crate) fn with_limit(
+    mut response: axum::response::Response,
+    allowed: Option<crate::ratelimit::Allowed>,
+) -> axum::response::Response {
+    if let Some(allowed) = allowed {
+        allowed.write_headers(response.headers_mut());
+    }
+    response
+}

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{login_form, no_store, set_cookie};
+use super::{login_form, no_store, set_cookie, with_limit};
+use crate::client_ip::ip_key;
 use crate::error::AuthError;
 use crate::facade::{ClientMeta, CrudAuth, cookie};
 use crate::hooks::UserEvent;
@@ -162,6 +163,10 @@ pub(crate) async fn logout_all<U: UserRecord>(
         }])
     })?;
     let uid = principal.user_id.to_string();
+    let allowed = auth
+        .rate_limiter()
+        .enforce("logout_all", &format!("user:{uid}"))
+        .await?;
     let keep = keep_current.then_some(current);
     let revoked = sessions.revoke_all(&uid, keep).await?;
     let mut response = Json(json!({ "detail": "Signed out of all sessions.", "revoked": revoked }))
@@ -169,7 +174,7 @@ pub(crate) async fn logout_all<U: UserRecord>(
     if !keep_current {
         clear_cookies(sessions, &mut response);
     }
-    Ok(response)
+    Ok(with_limit(response, allowed))
 }
 
 fn iso(secs: i64) -> String {
@@ -234,6 +239,7 @@ pub(crate) async fn revoke<U: UserRecord>(
 /// `POST /csrf/refresh`: returns the CSRF token of a live session (re-minting a lost one).
 pub(crate) async fn csrf_refresh<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
     headers: HeaderMap,
 ) -> Result<Response, AuthError> {
     let sessions = manager(&auth)?;
@@ -241,6 +247,10 @@ pub(crate) async fn csrf_refresh<U: UserRecord>(
     if !config.csrf {
         return Err(AuthError::BadRequest("CSRF is disabled."));
     }
+    let allowed = auth
+        .rate_limiter()
+        .enforce("csrf_refresh", &format!("ip:{}", ip_key(client.ip)))
+        .await?;
     let Some(raw) = cookie(&headers, &config.cookie_name) else {
         return Err(AuthError::NotAuthenticated);
     };
@@ -250,7 +260,10 @@ pub(crate) async fn csrf_refresh<U: UserRecord>(
     if let Some(token) = cookie(&headers, &config.csrf_cookie_name)
         && sessions.csrf_matches(&live, token)
     {
-        return Ok(Json(json!({ "csrf_token": token })).into_response());
+        return Ok(with_limit(
+            Json(json!({ "csrf_token": token })).into_response(),
+            allowed,
+        ));
     }
     let token = sessions.rotate_csrf(&live).await?;
     let mut response = Json(json!({ "csrf_token": token })).into_response();
@@ -258,5 +271,5 @@ pub(crate) async fn csrf_refresh<U: UserRecord>(
         header::SET_COOKIE,
         set_cookie(config, &config.csrf_cookie_name, &token, false, None),
     );
-    Ok(response)
+    Ok(with_limit(response, allowed))
 }

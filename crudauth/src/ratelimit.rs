@@ -1,0 +1,301 @@
+//! Rate limits for the auth-adjacent routes and for the application's own routes.
+//!
+//! Fixed windows aligned to multiples of the period (as the original), counted with atomic
+//! increments in the configured store, so every process behind a load balancer shares them.
+//! `times = 0` switches a limit off. Answers carry `RateLimit-Limit`, `RateLimit-Remaining`,
+//! `RateLimit-Reset` (and the original's `X-RateLimit-Limit` / `X-RateLimit-Remaining`); a
+//! refusal is `429 Too many requests. Try again later.` with `Retry-After`. A store fault
+//! fails closed (503), like every other use of the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AuthError;
+use crate::keys::hmac_hex;
+use crate::store::Store;
+
+/// A limit: `times` requests per `period`; `times = 0` turns it off.
+///
+/// ```
+/// let limit = crudauth::RateLimit::new(5, std::time::Duration::from_secs(3600));
+/// assert!(!limit.is_off());
+/// assert!(crudauth::RateLimit::OFF.is_off());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub times: u32,
+    /// The window.
+    pub period: Duration,
+}
+
+impl RateLimit {
+    /// The explicit off switch.
+    pub const OFF: RateLimit = RateLimit {
+        times: 0,
+        period: Duration::from_secs(3600),
+    };
+
+    /// `times` per `period`.
+    ///
+    /// ```
+    /// let per_minute = crudauth::RateLimit::new(30, std::time::Duration::from_secs(60));
+    /// assert_eq!(per_minute.times, 30);
+    /// ```
+    pub const fn new(times: u32, period: Duration) -> Self {
+        RateLimit { times, period }
+    }
+
+    /// Whether the limit is switched off.
+    ///
+    /// ```
+    /// assert!(crudauth::RateLimit::new(0, std::time::Duration::from_secs(1)).is_off());
+    /// ```
+    pub fn is_off(&self) -> bool {
+        self.times == 0
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// The built-in actions and their defaults (those of the original).
+///
+/// ```
+/// let defaults = crudauth::ratelimit::default_limits();
+/// assert_eq!(defaults["register"].times, 5);
+/// ```
+pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
+    BTreeMap::from([
+        ("register", RateLimit::new(5, HOUR)),
+        ("email_verify_request", RateLimit::new(5, HOUR)),
+        ("password_reset_request", RateLimit::new(5, HOUR)),
+        ("email_change_request", RateLimit::new(3, HOUR)),
+        ("existing_account_notice", RateLimit::new(5, HOUR)),
+        ("change_password", RateLimit::new(5, HOUR)),
+        ("logout_all", RateLimit::new(10, HOUR)),
+        ("csrf_refresh", RateLimit::new(30, HOUR)),
+    ])
+}
+
+/// What a request is counted by.
+///
+/// ```
+/// let key = crudauth::KeyBy::UserOrIp;
+/// assert_ne!(key, crudauth::KeyBy::Ip);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyBy {
+    /// The client address (IPv6 by /64).
+    Ip,
+    /// The authenticated user (unauthenticated requests are refused with 401).
+    User,
+    /// The user when authenticated, else the client address.
+    UserOrIp,
+}
+
+/// A counted request that was allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowed {
+    /// The limit.
+    pub limit: u32,
+    /// Requests left in this window.
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset: u64,
+}
+
+impl Allowed {
+    /// Adds the rate-limit headers to a response.
+    ///
+    /// ```
+    /// let allowed = crudauth::ratelimit::Allowed { limit: 5, remaining: 4, reset: 3599 };
+    /// let mut headers = axum::http::HeaderMap::new();
+    /// allowed.write_headers(&mut headers);
+    /// assert_eq!(headers["x-ratelimit-limit"], "5");
+    /// ```
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        for (name, value) in [
+            ("ratelimit-limit", u64::from(self.limit)),
+            ("ratelimit-remaining", u64::from(self.remaining)),
+            ("ratelimit-reset", self.reset),
+            ("x-ratelimit-limit", u64::from(self.limit)),
+            ("x-ratelimit-remaining", u64::from(self.remaining)),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    }
+}
+
+/// A refused request: `429` with `Retry-After` and the rate-limit headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    /// The limit.
+    pub limit: u32,
+    /// Seconds until the window resets.
+    pub retry_after: u64,
+}
+
+impl IntoResponse for Limited {
+    fn into_response(self) -> Response {
+        let mut response = (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(serde_json::json!({ "detail": "Too many requests. Try again later." })),
+        )
+            .into_response();
+        Allowed {
+            limit: self.limit,
+            remaining: 0,
+            reset: self.retry_after,
+        }
+        .write_headers(response.headers_mut());
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after.max(1)),
+        );
+        response
+    }
+}
+
+/// Counts requests against limits. Reached as `auth.rate_limiter()`.
+#[derive(Clone)]
+pub struct RateLimiter {
+    store: Arc<dyn Store>,
+    key: [u8; 32],
+    limits: Arc<BTreeMap<String, RateLimit>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of [`RateLimiter::check`].
+#[derive(Debug)]
+pub enum Decision {
+    /// Allowed (or the limit is off: `None`).
+    Allowed(Option<Allowed>),
+    /// Refused.
+    Limited(Limited),
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl RateLimiter {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        key: [u8; 32],
+        limits: BTreeMap<String, RateLimit>,
+    ) -> Self {
+        RateLimiter {
+            store,
+            key,
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// The configured limit of an action (built-in or registered), if any.
+    ///
+    /// ```no_run
+    /// # fn f(limiter: &crudauth::ratelimit::RateLimiter) {
+    /// let register = limiter.limit("register");
+    /// # }
+    /// ```
+    pub fn limit(&self, action: &str) -> Option<RateLimit> {
+        self.limits.get(action).copied()
+    }
+
+    /// Counts one request of `action` for `identity` against `limit`.
+    ///
+    /// ```no_run
+    /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
+    /// let limit = crudauth::RateLimit::new(10, std::time::Duration::from_secs(60));
+    /// match limiter.check("export", limit, "user:42").await? {
+    ///     crudauth::ratelimit::Decision::Allowed(_) => {}
+    ///     crudauth::ratelimit::Decision::Limited(refusal) => { /* answer 429 */ }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn check(
+        &self,
+        action: &str,
+        limit: RateLimit,
+        identity: &str,
+    ) -> Result<Decision, AuthError> {
+        if limit.is_off() {
+            return Ok(Decision::Allowed(None));
+        }
+        let period = limit.period.as_secs().max(1);
+        let now = now_secs();
+        let window = now - now % period;
+        let reset = (window + period).saturating_sub(now).max(1);
+        // Identities (emails, ids) are stored only as a fixed-size HMAC.
+        let who = hmac_hex(&self.key, identity.as_bytes());
+        let key = format!("rl:{action}:{who}:{window}");
+        let count = self
+            .store
+            .incr(&key, 1, Duration::from_secs(reset))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "rate-limit store failed; refusing the request");
+                AuthError::Unavailable
+            })?;
+        let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
+        if count > limit.times {
+            return Ok(Decision::Limited(Limited {
+                limit: limit.times,
+                retry_after: reset,
+            }));
+        }
+        Ok(Decision::Allowed(Some(Allowed {
+            limit: limit.times,
+            remaining: limit.times - count,
+            reset,
+        })))
+    }
+
+    /// A built-in or registered action's check: `Ok(headers to add)` or the 429 as an error.
+    pub(crate) async fn enforce(
+        &self,
+        action: &str,
+        identity: &str,
+    ) -> Result<Option<Allowed>, AuthError> {
+        let Some(limit) = self.limit(action) else {
+            return Ok(None);
+        };
+        match self.check(action, limit, identity).await? {
+            Decision::Allowed(allowed) => Ok(allowed),
+            Decision::Limited(limited) => Err(AuthError::RateLimited(limited)),
+        }
+    }
+
+    /// A per-target throttle for routes that must not enumerate (reset or verification
+    /// requests): `false` means "do nothing, but answer as if done" — never a 429.
+    ///
+    /// ```no_run
+    /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
+    /// if limiter.allow_silently("password_reset_request", "ann@example.com").await? {
+    ///     // send the mail
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn allow_silently(&self, action: &str, target: &str) -> Result<bool, AuthError> {
+        let Some(limit) = self.limit(action) else {
+            return Ok(true);
+        };
+        let decision = self
+            .check(&format!("{action}:target"), limit, target)
+            .await?;
+        Ok(matches!(decision, Decision::Allowed(_)))
+    }
+}
