@@ -532,8 +532,9 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             Some(store) => store,
             None => {
                 tracing::warn!(
-                    "crudauth: sessions, lockout counters, refresh families and revocation epochs \
-                     are in process memory: right for one process, wrong behind a load balancer"
+                    "crudauth: sessions, CSRF tokens, lockout counters, rate-limit counters, refresh \
+                     families and revocation epochs are in process memory: right for one \
+                     process, wrong behind a load balancer (configure a shared store)"
                 );
                 Arc::new(MemoryStore::new())
             }
@@ -592,7 +593,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 }
 
 fn repo_fault(e: RepoError) -> AuthError {
-    tracing::error!(error = %e, "user repository failed");
+    crate::store::report_fault("user repository", &e);
     AuthError::Unavailable
 }
 
@@ -748,7 +749,7 @@ impl<U: UserRecord> CrudAuth<U> {
         let key = format!("epoch:{id}");
         let store = &self.inner.store;
         let fault = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, "epoch store failed");
+            crate::store::report_fault("epoch store", &e);
             AuthError::Unavailable
         };
         for _ in 0..2 {

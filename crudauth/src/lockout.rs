@@ -139,7 +139,7 @@ impl Lockout {
             ),
         ];
         let fail = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, "lockout store failed; refusing the login");
+            crate::store::report_fault("lockout store", &e);
             AuthError::Unavailable
         };
 

@@ -247,7 +247,7 @@ impl RateLimiter {
             .incr(&key, 1, Duration::from_secs(reset))
             .await
             .map_err(|e| {
-                tracing::error!(error = %e, "rate-limit store failed; refusing the request");
+                crate::store::report_fault("rate-limit store", &e);
                 AuthError::Unavailable
             })?;
         let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);

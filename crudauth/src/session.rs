@@ -181,7 +181,7 @@ pub(crate) fn now_secs() -> i64 {
 }
 
 fn store_fault(e: StoreError) -> AuthError {
-    tracing::error!(error = %e, "session store failed; refusing the request");
+    crate::store::report_fault("session store", &e);
     AuthError::Unavailable
 }
 

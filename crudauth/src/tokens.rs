@@ -406,7 +406,7 @@ impl TokenService {
         let jti = self.decode(&refresh).map_err(|_| AuthError::Internal)?.jti;
         let store = &self.inner.store;
         let fault = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, "refresh family store failed");
+            crate::store::report_fault("refresh-family store", &e);
             AuthError::Unavailable
         };
         let key = family_key(&fam);
@@ -461,7 +461,7 @@ impl TokenService {
         };
         let key = family_key(fam);
         let current = self.inner.store.get(&key).await.map_err(|e| {
-            tracing::error!(error = %e, "refresh family store failed");
+            crate::store::report_fault("refresh-family store", &e);
             AuthError::Unavailable
         })?;
         match current {

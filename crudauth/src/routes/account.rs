@@ -66,7 +66,7 @@ fn repo_error(e: RepoError) -> AuthError {
         RepoError::Duplicate { .. } => AuthError::Conflict("Already taken"),
         RepoError::NotFound => AuthError::NotAuthenticated,
         RepoError::Backend(cause) => {
-            tracing::error!(error = %cause, "user repository failed");
+            crate::store::report_fault("user repository", &cause);
             AuthError::Unavailable
         }
     }

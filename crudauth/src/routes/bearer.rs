@@ -94,7 +94,7 @@ pub(crate) async fn refresh<U: UserRecord>(
         return Err(invalid);
     };
     let user = auth.repo().find_by_id(&id).await.map_err(|e| {
-        tracing::error!(error = %e, "user repository failed");
+        crate::store::report_fault("user repository", &e);
         AuthError::Unavailable
     })?;
     let Some(user) = user.filter(UserRecord::is_active) else {

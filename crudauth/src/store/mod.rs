@@ -20,6 +20,37 @@ use std::time::Duration;
 pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 
+/// Logs a backend fault (store or database) at most once per burst: the first fault, then
+/// at most one line every 10 seconds with the number of faults in between. An outage must
+/// not turn every refused request into a log line.
+///
+/// ```
+/// crudauth::store::report_fault("session store", &"connection refused");
+/// ```
+pub fn report_fault(context: &str, error: &dyn std::fmt::Display) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 10
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::error!(
+            error = %error,
+            suppressed,
+            "{context} failed; refusing requests until it recovers (fail closed)"
+        );
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A store backend failed (unreachable, timed out, corrupt data).
 ///
 /// ```
