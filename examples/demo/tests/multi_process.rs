@@ -1,4 +1,5 @@
 //! Two demo processes sharing Redis (and one user database): state moves with the store.
+//! Runs when `CRUDAUTH_TEST_REDIS_URL` is set; says so when it is not.
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -16,16 +17,9 @@ impl Drop for Demo {
     }
 }
 
-fn demo_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join("crudauth-demo");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p crudauth-demo`",
-        path.display()
-    );
-    path
+fn demo_binary() -> &'static str {
+    // Cargo builds this package's binary before running its integration tests.
+    env!("CARGO_BIN_EXE_crudauth-demo")
 }
 
 fn free_port() -> u16 {
