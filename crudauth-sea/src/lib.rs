@@ -72,10 +72,12 @@
 
 mod model;
 mod repo;
+mod store;
 mod value;
 
 pub use crudauth_derive::AuthUser;
 pub use repo::{ActiveModelOf, MAX_IDENTIFIER_CHARS, SeaUserRepository};
+pub use store::{DatabaseStore, StoreTables};
 
 /// What the generated code reaches. Not a public API: paths here may change in any release.
 #[doc(hidden)]

@@ -202,3 +202,24 @@ async fn a_redis_outage_fails_closed_with_503_and_recovers_by_itself() {
         "logins work again once Redis is back, without a restart"
     );
 }
+
+#[tokio::test]
+async fn the_database_store_conforms_on_every_database() {
+    use crudauth_sea::{DatabaseStore, StoreTables};
+    use crudauth_tests::{Backend, open};
+    for backend in Backend::ALL {
+        let Some(tdb) = open(backend, "db_store").await else {
+            continue;
+        };
+        let tables = StoreTables::default();
+        DatabaseStore::create_tables(&tdb.db, &tables)
+            .await
+            .unwrap();
+        DatabaseStore::create_tables(&tdb.db, &tables)
+            .await
+            .expect("idempotent");
+        let store = DatabaseStore::new(tdb.db.clone(), tables);
+        run_all(Arc::new(store)).await;
+        tdb.cleanup().await;
+    }
+}

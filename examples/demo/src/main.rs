@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p crudauth-demo -- [--addr 127.0.0.1:8000] [--database sqlite://crudauth-demo.db?mode=rwc]
-//!                               [--store memory|redis] [--redis-url redis://127.0.0.1:6379]
+//!                               [--store memory|database|redis] [--redis-url redis://127.0.0.1:6379]
 //! ```
 //!
 //! It adopts a legacy `accounts` table with `#[derive(AuthUser)]`, mounts the session and
@@ -48,8 +48,11 @@ fn parse_args() -> Result<Args, String> {
             "--database" => args.database = it.next().ok_or("--database needs a value")?,
             "--store" => {
                 args.store = it.next().ok_or("--store needs a value")?;
-                if !matches!(args.store.as_str(), "memory" | "redis") {
-                    return Err(format!("--store {}: expected memory or redis", args.store));
+                if !matches!(args.store.as_str(), "memory" | "redis" | "database") {
+                    return Err(format!(
+                        "--store {}: expected memory, database or redis",
+                        args.store
+                    ));
                 }
             }
             "--redis-url" => args.redis_url = it.next().ok_or("--redis-url needs a value")?,
@@ -59,7 +62,7 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 println!(
                     "crudauth-demo [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
-                     [--store memory|redis] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
+                     [--store memory|database|redis] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
                 );
                 std::process::exit(0);
             }
@@ -121,7 +124,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         grantable_scopes: ["me:read".to_owned(), "reports:read".to_owned()].into(),
         ..BearerConfig::default()
     };
-    let mut builder = CrudAuth::builder(SeaUserRepository::<User>::new(db));
+    let mut builder = CrudAuth::builder(SeaUserRepository::<User>::new(db.clone()));
+    if args.store == "database" {
+        let tables = crudauth_sea::StoreTables::default();
+        crudauth_sea::DatabaseStore::create_tables(&db, &tables).await?;
+        tracing::info!("sessions, lockout, refresh families and epochs in the database");
+        builder = builder.store(std::sync::Arc::new(crudauth_sea::DatabaseStore::new(
+            db.clone(),
+            tables,
+        )));
+    }
     if args.store == "redis" {
         let store =
             crudauth::store::RedisStore::connect(&args.redis_url, &args.redis_prefix).await?;

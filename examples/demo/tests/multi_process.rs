@@ -30,23 +30,37 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(port: u16, database: &str, redis: &str, prefix: &str, secret: &str) -> Demo {
-    let demo = Demo(
-        Command::new(demo_binary())
-            .args([
-                "--addr",
-                &format!("127.0.0.1:{port}"),
-                "--database",
-                database,
-            ])
-            .args([
+/// Where the demos keep their state.
+enum Shared<'a> {
+    Redis { url: &'a str, prefix: &'a str },
+    Database,
+}
+
+async fn start(port: u16, database: &str, shared: &Shared<'_>, secret: &str) -> Demo {
+    let mut command = Command::new(demo_binary());
+    command.args([
+        "--addr",
+        &format!("127.0.0.1:{port}"),
+        "--database",
+        database,
+    ]);
+    match shared {
+        Shared::Redis { url, prefix } => {
+            command.args([
                 "--store",
                 "redis",
                 "--redis-url",
-                redis,
+                url,
                 "--redis-prefix",
                 prefix,
-            ])
+            ]);
+        }
+        Shared::Database => {
+            command.args(["--store", "database"]);
+        }
+    }
+    let demo = Demo(
+        command
             .env("CRUDAUTH_SECRET_KEY", secret)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -127,11 +141,52 @@ async fn two_processes_share_sessions_lockout_and_refresh_families_through_redis
     std::fs::create_dir_all(&dir).unwrap();
     let database = format!("sqlite://{}/users.db?mode=rwc", dir.display());
     let prefix = format!("crudauth-mp:{}:", uuid::Uuid::new_v4().simple());
+    let shared = Shared::Redis {
+        url: &redis,
+        prefix: &prefix,
+    };
     let secret = format!("multi-process-secret-{}", uuid::Uuid::new_v4().simple());
     let (pa, pb) = (free_port(), free_port());
-    let _a = start(pa, &database, &redis, &prefix, &secret).await;
-    let _b = start(pb, &database, &redis, &prefix, &secret).await;
+    let _a = start(pa, &database, &shared, &secret).await;
+    let _b = start(pb, &database, &shared, &secret).await;
+    exercise(pa, pb).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+#[tokio::test]
+async fn two_processes_share_state_through_the_database_store_on_postgres() {
+    use sea_orm::{ConnectionTrait, Database};
+    let Ok(url) = std::env::var("CRUDAUTH_TEST_POSTGRES_URL") else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED multi-process on the database store: CRUDAUTH_TEST_POSTGRES_URL is not set"
+        );
+        return;
+    };
+    let schema = format!("ca_mp_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let admin = Database::connect(&url).await.expect("PostgreSQL reachable");
+    admin
+        .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let database = format!("{url}{sep}options[search_path]={schema}");
+    let secret = format!("multi-process-secret-{}", uuid::Uuid::new_v4().simple());
+    let (pa, pb) = (free_port(), free_port());
+    {
+        let _a = start(pa, &database, &Shared::Database, &secret).await;
+        let _b = start(pb, &database, &Shared::Database, &secret).await;
+        exercise(pa, pb).await;
+    }
+    admin
+        .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .ok();
+}
+
+/// Session shared, logout on one ends it on the other, a refresh token used on one is dead
+/// on the other, and failures spread over both trip the lockout.
+async fn exercise(pa: u16, pb: u16) {
     let (status, _, _) = http(
         pa,
         "POST",
@@ -232,5 +287,4 @@ async fn two_processes_share_sessions_lockout_and_refresh_families_through_redis
         .0,
         429
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
