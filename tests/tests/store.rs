@@ -223,3 +223,43 @@ async fn the_database_store_conforms_on_every_database() {
         tdb.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn http_flows_work_on_the_database_store_and_a_closed_pool_fails_closed() {
+    use crudauth_sea::{DatabaseStore, StoreTables};
+    use crudauth_tests::http::{Req, app_with};
+    use sea_orm::{ConnectOptions, Database};
+    // The store's own database (an in-memory SQLite pool) beside the users' one.
+    let mut opts = ConnectOptions::new("sqlite::memory:");
+    opts.max_connections(1).sqlx_logging(false);
+    let state_db = Database::connect(opts).await.unwrap();
+    let tables = StoreTables {
+        records: "auth_state".into(),
+        counters: "auth_counts".into(),
+    };
+    DatabaseStore::create_tables(&state_db, &tables)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(DatabaseStore::new(state_db.clone(), tables));
+    let t = app_with("db_store_flows", move |b| b.store(store)).await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let s = t.login("alice", "correct horse 1").await;
+    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 200);
+    let r = t.send(Req::get("/sessions").session(&s)).await;
+    assert_eq!(r.json.as_array().map(Vec::len), Some(1));
+    assert_eq!(t.send(Req::post("/logout").session(&s)).await.status, 200);
+    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401);
+    let s = t.login("alice", "correct horse 1").await;
+
+    state_db.close().await.unwrap();
+    assert_eq!(
+        t.send(Req::get("/me").session(&s)).await.status,
+        503,
+        "no session check, nobody in"
+    );
+    let r = t
+        .send(Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]))
+        .await;
+    assert_eq!(r.status, 503);
+}
