@@ -263,3 +263,119 @@ async fn http_flows_work_on_the_database_store_and_a_closed_pool_fails_closed() 
         .await;
     assert_eq!(r.status, 503);
 }
+
+/// Counts store calls, to pin the per-request cost.
+struct Counting(MemoryStore, std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl Store for Counting {
+    async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get(k).await
+    }
+    async fn set(
+        &self,
+        k: &str,
+        v: &[u8],
+        t: Option<std::time::Duration>,
+    ) -> Result<(), crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.set(k, v, t).await
+    }
+    async fn set_if_absent(
+        &self,
+        k: &str,
+        v: &[u8],
+        t: Option<std::time::Duration>,
+    ) -> Result<bool, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.set_if_absent(k, v, t).await
+    }
+    async fn get_and_delete(
+        &self,
+        k: &str,
+    ) -> Result<Option<Vec<u8>>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get_and_delete(k).await
+    }
+    async fn compare_and_set(
+        &self,
+        k: &str,
+        e: &[u8],
+        n: &[u8],
+        t: Option<std::time::Duration>,
+    ) -> Result<bool, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.compare_and_set(k, e, n, t).await
+    }
+    async fn delete(&self, k: &str) -> Result<bool, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.delete(k).await
+    }
+    async fn incr(
+        &self,
+        k: &str,
+        d: i64,
+        t: std::time::Duration,
+    ) -> Result<i64, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.incr(k, d, t).await
+    }
+    async fn ttl(
+        &self,
+        k: &str,
+    ) -> Result<Option<std::time::Duration>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.ttl(k).await
+    }
+    async fn index_add(
+        &self,
+        i: &str,
+        m: &str,
+        t: std::time::Duration,
+    ) -> Result<(), crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.index_add(i, m, t).await
+    }
+    async fn index_remove(&self, i: &str, m: &str) -> Result<(), crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.index_remove(i, m).await
+    }
+    async fn index_members(&self, i: &str) -> Result<Vec<String>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.index_members(i).await
+    }
+    async fn purge_expired(&self) -> Result<u64, crudauth::store::StoreError> {
+        self.0.purge_expired().await
+    }
+}
+
+#[tokio::test]
+async fn a_session_request_costs_one_store_round_trip_and_a_bearer_request_none() {
+    use crudauth_tests::http::{Req, app_with};
+    use std::sync::atomic::Ordering;
+    let counting = Arc::new(Counting(
+        MemoryStore::new(),
+        std::sync::atomic::AtomicUsize::new(0),
+    ));
+    let store: Arc<dyn Store> = counting.clone();
+    let t = app_with("round_trips", move |b| b.store(store)).await;
+    t.register("alice@example.com", "alice", "correct horse 1")
+        .await;
+    let s = t.login("alice", "correct horse 1").await;
+    let (access, _) = t.token("alice", "correct horse 1", "").await;
+    let before = counting.1.load(Ordering::SeqCst);
+    assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 200);
+    assert_eq!(
+        counting.1.load(Ordering::SeqCst) - before,
+        1,
+        "session /me: one store read"
+    );
+    let before = counting.1.load(Ordering::SeqCst);
+    assert_eq!(t.send(Req::get("/me").bearer(&access)).await.status, 200);
+    assert_eq!(
+        counting.1.load(Ordering::SeqCst) - before,
+        0,
+        "bearer /me: no store round trip"
+    );
+}
