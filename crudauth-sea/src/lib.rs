@@ -77,6 +77,8 @@ mod value;
 
 pub use crudauth_derive::AuthUser;
 pub use repo::{ActiveModelOf, MAX_IDENTIFIER_CHARS, SeaUserRepository};
+#[cfg(feature = "migration")]
+pub use store::migration;
 pub use store::{DatabaseStore, StoreTables};
 
 /// What the generated code reaches. Not a public API: paths here may change in any release.

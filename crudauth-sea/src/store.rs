@@ -112,40 +112,11 @@ impl DatabaseStore {
 
     /// Creates the two tables if they do not exist.
     pub async fn create_tables(db: &DatabaseConnection, tables: &StoreTables) -> Result<(), DbErr> {
-        let backend = db.get_database_backend();
-        let key = || {
-            let mut c = ColumnDef::new(Alias::new("k"));
-            c.var_binary(255).not_null().primary_key();
-            c
-        };
-        let records = Table::create()
-            .table(Alias::new(&tables.records))
-            .if_not_exists()
-            .col(key())
-            .col(ColumnDef::new(Alias::new("v")).blob().not_null())
-            .col(
-                ColumnDef::new(Alias::new("expires_at"))
-                    .big_integer()
-                    .null(),
-            )
-            .to_owned();
-        let counters = Table::create()
-            .table(Alias::new(&tables.counters))
-            .if_not_exists()
-            .col(key())
-            .col(ColumnDef::new(Alias::new("n")).big_integer().not_null())
-            .col(
-                ColumnDef::new(Alias::new("expires_at"))
-                    .big_integer()
-                    .not_null(),
-            )
-            .to_owned();
+        let [records, counters] = table_statements(tables);
         db.execute(&records).await?;
         db.execute(&counters).await?;
-        let _ = backend;
         Ok(())
     }
-
     fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }
@@ -228,6 +199,40 @@ impl DatabaseStore {
         self.wrote();
         Ok(())
     }
+}
+
+/// The `CREATE TABLE IF NOT EXISTS` statements of the two tables.
+pub(crate) fn table_statements(
+    tables: &StoreTables,
+) -> [sea_orm::sea_query::TableCreateStatement; 2] {
+    let key = || {
+        let mut c = ColumnDef::new(Alias::new("k"));
+        c.var_binary(255).not_null().primary_key();
+        c
+    };
+    let records = Table::create()
+        .table(Alias::new(&tables.records))
+        .if_not_exists()
+        .col(key())
+        .col(ColumnDef::new(Alias::new("v")).blob().not_null())
+        .col(
+            ColumnDef::new(Alias::new("expires_at"))
+                .big_integer()
+                .null(),
+        )
+        .to_owned();
+    let counters = Table::create()
+        .table(Alias::new(&tables.counters))
+        .if_not_exists()
+        .col(key())
+        .col(ColumnDef::new(Alias::new("n")).big_integer().not_null())
+        .col(
+            ColumnDef::new(Alias::new("expires_at"))
+                .big_integer()
+                .not_null(),
+        )
+        .to_owned();
+    [records, counters]
 }
 
 async fn tokio_sleep(d: Duration) {
@@ -518,5 +523,59 @@ impl Store for DatabaseStore {
             })
             .await?;
         Ok(a.rows_affected() + b.rows_affected())
+    }
+}
+
+/// The database store's tables as a SeaORM migration (feature `migration`), for apps that
+/// manage their schema with a migrator.
+///
+/// ```no_run
+/// use sea_orm_migration::prelude::*;
+/// struct Migrator;
+/// #[async_trait::async_trait]
+/// impl MigratorTrait for Migrator {
+///     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+///         vec![Box::new(crudauth_sea::migration::CreateStoreTables::default())]
+///     }
+/// }
+/// ```
+#[cfg(feature = "migration")]
+pub mod migration {
+    use sea_orm_migration::prelude::*;
+
+    use super::{StoreTables, table_statements};
+
+    /// Creates (and on `down`, drops) the records and counters tables.
+    #[derive(Debug, Default)]
+    pub struct CreateStoreTables {
+        /// The table names.
+        pub tables: StoreTables,
+    }
+
+    impl MigrationName for CreateStoreTables {
+        fn name(&self) -> &str {
+            "m20261123_000001_crudauth_store_tables"
+        }
+    }
+
+    // The trait's signatures elide SchemaManager's lifetime; spelling it out breaks the
+    // async-trait expansion, so the lint is allowed here.
+    #[allow(elided_lifetimes_in_paths)]
+    #[async_trait::async_trait]
+    impl MigrationTrait for CreateStoreTables {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            let [records, counters] = table_statements(&self.tables);
+            manager.create_table(records).await?;
+            manager.create_table(counters).await
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            for name in [&self.tables.counters, &self.tables.records] {
+                manager
+                    .drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned())
+                    .await?;
+            }
+            Ok(())
+        }
     }
 }

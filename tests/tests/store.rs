@@ -379,3 +379,33 @@ async fn a_session_request_costs_one_store_round_trip_and_a_bearer_request_none(
         "bearer /me: no store round trip"
     );
 }
+
+#[tokio::test]
+async fn the_store_tables_migrate_up_and_down_in_an_apps_migrator() {
+    use crudauth_sea::migration::CreateStoreTables;
+    use crudauth_sea::{DatabaseStore, StoreTables};
+    use crudauth_tests::{Backend, open};
+    use sea_orm_migration::prelude::*;
+    struct Migrator;
+    #[async_trait::async_trait]
+    impl MigratorTrait for Migrator {
+        fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+            vec![Box::new(CreateStoreTables::default())]
+        }
+    }
+    for backend in Backend::ALL {
+        let Some(tdb) = open(backend, "migration").await else {
+            continue;
+        };
+        Migrator::up(&tdb.db, None).await.unwrap();
+        let store = DatabaseStore::new(tdb.db.clone(), StoreTables::default());
+        store.set("k", b"v", None).await.unwrap();
+        assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        Migrator::down(&tdb.db, None).await.unwrap();
+        assert!(
+            store.get("k").await.is_err(),
+            "{backend:?}: the tables are gone"
+        );
+        tdb.cleanup().await;
+    }
+}
