@@ -162,7 +162,7 @@ impl DatabaseStore {
                 Ok(v) => return Ok(v),
                 Err(e) if attempt < 3 && is_deadlock(&e) => {
                     attempt += 1;
-                    tokio_sleep(Duration::from_millis(5 * attempt)).await;
+                    tokio::time::sleep(Duration::from_millis(5 * attempt)).await;
                 }
                 Err(e) => return Err(fault(e)),
             }
@@ -205,38 +205,39 @@ impl DatabaseStore {
 pub(crate) fn table_statements(
     tables: &StoreTables,
 ) -> [sea_orm::sea_query::TableCreateStatement; 2] {
-    let key = || {
-        let mut c = ColumnDef::new(Alias::new("k"));
-        c.var_binary(255).not_null().primary_key();
-        c
+    // Both tables: a binary key and an expiry in unix milliseconds, around one payload column.
+    let table = |name: &str, payload: &mut ColumnDef, expiry_nullable: bool| {
+        let mut expires_at = ColumnDef::new(Alias::new("expires_at"));
+        expires_at.big_integer();
+        if expiry_nullable {
+            expires_at.null();
+        } else {
+            expires_at.not_null();
+        }
+        Table::create()
+            .table(Alias::new(name))
+            .if_not_exists()
+            .col(
+                ColumnDef::new(Alias::new("k"))
+                    .var_binary(255)
+                    .not_null()
+                    .primary_key(),
+            )
+            .col(payload.not_null())
+            .col(&mut expires_at)
+            .to_owned()
     };
-    let records = Table::create()
-        .table(Alias::new(&tables.records))
-        .if_not_exists()
-        .col(key())
-        .col(ColumnDef::new(Alias::new("v")).blob().not_null())
-        .col(
-            ColumnDef::new(Alias::new("expires_at"))
-                .big_integer()
-                .null(),
-        )
-        .to_owned();
-    let counters = Table::create()
-        .table(Alias::new(&tables.counters))
-        .if_not_exists()
-        .col(key())
-        .col(ColumnDef::new(Alias::new("n")).big_integer().not_null())
-        .col(
-            ColumnDef::new(Alias::new("expires_at"))
-                .big_integer()
-                .not_null(),
-        )
-        .to_owned();
+    let records = table(
+        &tables.records,
+        ColumnDef::new(Alias::new("v")).blob(),
+        true,
+    );
+    let counters = table(
+        &tables.counters,
+        ColumnDef::new(Alias::new("n")).big_integer(),
+        false,
+    );
     [records, counters]
-}
-
-async fn tokio_sleep(d: Duration) {
-    tokio::time::sleep(d).await;
 }
 
 fn live(expires: Option<i64>) -> bool {
@@ -377,9 +378,7 @@ impl Store for DatabaseStore {
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, StoreError> {
         let k = key.as_bytes();
         let now = now_ms();
-        let end = Value::BigInt(Some(
-            now.saturating_add(ttl.as_millis().min(i64::MAX as u128) as i64),
-        ));
+        let end = deadline(Some(ttl));
         let n = if self.backend() == DatabaseBackend::MySql {
             self.retry(|| async {
                 let txn = self.db.begin().await?;

@@ -1288,14 +1288,8 @@ async fn rate_limit_middleware<U: UserRecord>(
     let identity = match key {
         KeyBy::Ip => ip,
         KeyBy::User | KeyBy::UserOrIp => {
-            let outcome = match parts.extensions.get::<Resolved<U>>() {
-                Some(Resolved(cached)) => cached.clone(),
-                None => {
-                    let outcome = auth.authenticate(&parts, None).await;
-                    parts.extensions.insert(Resolved(outcome.clone()));
-                    outcome
-                }
-            };
+            // The same once-per-request authentication the extractors use.
+            let outcome = crate::principal::resolve(&mut parts, &auth).await;
             match (outcome, key) {
                 (Err(e), _) => return e.into_response(),
                 (Ok(Some(p)), _) => format!("user:{}", p.user_id),

@@ -185,12 +185,6 @@ pub enum Decision {
     Limited(Limited),
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl RateLimiter {
     pub(crate) fn new(
         store: Arc<dyn Store>,
@@ -236,7 +230,7 @@ impl RateLimiter {
             return Ok(Decision::Allowed(None));
         }
         let period = limit.period.as_secs().max(1);
-        let now = now_secs();
+        let now = crate::session::now_secs().max(0) as u64;
         let window = now - now % period;
         let reset = (window + period).saturating_sub(now).max(1);
         // Identities (emails, ids) are stored only as a fixed-size HMAC.

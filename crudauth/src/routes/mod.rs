@@ -90,6 +90,16 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 }
 
+/// 422 for a body that is not a JSON object.
+fn not_an_object() -> AuthError {
+    AuthError::Validation(vec![ValidationIssue {
+        kind: "model_attributes_type",
+        loc: vec!["body".into()],
+        msg: "Input should be a valid dictionary or object to extract fields from".into(),
+        ctx: None,
+    }])
+}
+
 /// Parses a JSON object body, answering FastAPI-shaped 422s.
 pub(crate) fn json_object(
     headers: &HeaderMap,
@@ -104,21 +114,11 @@ pub(crate) fn json_object(
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
         });
     if !is_json && !body.is_empty() {
-        return Err(AuthError::Validation(vec![ValidationIssue {
-            kind: "model_attributes_type",
-            loc: vec!["body".into()],
-            msg: "Input should be a valid dictionary or object to extract fields from".into(),
-            ctx: None,
-        }]));
+        return Err(not_an_object());
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(AuthError::Validation(vec![ValidationIssue {
-            kind: "model_attributes_type",
-            loc: vec!["body".into()],
-            msg: "Input should be a valid dictionary or object to extract fields from".into(),
-            ctx: None,
-        }])),
+        Ok(_) => Err(not_an_object()),
         Err(e) => Err(AuthError::Validation(vec![ValidationIssue {
             kind: "json_invalid",
             loc: vec!["body".into(), e.column().into()],
