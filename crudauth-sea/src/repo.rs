@@ -485,6 +485,10 @@ where
         Ok(())
     }
 
+    fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        Some(std::sync::Arc::new(self.db.clone()))
+    }
+
     async fn bump_token_version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
         let map = Self::map();
         let Some(column) = map.token_version else {

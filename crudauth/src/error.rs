@@ -137,6 +137,12 @@ pub enum AuthError {
         /// Seconds until the next attempt is considered.
         retry_after: u64,
     },
+    /// 429 `Too many attempts. Try again later.` with `Retry-After`: the sudo lockout.
+    #[error("Too many attempts. Try again later.")]
+    TooManyAttempts {
+        /// Seconds until the next attempt is considered.
+        retry_after: u64,
+    },
     /// 429 `Too many requests. Try again later.` from a rate limit, with `Retry-After` and
     /// the rate-limit headers.
     #[error("Too many requests. Try again later.")]
@@ -176,7 +182,9 @@ impl AuthError {
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Conflict(_) | AuthError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AuthError::LockedOut { .. } | AuthError::RateLimited(_) => {
+            AuthError::LockedOut { .. }
+            | AuthError::TooManyAttempts { .. }
+            | AuthError::RateLimited(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -212,7 +220,7 @@ impl IntoResponse for AuthError {
             AuthError::Csrf(_) => {
                 headers.insert("x-csrf-error", HeaderValue::from_static("true"));
             }
-            AuthError::LockedOut { retry_after } => {
+            AuthError::LockedOut { retry_after } | AuthError::TooManyAttempts { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
             }
             AuthError::Unavailable => {

@@ -15,7 +15,11 @@ use axum::response::{IntoResponse, Response};
 
 use crate::client_ip::{client_ip, ip_key};
 use crate::error::{AuthError, ConfigError};
+use crate::delivery::{Deliveries, DeliveryChannel, EmailSender};
 use crate::hooks::{self, HookContext, HookError, Hooks, LoginFailure};
+use crate::policy::{PasswordContext, PasswordPolicy, PasswordSource};
+use crate::recovery::{Recovery, RecoveryConfig};
+use crate::sudo::SudoConfig;
 use crate::keys::Keys;
 use crate::lockout::{Lockout, LockoutConfig};
 use crate::password::{PasswordConfig, PasswordHasher};
@@ -67,6 +71,8 @@ pub trait DynUserRepository<U>: Send + Sync {
         &'a self,
         id: &'a UserId,
     ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
+    /// See [`UserRepository::database`].
+    fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
 }
 
 impl<R: UserRepository> DynUserRepository<R::User> for R {
@@ -114,6 +120,9 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
     ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
         Box::pin(UserRepository::bump_token_version(self, id))
     }
+    fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        UserRepository::database(self)
+    }
 }
 
 /// The longest login identifier accepted at all (an email address is at most 254).
@@ -160,9 +169,13 @@ pub(crate) struct Inner<U> {
     pub transports: Vec<Via>,
     pub hooks: Hooks,
     pub trusted_proxy_hops: usize,
-    pub min_password_length: usize,
+    pub policy: PasswordPolicy,
     pub register_extra_fields: BTreeSet<String>,
     pub limiter: RateLimiter,
+    pub keys: Arc<Keys>,
+    pub deliveries: Deliveries,
+    pub recovery: Option<Recovery>,
+    pub sudo: SudoConfig,
 }
 
 /// The authentication facade: repository + store + transports + hooks, wired once.
@@ -210,12 +223,16 @@ pub struct CrudAuthBuilder<U> {
     order: Vec<Via>,
     lockout: LockoutConfig,
     password: PasswordConfig,
-    min_password_length: usize,
+    policy: PasswordPolicy,
     trusted_proxy_hops: usize,
     store: Option<Arc<dyn Store>>,
     hooks: Hooks,
     register_extra_fields: BTreeSet<String>,
     rate_limits: std::collections::BTreeMap<String, RateLimit>,
+    recovery: Option<RecoveryConfig>,
+    email_sender: Option<Arc<dyn EmailSender>>,
+    channels: Vec<Arc<dyn DeliveryChannel>>,
+    sudo: SudoConfig,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -235,7 +252,7 @@ impl<U: UserRecord> CrudAuth<U> {
             order: Vec::new(),
             lockout: LockoutConfig::default(),
             password: PasswordConfig::default(),
-            min_password_length: 8,
+            policy: PasswordPolicy::default(),
             trusted_proxy_hops: 0,
             store: None,
             hooks: Hooks::default(),
@@ -244,6 +261,10 @@ impl<U: UserRecord> CrudAuth<U> {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
+            recovery: None,
+            email_sender: None,
+            channels: Vec::new(),
+            sudo: SudoConfig::default(),
         }
     }
 }
@@ -313,7 +334,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         self
     }
 
-    /// Minimum password length in characters (default 8).
+    /// Minimum password length in characters (default 8); shorthand for the policy's
+    /// `min_length`.
     ///
     /// ```no_run
     /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
@@ -321,7 +343,72 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// # }
     /// ```
     pub fn min_password_length(mut self, min: usize) -> Self {
-        self.min_password_length = min;
+        self.policy.min_length = min;
+        self
+    }
+
+    /// The password policy, applied on register, set, change and reset.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// use crudauth::policy::PasswordPolicy;
+    /// let b = b.password_policy(PasswordPolicy { min_length: 12, require_digit: true, ..Default::default() });
+    /// # }
+    /// ```
+    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Turns on the email flows (verify, reset, email change): links are built from
+    /// `config.frontend_url`, never from the request. Needs an email sender or a delivery
+    /// channel.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b
+    ///     .recovery(crudauth::RecoveryConfig::new("https://app.example.com"))
+    ///     .email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
+    /// # }
+    /// ```
+    pub fn recovery(mut self, config: RecoveryConfig) -> Self {
+        self.recovery = Some(config);
+        self
+    }
+
+    /// The email sender for the email flows.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
+    /// # }
+    /// ```
+    pub fn email_sender(mut self, sender: Arc<dyn EmailSender>) -> Self {
+        self.email_sender = Some(sender);
+        self
+    }
+
+    /// Adds a delivery channel (SMS, push, ...), fired after the email sender.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>, sms: std::sync::Arc<dyn crudauth::delivery::DeliveryChannel>) {
+    /// let b = b.delivery_channel(sms);
+    /// # }
+    /// ```
+    pub fn delivery_channel(mut self, channel: Arc<dyn DeliveryChannel>) -> Self {
+        self.channels.push(channel);
+        self
+    }
+
+    /// Sudo settings (elevation window, attempts, lock).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.sudo(crudauth::SudoConfig { window: std::time::Duration::from_secs(120), ..Default::default() });
+    /// # }
+    /// ```
+    pub fn sudo(mut self, config: SudoConfig) -> Self {
+        self.sudo = config;
         self
     }
 
@@ -484,6 +571,70 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         self
     }
 
+    /// Called the first time a user's email address is verified (a verify token redeemed).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_recovery_verified(|user, _ctx| async move { println!("verified {:?}", user.email); Ok(()) });
+    /// # }
+    /// ```
+    pub fn on_after_recovery_verified<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_recovery_verified.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a completed password reset (every session and token of the user has ended).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_password_reset(|user, _ctx| async move { println!("reset for {}", user.id); Ok(()) });
+    /// # }
+    /// ```
+    pub fn on_after_password_reset<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_password_reset.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a confirmed email change (`user.email` is the new address).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_email_changed(|user, _ctx| async move { println!("now {:?}", user.email); Ok(()) });
+    /// # }
+    /// ```
+    pub fn on_after_email_changed<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_email_changed.push(hooks::boxed(hook));
+        self
+    }
+
+    /// Called after a session was elevated (sudo mode).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_sudo(|user, _ctx| async move { println!("sudo by {}", user.id); Ok(()) });
+    /// # }
+    /// ```
+    pub fn on_after_sudo<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(UserContract, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.after_sudo.push(hooks::boxed(hook));
+        self
+    }
+
     /// Validates the configuration and wires the services.
     ///
     /// ```no_run
@@ -497,11 +648,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         if self.order.is_empty() {
             return Err(ConfigError::NoTransport);
         }
-        if self.min_password_length == 0 || self.min_password_length > self.password.max_length {
-            return Err(ConfigError::Invalid(
-                "min_password_length must be between 1 and the password max_length".into(),
-            ));
-        }
+        self.policy.validate_config(self.password.max_length)?;
+        self.sudo.validate()?;
         self.lockout.validate()?;
         let schema = *self.repo.schema();
         let privileged = [
@@ -573,6 +721,25 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             ));
         }
         let limiter = RateLimiter::new(store.clone(), keys.store, self.rate_limits);
+        let deliveries = Deliveries::new(self.email_sender, self.channels);
+        let recovery = match self.recovery {
+            Some(config) => Some(Recovery::new(
+                config,
+                &schema,
+                &deliveries,
+                store.clone(),
+                keys.one_time,
+            )?),
+            None => {
+                if deliveries.is_configured() {
+                    tracing::warn!(
+                        "crudauth: an email sender or channel is set but no recovery config: \
+                         the email flows are off"
+                    );
+                }
+                None
+            }
+        };
         Ok(CrudAuth {
             inner: Arc::new(Inner {
                 repo: self.repo,
@@ -584,9 +751,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 transports: self.order,
                 hooks: self.hooks,
                 trusted_proxy_hops: self.trusted_proxy_hops,
-                min_password_length: self.min_password_length,
+                policy: self.policy,
                 register_extra_fields: self.register_extra_fields,
                 limiter,
+                keys,
+                deliveries,
+                recovery,
+                sudo: self.sudo,
             }),
         })
     }
@@ -689,8 +860,75 @@ impl<U: UserRecord> CrudAuth<U> {
         &self.inner.hooks
     }
 
-    pub(crate) fn min_password_length(&self) -> usize {
-        self.inner.min_password_length
+    /// The configured deliveries (email sender and channels); [`Deliveries::flush`] waits
+    /// for the messages still in flight.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// auth.deliveries().flush().await;
+    /// # }
+    /// ```
+    pub fn deliveries(&self) -> &Deliveries {
+        &self.inner.deliveries
+    }
+
+    pub(crate) fn sudo_config(&self) -> &SudoConfig {
+        &self.inner.sudo
+    }
+
+    pub(crate) fn store_key(&self) -> &[u8; 32] {
+        &self.inner.keys.store
+    }
+
+    pub(crate) fn recovery(&self) -> Option<&Recovery> {
+        self.inner.recovery.as_ref()
+    }
+
+    /// Checks a new password against the policy: `Err(Validation)` with one entry per
+    /// unmet rule, on `field`.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+    /// use crudauth::policy::{PasswordContext, PasswordSource};
+    /// let ctx = PasswordContext { source: PasswordSource::Set, username: None, email: Some("ann@example.com".into()) };
+    /// auth.validate_password("mauve staple orbit", &ctx, "password").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn validate_password(
+        &self,
+        password: &str,
+        ctx: &PasswordContext,
+        field: &str,
+    ) -> Result<(), AuthError> {
+        let mut issues = Vec::new();
+        self.check_password(field, password, ctx, &mut issues).await;
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(AuthError::Validation(issues))
+        }
+    }
+
+    /// The policy check, adding its issues to `issues` (routes gather every field's issues
+    /// into one 422).
+    pub(crate) async fn check_password(
+        &self,
+        field: &str,
+        password: &str,
+        ctx: &PasswordContext,
+        issues: &mut Vec<crate::error::ValidationIssue>,
+    ) {
+        let hasher_max = self.inner.passwords.max_length();
+        let max = self.inner.policy.max_length.unwrap_or(hasher_max);
+        // Over the hasher's cap: refused before it is normalised.
+        let Some(normalized) = self.inner.passwords.normalize(password) else {
+            issues.push(crate::error::ValidationIssue::too_long(field, max));
+            return;
+        };
+        self.inner
+            .policy
+            .check(field, &normalized, max, ctx, issues)
+            .await;
     }
 
     pub(crate) fn register_extra_fields(&self) -> &BTreeSet<String> {
@@ -833,7 +1071,7 @@ impl<U: UserRecord> CrudAuth<U> {
         user: U,
         via: Via,
         scopes: Vec<String>,
-        session_handle: Option<String>,
+        session: Option<&crate::session::LiveSession>,
     ) -> Principal<U> {
         Principal {
             user_id: user.user_id(),
@@ -842,7 +1080,9 @@ impl<U: UserRecord> CrudAuth<U> {
             user: Arc::new(user),
             scopes,
             via,
-            session_handle,
+            session_handle: session.map(|s| s.handle.clone()),
+            signed_in_at: session.map(|s| s.record.created),
+            sudo_until: session.and_then(|s| s.record.sudo_until),
         }
     }
 
@@ -894,7 +1134,7 @@ impl<U: UserRecord> CrudAuth<U> {
                         user,
                         Via::Session,
                         Vec::new(),
-                        Some(live.handle),
+                        Some(&live),
                     )));
                 }
                 Via::Bearer => {
@@ -1030,6 +1270,92 @@ impl<U: UserRecord> CrudAuth<U> {
         }
         self.inner.lockout.succeeded(attempt).await;
         Ok(VerifiedUser { user, epoch })
+    }
+
+    /// Re-checks the signed-in user's password on a sensitive route. It is a password path
+    /// like `/login`: it shares the escalating lockout, keyed by this client and this
+    /// account, so a stolen session or token is no unthrottled password oracle. `wrong` is
+    /// the answer for a wrong password.
+    pub(crate) async fn check_current_password(
+        &self,
+        principal: &Principal<U>,
+        password: &str,
+        client: &ClientMeta,
+        wrong: AuthError,
+    ) -> Result<(), AuthError> {
+        let attempt = self
+            .inner
+            .lockout
+            .check_and_count(&ip_key(client.ip), &format!("\u{0}uid:{}", principal.user_id))
+            .await?;
+        if !self
+            .inner
+            .passwords
+            .verify(password, principal.user.password_hash())
+            .await
+            .matched
+        {
+            return Err(wrong);
+        }
+        self.inner.lockout.succeeded(attempt).await;
+        Ok(())
+    }
+
+    /// Hashes a password that passed the policy (422 on `field` if over the cap).
+    pub(crate) async fn hash_new_password(
+        &self,
+        password: &str,
+        field: &str,
+    ) -> Result<String, AuthError> {
+        self.inner.passwords.hash(password).await.map_err(|_| {
+            AuthError::Validation(vec![crate::error::ValidationIssue::too_long(
+                field,
+                self.inner.passwords.max_length(),
+            )])
+        })
+    }
+
+    /// Stores a new password hash and ends every earlier token and every session of the
+    /// user but `keep`, which is rebound to the new epoch. Revokes first, then writes: if
+    /// the write fails, the old credentials are already dead (safe); never a new password
+    /// with the old credentials still alive.
+    pub(crate) async fn replace_password(
+        &self,
+        user: &U,
+        hash: &str,
+        keep: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let id = user.user_id();
+        let ver = self.bump_epoch(user).await?;
+        match self.inner.repo.set_password_hash(&id, hash).await {
+            Ok(()) => {}
+            Err(RepoError::Backend(e)) => return Err(repo_fault(RepoError::Backend(e))),
+            Err(_) => return Err(AuthError::NotAuthenticated),
+        }
+        if let Some(sessions) = &self.inner.sessions {
+            let uid = id.to_string();
+            sessions.revoke_all(&uid, keep).await?;
+            // The session that made the change lives on, bound to the new epoch (if it
+            // changed concurrently, it simply ends: the safe outcome).
+            if let Some(handle) = keep
+                && let Some(live) = sessions.load(handle).await?
+            {
+                let mut record = live.record.clone();
+                record.ver = ver;
+                if sessions.update(&live, &record).await.is_err() {
+                    tracing::info!("session changed during a password change; it ends");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The user as stored now (for hooks after a write), or as given if it cannot be read.
+    pub(crate) async fn reload(&self, user: &U) -> U {
+        match self.inner.repo.find_by_id(&user.user_id()).await {
+            Ok(Some(fresh)) => fresh,
+            _ => user.clone(),
+        }
     }
 
     /// Issues an access + refresh pair for a user, scopes clamped to the grantable set.
@@ -1172,9 +1498,14 @@ impl<U: UserRecord> CrudAuth<U> {
                 .await
                 .map_err(repo_fault);
         }
-        if password.chars().count() < self.inner.min_password_length {
+        let ctx = PasswordContext {
+            source: PasswordSource::Admin,
+            username: None,
+            email: Some(email.to_owned()),
+        };
+        if self.validate_password(password, &ctx, "password").await.is_err() {
             return Err(AuthError::BadRequest(
-                "the admin password is shorter than the password policy allows",
+                "the admin password does not meet the password policy",
             ));
         }
         let hash = self

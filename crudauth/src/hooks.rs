@@ -71,6 +71,10 @@ pub(crate) enum UserEvent {
     LoggedIn,
     LoggedOut,
     PasswordChanged,
+    RecoveryVerified,
+    PasswordReset,
+    EmailChanged,
+    Sudo,
 }
 
 /// The registered hooks. Built through the `on_*` methods of [`crate::CrudAuthBuilder`].
@@ -82,6 +86,10 @@ pub struct Hooks {
     pub(crate) lockout: Vec<LockoutHook>,
     pub(crate) after_logout: Vec<UserHook>,
     pub(crate) after_password_changed: Vec<UserHook>,
+    pub(crate) after_recovery_verified: Vec<UserHook>,
+    pub(crate) after_password_reset: Vec<UserHook>,
+    pub(crate) after_email_changed: Vec<UserHook>,
+    pub(crate) after_sudo: Vec<UserHook>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -116,6 +124,12 @@ impl Hooks {
             UserEvent::PasswordChanged => {
                 ("on_after_password_changed", &self.after_password_changed)
             }
+            UserEvent::RecoveryVerified => {
+                ("on_after_recovery_verified", &self.after_recovery_verified)
+            }
+            UserEvent::PasswordReset => ("on_after_password_reset", &self.after_password_reset),
+            UserEvent::EmailChanged => ("on_after_email_changed", &self.after_email_changed),
+            UserEvent::Sudo => ("on_after_sudo", &self.after_sudo),
         };
         self.user_event(name, hooks, user, ctx).await;
     }

@@ -20,6 +20,7 @@ pub(crate) struct Keys {
     pub csrf: [u8; 32],
     pub jwt: [u8; 32],
     pub store: [u8; 32],
+    pub one_time: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -46,6 +47,7 @@ impl Keys {
             csrf: expand(b"csrf-token")?,
             jwt: expand(b"jwt-hs256")?,
             store: expand(b"store-key")?,
+            one_time: expand(b"one-time-token")?,
         })
     }
 }
@@ -104,7 +106,7 @@ mod tests {
     #[test]
     fn each_purpose_gets_its_own_key() {
         let keys = Keys::derive(&[7u8; 32]).unwrap();
-        let all = [keys.session, keys.csrf, keys.jwt, keys.store];
+        let all = [keys.session, keys.csrf, keys.jwt, keys.store, keys.one_time];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a, b);

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod client_ip;
+pub mod delivery;
 pub mod device;
 pub mod error;
 mod facade;
@@ -38,11 +39,16 @@ pub mod hooks;
 mod keys;
 pub mod lockout;
 pub mod password;
+pub mod policy;
 pub mod principal;
 pub mod ratelimit;
+mod recovery;
 mod routes;
 pub mod session;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 pub mod store;
+pub mod sudo;
 pub mod tokens;
 pub mod user;
 
@@ -55,6 +61,8 @@ pub use keys::generate_secret_key;
 pub use lockout::LockoutConfig;
 pub use principal::{Gate, Principal, Superuser, Via};
 pub use ratelimit::{KeyBy, RateLimit};
+pub use recovery::RecoveryConfig;
+pub use sudo::{RequireSudo, SudoConfig};
 pub use session::{SameSite, SessionConfig, SessionManager};
 pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenPair, TokenService};
 pub use user::{

@@ -78,6 +78,11 @@ pub struct Principal<U> {
     pub email_verified: bool,
     /// The session's public handle, for session principals.
     pub session_handle: Option<String>,
+    /// When the session signed in (unix seconds), for session principals.
+    pub signed_in_at: Option<i64>,
+    /// Until when the session is elevated (unix seconds), if it was; see
+    /// [`Principal::is_elevated`].
+    pub sudo_until: Option<i64>,
 }
 
 impl<U> Principal<U> {
@@ -86,7 +91,8 @@ impl<U> Principal<U> {
     /// ```
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Via};
     /// let p = Principal { user_id: UserId::Int(1), scopes: vec!["a".into()], via: Via::Bearer,
-    ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None };
+    ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
+    ///     signed_in_at: None, sudo_until: None };
     /// assert!(p.has_scopes(&["a"]) && !p.has_scopes(&["a", "b"]));
     /// ```
     pub fn has_scopes(&self, required: &[&str]) -> bool {
@@ -184,7 +190,8 @@ type Check<U> = Arc<dyn Fn(&Principal<U>) -> bool + Send + Sync>;
 
 /// Requirements on the principal, checked in the original's order: authenticated (401),
 /// superuser (403 `Insufficient privileges`), verified (403 `Recovery factor not verified`),
-/// scopes (403 `Insufficient scope`), custom check (403 `Access denied`).
+/// scopes (403 `Insufficient scope`), custom check (403 `Access denied`), and last an
+/// elevated session (403 `Re-authentication required.`).
 ///
 /// ```
 /// # #[derive(Clone)] struct User;
@@ -199,6 +206,7 @@ pub struct Gate<U> {
     pub(crate) scopes: Vec<String>,
     pub(crate) transport: Option<Via>,
     pub(crate) check: Option<Check<U>>,
+    pub(crate) sudo: bool,
 }
 
 impl<U> Clone for Gate<U> {
@@ -209,6 +217,7 @@ impl<U> Clone for Gate<U> {
             scopes: self.scopes.clone(),
             transport: self.transport,
             check: self.check.clone(),
+            sudo: self.sudo,
         }
     }
 }
@@ -221,6 +230,7 @@ impl<U> Default for Gate<U> {
             scopes: Vec::new(),
             transport: None,
             check: None,
+            sudo: false,
         }
     }
 }
@@ -291,6 +301,17 @@ impl<U> Gate<U> {
         self
     }
 
+    /// Require an elevated session (sudo mode; bearer principals never are).
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// let gate = crudauth::Gate::<User>::new().sudo();
+    /// ```
+    pub fn sudo(mut self) -> Self {
+        self.sudo = true;
+        self
+    }
+
     pub(crate) fn apply(&self, principal: &Principal<U>) -> Result<(), AuthError> {
         if self.superuser && !principal.is_superuser {
             return Err(AuthError::Forbidden("Insufficient privileges"));
@@ -306,6 +327,9 @@ impl<U> Gate<U> {
             && !check(principal)
         {
             return Err(AuthError::Forbidden("Access denied"));
+        }
+        if self.sudo && !principal.is_elevated() {
+            return Err(AuthError::Forbidden("Re-authentication required."));
         }
         Ok(())
     }

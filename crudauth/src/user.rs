@@ -543,6 +543,13 @@ pub trait UserRepository: Send + Sync + 'static {
         &self,
         id: &UserId,
     ) -> impl Future<Output = Result<Option<i64>, RepoError>> + Send;
+
+    /// The database handle delivery channels may use (see
+    /// [`crate::delivery::Delivery::database`]); `None` by default. `crudauth-sea` hands out
+    /// its `sea_orm::DatabaseConnection`.
+    fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        None
+    }
 }
 
 /// Normalises an email address the same way for writes and lookups: trimmed, lower-cased.

@@ -7,53 +7,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{json_object, string_field, with_limit};
+use super::{email_field, json_object, string_field, with_limit};
 use crate::client_ip::ip_key;
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::{ClientMeta, CrudAuth};
 use crate::hooks::UserEvent;
 use crate::password::is_unusable_password;
+use crate::policy::{PasswordContext, PasswordSource};
 use crate::principal::Principal;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
 
 const REGISTERED: &str = "If the email is available, check your inbox to finish signing up.";
-/// RFC 5321's practical limit on an address.
-const MAX_EMAIL: usize = 254;
-
-/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces or
-/// control characters. Deliverability is proven by the verification flow, not here.
-fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && local.len() <= 64
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-/// The password policy of this issue: a minimum and a maximum length (NFKC characters).
-pub(crate) fn check_password<U: UserRecord>(
-    auth: &CrudAuth<U>,
-    field: &str,
-    password: &str,
-    issues: &mut Vec<ValidationIssue>,
-) {
-    let Some(normalized) = auth.passwords().normalize(password) else {
-        issues.push(ValidationIssue::too_long(
-            field,
-            auth.passwords().max_length(),
-        ));
-        return;
-    };
-    let min = auth.min_password_length();
-    if normalized.chars().count() < min {
-        issues.push(ValidationIssue::too_short(field, min));
-    }
-}
 
 fn repo_error(e: RepoError) -> AuthError {
     match e {
@@ -83,18 +47,7 @@ pub(crate) async fn register<U: UserRecord>(
     let schema = *auth.repo().schema();
     let mut issues = Vec::new();
 
-    let email = string_field(&map, "email", &mut issues).map(str::trim);
-    if let Some(email) = email {
-        if email.chars().count() > MAX_EMAIL {
-            issues.push(ValidationIssue::too_long("email", MAX_EMAIL));
-        } else if !valid_email(email) {
-            issues.push(ValidationIssue::body(
-                "email",
-                "value_error",
-                "value is not a valid email address",
-            ));
-        }
-    }
+    let email = email_field(&map, "email", &mut issues);
     let username = if schema.has(LogicalField::Username) {
         let username = string_field(&map, "username", &mut issues);
         if let Some(name) = username
@@ -112,7 +65,13 @@ pub(crate) async fn register<U: UserRecord>(
     };
     let password = string_field(&map, "password", &mut issues);
     if let Some(password) = password {
-        check_password(&auth, "password", password, &mut issues);
+        let ctx = PasswordContext {
+            source: PasswordSource::Register,
+            username: username.map(str::to_owned),
+            email: email.map(str::to_owned),
+        };
+        auth.check_password("password", password, &ctx, &mut issues)
+            .await;
     }
     if !issues.is_empty() {
         return Err(AuthError::Validation(issues));
@@ -136,12 +95,7 @@ pub(crate) async fn register<U: UserRecord>(
         }
     }
     // Hash before the uniqueness check, so a taken email costs the same work as a new one.
-    new.password_hash = auth.passwords().hash(password).await.map_err(|_| {
-        AuthError::Validation(vec![ValidationIssue::too_long(
-            "password",
-            auth.passwords().max_length(),
-        )])
-    })?;
+    new.password_hash = auth.hash_new_password(password, "password").await?;
 
     match auth.repo().create(new).await {
         Ok(user) => {
@@ -149,9 +103,14 @@ pub(crate) async fn register<U: UserRecord>(
             auth.hooks()
                 .fire(UserEvent::Registered, &user.contract(), &ctx)
                 .await;
+            // In the background, like the notice below: the same answer in the same time.
+            auth.send_verification_to(user);
         }
-        // A taken email answers exactly like a new one: no enumeration.
-        Err(RepoError::Duplicate { field }) if field == "email" => {}
+        // A taken email answers exactly like a new one: no enumeration. Its owner hears of
+        // the attempt instead.
+        Err(RepoError::Duplicate { field }) if field == "email" => {
+            auth.send_existing_account_notice(email);
+        }
         Err(RepoError::Duplicate { field }) if field == "username" => {
             return Err(AuthError::Conflict("Username already taken"));
         }
@@ -193,68 +152,36 @@ pub(crate) async fn change_password<U: UserRecord>(
     let mut issues = Vec::new();
     let current = string_field(&map, "current_password", &mut issues);
     let new = string_field(&map, "new_password", &mut issues);
+    let user = principal.user.as_ref();
     if let Some(new) = new {
-        check_password(&auth, "new_password", new, &mut issues);
+        let ctx = PasswordContext {
+            source: PasswordSource::Change,
+            username: user.username().map(str::to_owned),
+            email: user.email().map(str::to_owned),
+        };
+        auth.check_password("new_password", new, &ctx, &mut issues)
+            .await;
     }
     let (Some(current), Some(new), true) = (current, new, issues.is_empty()) else {
         return Err(AuthError::Validation(issues));
     };
-    let user = &principal.user;
-    let stored = user.password_hash().unwrap_or_default();
-    if is_unusable_password(stored) {
+    if is_unusable_password(user.password_hash().unwrap_or_default()) {
         return Err(AuthError::BadRequest(
             "Account has no password; use the set-password or reset flow.",
         ));
     }
-    // The current password is a password path like /login: it shares the escalating
-    // lockout, keyed by this client and this account, so a stolen session or token is no
-    // unthrottled password oracle.
-    let id = principal.user_id.clone();
-    let attempt = auth
-        .lockout()
-        .check_and_count(&ip_key(client.ip), &format!("\u{0}uid:{id}"))
+    auth.check_current_password(
+        &principal,
+        current,
+        &client,
+        AuthError::Unauthorized("Current password is incorrect."),
+    )
+    .await?;
+    let hash = auth.hash_new_password(new, "new_password").await?;
+    auth.replace_password(user, &hash, principal.session_handle.as_deref())
         .await?;
-    if !auth.passwords().verify(current, Some(stored)).await.matched {
-        return Err(AuthError::Unauthorized("Current password is incorrect."));
-    }
-    auth.lockout().succeeded(attempt).await;
-    let hash = auth.passwords().hash(new).await.map_err(|_| {
-        AuthError::Validation(vec![ValidationIssue::too_long(
-            "new_password",
-            auth.passwords().max_length(),
-        )])
-    })?;
-    // Revoke first, then write: if the write fails, old sessions and tokens are already
-    // dead (safe); never a new password with the old credentials still alive.
-    let ver = auth.bump_epoch(user).await?;
-    auth.repo()
-        .set_password_hash(&id, &hash)
-        .await
-        .map_err(repo_error)?;
-    if let Some(sessions) = auth.sessions() {
-        let uid = id.to_string();
-        let keep = principal.session_handle.as_deref();
-        sessions.revoke_all(&uid, keep).await?;
-        // The session that made the change lives on, bound to the new epoch (if it changed
-        // concurrently, it simply ends: the safe outcome).
-        if let Some(handle) = keep
-            && let Some(live) = sessions.load(handle).await?
-        {
-            let mut record = live.record.clone();
-            record.ver = ver;
-            if sessions.update(&live, &record).await.is_err() {
-                tracing::info!("session changed during a password change; it ends");
-            }
-        }
-    }
     let ctx = client.hook_context(Some(principal.via.as_str()));
-    let contract = auth
-        .repo()
-        .find_by_id(&id)
-        .await
-        .ok()
-        .flatten()
-        .map_or_else(|| user.contract(), |u| u.contract());
+    let contract = auth.reload(user).await.contract();
     auth.hooks()
         .fire(UserEvent::PasswordChanged, &contract, &ctx)
         .await;

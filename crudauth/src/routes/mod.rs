@@ -2,6 +2,7 @@
 
 mod account;
 mod bearer;
+mod recovery;
 mod session;
 
 use axum::Router;
@@ -15,8 +16,11 @@ use crate::user::UserRecord;
 
 impl<U: UserRecord> CrudAuth<U> {
     /// Every route of the configured transports: `/register`, `/me`, `/change-password`,
-    /// the session routes (`/login`, `/logout`, `/logout-all`, `/sessions`,
-    /// `DELETE /sessions/{id}`, `/csrf/refresh`) and the bearer routes (`/token`, `/refresh`).
+    /// `/set-password`, the session routes (`/login`, `/logout`, `/logout-all`, `/sessions`,
+    /// `DELETE /sessions/{id}`, `/csrf/refresh`, `/sudo`), the bearer routes (`/token`,
+    /// `/refresh`) and, with a [`crate::RecoveryConfig`], the email flows
+    /// (`/email/verify-request`, `/email/verify-confirm`, `/password/reset-request`,
+    /// `/password/reset-confirm`, `/email/change-request`, `/email/change-confirm`).
     ///
     /// ```no_run
     /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
@@ -31,6 +35,7 @@ impl<U: UserRecord> CrudAuth<U> {
         if self.tokens().is_some() {
             router = router.merge(self.bearer_routes());
         }
+        router = router.merge(self.recovery_routes());
         router.with_state(self.clone())
     }
 
@@ -71,6 +76,30 @@ impl<U: UserRecord> CrudAuth<U> {
             .route("/register", post(account::register::<U>))
             .route("/me", get(account::me::<U>))
             .route("/change-password", post(account::change_password::<U>))
+            .route("/set-password", post(recovery::set_password::<U>))
+    }
+
+    /// The email flows, when configured: verify (with an `email_verified` column), reset,
+    /// and email change (with an email sender).
+    fn recovery_routes(&self) -> Router<CrudAuth<U>> {
+        let mut router = Router::new();
+        let Some(recovery) = self.recovery() else {
+            return router;
+        };
+        if recovery.verifies {
+            router = router
+                .route("/email/verify-request", post(recovery::verify_request::<U>))
+                .route("/email/verify-confirm", post(recovery::verify_confirm::<U>));
+        }
+        router = router
+            .route("/password/reset-request", post(recovery::reset_request::<U>))
+            .route("/password/reset-confirm", post(recovery::reset_confirm::<U>));
+        if self.deliveries().sends_email() {
+            router = router
+                .route("/email/change-request", post(recovery::change_request::<U>))
+                .route("/email/change-confirm", post(recovery::change_confirm::<U>));
+        }
+        router
     }
 
     fn session_routes(&self) -> Router<CrudAuth<U>> {
@@ -81,6 +110,7 @@ impl<U: UserRecord> CrudAuth<U> {
             .route("/sessions", get(session::list::<U>))
             .route("/sessions/{id}", delete(session::revoke::<U>))
             .route("/csrf/refresh", post(session::csrf_refresh::<U>))
+            .route("/sudo", post(recovery::sudo::<U>))
     }
 
     fn bearer_routes(&self) -> Router<CrudAuth<U>> {
@@ -148,6 +178,46 @@ pub(crate) fn string_field<'m>(
             ));
             None
         }
+    }
+}
+
+/// RFC 5321's practical limit on an address.
+pub(crate) const MAX_EMAIL: usize = 254;
+
+/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces or
+/// control characters. Deliverability is proven by the verification flow, not here.
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// A required email field (trimmed): 422 when missing, too long or malformed.
+pub(crate) fn email_field<'m>(
+    map: &'m serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    issues: &mut Vec<ValidationIssue>,
+) -> Option<&'m str> {
+    let email = string_field(map, field, issues)?.trim();
+    if email.chars().count() > MAX_EMAIL {
+        issues.push(ValidationIssue::too_long(field, MAX_EMAIL));
+        None
+    } else if !valid_email(email) {
+        issues.push(ValidationIssue::body(
+            field,
+            "value_error",
+            "value is not a valid email address",
+        ));
+        None
+    } else {
+        Some(email)
     }
 }
 

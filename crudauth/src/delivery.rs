@@ -1,0 +1,530 @@
+//! Delivery ports: how verification, reset and email-change messages leave the library.
+//!
+//! - [`EmailSender`] receives a rendered message (recipient, subject, plain-text body) and a
+//!   [`EmailContext`] carrying only library-owned data (kind, link, recipient, expiry), so a
+//!   sender can render its own template without ever seeing a password hash or an app column.
+//! - [`DeliveryChannel`] is for other media (SMS, push): it receives the bare token, the
+//!   recipient, the contract-only user and the repository's database handle.
+//!
+//! Every channel is fired best-effort, off the request path: a failing or slow channel is
+//! logged and never reaches the caller (no enumeration oracle) and never stops the next one.
+//! [`Deliveries::flush`] waits for the messages still in flight (for a graceful shutdown).
+//!
+//! Built in: [`OutboxSender`] (a JSON-lines file, for development and tests) and, with the
+//! `smtp` feature, `SmtpSender` (lettre).
+
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::user::UserContract;
+
+/// What a message is for.
+///
+/// ```
+/// assert_eq!(crudauth::delivery::MessageKind::ResetPassword.as_str(), "reset_password");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A link that proves the recipient owns the address.
+    VerifyEmail,
+    /// A link to choose a new password.
+    ResetPassword,
+    /// A link, sent to the *new* address, that confirms an email change.
+    ChangeEmail,
+    /// A notice to the *old* address that a change to another address was requested.
+    EmailChangeRequested,
+    /// A notice to the old address that the change was completed.
+    EmailChanged,
+    /// A notice to the owner of an address someone tried to register again.
+    ExistingAccount,
+}
+
+impl MessageKind {
+    /// The kind's wire name (as in the outbox's `kind`).
+    ///
+    /// ```
+    /// assert_eq!(crudauth::delivery::MessageKind::VerifyEmail.as_str(), "verify_email");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::VerifyEmail => "verify_email",
+            MessageKind::ResetPassword => "reset_password",
+            MessageKind::ChangeEmail => "change_email",
+            MessageKind::EmailChangeRequested => "email_change_requested",
+            MessageKind::EmailChanged => "email_changed",
+            MessageKind::ExistingAccount => "existing_account",
+        }
+    }
+
+    /// The default subject line.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::delivery::MessageKind::VerifyEmail.subject(), "Verify your email");
+    /// ```
+    pub fn subject(self) -> &'static str {
+        match self {
+            MessageKind::VerifyEmail => "Verify your email",
+            MessageKind::ResetPassword => "Reset your password",
+            MessageKind::ChangeEmail => "Confirm your new email address",
+            MessageKind::EmailChangeRequested => "A change of your email address was requested",
+            MessageKind::EmailChanged => "Your email address was changed",
+            MessageKind::ExistingAccount => "You already have an account",
+        }
+    }
+}
+
+/// The library-owned data a message is rendered from.
+///
+/// ```
+/// use crudauth::delivery::{EmailContext, MessageKind};
+/// let ctx = EmailContext { kind: MessageKind::ResetPassword, link: Some("https://app.example/reset-password?token=t".into()),
+///     recipient: "ann@example.com".into(), expires_in: Some(std::time::Duration::from_secs(3600)) };
+/// assert!(ctx.render_body().contains("1 hour"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailContext {
+    /// What the message is for.
+    pub kind: MessageKind,
+    /// The assembled link with the token inside (absent for notices).
+    pub link: Option<String>,
+    /// The address the message goes to (the stored one, never the one a client typed).
+    pub recipient: String,
+    /// How long the link stays valid.
+    pub expires_in: Option<Duration>,
+}
+
+fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (n, unit) = if secs >= 3600 && secs % 3600 == 0 {
+        (secs / 3600, "hour")
+    } else {
+        (secs.div_ceil(60), "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+impl EmailContext {
+    /// The default plain-text body.
+    ///
+    /// ```
+    /// # use crudauth::delivery::{EmailContext, MessageKind};
+    /// let ctx = EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None };
+    /// assert!(ctx.render_body().contains("changed"));
+    /// ```
+    pub fn render_body(&self) -> String {
+        let valid = self
+            .expires_in
+            .map(|d| format!(" The link is valid for {}.", human(d)))
+            .unwrap_or_default();
+        let link = self.link.as_deref().unwrap_or_default();
+        let ignore = "If you did not ask for this, you can ignore this message.";
+        match self.kind {
+            MessageKind::VerifyEmail => format!(
+                "Confirm that this is your address by opening this link:\n\n{link}\n\n{valid}\n{ignore}\n"
+            ),
+            MessageKind::ResetPassword => format!(
+                "Someone asked to reset the password of your account. To choose a new password, open this link:\n\n{link}\n\n{valid}\n{ignore}\n"
+            ),
+            MessageKind::ChangeEmail => format!(
+                "To make this the email address of your account, open this link:\n\n{link}\n\n{valid}\n{ignore}\n"
+            ),
+            MessageKind::EmailChangeRequested => "Someone signed in to your account asked to move it to another email address. \
+                 Nothing changes unless the new address confirms. If this was not you, change your password now.\n"
+                .to_owned(),
+            MessageKind::EmailChanged => "The email address of your account was changed; this address no longer receives \
+                 its messages. If this was not you, contact support now.\n"
+                .to_owned(),
+            MessageKind::ExistingAccount => "Someone tried to sign up with this address, which already has an account. \
+                 If it was you, sign in or reset your password instead.\n"
+                .to_owned(),
+        }
+    }
+}
+
+/// A rendered email.
+///
+/// ```
+/// use crudauth::delivery::{EmailContext, EmailMessage, MessageKind};
+/// let ctx = EmailContext { kind: MessageKind::VerifyEmail, link: Some("https://x/verify-email?token=t".into()),
+///     recipient: "ann@example.com".into(), expires_in: None };
+/// let message = EmailMessage::render(ctx);
+/// assert_eq!(message.subject, "Verify your email");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailMessage {
+    /// The recipient.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub body: String,
+    /// The render context (kind, link, recipient, expiry).
+    pub context: EmailContext,
+}
+
+impl EmailMessage {
+    /// Renders the default subject and body for a context.
+    ///
+    /// ```
+    /// # use crudauth::delivery::{EmailContext, EmailMessage, MessageKind};
+    /// let m = EmailMessage::render(EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None });
+    /// assert_eq!(m.to, "a@b.c");
+    /// ```
+    pub fn render(context: EmailContext) -> Self {
+        EmailMessage {
+            to: context.recipient.clone(),
+            subject: context.kind.subject().to_owned(),
+            body: context.render_body(),
+            context,
+        }
+    }
+
+    /// The message's kind.
+    ///
+    /// ```
+    /// # use crudauth::delivery::{EmailContext, EmailMessage, MessageKind};
+    /// # let m = EmailMessage::render(EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None });
+    /// assert_eq!(m.kind(), MessageKind::EmailChanged);
+    /// ```
+    pub fn kind(&self) -> MessageKind {
+        self.context.kind
+    }
+}
+
+/// A delivery failed (for logs; it never reaches a client).
+///
+/// ```
+/// let e = crudauth::delivery::DeliveryError::new("connection refused");
+/// assert!(e.to_string().contains("refused"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("delivery failed: {0}")]
+pub struct DeliveryError(pub String);
+
+impl DeliveryError {
+    /// A failure with this message.
+    ///
+    /// ```
+    /// let _ = crudauth::delivery::DeliveryError::new("timeout");
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        DeliveryError(message.into())
+    }
+}
+
+/// Sends rendered emails.
+///
+/// ```
+/// use crudauth::delivery::{DeliveryError, EmailMessage, EmailSender};
+/// struct Stdout;
+/// #[async_trait::async_trait]
+/// impl EmailSender for Stdout {
+///     async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
+///         println!("to {}: {}", message.to, message.subject);
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait EmailSender: Send + Sync + 'static {
+    /// Sends one message.
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError>;
+}
+
+/// One message for a [`DeliveryChannel`].
+#[derive(Clone)]
+pub struct Delivery {
+    /// What the message is for.
+    pub kind: MessageKind,
+    /// The bare one-time token (absent for notices).
+    pub token: Option<String>,
+    /// The link built from the configured frontend URL (absent for notices).
+    pub link: Option<String>,
+    /// The address (or number) the message goes to.
+    pub recipient: String,
+    /// The contract-only view of the user.
+    pub user: UserContract,
+    /// How long the token stays valid.
+    pub expires_in: Option<Duration>,
+    database: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("kind", &self.kind)
+            .field("recipient", &self.recipient)
+            .field("user", &self.user.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// The repository's database handle, if it offers one of type `T` (with `crudauth-sea`,
+    /// a `sea_orm::DatabaseConnection`).
+    ///
+    /// ```no_run
+    /// # fn f(d: &crudauth::delivery::Delivery) {
+    /// let handle: Option<&String> = d.database::<String>();
+    /// # }
+    /// ```
+    pub fn database<T: Any>(&self) -> Option<&T> {
+        self.database.as_deref()?.downcast_ref::<T>()
+    }
+}
+
+/// Delivers messages over another medium (SMS, push, a queue).
+///
+/// ```
+/// use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError};
+/// struct Sms;
+/// #[async_trait::async_trait]
+/// impl DeliveryChannel for Sms {
+///     async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+///         if let Some(token) = &delivery.token { println!("code for {}: {token}", delivery.recipient); }
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait DeliveryChannel: Send + Sync + 'static {
+    /// Delivers one message.
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError>;
+}
+
+/// Appends one JSON line per message (`{"to", "subject", "kind", "link"}`) to a file: for
+/// development and tests, never for production.
+///
+/// ```no_run
+/// let outbox = crudauth::delivery::OutboxSender::new("outbox.jsonl");
+/// ```
+#[derive(Clone, Debug)]
+pub struct OutboxSender {
+    path: PathBuf,
+    lock: Arc<std::sync::Mutex<()>>,
+}
+
+impl OutboxSender {
+    /// An outbox writing to `path` (created on first use).
+    ///
+    /// ```no_run
+    /// let outbox = crudauth::delivery::OutboxSender::new("/tmp/outbox.jsonl");
+    /// ```
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        OutboxSender {
+            path: path.into(),
+            lock: Arc::new(std::sync::Mutex::new(())),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EmailSender for OutboxSender {
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
+        let mut line = serde_json::to_vec(&serde_json::json!({
+            "to": message.to,
+            "subject": message.subject,
+            "kind": message.kind().as_str(),
+            "link": message.context.link,
+        }))
+        .map_err(|e| DeliveryError::new(e.to_string()))?;
+        line.push(b'\n');
+        let path = self.path.clone();
+        let lock = self.lock.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            // One writer at a time, one write per line: lines never interleave.
+            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&line))
+        })
+        .await
+        .map_err(|e| DeliveryError::new(e.to_string()))?
+        .map_err(|e| DeliveryError::new(e.to_string()))
+    }
+}
+
+/// The configured sender and channels, fired off the request path.
+#[derive(Clone, Default)]
+pub struct Deliveries {
+    sender: Option<Arc<dyn EmailSender>>,
+    channels: Vec<Arc<dyn DeliveryChannel>>,
+    in_flight: Arc<InFlight>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Deliveries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliveries")
+            .field("email", &self.sender.is_some())
+            .field("channels", &self.channels.len())
+            .finish()
+    }
+}
+
+/// Decrements the in-flight count when a background job ends, however it ends.
+struct Job(Arc<InFlight>);
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Deliveries {
+    pub(crate) fn new(
+        sender: Option<Arc<dyn EmailSender>>,
+        channels: Vec<Arc<dyn DeliveryChannel>>,
+    ) -> Self {
+        Deliveries {
+            sender,
+            channels,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Whether anything can deliver at all.
+    pub(crate) fn is_configured(&self) -> bool {
+        self.sender.is_some() || !self.channels.is_empty()
+    }
+
+    /// Whether an email sender is configured.
+    pub(crate) fn sends_email(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Runs `job` in the background, counted for [`Deliveries::flush`]. The request that
+    /// starts it never waits for it, so neither its time nor its failure is observable.
+    pub(crate) fn spawn<F>(&self, job: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        let guard = Job(self.in_flight.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            job.await;
+        });
+    }
+
+    /// Waits until no message is in flight (call before shutting down, or in tests).
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// auth.deliveries().flush().await;
+    /// # }
+    /// ```
+    pub async fn flush(&self) {
+        loop {
+            let idle = self.in_flight.idle.notified();
+            if self.in_flight.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Sends one message through every channel, in order, logging each failure.
+    pub(crate) async fn deliver(&self, delivery: Delivery) {
+        if let Some(sender) = &self.sender {
+            let message = EmailMessage::render(EmailContext {
+                kind: delivery.kind,
+                link: delivery.link.clone(),
+                recipient: delivery.recipient.clone(),
+                expires_in: delivery.expires_in,
+            });
+            if let Err(e) = sender.send(&message).await {
+                tracing::warn!(kind = delivery.kind.as_str(), error = %e, "email delivery failed");
+            }
+        }
+        for channel in &self.channels {
+            if let Err(e) = channel.deliver(&delivery).await {
+                tracing::warn!(kind = delivery.kind.as_str(), error = %e, "delivery channel failed");
+            }
+        }
+    }
+}
+
+/// Builds a [`Delivery`] (crate-internal: the database handle comes from the repository).
+pub(crate) fn delivery(
+    kind: MessageKind,
+    recipient: String,
+    user: UserContract,
+    token: Option<(String, String, Duration)>,
+    database: Option<Arc<dyn Any + Send + Sync>>,
+) -> Delivery {
+    let (token, link, expires_in) = match token {
+        Some((token, link, ttl)) => (Some(token), Some(link), Some(ttl)),
+        None => (None, None, None),
+    };
+    Delivery {
+        kind,
+        token,
+        link,
+        recipient,
+        user,
+        expires_in,
+        database,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_carry_the_link_and_expiry() {
+        let ctx = EmailContext {
+            kind: MessageKind::VerifyEmail,
+            link: Some("https://app.example/verify-email?token=abc".into()),
+            recipient: "ann@example.com".into(),
+            expires_in: Some(Duration::from_secs(24 * 3600)),
+        };
+        let m = EmailMessage::render(ctx);
+        assert!(m.body.contains("https://app.example/verify-email?token=abc"));
+        assert!(m.body.contains("24 hours"));
+        assert_eq!(human(Duration::from_secs(90)), "2 minutes");
+    }
+
+    #[tokio::test]
+    async fn the_outbox_appends_one_json_line_per_message() {
+        let path = std::env::temp_dir().join(format!("outbox-{}.jsonl", uuid::Uuid::new_v4()));
+        let outbox = OutboxSender::new(&path);
+        for kind in [MessageKind::ResetPassword, MessageKind::EmailChanged] {
+            let m = EmailMessage::render(EmailContext {
+                kind,
+                link: (kind == MessageKind::ResetPassword).then(|| "https://x/r?token=t".into()),
+                recipient: "ann@example.com".into(),
+                expires_in: None,
+            });
+            outbox.send(&m).await.unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["kind"], "reset_password");
+        assert_eq!(lines[0]["subject"], "Reset your password");
+        assert_eq!(lines[0]["link"], "https://x/r?token=t");
+        assert_eq!(lines[1]["link"], serde_json::Value::Null);
+        let _ = std::fs::remove_file(path);
+    }
+}

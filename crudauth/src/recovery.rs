@@ -1,0 +1,794 @@
+//! The email flows: verification, password reset, email change, and set-password.
+//!
+//! One-time tokens are 256-bit random values, stored only as an HMAC (under a key derived
+//! for this purpose) that also covers the purpose, so a reset token looked up as a verify
+//! token is simply unknown. A token's record binds the user id, the user's revocation epoch
+//! and the address it was issued for; redemption is an atomic get-and-delete, so of
+//! concurrent redemptions exactly one succeeds. Each user has at most one live token per
+//! purpose: issuing a new one retires the previous one.
+//!
+//! Request routes do their work (lookup, throttling, token issuance, delivery) in the
+//! background: the answer, its status and its timing are the same whether or not the account
+//! exists, and a failing mail server is only a log line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::{Deliveries, MessageKind, delivery};
+use crate::error::{AuthError, ConfigError};
+use crate::facade::{ClientMeta, CrudAuth};
+use crate::hooks::UserEvent;
+use crate::keys::{hmac_hex, random_token};
+use crate::password::is_unusable_password;
+use crate::policy::{PasswordContext, PasswordSource};
+use crate::principal::{Principal, Via};
+use crate::store::{Store, StoreError};
+use crate::user::{LogicalField, RepoError, UserRecord, UserSchema, UserUpdate, normalize_email};
+
+/// The answer to a token that is unknown, used, expired, superseded or stale.
+pub(crate) const INVALID_TOKEN: AuthError = AuthError::BadRequest("Invalid or expired token");
+
+/// Settings of the email flows.
+///
+/// ```
+/// let c = crudauth::RecoveryConfig::new("https://app.example.com");
+/// assert_eq!(c.reset_path, "/reset-password");
+/// assert_eq!(c.reset_ttl.as_secs(), 3600);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RecoveryConfig {
+    /// The frontend's absolute base URL (`https://app.example.com`); every link starts with
+    /// it. Never taken from a request's `Host` header.
+    pub frontend_url: String,
+    /// Path of the verification page (default `/verify-email`).
+    pub verify_path: String,
+    /// Path of the reset page (default `/reset-password`).
+    pub reset_path: String,
+    /// Path of the email-change confirmation page (default `/confirm-email-change`).
+    pub change_path: String,
+    /// Lifetime of a verification token (default 24 hours).
+    pub verify_ttl: Duration,
+    /// Lifetime of a reset token (default 1 hour).
+    pub reset_ttl: Duration,
+    /// Lifetime of an email-change token (default 24 hours).
+    pub change_ttl: Duration,
+    /// How recently a session must have signed in (or been elevated) to set a first
+    /// password with `/set-password` (default 10 minutes).
+    pub fresh_sign_in: Duration,
+}
+
+impl RecoveryConfig {
+    /// The defaults, with links under `frontend_url`.
+    ///
+    /// ```
+    /// let c = crudauth::RecoveryConfig::new("http://127.0.0.1:3000");
+    /// assert_eq!(c.verify_ttl.as_secs(), 24 * 3600);
+    /// ```
+    pub fn new(frontend_url: impl Into<String>) -> Self {
+        RecoveryConfig {
+            frontend_url: frontend_url.into(),
+            verify_path: "/verify-email".into(),
+            reset_path: "/reset-password".into(),
+            change_path: "/confirm-email-change".into(),
+            verify_ttl: Duration::from_secs(24 * 3600),
+            reset_ttl: Duration::from_secs(3600),
+            change_ttl: Duration::from_secs(24 * 3600),
+            fresh_sign_in: Duration::from_secs(600),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let uri: axum::http::Uri = match self.frontend_url.parse() {
+            Ok(uri) => uri,
+            Err(_) => return bad(format!("frontend_url {:?} is not a URL", self.frontend_url)),
+        };
+        if !matches!(uri.scheme_str(), Some("http" | "https"))
+            || uri.authority().is_none()
+            || uri.query().is_some()
+            || self.frontend_url.contains('#')
+        {
+            return bad(format!(
+                "frontend_url {:?} must be an absolute http(s) URL without query or fragment",
+                self.frontend_url
+            ));
+        }
+        for path in [&self.verify_path, &self.reset_path, &self.change_path] {
+            if !path.starts_with('/')
+                || path.contains(['?', '#'])
+                || path.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return bad(format!("link path {path:?} must start with / and hold no query"));
+            }
+        }
+        let week = Duration::from_secs(7 * 24 * 3600);
+        for ttl in [self.verify_ttl, self.reset_ttl, self.change_ttl] {
+            if ttl.is_zero() || ttl > week {
+                return bad("token lifetimes must be between 1 second and 7 days".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn link(&self, path: &str, token: &str) -> String {
+        format!(
+            "{}{path}?token={token}",
+            self.frontend_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// What a one-time token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Verify,
+    Reset,
+    ChangeEmail,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Verify => "verify_email",
+            Purpose::Reset => "reset_password",
+            Purpose::ChangeEmail => "change_email",
+        }
+    }
+}
+
+/// A one-time token's stored record.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub(crate) struct TokenRecord {
+    /// The user id, textual.
+    uid: String,
+    /// The user's revocation epoch at issue.
+    ver: i64,
+    /// The (normalised) address the token was issued to or for.
+    email: String,
+    /// For an email change: the new (normalised) address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new_email: Option<String>,
+}
+
+fn fault(e: StoreError) -> AuthError {
+    crate::store::report_fault("one-time token store", &e);
+    AuthError::Unavailable
+}
+
+/// One-time tokens in the store: hashed, purpose-bound, single-use, one live per user and
+/// purpose.
+#[derive(Clone)]
+pub(crate) struct OneTimeTokens {
+    store: Arc<dyn Store>,
+    key: [u8; 32],
+}
+
+impl OneTimeTokens {
+    fn digest(&self, purpose: Purpose, token: &str) -> String {
+        hmac_hex(&self.key, format!("{}\0{token}", purpose.as_str()).as_bytes())
+    }
+
+    fn record_key(purpose: Purpose, digest: &str) -> String {
+        format!("ott:{}:{digest}", purpose.as_str())
+    }
+
+    fn pointer_key(&self, purpose: Purpose, uid: &str) -> String {
+        let who = hmac_hex(&self.key, uid.as_bytes());
+        format!("ott:{}:user:{who}", purpose.as_str())
+    }
+
+    /// A token as sent: base64url, at most 128 characters. Anything else is not ours.
+    fn well_formed(token: &str) -> bool {
+        !token.is_empty()
+            && token.len() <= 128
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
+    async fn issue(
+        &self,
+        purpose: Purpose,
+        record: &TokenRecord,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let token = random_token();
+        let digest = self.digest(purpose, &token);
+        let bytes = serde_json::to_vec(record).map_err(|_| AuthError::Internal)?;
+        if !self
+            .store
+            .set_if_absent(&Self::record_key(purpose, &digest), &bytes, Some(ttl))
+            .await
+            .map_err(fault)?
+        {
+            // 256 random bits never collide; refuse rather than overwrite if they do.
+            return Err(AuthError::Internal);
+        }
+        // One live token per user and purpose: the newest retires the previous one.
+        let pointer = self.pointer_key(purpose, &record.uid);
+        let previous = self.store.get(&pointer).await.map_err(fault)?;
+        self.store
+            .set(&pointer, digest.as_bytes(), Some(ttl))
+            .await
+            .map_err(fault)?;
+        if let Some(previous) = previous
+            && let Ok(previous) = String::from_utf8(previous)
+            && previous != digest
+        {
+            self.store
+                .delete(&Self::record_key(purpose, &previous))
+                .await
+                .map_err(fault)?;
+        }
+        Ok(token)
+    }
+
+    /// Reads a token's record without consuming it (to validate a request first).
+    async fn peek(&self, purpose: Purpose, token: &str) -> Result<Option<TokenRecord>, AuthError> {
+        if !Self::well_formed(token) {
+            return Ok(None);
+        }
+        let key = Self::record_key(purpose, &self.digest(purpose, token));
+        Ok(self
+            .store
+            .get(&key)
+            .await
+            .map_err(fault)?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Consumes a token: of concurrent callers, exactly one gets the record; a token that
+    /// a newer one superseded yields nothing.
+    async fn redeem(
+        &self,
+        purpose: Purpose,
+        token: &str,
+    ) -> Result<Option<TokenRecord>, AuthError> {
+        if !Self::well_formed(token) {
+            return Ok(None);
+        }
+        let digest = self.digest(purpose, token);
+        let Some(bytes) = self
+            .store
+            .get_and_delete(&Self::record_key(purpose, &digest))
+            .await
+            .map_err(fault)?
+        else {
+            return Ok(None);
+        };
+        let Ok(record) = serde_json::from_slice::<TokenRecord>(&bytes) else {
+            return Ok(None);
+        };
+        // Still the user's live token? Checked and retired in one compare-and-set.
+        let current = self
+            .store
+            .compare_and_set(
+                &self.pointer_key(purpose, &record.uid),
+                digest.as_bytes(),
+                b"-",
+                Some(Duration::from_secs(60)),
+            )
+            .await
+            .map_err(fault)?;
+        Ok(current.then_some(record))
+    }
+}
+
+/// The wired email flows (present when a [`RecoveryConfig`] was given).
+#[derive(Clone)]
+pub(crate) struct Recovery {
+    pub config: RecoveryConfig,
+    tokens: OneTimeTokens,
+    /// Whether the table can record a verified address (the verify routes need it).
+    pub verifies: bool,
+}
+
+impl Recovery {
+    pub(crate) fn new(
+        config: RecoveryConfig,
+        schema: &UserSchema,
+        deliveries: &Deliveries,
+        store: Arc<dyn Store>,
+        key: [u8; 32],
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if !deliveries.is_configured() {
+            return Err(ConfigError::Invalid(
+                "recovery needs an email sender or a delivery channel".into(),
+            ));
+        }
+        if schema.recovery.and_then(|f| f.logical) != Some(LogicalField::Email) {
+            return Err(ConfigError::Invalid(
+                "the email flows need the recovery field to be the email column".into(),
+            ));
+        }
+        let verifies = schema.has(LogicalField::EmailVerified);
+        if !verifies {
+            tracing::info!(
+                table = schema.table,
+                "crudauth: no email_verified column; the verify routes are not mounted"
+            );
+        }
+        if !deliveries.sends_email() {
+            tracing::info!("crudauth: no email sender; the email-change routes are not mounted");
+        }
+        Ok(Recovery {
+            config,
+            tokens: OneTimeTokens { store, key },
+            verifies,
+        })
+    }
+}
+
+/// The checks every redemption makes: the user still exists and is active, the epoch has
+/// not moved since the token was issued, and the address is still the one it was for.
+async fn current_user<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    record: &TokenRecord,
+) -> Result<Option<U>, AuthError> {
+    let Some(id) = auth.repo().schema().id_kind.parse(&record.uid) else {
+        return Ok(None);
+    };
+    let user = auth.repo().find_by_id(&id).await.map_err(repo_fault)?;
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    if !user.is_active()
+        || auth.epoch(&user).await? != record.ver
+        || user.email().map(normalize_email).as_deref() != Some(record.email.as_str())
+    {
+        return Ok(None);
+    }
+    Ok(Some(user))
+}
+
+fn repo_fault(e: RepoError) -> AuthError {
+    crate::store::report_fault("user repository", &e);
+    AuthError::Unavailable
+}
+
+/// Logs a background job's failure (it has no caller to answer).
+fn log_job(job: &'static str, result: Result<(), AuthError>) {
+    if let Err(e) = result {
+        tracing::warn!(job, error = %e, "email flow job failed");
+    }
+}
+
+impl<U: UserRecord> CrudAuth<U> {
+    fn recovery_or_err(&self) -> Result<&Recovery, AuthError> {
+        self.recovery().ok_or(AuthError::NotFound("Not Found"))
+    }
+
+    /// Issues a token for `user` and delivers its link (in the calling background job).
+    async fn send_token(
+        &self,
+        purpose: Purpose,
+        user: &U,
+        recipient: &str,
+        new_email: Option<String>,
+    ) -> Result<(), AuthError> {
+        let recovery = self.recovery_or_err()?;
+        let config = &recovery.config;
+        let (kind, path, ttl) = match purpose {
+            Purpose::Verify => (MessageKind::VerifyEmail, &config.verify_path, config.verify_ttl),
+            Purpose::Reset => (MessageKind::ResetPassword, &config.reset_path, config.reset_ttl),
+            Purpose::ChangeEmail => {
+                (MessageKind::ChangeEmail, &config.change_path, config.change_ttl)
+            }
+        };
+        let record = TokenRecord {
+            uid: user.user_id().to_string(),
+            ver: self.epoch(user).await?,
+            email: normalize_email(user.email().unwrap_or_default()),
+            new_email: new_email.clone(),
+        };
+        let token = recovery.tokens.issue(purpose, &record, ttl).await?;
+        let link = config.link(path, &token);
+        let to = new_email.unwrap_or_else(|| recipient.to_owned());
+        self.deliveries()
+            .deliver(delivery(
+                kind,
+                to,
+                user.contract(),
+                Some((token, link, ttl)),
+                self.repo().database(),
+            ))
+            .await;
+        Ok(())
+    }
+
+    /// Delivers a notice (no token) to `recipient`.
+    async fn send_notice(&self, kind: MessageKind, user: &U, recipient: String) {
+        self.deliveries()
+            .deliver(delivery(
+                kind,
+                recipient,
+                user.contract(),
+                None,
+                self.repo().database(),
+            ))
+            .await;
+    }
+
+    /// Starts the verification of an address: if an active, unverified account has it (and
+    /// the per-address throttle allows), a verify link is sent. Returns at once, the same
+    /// way for every address; the work runs in the background.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// auth.request_verification("ann@example.com");
+    /// # }
+    /// ```
+    pub fn request_verification(&self, email: &str) {
+        let auth = self.clone();
+        let email = normalize_email(email);
+        self.deliveries().spawn(async move {
+            let job = async {
+                if !auth.recovery_or_err()?.verifies
+                    || !auth
+                        .rate_limiter()
+                        .allow_silently("email_verify_request", &email)
+                        .await?
+                {
+                    return Ok(());
+                }
+                let user = auth.repo().find_by_recovery(&email).await.map_err(repo_fault)?;
+                match user {
+                    Some(user) if user.is_active() && !user.email_verified() => {
+                        let to = user.email().unwrap_or_default().to_owned();
+                        auth.send_token(Purpose::Verify, &user, &to, None).await
+                    }
+                    _ => Ok(()),
+                }
+            };
+            log_job("verify_request", job.await);
+        });
+    }
+
+    /// Sends the verification link to a user just created (registration).
+    pub(crate) fn send_verification_to(&self, user: U) {
+        if !self.recovery().is_some_and(|r| r.verifies) {
+            return;
+        }
+        let auth = self.clone();
+        self.deliveries().spawn(async move {
+            let to = user.email().unwrap_or_default().to_owned();
+            log_job(
+                "register_verify",
+                auth.send_token(Purpose::Verify, &user, &to, None).await,
+            );
+        });
+    }
+
+    /// Tells the owner of an address that someone tried to register it again.
+    pub(crate) fn send_existing_account_notice(&self, email: &str) {
+        if self.recovery().is_none() {
+            return;
+        }
+        let auth = self.clone();
+        let email = normalize_email(email);
+        self.deliveries().spawn(async move {
+            let job = async {
+                if !auth
+                    .rate_limiter()
+                    .allow_silently("existing_account_notice", &email)
+                    .await?
+                {
+                    return Ok(());
+                }
+                if let Some(user) = auth.repo().find_by_recovery(&email).await.map_err(repo_fault)? {
+                    // To the stored address, never the one typed.
+                    let to = user.email().unwrap_or_default().to_owned();
+                    auth.send_notice(MessageKind::ExistingAccount, &user, to).await;
+                }
+                Ok(())
+            };
+            log_job("existing_account_notice", job.await);
+        });
+    }
+
+    /// Redeems a verify token and marks the address verified; fires
+    /// `on_after_recovery_verified` the first time. 400 `Invalid or expired token` for any
+    /// token that is not live.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+    /// let user = auth.confirm_verification("token-from-the-link").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn confirm_verification(&self, token: &str) -> Result<U, AuthError> {
+        let recovery = self.recovery_or_err()?;
+        let record = recovery
+            .tokens
+            .redeem(Purpose::Verify, token)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        let user = current_user(self, &record).await?.ok_or(INVALID_TOKEN)?;
+        if user.email_verified() {
+            return Ok(user);
+        }
+        let update = UserUpdate {
+            email_verified: Some(true),
+            ..Default::default()
+        };
+        let user = self
+            .repo()
+            .update(&user.user_id(), update)
+            .await
+            .map_err(repo_fault)?;
+        self.hooks()
+            .fire(
+                UserEvent::RecoveryVerified,
+                &user.contract(),
+                &Default::default(),
+            )
+            .await;
+        Ok(user)
+    }
+
+    /// Starts a password reset: if an active account has this address (and the
+    /// per-address throttle allows), a reset link is sent. Returns at once, the same way for
+    /// every address; the work runs in the background.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// auth.request_password_reset("ann@example.com");
+    /// # }
+    /// ```
+    pub fn request_password_reset(&self, email: &str) {
+        let auth = self.clone();
+        let email = normalize_email(email);
+        self.deliveries().spawn(async move {
+            let job = async {
+                if !auth
+                    .rate_limiter()
+                    .allow_silently("password_reset_request", &email)
+                    .await?
+                {
+                    return Ok(());
+                }
+                match auth.repo().find_by_recovery(&email).await.map_err(repo_fault)? {
+                    Some(user) if user.is_active() => {
+                        let to = user.email().unwrap_or_default().to_owned();
+                        auth.send_token(Purpose::Reset, &user, &to, None).await
+                    }
+                    _ => Ok(()),
+                }
+            };
+            log_job("reset_request", job.await);
+        });
+    }
+
+    /// Redeems a reset token and sets the new password. The password is checked against
+    /// the policy *before* the token is consumed (a 422 leaves the link usable). Every
+    /// session and token of the user ends, the account's login lock is cleared, and
+    /// `on_after_password_reset` fires.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+    /// auth.confirm_password_reset("token-from-the-link", "a new long passphrase").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+    ) -> Result<U, AuthError> {
+        let recovery = self.recovery_or_err()?;
+        let peeked = recovery
+            .tokens
+            .peek(Purpose::Reset, token)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        let user = current_user(self, &peeked).await?.ok_or(INVALID_TOKEN)?;
+        let ctx = PasswordContext {
+            source: PasswordSource::Reset,
+            username: user.username().map(str::to_owned),
+            email: user.email().map(str::to_owned),
+        };
+        self.validate_password(new_password, &ctx, "new_password")
+            .await?;
+        let hash = self.hash_new_password(new_password, "new_password").await?;
+        let record = recovery
+            .tokens
+            .redeem(Purpose::Reset, token)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        // Re-checked after consuming: nothing may have moved since the peek.
+        let user = current_user(self, &record).await?.ok_or(INVALID_TOKEN)?;
+        self.replace_password(&user, &hash, None).await?;
+        // The reset proves the owner: lift the account-wide login locks on its identifiers.
+        for identifier in [user.email(), user.username()].into_iter().flatten() {
+            self.lockout().clear_identifier(identifier).await?;
+        }
+        let user = self.reload(&user).await;
+        self.hooks()
+            .fire(UserEvent::PasswordReset, &user.contract(), &Default::default())
+            .await;
+        Ok(user)
+    }
+
+    /// Starts an email change for the signed-in user: checks the password (sharing the
+    /// login lockout), then, in the background, sends a confirmation link to the new address
+    /// (unless another account has it: nothing tells the requester) and a notice to the old
+    /// one. 400 `Incorrect password`, 400 `New email matches current email`.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
+    /// auth.request_email_change(&p, "ann@new.example", "my password", &client).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn request_email_change(
+        &self,
+        principal: &Principal<U>,
+        new_email: &str,
+        password: &str,
+        client: &ClientMeta,
+    ) -> Result<(), AuthError> {
+        self.recovery_or_err()?;
+        self.check_current_password(
+            principal,
+            password,
+            client,
+            AuthError::BadRequest("Incorrect password"),
+        )
+            .await?;
+        let new_email = normalize_email(new_email);
+        let user = principal.user.as_ref().clone();
+        if user.email().map(normalize_email).as_deref() == Some(new_email.as_str()) {
+            return Err(AuthError::BadRequest("New email matches current email"));
+        }
+        let auth = self.clone();
+        self.deliveries().spawn(async move {
+            let job = async {
+                if !auth
+                    .rate_limiter()
+                    .allow_silently("email_change_request", &new_email)
+                    .await?
+                {
+                    return Ok(());
+                }
+                if auth
+                    .repo()
+                    .find_by_recovery(&new_email)
+                    .await
+                    .map_err(repo_fault)?
+                    .is_some()
+                {
+                    return Ok(());
+                }
+                let old = user.email().unwrap_or_default().to_owned();
+                auth.send_token(Purpose::ChangeEmail, &user, &old, Some(new_email))
+                    .await?;
+                auth.send_notice(MessageKind::EmailChangeRequested, &user, old)
+                    .await;
+                Ok(())
+            };
+            log_job("email_change_request", job.await);
+        });
+        Ok(())
+    }
+
+    /// Redeems an email-change token: the account's address becomes the new one (verified,
+    /// since the link reached it), every session and token of the user ends, the old
+    /// address gets a notice, and `on_after_email_changed` fires. 422 `Email already in
+    /// use` if another account took the address meanwhile (the token stays usable).
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+    /// let user = auth.confirm_email_change("token-from-the-link").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn confirm_email_change(&self, token: &str) -> Result<U, AuthError> {
+        let recovery = self.recovery_or_err()?;
+        let peeked = recovery
+            .tokens
+            .peek(Purpose::ChangeEmail, token)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        current_user(self, &peeked).await?.ok_or(INVALID_TOKEN)?;
+        let new_email = peeked.new_email.clone().ok_or(INVALID_TOKEN)?;
+        let taken = self
+            .repo()
+            .find_by_recovery(&new_email)
+            .await
+            .map_err(repo_fault)?;
+        if taken.is_some() {
+            return Err(AuthError::Conflict("Email already in use"));
+        }
+        let record = recovery
+            .tokens
+            .redeem(Purpose::ChangeEmail, token)
+            .await?
+            .ok_or(INVALID_TOKEN)?;
+        let user = current_user(self, &record).await?.ok_or(INVALID_TOKEN)?;
+        let new_email = record.new_email.ok_or(INVALID_TOKEN)?;
+        // Revoke first: if the write then fails, old sessions are gone (the safe side).
+        self.bump_epoch(&user).await?;
+        if let Some(sessions) = self.sessions() {
+            sessions.revoke_all(&user.user_id().to_string(), None).await?;
+        }
+        let update = UserUpdate {
+            email: Some(new_email),
+            email_verified: self
+                .repo()
+                .schema()
+                .has(LogicalField::EmailVerified)
+                .then_some(true),
+            ..Default::default()
+        };
+        let updated = match self.repo().update(&user.user_id(), update).await {
+            Ok(updated) => updated,
+            Err(RepoError::Duplicate { .. }) => {
+                return Err(AuthError::Conflict("Email already in use"));
+            }
+            Err(e) => return Err(repo_fault(e)),
+        };
+        let old = user.email().unwrap_or_default().to_owned();
+        let auth = self.clone();
+        let notified = updated.clone();
+        self.deliveries().spawn(async move {
+            auth.send_notice(MessageKind::EmailChanged, &notified, old)
+                .await;
+        });
+        self.hooks()
+            .fire(UserEvent::EmailChanged, &updated.contract(), &Default::default())
+            .await;
+        Ok(updated)
+    }
+
+    /// Sets a first password on an account that has none (created by OAuth, say). Needs a
+    /// session that signed in recently or is elevated (403 otherwise; bearer never
+    /// qualifies) and an account without a usable password (400 otherwise). Other sessions
+    /// and tokens end; `on_after_password_changed` fires.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
+    /// auth.set_password(&p, "a new long passphrase", &client).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_password(
+        &self,
+        principal: &Principal<U>,
+        new_password: &str,
+        client: &ClientMeta,
+    ) -> Result<(), AuthError> {
+        let user = principal.user.as_ref();
+        let ctx = PasswordContext {
+            source: PasswordSource::Set,
+            username: user.username().map(str::to_owned),
+            email: user.email().map(str::to_owned),
+        };
+        self.validate_password(new_password, &ctx, "new_password")
+            .await?;
+        let fresh = self
+            .recovery()
+            .map_or(Duration::from_secs(600), |r| r.config.fresh_sign_in);
+        let recent = principal.via == Via::Session
+            && (principal.is_elevated()
+                || principal.signed_in_at.is_some_and(|at| {
+                    crate::session::now_secs() - at <= fresh.as_secs() as i64
+                }));
+        if !recent {
+            return Err(AuthError::Forbidden(
+                "Sign in again to continue: this needs a recent sign-in.",
+            ));
+        }
+        if !is_unusable_password(user.password_hash().unwrap_or_default()) {
+            return Err(AuthError::BadRequest(
+                "Account already has a password; use the password reset flow to change it.",
+            ));
+        }
+        let hash = self.hash_new_password(new_password, "new_password").await?;
+        self.replace_password(user, &hash, principal.session_handle.as_deref())
+            .await?;
+        let ctx = client.hook_context(Some(principal.via.as_str()));
+        let user = self.reload(user).await;
+        self.hooks()
+            .fire(UserEvent::PasswordChanged, &user.contract(), &ctx)
+            .await;
+        Ok(())
+    }
+}

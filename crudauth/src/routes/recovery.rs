@@ -1,0 +1,167 @@
+//! The email-flow routes, `/set-password` and `/sudo`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{email_field, json_object, string_field, with_limit};
+use crate::client_ip::ip_key;
+use crate::error::AuthError;
+use crate::facade::{ClientMeta, CrudAuth};
+use crate::principal::Principal;
+use crate::user::UserRecord;
+
+const VERIFY_SENT: &str = "If an account exists, a verification email has been sent.";
+const RESET_SENT: &str = "If an account exists, a password reset email has been sent.";
+const CHANGE_SENT: &str = "If the address is available, a confirmation email has been sent.";
+
+fn detail(text: &str) -> Response {
+    Json(json!({ "detail": text })).into_response()
+}
+
+/// The one required string field of a JSON body, or the 422.
+fn one_field(headers: &HeaderMap, body: &[u8], field: &str) -> Result<String, AuthError> {
+    let map = json_object(headers, body)?;
+    let mut issues = Vec::new();
+    string_field(&map, field, &mut issues)
+        .map(str::to_owned)
+        .ok_or(AuthError::Validation(issues))
+}
+
+/// A request route's body (`{email}`) and its per-IP limit; the answer never depends on
+/// whether the account exists.
+async fn request_email<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    action: &str,
+    client: &ClientMeta,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(String, Option<crate::ratelimit::Allowed>), AuthError> {
+    let allowed = auth
+        .rate_limiter()
+        .enforce(action, &format!("ip:{}", ip_key(client.ip)))
+        .await?;
+    let map = json_object(headers, body)?;
+    let mut issues = Vec::new();
+    let email = email_field(&map, "email", &mut issues)
+        .map(str::to_owned)
+        .ok_or(AuthError::Validation(issues))?;
+    Ok((email, allowed))
+}
+
+/// `POST /email/verify-request`.
+pub(crate) async fn verify_request<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let (email, allowed) =
+        request_email(&auth, "email_verify_request", &client, &headers, &body).await?;
+    auth.request_verification(&email);
+    Ok(with_limit(detail(VERIFY_SENT), allowed))
+}
+
+/// `POST /email/verify-confirm`.
+pub(crate) async fn verify_confirm<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let token = one_field(&headers, &body, "token")?;
+    auth.confirm_verification(&token).await?;
+    Ok(detail("Verified successfully."))
+}
+
+/// `POST /password/reset-request`.
+pub(crate) async fn reset_request<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let (email, allowed) =
+        request_email(&auth, "password_reset_request", &client, &headers, &body).await?;
+    auth.request_password_reset(&email);
+    Ok(with_limit(detail(RESET_SENT), allowed))
+}
+
+/// `POST /password/reset-confirm`.
+pub(crate) async fn reset_confirm<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let map = json_object(&headers, &body)?;
+    let mut issues = Vec::new();
+    let token = string_field(&map, "token", &mut issues);
+    let new = string_field(&map, "new_password", &mut issues);
+    let (Some(token), Some(new)) = (token, new) else {
+        return Err(AuthError::Validation(issues));
+    };
+    auth.confirm_password_reset(token, new).await?;
+    Ok(detail("Password reset successfully."))
+}
+
+/// `POST /email/change-request` (authenticated).
+pub(crate) async fn change_request<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let allowed = auth
+        .rate_limiter()
+        .enforce("email_change_request", &format!("ip:{}", ip_key(client.ip)))
+        .await?;
+    let map = json_object(&headers, &body)?;
+    let mut issues = Vec::new();
+    let new_email = email_field(&map, "new_email", &mut issues);
+    let password = string_field(&map, "password", &mut issues);
+    let (Some(new_email), Some(password)) = (new_email, password) else {
+        return Err(AuthError::Validation(issues));
+    };
+    auth.request_email_change(&principal, new_email, password, &client)
+        .await?;
+    Ok(with_limit(detail(CHANGE_SENT), allowed))
+}
+
+/// `POST /email/change-confirm`.
+pub(crate) async fn change_confirm<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let token = one_field(&headers, &body, "token")?;
+    auth.confirm_email_change(&token).await?;
+    Ok(detail("Email changed successfully."))
+}
+
+/// `POST /set-password` (authenticated, recent session sign-in).
+pub(crate) async fn set_password<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let new = one_field(&headers, &body, "new_password")?;
+    auth.set_password(&principal, &new, &client).await?;
+    Ok(detail("Password set."))
+}
+
+/// `POST /sudo` (session only): `{password}` → `{"detail": "elevated"}`.
+pub(crate) async fn sudo<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let password = one_field(&headers, &body, "password")?;
+    auth.sudo().elevate(&principal, &password).await?;
+    Ok(detail("elevated"))
+}
