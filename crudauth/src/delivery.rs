@@ -120,19 +120,19 @@ impl EmailContext {
     pub fn render_body(&self) -> String {
         let valid = self
             .expires_in
-            .map(|d| format!(" The link is valid for {}.", human(d)))
+            .map(|d| format!("The link is valid for {}. ", human(d)))
             .unwrap_or_default();
         let link = self.link.as_deref().unwrap_or_default();
         let ignore = "If you did not ask for this, you can ignore this message.";
         match self.kind {
             MessageKind::VerifyEmail => format!(
-                "Confirm that this is your address by opening this link:\n\n{link}\n\n{valid}\n{ignore}\n"
+                "Confirm that this is your address by opening this link:\n\n{link}\n\n{valid}{ignore}\n"
             ),
             MessageKind::ResetPassword => format!(
-                "Someone asked to reset the password of your account. To choose a new password, open this link:\n\n{link}\n\n{valid}\n{ignore}\n"
+                "Someone asked to reset the password of your account. To choose a new password, open this link:\n\n{link}\n\n{valid}{ignore}\n"
             ),
             MessageKind::ChangeEmail => format!(
-                "To make this the email address of your account, open this link:\n\n{link}\n\n{valid}\n{ignore}\n"
+                "To make this the email address of your account, open this link:\n\n{link}\n\n{valid}{ignore}\n"
             ),
             MessageKind::EmailChangeRequested => "Someone signed in to your account asked to move it to another email address. \
                  Nothing changes unless the new address confirms. If this was not you, change your password now.\n"

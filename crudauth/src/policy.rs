@@ -66,8 +66,10 @@ pub struct PasswordContext {
     pub email: Option<String>,
 }
 
-type ValidatorFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-type Validator = Arc<dyn Fn(String, PasswordContext) -> ValidatorFuture + Send + Sync>;
+/// The future a [`PasswordValidator`] returns.
+pub type ValidatorFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// A user-supplied check; add one with [`PasswordPolicy::validator`].
+pub type PasswordValidator = Arc<dyn Fn(String, PasswordContext) -> ValidatorFuture + Send + Sync>;
 
 /// Password rules. `Default` is a minimum of 8 characters, the hasher's maximum, no
 /// character classes, and the common-password check on.
@@ -102,7 +104,8 @@ pub struct PasswordPolicy {
     pub require_special: bool,
     /// Refuse the ~20,000 most common passwords (default `true`).
     pub reject_common: bool,
-    validators: Vec<Validator>,
+    /// User-supplied checks, run in order (see [`PasswordPolicy::validator`]).
+    pub validators: Vec<PasswordValidator>,
 }
 
 impl Default for PasswordPolicy {

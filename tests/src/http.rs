@@ -225,7 +225,40 @@ pub async fn app(test: &str) -> TestApp {
     app_with(test, |b| b).await
 }
 
-/// The library's routes plus the demo's own `/whoami` and `/admin-only`.
+/// The frontend URL of the email tests: every link must start with it.
+pub const FRONTEND: &str = "https://app.example";
+
+/// A fresh outbox file path for a test.
+pub fn outbox_path(test: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("crudauth-outbox-{test}-{}.jsonl", uuid::Uuid::new_v4()))
+}
+
+/// Turns on the email flows with links under [`FRONTEND`] and the outbox at `path`.
+pub fn with_outbox(b: CrudAuthBuilder<User>, path: &std::path::Path) -> CrudAuthBuilder<User> {
+    b.recovery(crudauth::RecoveryConfig::new(FRONTEND))
+        .email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new(
+            path,
+        )))
+}
+
+/// The mails in an outbox once every delivery in flight has finished.
+pub async fn mails(auth: &CrudAuth<User>, path: &std::path::Path) -> Vec<serde_json::Value> {
+    auth.deliveries().flush().await;
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
+/// The token inside a mail's link.
+pub fn token_of(mail: &serde_json::Value) -> String {
+    let link = mail["link"].as_str().expect("a link");
+    link.split_once("?token=").expect("a token").1.to_owned()
+}
+
+/// The library's routes plus the demo's own `/whoami`, `/maybe`, `/admin-only` and the
+/// sudo-gated `POST /danger`.
 pub fn demo_routes(auth: &CrudAuth<User>) -> Router {
     use axum::Json;
     use axum::routing::get;
@@ -239,10 +272,14 @@ pub fn demo_routes(auth: &CrudAuth<User>) -> Router {
     async fn admin(_: Superuser<User>) -> Json<serde_json::Value> {
         Json(serde_json::json!({ "ok": true }))
     }
+    async fn danger(_: crudauth::RequireSudo<User>) -> Json<serde_json::Value> {
+        Json(serde_json::json!({ "ok": true }))
+    }
     Router::new()
         .route("/whoami", get(whoami))
         .route("/maybe", get(maybe))
         .route("/admin-only", get(admin))
+        .route("/danger", axum::routing::post(danger))
         .with_state(auth.clone())
         .merge(auth.router())
 }
