@@ -101,7 +101,7 @@ pub struct EmailContext {
 
 fn human(d: Duration) -> String {
     let secs = d.as_secs();
-    let (n, unit) = if secs >= 3600 && secs % 3600 == 0 {
+    let (n, unit) = if secs >= 3600 && secs.is_multiple_of(3600) {
         (secs / 3600, "hour")
     } else {
         (secs.div_ceil(60), "minute")
@@ -497,7 +497,10 @@ mod tests {
             expires_in: Some(Duration::from_secs(24 * 3600)),
         };
         let m = EmailMessage::render(ctx);
-        assert!(m.body.contains("https://app.example/verify-email?token=abc"));
+        assert!(
+            m.body
+                .contains("https://app.example/verify-email?token=abc")
+        );
         assert!(m.body.contains("24 hours"));
         assert_eq!(human(Duration::from_secs(90)), "2 minutes");
     }

@@ -184,9 +184,7 @@ impl AuthError {
             AuthError::Conflict(_) | AuthError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::LockedOut { .. }
             | AuthError::TooManyAttempts { .. }
-            | AuthError::RateLimited(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            | AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -14,19 +14,19 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::client_ip::{client_ip, ip_key};
-use crate::error::{AuthError, ConfigError};
 use crate::delivery::{Deliveries, DeliveryChannel, EmailSender};
+use crate::error::{AuthError, ConfigError};
 use crate::hooks::{self, HookContext, HookError, Hooks, LoginFailure};
-use crate::policy::{PasswordContext, PasswordPolicy, PasswordSource};
-use crate::recovery::{Recovery, RecoveryConfig};
-use crate::sudo::SudoConfig;
 use crate::keys::Keys;
 use crate::lockout::{Lockout, LockoutConfig};
 use crate::password::{PasswordConfig, PasswordHasher};
+use crate::policy::{PasswordContext, PasswordPolicy, PasswordSource};
 use crate::principal::{Gate, Principal, Resolved, Via};
 use crate::ratelimit::{KeyBy, RateLimit, RateLimiter};
+use crate::recovery::{Recovery, RecoveryConfig};
 use crate::session::{SessionConfig, SessionManager};
 use crate::store::{MemoryStore, Store};
+use crate::sudo::SudoConfig;
 use crate::tokens::{BearerConfig, TokenPair, TokenService};
 use crate::user::{
     LogicalField, NewUser, RepoError, UserContract, UserId, UserRecord, UserRepository, UserSchema,
@@ -1286,7 +1286,10 @@ impl<U: UserRecord> CrudAuth<U> {
         let attempt = self
             .inner
             .lockout
-            .check_and_count(&ip_key(client.ip), &format!("\u{0}uid:{}", principal.user_id))
+            .check_and_count(
+                &ip_key(client.ip),
+                &format!("\u{0}uid:{}", principal.user_id),
+            )
             .await?;
         if !self
             .inner
@@ -1503,7 +1506,11 @@ impl<U: UserRecord> CrudAuth<U> {
             username: None,
             email: Some(email.to_owned()),
         };
-        if self.validate_password(password, &ctx, "password").await.is_err() {
+        if self
+            .validate_password(password, &ctx, "password")
+            .await
+            .is_err()
+        {
             return Err(AuthError::BadRequest(
                 "the admin password does not meet the password policy",
             ));

@@ -62,8 +62,8 @@ pub use lockout::LockoutConfig;
 pub use principal::{Gate, Principal, Superuser, Via};
 pub use ratelimit::{KeyBy, RateLimit};
 pub use recovery::RecoveryConfig;
-pub use sudo::{RequireSudo, SudoConfig};
 pub use session::{SameSite, SessionConfig, SessionManager};
+pub use sudo::{RequireSudo, SudoConfig};
 pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenPair, TokenService};
 pub use user::{
     IdKind, IdentityField, LogicalField, NewUser, RepoError, UserContract, UserId, UserRecord,

@@ -155,9 +155,7 @@ fn common_passwords() -> &'static [&'static str] {
 /// ```
 pub fn is_common_password(password: &str) -> bool {
     let folded = password.trim().to_lowercase();
-    common_passwords()
-        .binary_search(&folded.as_str())
-        .is_ok()
+    common_passwords().binary_search(&folded.as_str()).is_ok()
 }
 
 impl PasswordPolicy {
@@ -207,7 +205,7 @@ impl PasswordPolicy {
         if chars < self.min_length {
             issues.push(ValidationIssue::too_short(field, self.min_length));
         }
-        let classes: [(bool, &str, &str, fn(char) -> bool); 4] = [
+        let classes: [CharClass; 4] = [
             (
                 self.require_uppercase,
                 "uppercase",
@@ -252,6 +250,9 @@ impl PasswordPolicy {
         }
     }
 }
+
+/// A character-class rule: required?, its name, its message, its test.
+type CharClass = (bool, &'static str, &'static str, fn(char) -> bool);
 
 fn policy_issue(field: &str, msg: &str, requirement: &str) -> ValidationIssue {
     ValidationIssue {

@@ -100,7 +100,9 @@ impl RecoveryConfig {
                 || path.contains(['?', '#'])
                 || path.chars().any(|c| c.is_whitespace() || c.is_control())
             {
-                return bad(format!("link path {path:?} must start with / and hold no query"));
+                return bad(format!(
+                    "link path {path:?} must start with / and hold no query"
+                ));
             }
         }
         let week = Duration::from_secs(7 * 24 * 3600);
@@ -167,7 +169,10 @@ pub(crate) struct OneTimeTokens {
 
 impl OneTimeTokens {
     fn digest(&self, purpose: Purpose, token: &str) -> String {
-        hmac_hex(&self.key, format!("{}\0{token}", purpose.as_str()).as_bytes())
+        hmac_hex(
+            &self.key,
+            format!("{}\0{token}", purpose.as_str()).as_bytes(),
+        )
     }
 
     fn record_key(purpose: Purpose, digest: &str) -> String {
@@ -372,11 +377,21 @@ impl<U: UserRecord> CrudAuth<U> {
         let recovery = self.recovery_or_err()?;
         let config = &recovery.config;
         let (kind, path, ttl) = match purpose {
-            Purpose::Verify => (MessageKind::VerifyEmail, &config.verify_path, config.verify_ttl),
-            Purpose::Reset => (MessageKind::ResetPassword, &config.reset_path, config.reset_ttl),
-            Purpose::ChangeEmail => {
-                (MessageKind::ChangeEmail, &config.change_path, config.change_ttl)
-            }
+            Purpose::Verify => (
+                MessageKind::VerifyEmail,
+                &config.verify_path,
+                config.verify_ttl,
+            ),
+            Purpose::Reset => (
+                MessageKind::ResetPassword,
+                &config.reset_path,
+                config.reset_ttl,
+            ),
+            Purpose::ChangeEmail => (
+                MessageKind::ChangeEmail,
+                &config.change_path,
+                config.change_ttl,
+            ),
         };
         let record = TokenRecord {
             uid: user.user_id().to_string(),
@@ -434,7 +449,11 @@ impl<U: UserRecord> CrudAuth<U> {
                 {
                     return Ok(());
                 }
-                let user = auth.repo().find_by_recovery(&email).await.map_err(repo_fault)?;
+                let user = auth
+                    .repo()
+                    .find_by_recovery(&email)
+                    .await
+                    .map_err(repo_fault)?;
                 match user {
                     Some(user) if user.is_active() && !user.email_verified() => {
                         let to = user.email().unwrap_or_default().to_owned();
@@ -478,10 +497,16 @@ impl<U: UserRecord> CrudAuth<U> {
                 {
                     return Ok(());
                 }
-                if let Some(user) = auth.repo().find_by_recovery(&email).await.map_err(repo_fault)? {
+                if let Some(user) = auth
+                    .repo()
+                    .find_by_recovery(&email)
+                    .await
+                    .map_err(repo_fault)?
+                {
                     // To the stored address, never the one typed.
                     let to = user.email().unwrap_or_default().to_owned();
-                    auth.send_notice(MessageKind::ExistingAccount, &user, to).await;
+                    auth.send_notice(MessageKind::ExistingAccount, &user, to)
+                        .await;
                 }
                 Ok(())
             };
@@ -549,7 +574,12 @@ impl<U: UserRecord> CrudAuth<U> {
                 {
                     return Ok(());
                 }
-                match auth.repo().find_by_recovery(&email).await.map_err(repo_fault)? {
+                match auth
+                    .repo()
+                    .find_by_recovery(&email)
+                    .await
+                    .map_err(repo_fault)?
+                {
                     Some(user) if user.is_active() => {
                         let to = user.email().unwrap_or_default().to_owned();
                         auth.send_token(Purpose::Reset, &user, &to, None).await
@@ -605,7 +635,11 @@ impl<U: UserRecord> CrudAuth<U> {
         }
         let user = self.reload(&user).await;
         self.hooks()
-            .fire(UserEvent::PasswordReset, &user.contract(), &Default::default())
+            .fire(
+                UserEvent::PasswordReset,
+                &user.contract(),
+                &Default::default(),
+            )
             .await;
         Ok(user)
     }
@@ -634,7 +668,7 @@ impl<U: UserRecord> CrudAuth<U> {
             client,
             AuthError::BadRequest("Incorrect password"),
         )
-            .await?;
+        .await?;
         let new_email = normalize_email(new_email);
         let user = principal.user.as_ref().clone();
         if user.email().map(normalize_email).as_deref() == Some(new_email.as_str()) {
@@ -708,7 +742,9 @@ impl<U: UserRecord> CrudAuth<U> {
         // Revoke first: if the write then fails, old sessions are gone (the safe side).
         self.bump_epoch(&user).await?;
         if let Some(sessions) = self.sessions() {
-            sessions.revoke_all(&user.user_id().to_string(), None).await?;
+            sessions
+                .revoke_all(&user.user_id().to_string(), None)
+                .await?;
         }
         let update = UserUpdate {
             email: Some(new_email),
@@ -734,7 +770,11 @@ impl<U: UserRecord> CrudAuth<U> {
                 .await;
         });
         self.hooks()
-            .fire(UserEvent::EmailChanged, &updated.contract(), &Default::default())
+            .fire(
+                UserEvent::EmailChanged,
+                &updated.contract(),
+                &Default::default(),
+            )
             .await;
         Ok(updated)
     }
@@ -768,9 +808,9 @@ impl<U: UserRecord> CrudAuth<U> {
             .map_or(Duration::from_secs(600), |r| r.config.fresh_sign_in);
         let recent = principal.via == Via::Session
             && (principal.is_elevated()
-                || principal.signed_in_at.is_some_and(|at| {
-                    crate::session::now_secs() - at <= fresh.as_secs() as i64
-                }));
+                || principal
+                    .signed_in_at
+                    .is_some_and(|at| crate::session::now_secs() - at <= fresh.as_secs() as i64));
         if !recent {
             return Err(AuthError::Forbidden(
                 "Sign in again to continue: this needs a recent sign-in.",

@@ -100,7 +100,11 @@ impl<U: UserRecord> Sudo<'_, U> {
     /// auth.sudo().elevate(&principal, "my password again").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn elevate(&self, principal: &Principal<U>, password: &str) -> Result<i64, AuthError> {
+    pub async fn elevate(
+        &self,
+        principal: &Principal<U>,
+        password: &str,
+    ) -> Result<i64, AuthError> {
         let auth = self.auth;
         let config = auth.sudo_config();
         let (Via::Session, Some(handle), Some(sessions)) = (
@@ -108,7 +112,9 @@ impl<U: UserRecord> Sudo<'_, U> {
             principal.session_handle.as_deref(),
             auth.sessions(),
         ) else {
-            return Err(AuthError::Forbidden("Sudo requires a session-backed login."));
+            return Err(AuthError::Forbidden(
+                "Sudo requires a session-backed login.",
+            ));
         };
         let store = auth.store();
         let who = hmac_hex(auth.store_key(), principal.user_id.to_string().as_bytes());

@@ -230,7 +230,10 @@ pub const FRONTEND: &str = "https://app.example";
 
 /// A fresh outbox file path for a test.
 pub fn outbox_path(test: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("crudauth-outbox-{test}-{}.jsonl", uuid::Uuid::new_v4()))
+    std::env::temp_dir().join(format!(
+        "crudauth-outbox-{test}-{}.jsonl",
+        uuid::Uuid::new_v4()
+    ))
 }
 
 /// Turns on the email flows with links under [`FRONTEND`] and the outbox at `path`.

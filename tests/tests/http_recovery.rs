@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError, EmailMessage, EmailSender};
 use crudauth::UserRecord;
+use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError, EmailMessage, EmailSender};
 use crudauth_tests::http::{
     FRONTEND, Req, TestApp, User, app_with, mails, outbox_path, token_of, with_outbox,
 };
@@ -195,7 +195,13 @@ async fn two_concurrent_redemptions_of_one_token_exactly_one_wins() {
         );
         let mut statuses = [a.status.as_u16(), b.status.as_u16()];
         statuses.sort();
-        assert_eq!(statuses, [200, 400], "round {round}: {:?} {:?}", a.json, b.json);
+        assert_eq!(
+            statuses,
+            [200, 400],
+            "round {round}: {:?} {:?}",
+            a.json,
+            b.json
+        );
     }
 }
 
@@ -287,7 +293,11 @@ struct GatedSender {
 #[async_trait::async_trait]
 impl EmailSender for GatedSender {
     async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
-        let _permit = self.gate.acquire().await.map_err(|e| DeliveryError::new(e.to_string()))?;
+        let _permit = self
+            .gate
+            .acquire()
+            .await
+            .map_err(|e| DeliveryError::new(e.to_string()))?;
         self.sent
             .lock()
             .unwrap()
@@ -320,14 +330,30 @@ async fn request_routes_answer_alike_for_known_and_unknown_accounts() {
         [10, 0, 0, peer]
     };
     for (path, known, unknown) in [
-        ("/email/verify-request", "ann@example.com", "ghost@example.com"),
-        ("/password/reset-request", "ann@example.com", "ghost@example.com"),
+        (
+            "/email/verify-request",
+            "ann@example.com",
+            "ghost@example.com",
+        ),
+        (
+            "/password/reset-request",
+            "ann@example.com",
+            "ghost@example.com",
+        ),
     ] {
         let a = t
-            .send(Req::post(path).peer(next_peer()).json(json!({"email": known})))
+            .send(
+                Req::post(path)
+                    .peer(next_peer())
+                    .json(json!({"email": known})),
+            )
             .await;
         let b = t
-            .send(Req::post(path).peer(next_peer()).json(json!({"email": unknown})))
+            .send(
+                Req::post(path)
+                    .peer(next_peer())
+                    .json(json!({"email": unknown})),
+            )
             .await;
         assert_eq!((a.status, &a.body), (b.status, &b.body), "{path}");
         let limit = |r: &crudauth_tests::http::Resp| {
@@ -340,14 +366,18 @@ async fn request_routes_answer_alike_for_known_and_unknown_accounts() {
     }
     // Registration of a taken address answers like a new one.
     let a = t
-        .send(Req::post("/register").peer(next_peer()).json(
-            json!({"email": "ann@example.com", "username": "ann2", "password": PW}),
-        ))
+        .send(
+            Req::post("/register")
+                .peer(next_peer())
+                .json(json!({"email": "ann@example.com", "username": "ann2", "password": PW})),
+        )
         .await;
     let b = t
-        .send(Req::post("/register").peer(next_peer()).json(
-            json!({"email": "new@example.com", "username": "new1", "password": PW}),
-        ))
+        .send(
+            Req::post("/register")
+                .peer(next_peer())
+                .json(json!({"email": "new@example.com", "username": "new1", "password": PW})),
+        )
         .await;
     assert_eq!((a.status, &a.body), (b.status, &b.body));
     // An email change to a taken address answers like one to a free address.
@@ -385,7 +415,8 @@ async fn request_routes_answer_alike_for_known_and_unknown_accounts() {
         ("ann@example.com", "email_change_requested"),
     ] {
         assert!(
-            sent.iter().any(|(to, kind)| (to.as_str(), *kind) == expected),
+            sent.iter()
+                .any(|(to, kind)| (to.as_str(), *kind) == expected),
             "{expected:?} in {sent:?}"
         );
     }
@@ -450,9 +481,10 @@ async fn a_failing_sender_is_invisible_to_the_caller_and_never_stops_the_next_ch
     let (_, token, has_db) = &got[1];
     assert!(has_db);
     let r = t
-        .send(Req::post("/password/reset-confirm").json(
-            json!({"token": token.clone().unwrap(), "new_password": "correct horse 7"}),
-        ))
+        .send(
+            Req::post("/password/reset-confirm")
+                .json(json!({"token": token.clone().unwrap(), "new_password": "correct horse 7"})),
+        )
         .await;
     assert_eq!(r.status, 200);
 }
@@ -599,7 +631,10 @@ async fn an_email_change_to_a_taken_address_leaks_nothing_and_changes_nothing() 
     let r = t
         .send(Req::post("/email/change-confirm").json(json!({"token": token})))
         .await;
-    assert_eq!((r.status.as_u16(), r.detail()), (422, "Email already in use"));
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (422, "Email already in use")
+    );
     assert_eq!(
         user(&t, "ann@example.com").await.username,
         "ann",
@@ -660,9 +695,11 @@ async fn a_completed_reset_lifts_the_account_lock() {
 async fn the_password_policy_applies_on_every_path() {
     let (t, path) = email_app("policy_paths").await;
     let r = t
-        .send(Req::post("/register").json(
-            json!({"email": "ann@example.com", "username": "ann", "password": "iloveyou"}),
-        ))
+        .send(
+            Req::post("/register").json(
+                json!({"email": "ann@example.com", "username": "ann", "password": "iloveyou"}),
+            ),
+        )
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json["detail"][0]["type"], "password_policy");
@@ -705,7 +742,9 @@ async fn user_validators_and_character_classes_each_give_their_own_entry() {
             }
             .validator(|pw, ctx| async move {
                 match ctx.username {
-                    Some(u) if pw.contains(&u) => Err("Password must not contain the username".into()),
+                    Some(u) if pw.contains(&u) => {
+                        Err("Password must not contain the username".into())
+                    }
                     _ => Ok(()),
                 }
             }),
@@ -739,7 +778,10 @@ async fn set_password_needs_a_fresh_session_and_an_account_without_one() {
     let uid = created.user_id().to_string();
     let ver = t.auth.epoch(&created).await.unwrap();
     let sessions = t.auth.sessions().unwrap();
-    let fresh = sessions.create(&uid, ver, "127.0.0.1", "test").await.unwrap();
+    let fresh = sessions
+        .create(&uid, ver, "127.0.0.1", "test")
+        .await
+        .unwrap();
     let browser = crudauth_tests::http::Session {
         id: fresh.id.clone(),
         csrf: fresh.csrf_token.clone(),
@@ -792,8 +834,14 @@ async fn hostile_bodies_get_clear_4xx() {
     let (t, _path) = email_app("recovery_hostile").await;
     let huge = "A".repeat(100_000);
     for (path, body) in [
-        ("/password/reset-confirm", json!({"token": huge, "new_password": "correct horse 1"})),
-        ("/password/reset-confirm", json!({"token": "../../etc", "new_password": "correct horse 1"})),
+        (
+            "/password/reset-confirm",
+            json!({"token": huge, "new_password": "correct horse 1"}),
+        ),
+        (
+            "/password/reset-confirm",
+            json!({"token": "../../etc", "new_password": "correct horse 1"}),
+        ),
         ("/email/verify-confirm", json!({"token": "x\u{0}y"})),
         ("/email/change-confirm", json!({"token": ""})),
     ] {
@@ -801,7 +849,10 @@ async fn hostile_bodies_get_clear_4xx() {
         assert_eq!(r.status, 400, "{path}: {:?}", r.json);
     }
     for (path, body) in [
-        ("/password/reset-request", json!({"email": format!("{huge}@example.com")})),
+        (
+            "/password/reset-request",
+            json!({"email": format!("{huge}@example.com")}),
+        ),
         ("/password/reset-request", json!({"email": "not an email"})),
         ("/email/verify-request", json!({"email": 42})),
         ("/email/verify-confirm", json!({"token": ["list"]})),

@@ -28,7 +28,10 @@ async fn elevation_opens_the_gate_and_fires_its_hook() {
     let s = t.login("ann", PW).await;
 
     let r = t.send(Req::post("/danger").session(&s)).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (403, "Re-authentication required."));
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (403, "Re-authentication required.")
+    );
     let r = t
         .send(
             Req::post("/sudo")
@@ -38,7 +41,11 @@ async fn elevation_opens_the_gate_and_fires_its_hook() {
         .await;
     assert_eq!((r.status.as_u16(), r.detail()), (403, "Missing CSRF token"));
     let r = t
-        .send(Req::post("/sudo").session(&s).json(json!({"password": "wrong"})))
+        .send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({"password": "wrong"})),
+        )
         .await;
     assert_eq!((r.status.as_u16(), r.detail()), (401, "Incorrect password"));
     let r = t
@@ -54,7 +61,10 @@ async fn elevation_opens_the_gate_and_fires_its_hook() {
     // Another session of the same user is not elevated, and the elevation dies with its
     // session.
     let other = t.login("ann", PW).await;
-    assert_eq!(t.send(Req::post("/danger").session(&other)).await.status, 403);
+    assert_eq!(
+        t.send(Req::post("/danger").session(&other)).await.status,
+        403
+    );
     assert_eq!(t.send(Req::post("/logout").session(&s)).await.status, 200);
     assert_eq!(t.send(Req::post("/danger").session(&s)).await.status, 401);
 }
@@ -66,12 +76,20 @@ async fn the_third_wrong_password_locks_sudo_even_for_the_right_one() {
     let s = t.login("ann", PW).await;
     for _ in 0..2 {
         let r = t
-            .send(Req::post("/sudo").session(&s).json(json!({"password": "wrong"})))
+            .send(
+                Req::post("/sudo")
+                    .session(&s)
+                    .json(json!({"password": "wrong"})),
+            )
             .await;
         assert_eq!(r.status, 401);
     }
     let r = t
-        .send(Req::post("/sudo").session(&s).json(json!({"password": "wrong"})))
+        .send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({"password": "wrong"})),
+        )
         .await;
     assert_eq!(r.status, 429);
     assert_eq!(r.detail(), "Too many attempts. Try again later.");
@@ -80,11 +98,22 @@ async fn the_third_wrong_password_locks_sudo_even_for_the_right_one() {
         .send(Req::post("/sudo").session(&s).json(json!({"password": PW})))
         .await;
     assert_eq!(r.status, 429, "locked even with the right password");
-    assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 800);
+    assert!(
+        r.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 800
+    );
     // A new session of the same user shares the lock (it is per user).
     let other = t.login("ann", PW).await;
     let r = t
-        .send(Req::post("/sudo").session(&other).json(json!({"password": PW})))
+        .send(
+            Req::post("/sudo")
+                .session(&other)
+                .json(json!({"password": PW})),
+        )
         .await;
     assert_eq!(r.status, 429);
     // The login itself is unaffected.
@@ -99,13 +128,18 @@ async fn concurrent_guesses_share_one_budget() {
     let mut racers = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let app = t.app.clone();
-        let req = Req::post("/sudo").session(&s).json(json!({"password": "wrong"}));
+        let req = Req::post("/sudo")
+            .session(&s)
+            .json(json!({"password": "wrong"}));
         racers.spawn(async move { crudauth_tests::http::send(&app, req).await.status });
     }
     let statuses = racers.join_all().await;
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let locked = statuses.iter().filter(|s| **s == 429).count();
-    assert!(checked <= 2, "at most two guesses were checked: {statuses:?}");
+    assert!(
+        checked <= 2,
+        "at most two guesses were checked: {statuses:?}"
+    );
     assert_eq!(checked + locked, 8, "{statuses:?}");
 }
 
@@ -115,14 +149,21 @@ async fn a_bearer_principal_can_never_be_elevated() {
     t.register("ann@example.com", "ann", PW).await;
     let (access, _) = t.token("ann", PW, "").await;
     let r = t
-        .send(Req::post("/sudo").bearer(&access).json(json!({"password": PW})))
+        .send(
+            Req::post("/sudo")
+                .bearer(&access)
+                .json(json!({"password": PW})),
+        )
         .await;
     assert_eq!(
         (r.status.as_u16(), r.detail()),
         (403, "Sudo requires a session-backed login.")
     );
     let r = t.send(Req::post("/danger").bearer(&access)).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (403, "Re-authentication required."));
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (403, "Re-authentication required.")
+    );
 }
 
 #[tokio::test]
@@ -148,5 +189,8 @@ async fn the_gate_layer_and_the_elevation_window() {
     assert_eq!(send(Req::post("/wipe").session(&s)).await.status, 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = send(Req::post("/wipe").session(&s)).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (403, "Re-authentication required."));
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (403, "Re-authentication required.")
+    );
 }

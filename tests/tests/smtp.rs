@@ -72,12 +72,13 @@ fn unquote(qp: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -108,10 +109,28 @@ async fn the_smtp_sender_delivers_with_credentials() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     let s = &seen[0];
-    assert!(s.commands.iter().any(|c| c.starts_with("AUTH PLAIN")), "{:?}", s.commands);
-    assert!(s.commands.iter().any(|c| c == "MAIL FROM:<no-reply@example.com>"), "{:?}", s.commands);
-    assert!(s.commands.iter().any(|c| c == "RCPT TO:<ann@example.com>"), "{:?}", s.commands);
-    assert!(s.data.contains("Subject: Reset your password"), "{}", s.data);
+    assert!(
+        s.commands.iter().any(|c| c.starts_with("AUTH PLAIN")),
+        "{:?}",
+        s.commands
+    );
+    assert!(
+        s.commands
+            .iter()
+            .any(|c| c == "MAIL FROM:<no-reply@example.com>"),
+        "{:?}",
+        s.commands
+    );
+    assert!(
+        s.commands.iter().any(|c| c == "RCPT TO:<ann@example.com>"),
+        "{:?}",
+        s.commands
+    );
+    assert!(
+        s.data.contains("Subject: Reset your password"),
+        "{}",
+        s.data
+    );
     assert!(
         unquote(&s.data).contains("https://app.example/reset-password?token=abc"),
         "{}",
@@ -127,7 +146,8 @@ async fn a_reset_request_reaches_the_sink_and_an_unreachable_server_stays_invisi
             .email_sender(Arc::new(SmtpSender::new(plain(port)).unwrap()))
     })
     .await;
-    t.register("ann@example.com", "ann", "correct horse 1").await;
+    t.register("ann@example.com", "ann", "correct horse 1")
+        .await;
     let r = t
         .send(Req::post("/password/reset-request").json(json!({"email": "ann@example.com"})))
         .await;
@@ -153,12 +173,16 @@ async fn a_reset_request_reaches_the_sink_and_an_unreachable_server_stays_invisi
             .email_sender(Arc::new(SmtpSender::new(plain(dead_port)).unwrap()))
     })
     .await;
-    t.register("ann@example.com", "ann", "correct horse 1").await;
+    t.register("ann@example.com", "ann", "correct horse 1")
+        .await;
     let r = t
         .send(Req::post("/password/reset-request").json(json!({"email": "ann@example.com"})))
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.detail(), "If an account exists, a password reset email has been sent.");
+    assert_eq!(
+        r.detail(),
+        "If an account exists, a password reset email has been sent."
+    );
     t.auth.deliveries().flush().await;
 }
 

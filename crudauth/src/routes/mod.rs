@@ -92,8 +92,14 @@ impl<U: UserRecord> CrudAuth<U> {
                 .route("/email/verify-confirm", post(recovery::verify_confirm::<U>));
         }
         router = router
-            .route("/password/reset-request", post(recovery::reset_request::<U>))
-            .route("/password/reset-confirm", post(recovery::reset_confirm::<U>));
+            .route(
+                "/password/reset-request",
+                post(recovery::reset_request::<U>),
+            )
+            .route(
+                "/password/reset-confirm",
+                post(recovery::reset_confirm::<U>),
+            );
         if self.deliveries().sends_email() {
             router = router
                 .route("/email/change-request", post(recovery::change_request::<U>))
