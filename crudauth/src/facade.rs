@@ -681,8 +681,9 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             None => {
                 tracing::warn!(
                     "crudauth: sessions, CSRF tokens, lockout counters, rate-limit counters, refresh \
-                     families and revocation epochs are in process memory: right for one \
-                     process, wrong behind a load balancer (configure a shared store)"
+                     families, one-time tokens and revocation epochs are in process memory: \
+                     right for one process, wrong behind a load balancer (configure a shared \
+                     store)"
                 );
                 Arc::new(MemoryStore::new())
             }

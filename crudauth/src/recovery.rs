@@ -57,6 +57,12 @@ pub struct RecoveryConfig {
     /// How recently a session must have signed in (or been elevated) to set a first
     /// password with `/set-password` (default 10 minutes).
     pub fresh_sign_in: Duration,
+    /// The request routes answer this long after the request arrived (default 50 ms),
+    /// whatever the account: the lookup and the delivery run in the background, so the
+    /// answer's time never depends on them, and a fast delivery (an outbox, a local
+    /// relay) has usually happened by the time the client reads its mail, as with the
+    /// original's inline delivery. `Duration::ZERO` answers at once.
+    pub answer_after: Duration,
 }
 
 impl RecoveryConfig {
@@ -76,6 +82,7 @@ impl RecoveryConfig {
             reset_ttl: Duration::from_secs(3600),
             change_ttl: Duration::from_secs(24 * 3600),
             fresh_sign_in: Duration::from_secs(600),
+            answer_after: Duration::from_millis(50),
         }
     }
 
@@ -104,6 +111,9 @@ impl RecoveryConfig {
                     "link path {path:?} must start with / and hold no query"
                 ));
             }
+        }
+        if self.answer_after > Duration::from_secs(5) {
+            return bad("answer_after must be at most 5 seconds".into());
         }
         let week = Duration::from_secs(7 * 24 * 3600);
         for ttl in [self.verify_ttl, self.reset_ttl, self.change_ttl] {

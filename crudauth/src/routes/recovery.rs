@@ -31,6 +31,14 @@ fn one_field(headers: &HeaderMap, body: &[u8], field: &str) -> Result<String, Au
         .ok_or(AuthError::Validation(issues))
 }
 
+/// Holds a request route's answer until `answer_after` has passed since `since` (see
+/// [`crate::RecoveryConfig::answer_after`]); never depends on the account.
+pub(super) async fn answer_at<U: UserRecord>(auth: &CrudAuth<U>, since: tokio::time::Instant) {
+    if let Some(recovery) = auth.recovery() {
+        tokio::time::sleep_until(since + recovery.config.answer_after).await;
+    }
+}
+
 /// A request route's body (`{email}`) and its per-IP limit; the answer never depends on
 /// whether the account exists.
 async fn request_email<U: UserRecord>(
@@ -59,9 +67,11 @@ pub(crate) async fn verify_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    let since = tokio::time::Instant::now();
     let (email, allowed) =
         request_email(&auth, "email_verify_request", &client, &headers, &body).await?;
     auth.request_verification(&email);
+    answer_at(&auth, since).await;
     Ok(with_limit(detail(VERIFY_SENT), allowed))
 }
 
@@ -83,9 +93,11 @@ pub(crate) async fn reset_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    let since = tokio::time::Instant::now();
     let (email, allowed) =
         request_email(&auth, "password_reset_request", &client, &headers, &body).await?;
     auth.request_password_reset(&email);
+    answer_at(&auth, since).await;
     Ok(with_limit(detail(RESET_SENT), allowed))
 }
 
@@ -127,6 +139,9 @@ pub(crate) async fn change_request<U: UserRecord>(
     };
     auth.request_email_change(&principal, new_email, password, &client)
         .await?;
+    // Timed from after the password check: only the part that depends on the new
+    // address must not show.
+    answer_at(&auth, tokio::time::Instant::now()).await;
     Ok(with_limit(detail(CHANGE_SENT), allowed))
 }
 

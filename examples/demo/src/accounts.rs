@@ -10,7 +10,8 @@ use sea_orm::entity::prelude::*;
     id = "account_id",
     email = "email_address",
     password = "pw_hash",
-    superuser = "is_admin"
+    superuser = "is_admin",
+    email_verified = "email_confirmed"
 )]
 pub struct Model {
     /// The key.
@@ -27,6 +28,10 @@ pub struct Model {
     pub pw_hash: String,
     /// Administrator flag.
     pub is_admin: bool,
+    /// Whether the address was confirmed by a verify link. Added for the email flows;
+    /// `main` adds the column to a database made before it existed.
+    #[sea_orm(default_value = false)]
+    pub email_confirmed: bool,
     /// The app's own column, writable at registration.
     #[sea_orm(column_type = "String(StringLen::N(80))", nullable)]
     pub display_name: Option<String>,

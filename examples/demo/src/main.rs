@@ -6,16 +6,27 @@
 //! ```
 //!
 //! It adopts a legacy `accounts` table with `#[derive(AuthUser)]`, mounts the session and
-//! bearer transports (session first), and adds two routes of its own: `GET /whoami` and the
-//! superuser-only `GET /admin-only`.
+//! bearer transports (session first) and the email flows, and adds routes of its own:
+//! `GET /whoami`, the superuser-only `GET /admin-only` and the sudo-gated `POST /danger`.
+//!
+//! Mail goes to the JSON-lines file named by `CRUDAUTH_DEMO_OUTBOX`, else over SMTP when
+//! `CRUDAUTH_SMTP_HOST` is set (`CRUDAUTH_SMTP_PORT`, `CRUDAUTH_SMTP_SECURITY` =
+//! `starttls|tls|plain`, `CRUDAUTH_SMTP_USER`, `CRUDAUTH_SMTP_PASSWORD`,
+//! `CRUDAUTH_SMTP_FROM`), else to the log. Links start with `CRUDAUTH_FRONTEND_URL`
+//! (default: the demo's own address).
 
 mod accounts;
 
 use std::net::SocketAddr;
 
-use axum::routing::get;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use crudauth::{BearerConfig, CrudAuth, Principal, SessionConfig, Superuser};
+use crudauth::delivery::{DeliveryError, EmailMessage, EmailSender, OutboxSender};
+use crudauth::{
+    BearerConfig, CrudAuth, Principal, RecoveryConfig, RequireSudo, SessionConfig, Superuser,
+};
 use crudauth_sea::SeaUserRepository;
 use sea_orm::{ConnectionTrait, Database, Schema};
 use serde_json::json;
@@ -82,6 +93,62 @@ async fn admin_only(Superuser(admin): Superuser<User>) -> Json<serde_json::Value
     Json(json!({ "ok": true, "admin": admin.user_id }))
 }
 
+async fn danger(RequireSudo(principal): RequireSudo<User>) -> Json<serde_json::Value> {
+    tracing::info!(user = %principal.user_id, "a dangerous operation, under sudo");
+    Json(json!({ "ok": true }))
+}
+
+/// Development sender: the message goes to the log (links included), nowhere else.
+struct LogSender;
+
+#[async_trait::async_trait]
+impl EmailSender for LogSender {
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
+        tracing::info!(
+            to = %message.to,
+            kind = message.kind().as_str(),
+            link = message.context.link.as_deref().unwrap_or("-"),
+            "mail (set CRUDAUTH_DEMO_OUTBOX or CRUDAUTH_SMTP_HOST to deliver it)"
+        );
+        Ok(())
+    }
+}
+
+/// The sender the environment asks for: outbox file, SMTP, or the log.
+fn email_sender() -> Result<Arc<dyn EmailSender>, Box<dyn std::error::Error>> {
+    use crudauth::smtp::{SmtpConfig, SmtpSecurity, SmtpSender};
+    if let Ok(path) = std::env::var("CRUDAUTH_DEMO_OUTBOX") {
+        tracing::info!(%path, "mail goes to the outbox file");
+        return Ok(Arc::new(OutboxSender::new(path)));
+    }
+    let Ok(host) = std::env::var("CRUDAUTH_SMTP_HOST") else {
+        tracing::info!("mail goes to the log");
+        return Ok(Arc::new(LogSender));
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let mut config = SmtpConfig::new(
+        host.clone(),
+        env("CRUDAUTH_SMTP_FROM").unwrap_or_else(|| "crudauth demo <no-reply@localhost>".into()),
+    );
+    config.port = env("CRUDAUTH_SMTP_PORT").map(|p| p.parse()).transpose()?;
+    config.security = match env("CRUDAUTH_SMTP_SECURITY").as_deref() {
+        None | Some("starttls") => SmtpSecurity::StartTls,
+        Some("tls") => SmtpSecurity::Tls,
+        Some("plain") => SmtpSecurity::Plain,
+        Some(other) => {
+            return Err(
+                format!("CRUDAUTH_SMTP_SECURITY={other}: expected starttls, tls or plain").into(),
+            );
+        }
+    };
+    if let (Some(user), Some(password)) = (env("CRUDAUTH_SMTP_USER"), env("CRUDAUTH_SMTP_PASSWORD"))
+    {
+        config.credentials = Some((user, password));
+    }
+    tracing::info!(%host, "mail goes over SMTP");
+    Ok(Arc::new(SmtpSender::new(config)?))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -96,6 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let backend = db.get_database_backend();
     let mut create = Schema::new(backend).create_table_from_entity(accounts::Entity);
     db.execute(create.if_not_exists()).await?;
+    add_missing_columns(&db).await?;
 
     let secret = match std::env::var("CRUDAUTH_SECRET_KEY") {
         Ok(secret) => secret,
@@ -145,6 +213,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .session(session)
         .bearer(bearer)
         .register_extra_fields(["display_name"])
+        .recovery(RecoveryConfig::new(
+            std::env::var("CRUDAUTH_FRONTEND_URL")
+                .unwrap_or_else(|_| format!("http://{}", args.addr)),
+        ))
+        .email_sender(email_sender()?)
         .build()?;
 
     if let (Ok(email), Ok(password)) = (
@@ -160,6 +233,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/whoami", get(whoami))
         .route("/admin-only", get(admin_only))
+        .route("/danger", post(danger))
         .with_state(auth.clone())
         .merge(auth.router());
 
@@ -173,5 +247,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    // Mail still in flight is sent before the process ends.
+    auth.deliveries().flush().await;
     Ok(())
+}
+
+/// Brings an `accounts` table made by an older demo up to date (the `email_confirmed`
+/// column came with the email flows).
+async fn add_missing_columns(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sea_query::{Alias, ColumnDef, Table};
+    let probe = db
+        .execute_unprepared("SELECT email_confirmed FROM accounts WHERE 1 = 0")
+        .await;
+    if probe.is_ok() {
+        return Ok(());
+    }
+    tracing::info!("adding the email_confirmed column to accounts");
+    let alter = Table::alter()
+        .table(Alias::new("accounts"))
+        .add_column(
+            ColumnDef::new(Alias::new("email_confirmed"))
+                .boolean()
+                .not_null()
+                .default(false),
+        )
+        .to_owned();
+    db.execute(&alter).await.map(|_| ())
 }
