@@ -1,34 +1,11 @@
 //! Two demo processes sharing Redis (and one user database): state moves with the store.
 //! Runs when `CRUDAUTH_TEST_REDIS_URL` is set; says so when it is not.
 
+mod common;
+
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn demo_binary() -> &'static str {
-    // Cargo builds this package's binary before running its integration tests.
-    env!("CARGO_BIN_EXE_crudauth-demo")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{Demo, FORM, JSON, cookie, field, free_port, http, spawn};
 
 /// Where the demos keep their state.
 enum Shared<'a> {
@@ -36,17 +13,11 @@ enum Shared<'a> {
     Database,
 }
 
-async fn start(port: u16, database: &str, shared: &Shared<'_>, secret: &str) -> Demo {
-    let mut command = Command::new(demo_binary());
-    command.args([
-        "--addr",
-        &format!("127.0.0.1:{port}"),
-        "--database",
-        database,
-    ]);
+async fn start(port: u16, database: &str, shared: &Shared<'_>, secret: &str, outbox: &str) -> Demo {
+    let mut args = vec!["--database", database];
     match shared {
         Shared::Redis { url, prefix } => {
-            command.args([
+            args.extend([
                 "--store",
                 "redis",
                 "--redis-url",
@@ -55,78 +26,18 @@ async fn start(port: u16, database: &str, shared: &Shared<'_>, secret: &str) -> 
                 prefix,
             ]);
         }
-        Shared::Database => {
-            command.args(["--store", "database"]);
-        }
+        Shared::Database => args.extend(["--store", "database"]),
     }
-    let demo = Demo(
-        command
-            .env("CRUDAUTH_SECRET_KEY", secret)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the demo"),
-    );
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return demo;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the demo on port {port} never started");
+    spawn(
+        port,
+        &args,
+        &[
+            ("CRUDAUTH_SECRET_KEY", secret),
+            ("CRUDAUTH_DEMO_OUTBOX", outbox),
+        ],
+    )
+    .await
 }
-
-/// A minimal HTTP/1.1 client: enough for these requests, loopback only.
-async fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_owned(), body.to_owned())
-}
-
-fn cookie(head: &str, name: &str) -> String {
-    head.lines()
-        .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
-        .filter_map(|l| l.split_once(':').map(|(_, v)| v.trim()))
-        .find_map(|v| {
-            v.strip_prefix(&format!("{name}="))
-                .map(|r| r.split(';').next().unwrap_or("").to_owned())
-        })
-        .unwrap_or_default()
-}
-
-fn field(body: &str, key: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v[key].as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const JSON: (&str, &str) = ("content-type", "application/json");
 
 #[tokio::test]
 async fn two_processes_share_sessions_lockout_and_refresh_families_through_redis() {
@@ -147,9 +58,11 @@ async fn two_processes_share_sessions_lockout_and_refresh_families_through_redis
     };
     let secret = format!("multi-process-secret-{}", uuid::Uuid::new_v4().simple());
     let (pa, pb) = (free_port(), free_port());
-    let _a = start(pa, &database, &shared, &secret).await;
-    let _b = start(pb, &database, &shared, &secret).await;
-    exercise(pa, pb).await;
+    let outbox = dir.join("outbox.jsonl");
+    let outbox = outbox.to_str().unwrap();
+    let _a = start(pa, &database, &shared, &secret, outbox).await;
+    let _b = start(pb, &database, &shared, &secret, outbox).await;
+    exercise(pa, pb, outbox).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -173,11 +86,14 @@ async fn two_processes_share_state_through_the_database_store_on_postgres() {
     let database = format!("{url}{sep}options[search_path]={schema}");
     let secret = format!("multi-process-secret-{}", uuid::Uuid::new_v4().simple());
     let (pa, pb) = (free_port(), free_port());
+    let outbox = std::env::temp_dir().join(format!("crudauth-mp-{schema}.jsonl"));
+    let outbox = outbox.to_str().unwrap();
     {
-        let _a = start(pa, &database, &Shared::Database, &secret).await;
-        let _b = start(pb, &database, &Shared::Database, &secret).await;
-        exercise(pa, pb).await;
+        let _a = start(pa, &database, &Shared::Database, &secret, outbox).await;
+        let _b = start(pb, &database, &Shared::Database, &secret, outbox).await;
+        exercise(pa, pb, outbox).await;
     }
+    let _ = std::fs::remove_file(outbox);
     admin
         .execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .await
@@ -185,8 +101,9 @@ async fn two_processes_share_state_through_the_database_store_on_postgres() {
 }
 
 /// Session shared, logout on one ends it on the other, a refresh token used on one is dead
-/// on the other, and failures spread over both trip the lockout.
-async fn exercise(pa: u16, pb: u16) {
+/// on the other, a reset link mailed by one works once on the other, and failures spread
+/// over both trip the lockout.
+async fn exercise(pa: u16, pb: u16, outbox: &str) {
     let (status, _, _) = http(
         pa,
         "POST",
@@ -247,6 +164,32 @@ async fn exercise(pa: u16, pb: u16) {
     assert_eq!(http(pa, "POST", "/refresh", &[JSON], &payload).await.0, 200);
     assert_eq!(http(pb, "POST", "/refresh", &[JSON], &payload).await.0, 401);
 
+    // A reset link mailed by A is redeemed on B, once.
+    let (status, _, _) = http(
+        pa,
+        "POST",
+        "/password/reset-request",
+        &[JSON],
+        r#"{"email":"mp@example.com"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let token = common::last_token(outbox, "reset_password").await;
+    let payload = format!("{{\"token\":\"{token}\",\"new_password\":\"correct horse 2\"}}");
+    assert_eq!(
+        http(pb, "POST", "/password/reset-confirm", &[JSON], &payload)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        http(pa, "POST", "/password/reset-confirm", &[JSON], &payload)
+            .await
+            .0,
+        400,
+        "used on B, dead on A"
+    );
+
     // Five wrong passwords spread over both processes trip the lockout on either.
     for i in 0..5 {
         let port = if i % 2 == 0 { pa } else { pb };
@@ -269,7 +212,7 @@ async fn exercise(pa: u16, pb: u16) {
             "POST",
             "/login",
             &[FORM],
-            "username=mp&password=correct+horse+1"
+            "username=mp&password=correct+horse+2"
         )
         .await
         .0,
@@ -281,7 +224,7 @@ async fn exercise(pa: u16, pb: u16) {
             "POST",
             "/token",
             &[FORM],
-            "username=mp&password=correct+horse+1"
+            "username=mp&password=correct+horse+2"
         )
         .await
         .0,

@@ -1,0 +1,140 @@
+//! Helpers shared by the demo's process-level tests: start the binary, talk HTTP to it.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A running demo process, killed when dropped.
+pub struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn demo_binary() -> &'static str {
+    // Cargo builds this package's binary before running its integration tests.
+    env!("CARGO_BIN_EXE_crudauth-demo")
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the demo on `port` with these arguments and environment, and waits until it
+/// listens.
+pub async fn spawn(port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
+    let mut command = Command::new(demo_binary());
+    command
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let demo = Demo(
+        command
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo"),
+    );
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return demo;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the demo on port {port} never started");
+}
+
+/// A minimal HTTP/1.1 client: enough for these requests, loopback only.
+pub async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+pub fn cookie(head: &str, name: &str) -> String {
+    head.lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .filter_map(|l| l.split_once(':').map(|(_, v)| v.trim()))
+        .find_map(|v| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|r| r.split(';').next().unwrap_or("").to_owned())
+        })
+        .unwrap_or_default()
+}
+
+pub fn field(body: &str, key: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v[key].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+pub const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// The token of the newest mail of `kind` in a JSON-lines outbox, waiting (up to 10 s) for
+/// it to arrive: mail leaves in the background.
+pub async fn last_token(outbox: &str, kind: &str) -> String {
+    last_tokens(outbox, kind, 1).await.pop().expect("a mail")
+}
+
+/// The tokens of the mails of `kind`, once there are at least `count`.
+pub async fn last_tokens(outbox: &str, kind: &str, count: usize) -> Vec<String> {
+    for _ in 0..200 {
+        let tokens: Vec<String> = std::fs::read_to_string(outbox)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["kind"] == kind)
+            .filter_map(|m| {
+                m["link"]
+                    .as_str()
+                    .and_then(|l| l.split_once("?token="))
+                    .map(|(_, t)| t.to_owned())
+            })
+            .collect();
+        if tokens.len() >= count {
+            return tokens;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {count} {kind} mail(s) in {outbox}");
+}
