@@ -215,8 +215,10 @@ where
         }
     }
 
-    /// The unique fields a value collides on: the email (case-insensitively) and username,
-    /// excluding the user `except`.
+    /// The unique field a value collides on, excluding the user `except`: the username
+    /// first, then the email (case-insensitively). The order matters to `/register`, which
+    /// answers a taken email like a new one but a taken username with 422: checking the
+    /// username first makes that 422 independent of whether the email exists.
     async fn find_duplicate(
         &self,
         email: Option<&str>,
@@ -225,8 +227,8 @@ where
     ) -> Result<Option<RepoError>, RepoError> {
         let map = Self::map();
         let checks = [
-            (map.email, email, "email"),
             (map.username, username, "username"),
+            (map.email, email, "email"),
         ];
         for (column, value, field) in checks {
             let (Some(column), Some(value)) = (column, value) else {

@@ -87,7 +87,7 @@ impl MessageKind {
 ///     recipient: "ann@example.com".into(), expires_in: Some(std::time::Duration::from_secs(3600)) };
 /// assert!(ctx.render_body().contains("1 hour"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EmailContext {
     /// What the message is for.
     pub kind: MessageKind,
@@ -97,6 +97,18 @@ pub struct EmailContext {
     pub recipient: String,
     /// How long the link stays valid.
     pub expires_in: Option<Duration>,
+}
+
+/// The link holds a live token: debug output (and so logs) shows only that there is one.
+impl std::fmt::Debug for EmailContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailContext")
+            .field("kind", &self.kind)
+            .field("link", &self.link.as_ref().map(|_| "<redacted>"))
+            .field("recipient", &self.recipient)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 fn human(d: Duration) -> String {
@@ -156,7 +168,7 @@ impl EmailContext {
 /// let message = EmailMessage::render(ctx);
 /// assert_eq!(message.subject, "Verify your email");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EmailMessage {
     /// The recipient.
     pub to: String,
@@ -166,6 +178,17 @@ pub struct EmailMessage {
     pub body: String,
     /// The render context (kind, link, recipient, expiry).
     pub context: EmailContext,
+}
+
+/// The body holds the link: debug output shows neither.
+impl std::fmt::Debug for EmailMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailMessage")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EmailMessage {
@@ -487,6 +510,17 @@ pub(crate) fn delivery(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let m = EmailMessage::render(EmailContext {
+            kind: MessageKind::ResetPassword,
+            link: Some("https://x/reset-password?token=SECRET".into()),
+            recipient: "ann@example.com".into(),
+            expires_in: None,
+        });
+        assert!(!format!("{m:?}").contains("SECRET"));
+    }
 
     #[test]
     fn bodies_carry_the_link_and_expiry() {

@@ -468,7 +468,9 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         self
     }
 
-    /// Called after a user registered.
+    /// Called after a user registered. It runs after the answer is sent (the answer must not
+    /// take longer for a new address than for a taken one); `auth.deliveries().flush()`
+    /// waits for it.
     ///
     /// ```no_run
     /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
@@ -1340,15 +1342,11 @@ impl<U: UserRecord> CrudAuth<U> {
             let uid = id.to_string();
             sessions.revoke_all(&uid, keep).await?;
             // The session that made the change lives on, bound to the new epoch (if it
-            // changed concurrently, it simply ends: the safe outcome).
+            // cannot be rebound, it simply ends with the others: the safe outcome).
             if let Some(handle) = keep
-                && let Some(live) = sessions.load(handle).await?
+                && sessions.modify(handle, |r| r.ver = ver).await.is_err()
             {
-                let mut record = live.record.clone();
-                record.ver = ver;
-                if sessions.update(&live, &record).await.is_err() {
-                    tracing::info!("session changed during a password change; it ends");
-                }
+                tracing::info!("session changed during a password change; it ends");
             }
         }
         Ok(())

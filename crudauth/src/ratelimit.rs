@@ -292,4 +292,41 @@ impl RateLimiter {
             .await?;
         Ok(matches!(decision, Decision::Allowed(_)))
     }
+    /// The per-target throttle of the email flows, keyed so that a stranger cannot use it
+    /// to silence a victim's mail: each requester (client address, IPv6 by /64) gets the
+    /// action's limit per target, and the target as a whole four times that, so one
+    /// address exhausting its budget leaves the owner's own requests working.
+    ///
+    /// ```no_run
+    /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
+    /// if limiter.allow_silently_from("password_reset_request", "ann@example.com", "203.0.113.9").await? {
+    ///     // send the mail
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn allow_silently_from(
+        &self,
+        action: &str,
+        target: &str,
+        requester: &str,
+    ) -> Result<bool, AuthError> {
+        let Some(limit) = self.limit(action).filter(|l| !l.is_off()) else {
+            return Ok(true);
+        };
+        let pair = self
+            .check(
+                &format!("{action}:target"),
+                limit,
+                &format!("{target}\u{0}{requester}"),
+            )
+            .await?;
+        if !matches!(pair, Decision::Allowed(_)) {
+            return Ok(false);
+        }
+        let whole = RateLimit::new(limit.times.saturating_mul(4), limit.period);
+        let target = self
+            .check(&format!("{action}:address"), whole, target)
+            .await?;
+        Ok(matches!(target, Decision::Allowed(_)))
+    }
 }

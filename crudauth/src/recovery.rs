@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_ip::ip_key;
 use crate::delivery::{Deliveries, MessageKind, delivery};
 use crate::error::{AuthError, ConfigError};
 use crate::facade::{ClientMeta, CrudAuth};
@@ -442,19 +443,20 @@ impl<U: UserRecord> CrudAuth<U> {
     /// way for every address; the work runs in the background.
     ///
     /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// auth.request_verification("ann@example.com");
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) {
+    /// auth.request_verification("ann@example.com", &client);
     /// # }
     /// ```
-    pub fn request_verification(&self, email: &str) {
+    pub fn request_verification(&self, email: &str, client: &ClientMeta) {
         let auth = self.clone();
         let email = normalize_email(email);
+        let requester = ip_key(client.ip);
         self.deliveries().spawn(async move {
             let job = async {
                 if !auth.recovery_or_err()?.verifies
                     || !auth
                         .rate_limiter()
-                        .allow_silently("email_verify_request", &email)
+                        .allow_silently_from("email_verify_request", &email, &requester)
                         .await?
                 {
                     return Ok(());
@@ -492,17 +494,18 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Tells the owner of an address that someone tried to register it again.
-    pub(crate) fn send_existing_account_notice(&self, email: &str) {
+    pub(crate) fn send_existing_account_notice(&self, email: &str, client: &ClientMeta) {
         if self.recovery().is_none() {
             return;
         }
         let auth = self.clone();
         let email = normalize_email(email);
+        let requester = ip_key(client.ip);
         self.deliveries().spawn(async move {
             let job = async {
                 if !auth
                     .rate_limiter()
-                    .allow_silently("existing_account_notice", &email)
+                    .allow_silently_from("existing_account_notice", &email, &requester)
                     .await?
                 {
                     return Ok(());
@@ -568,18 +571,19 @@ impl<U: UserRecord> CrudAuth<U> {
     /// every address; the work runs in the background.
     ///
     /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// auth.request_password_reset("ann@example.com");
+    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) {
+    /// auth.request_password_reset("ann@example.com", &client);
     /// # }
     /// ```
-    pub fn request_password_reset(&self, email: &str) {
+    pub fn request_password_reset(&self, email: &str, client: &ClientMeta) {
         let auth = self.clone();
         let email = normalize_email(email);
+        let requester = ip_key(client.ip);
         self.deliveries().spawn(async move {
             let job = async {
                 if !auth
                     .rate_limiter()
-                    .allow_silently("password_reset_request", &email)
+                    .allow_silently_from("password_reset_request", &email, &requester)
                     .await?
                 {
                     return Ok(());
@@ -655,9 +659,10 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Starts an email change for the signed-in user: checks the password (sharing the
-    /// login lockout), then, in the background, sends a confirmation link to the new address
-    /// (unless another account has it: nothing tells the requester) and a notice to the old
-    /// one. 400 `Incorrect password`, 400 `New email matches current email`.
+    /// login lockout), then, in the background, sends a notice to the current address and a
+    /// confirmation link to the new one (unless another account has it: nothing tells the
+    /// requester, not even their own inbox). 400 `Incorrect password`, 400 `New email
+    /// matches current email`.
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
@@ -685,11 +690,18 @@ impl<U: UserRecord> CrudAuth<U> {
             return Err(AuthError::BadRequest("New email matches current email"));
         }
         let auth = self.clone();
+        let requester = ip_key(client.ip);
         self.deliveries().spawn(async move {
             let job = async {
+                // The notice to the current address goes out for every request, before
+                // anything depends on the new address: the requester's own inbox must not
+                // tell a free address from a taken one.
+                let old = user.email().unwrap_or_default().to_owned();
+                auth.send_notice(MessageKind::EmailChangeRequested, &user, old.clone())
+                    .await;
                 if !auth
                     .rate_limiter()
-                    .allow_silently("email_change_request", &new_email)
+                    .allow_silently_from("email_change_request", &new_email, &requester)
                     .await?
                 {
                     return Ok(());
@@ -703,12 +715,8 @@ impl<U: UserRecord> CrudAuth<U> {
                 {
                     return Ok(());
                 }
-                let old = user.email().unwrap_or_default().to_owned();
                 auth.send_token(Purpose::ChangeEmail, &user, &old, Some(new_email))
-                    .await?;
-                auth.send_notice(MessageKind::EmailChangeRequested, &user, old)
-                    .await;
-                Ok(())
+                    .await
             };
             log_job("email_change_request", job.await);
         });
@@ -716,9 +724,12 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Redeems an email-change token: the account's address becomes the new one (verified,
-    /// since the link reached it), every session and token of the user ends, the old
-    /// address gets a notice, and `on_after_email_changed` fires. 422 `Email already in
-    /// use` if another account took the address meanwhile (the token stays usable).
+    /// since the link reached it, as a verify link would have), every session and token of
+    /// the user ends, the old address gets a notice, and `on_after_email_changed` fires.
+    /// 422 `Email already in use` if another account took the address meanwhile; the token
+    /// stays usable when that is found before it is consumed, and in the rare race where the
+    /// address is taken between that check and the write, the token is spent and the
+    /// sessions have ended (revocation comes first: the safe side).
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {

@@ -433,6 +433,39 @@ impl SessionManager {
         }
     }
 
+    /// Changes a session's record with `change`, by compare-and-set: when a concurrent write
+    /// (an activity touch, another change) got there first, it reloads and tries again, a
+    /// few times. `Ok(false)` when the session is gone (never resurrected).
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// sessions.modify("a-public-handle", |r| r.sudo_until = None).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn modify(
+        &self,
+        handle: &str,
+        change: impl Fn(&mut SessionRecord),
+    ) -> Result<bool, AuthError> {
+        for _ in 0..4 {
+            let Some(live) = self.load(handle).await? else {
+                return Ok(false);
+            };
+            let mut record = live.record.clone();
+            change(&mut record);
+            if record == live.record {
+                return Ok(true);
+            }
+            match self.update(&live, &record).await {
+                Ok(()) => return Ok(true),
+                Err(AuthError::NotAuthenticated) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::warn!("session record kept changing under a compare-and-set; giving up");
+        Err(AuthError::Unavailable)
+    }
+
     /// Mints a new CSRF token for a session.
     ///
     /// ```no_run

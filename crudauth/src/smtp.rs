@@ -146,10 +146,13 @@ impl SmtpSender {
 #[async_trait::async_trait]
 impl EmailSender for SmtpSender {
     async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
-        let to: Mailbox = message
+        // A bare address only, never a `Name <address>` form: a stored string can never
+        // redirect the mail to an address hidden inside it.
+        let address: lettre::Address = message
             .to
             .parse()
             .map_err(|e| DeliveryError::new(format!("recipient: {e}")))?;
+        let to = Mailbox::new(None, address);
         let email = Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -145,13 +145,7 @@ impl<U: UserRecord> Sudo<'_, U> {
                     .map_err(fault)?;
                 store.delete(&fail_key).await.map_err(fault)?;
                 // Whatever elevation the session had ends with the lock.
-                if let Some(live) = sessions.load(handle).await?
-                    && live.record.sudo_until.is_some()
-                {
-                    let mut record = live.record.clone();
-                    record.sudo_until = None;
-                    let _ = sessions.update(&live, &record).await;
-                }
+                sessions.modify(handle, |r| r.sudo_until = None).await?;
                 return Err(AuthError::TooManyAttempts {
                     retry_after: config.lockout.as_secs().max(1),
                 });
@@ -159,14 +153,13 @@ impl<U: UserRecord> Sudo<'_, U> {
             return Err(AuthError::Unauthorized("Incorrect password"));
         }
         store.delete(&fail_key).await.map_err(fault)?;
-        let live = sessions
-            .load(handle)
-            .await?
-            .ok_or(AuthError::NotAuthenticated)?;
         let until = now_secs() + config.window.as_secs() as i64;
-        let mut record = live.record.clone();
-        record.sudo_until = Some(until);
-        sessions.update(&live, &record).await?;
+        if !sessions
+            .modify(handle, |r| r.sudo_until = Some(until))
+            .await?
+        {
+            return Err(AuthError::NotAuthenticated);
+        }
         let ctx = crate::hooks::HookContext {
             transport: Some("session"),
             session_handle: Some(handle.to_owned()),

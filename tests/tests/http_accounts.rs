@@ -21,6 +21,26 @@ async fn register_answers_the_same_for_new_and_taken_emails() {
 }
 
 #[tokio::test]
+async fn a_taken_username_never_tells_whether_the_email_exists() {
+    // With a username known to be taken, the answer for a registered victim address and
+    // for an unknown one must be the same 422 (the username is checked first).
+    let t = app("register_username_oracle").await;
+    t.register("victim@example.com", "victim", "correct horse 1")
+        .await;
+    t.register("mallory@example.com", "mallory", "correct horse 1")
+        .await;
+    let probe = |email: &str| {
+        Req::post("/register")
+            .json(json!({"email": email, "username": "mallory", "password": "correct horse 1"}))
+    };
+    let known = t.send(probe("victim@example.com")).await;
+    let unknown = t.send(probe("nobody@example.com")).await;
+    assert_eq!((known.status.as_u16(), unknown.status.as_u16()), (422, 422));
+    assert_eq!(known.body, unknown.body);
+    assert_eq!(known.detail(), "Username already taken");
+}
+
+#[tokio::test]
 async fn register_refuses_a_taken_username_and_policy_failures() {
     let t = app("register_422").await;
     t.register("alice@example.com", "alice", "correct horse 1")

@@ -194,3 +194,28 @@ async fn the_gate_layer_and_the_elevation_window() {
         (403, "Re-authentication required.")
     );
 }
+
+#[tokio::test]
+async fn a_tripped_sudo_lock_ends_an_existing_elevation() {
+    let t = app("sudo_lock_ends_elevation").await;
+    t.register("ann@example.com", "ann", PW).await;
+    let s = t.login("ann", PW).await;
+    let r = t
+        .send(Req::post("/sudo").session(&s).json(json!({"password": PW})))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(t.send(Req::post("/danger").session(&s)).await.status, 200);
+    for _ in 0..3 {
+        t.send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({"password": "wrong"})),
+        )
+        .await;
+    }
+    let r = t.send(Req::post("/danger").session(&s)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (403, "Re-authentication required.")
+    );
+}

@@ -186,6 +186,20 @@ async fn a_reset_request_reaches_the_sink_and_an_unreachable_server_stays_invisi
     t.auth.deliveries().flush().await;
 }
 
+#[tokio::test]
+async fn a_mailbox_form_recipient_is_refused_not_rerouted() {
+    let (port, seen) = sink().await;
+    let sender = SmtpSender::new(plain(port)).expect("config");
+    let message = EmailMessage::render(EmailContext {
+        kind: MessageKind::VerifyEmail,
+        link: Some("https://app.example/verify-email?token=abc".into()),
+        recipient: "x<attacker@evil.example>".into(),
+        expires_in: None,
+    });
+    assert!(sender.send(&message).await.is_err());
+    assert!(seen.lock().unwrap().is_empty());
+}
+
 #[test]
 fn bad_smtp_settings_are_refused_at_build_time() {
     assert!(SmtpSender::new(SmtpConfig::new("127.0.0.1", "no mailbox here")).is_err());

@@ -100,17 +100,22 @@ pub(crate) async fn register<U: UserRecord>(
 
     match auth.repo().create(new).await {
         Ok(user) => {
+            // The hook runs after the answer, like the mails: whatever it does, its time
+            // never tells a new address from a taken one.
+            let (hook_auth, contract) = (auth.clone(), user.contract());
             let ctx = client.hook_context(None);
-            auth.hooks()
-                .fire(UserEvent::Registered, &user.contract(), &ctx)
-                .await;
-            // In the background, like the notice below: the same answer in the same time.
+            auth.deliveries().spawn(async move {
+                hook_auth
+                    .hooks()
+                    .fire(UserEvent::Registered, &contract, &ctx)
+                    .await;
+            });
             auth.send_verification_to(user);
         }
         // A taken email answers exactly like a new one: no enumeration. Its owner hears of
         // the attempt instead.
         Err(RepoError::Duplicate { field }) if field == "email" => {
-            auth.send_existing_account_notice(email);
+            auth.send_existing_account_notice(email, &client);
         }
         Err(RepoError::Duplicate { field }) if field == "username" => {
             return Err(AuthError::Conflict("Username already taken"));

@@ -190,8 +190,11 @@ pub(crate) fn string_field<'m>(
 /// RFC 5321's practical limit on an address.
 pub(crate) const MAX_EMAIL: usize = 254;
 
-/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces or
-/// control characters. Deliverability is proven by the verification flow, not here.
+/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces,
+/// control characters or the specials of RFC 5322 display forms (`<>()[],;:"\`), so that
+/// `x<attacker@evil.example>` can never be stored and then parsed by a mailer as a mailbox
+/// with another address inside. Deliverability is proven by the verification flow, not
+/// here.
 fn valid_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
@@ -202,7 +205,9 @@ fn valid_email(email: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
 }
 
 /// A required email field (trimmed): 422 when missing, too long or malformed.

@@ -70,7 +70,7 @@ pub(crate) async fn verify_request<U: UserRecord>(
     let since = tokio::time::Instant::now();
     let (email, allowed) =
         request_email(&auth, "email_verify_request", &client, &headers, &body).await?;
-    auth.request_verification(&email);
+    auth.request_verification(&email, &client);
     answer_at(&auth, since).await;
     Ok(with_limit(detail(VERIFY_SENT), allowed))
 }
@@ -96,7 +96,7 @@ pub(crate) async fn reset_request<U: UserRecord>(
     let since = tokio::time::Instant::now();
     let (email, allowed) =
         request_email(&auth, "password_reset_request", &client, &headers, &body).await?;
-    auth.request_password_reset(&email);
+    auth.request_password_reset(&email, &client);
     answer_at(&auth, since).await;
     Ok(with_limit(detail(RESET_SENT), allowed))
 }

@@ -122,7 +122,10 @@ fn email_sender() -> Result<Arc<dyn EmailSender>, Box<dyn std::error::Error>> {
         return Ok(Arc::new(OutboxSender::new(path)));
     }
     let Ok(host) = std::env::var("CRUDAUTH_SMTP_HOST") else {
-        tracing::info!("mail goes to the log");
+        tracing::warn!(
+            "mail goes to the log, live links and tokens included: development only \
+             (set CRUDAUTH_DEMO_OUTBOX or CRUDAUTH_SMTP_HOST)"
+        );
         return Ok(Arc::new(LogSender));
     };
     let env = |name: &str| std::env::var(name).ok();
