@@ -227,7 +227,7 @@ async fn the_database_store_conforms_on_every_database() {
 #[tokio::test]
 async fn http_flows_work_on_the_database_store_and_a_closed_pool_fails_closed() {
     use crudauth_sea::{DatabaseStore, StoreTables};
-    use crudauth_tests::http::{Req, app_with};
+    use crudauth_tests::http::{Req, app_with, mails, outbox_path, token_of, with_outbox};
     use sea_orm::{ConnectOptions, Database};
     // The store's own database (an in-memory SQLite pool) beside the users' one.
     let mut opts = ConnectOptions::new("sqlite::memory:");
@@ -241,16 +241,34 @@ async fn http_flows_work_on_the_database_store_and_a_closed_pool_fails_closed() 
         .await
         .unwrap();
     let store: Arc<dyn Store> = Arc::new(DatabaseStore::new(state_db.clone(), tables));
-    let t = app_with("db_store_flows", move |b| b.store(store)).await;
+    let outbox = outbox_path("db_store_flows");
+    let t = app_with("db_store_flows", |b| with_outbox(b.store(store), &outbox)).await;
     t.register("alice@example.com", "alice", "correct horse 1")
         .await;
-    let s = t.login("alice", "correct horse 1").await;
+    // A reset link issued and redeemed through the database store, once.
+    t.send(
+        Req::post("/password/reset-request")
+            .json(serde_json::json!({"email": "alice@example.com"})),
+    )
+    .await;
+    let token = token_of(mails(&t.auth, &outbox).await.last().unwrap());
+    let confirm = Req::post("/password/reset-confirm")
+        .json(serde_json::json!({"token": token, "new_password": "correct horse 1 again"}));
+    assert_eq!(t.send(confirm.clone_req()).await.status, 200);
+    assert_eq!(t.send(confirm.clone_req()).await.status, 400);
+    t.send(
+        Req::post("/password/reset-request")
+            .json(serde_json::json!({"email": "alice@example.com"})),
+    )
+    .await;
+    let pending = token_of(mails(&t.auth, &outbox).await.last().unwrap());
+    let s = t.login("alice", "correct horse 1 again").await;
     assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 200);
     let r = t.send(Req::get("/sessions").session(&s)).await;
     assert_eq!(r.json.as_array().map(Vec::len), Some(1));
     assert_eq!(t.send(Req::post("/logout").session(&s)).await.status, 200);
     assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401);
-    let s = t.login("alice", "correct horse 1").await;
+    let s = t.login("alice", "correct horse 1 again").await;
 
     state_db.close().await.unwrap();
     assert_eq!(
@@ -262,6 +280,24 @@ async fn http_flows_work_on_the_database_store_and_a_closed_pool_fails_closed() 
         .send(Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]))
         .await;
     assert_eq!(r.status, 503);
+    let r = t
+        .send(
+            Req::post("/password/reset-confirm").json(
+                serde_json::json!({"token": pending, "new_password": "correct horse 1 third"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        r.status, 503,
+        "a token that cannot be checked redeems nothing"
+    );
+    let r = t
+        .send(
+            Req::post("/password/reset-request")
+                .json(serde_json::json!({"email": "alice@example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, 503, "the request route's limit cannot be counted");
 }
 
 /// Counts store calls, to pin the per-request cost.
