@@ -66,6 +66,30 @@ pub struct PasswordContext {
     pub email: Option<String>,
 }
 
+impl PasswordContext {
+    /// The context of a password set for an existing user.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct U;
+    /// # impl crudauth::UserRecord for U {
+    /// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
+    /// #   fn email(&self) -> Option<&str> { Some("ann@example.com") } fn username(&self) -> Option<&str> { None }
+    /// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
+    /// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
+    /// #   fn token_version(&self) -> Option<i64> { None } }
+    /// use crudauth::policy::{PasswordContext, PasswordSource};
+    /// let ctx = PasswordContext::for_user(PasswordSource::Change, &U);
+    /// assert_eq!(ctx.email.as_deref(), Some("ann@example.com"));
+    /// ```
+    pub fn for_user<U: crate::user::UserRecord>(source: PasswordSource, user: &U) -> Self {
+        PasswordContext {
+            source,
+            username: user.username().map(str::to_owned),
+            email: user.email().map(str::to_owned),
+        }
+    }
+}
+
 /// The future a [`PasswordValidator`] returns.
 pub type ValidatorFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 /// A user-supplied check; add one with [`PasswordPolicy::validator`].

@@ -448,33 +448,53 @@ impl<U: UserRecord> CrudAuth<U> {
     /// # }
     /// ```
     pub fn request_verification(&self, email: &str, client: &ClientMeta) {
+        if self.recovery().is_some_and(|r| r.verifies) {
+            self.spawn_token_request(Purpose::Verify, email, client, |u| {
+                u.is_active() && !u.email_verified()
+            });
+        }
+    }
+
+    /// The background job of a request route: the silent per-address throttle, the
+    /// lookup, and a token for an account that `wanted` accepts; nothing otherwise.
+    fn spawn_token_request(
+        &self,
+        purpose: Purpose,
+        email: &str,
+        client: &ClientMeta,
+        wanted: fn(&U) -> bool,
+    ) {
         let auth = self.clone();
         let email = normalize_email(email);
         let requester = ip_key(client.ip);
+        let action = match purpose {
+            Purpose::Verify => "email_verify_request",
+            Purpose::Reset => "password_reset_request",
+            Purpose::ChangeEmail => "email_change_request",
+        };
         self.deliveries().spawn(async move {
             let job = async {
-                if !auth.recovery_or_err()?.verifies
-                    || !auth
-                        .rate_limiter()
-                        .allow_silently_from("email_verify_request", &email, &requester)
-                        .await?
+                if !auth
+                    .rate_limiter()
+                    .allow_silently_from(action, &email, &requester)
+                    .await?
                 {
                     return Ok(());
                 }
-                let user = auth
+                match auth
                     .repo()
                     .find_by_recovery(&email)
                     .await
-                    .map_err(repo_fault)?;
-                match user {
-                    Some(user) if user.is_active() && !user.email_verified() => {
+                    .map_err(repo_fault)?
+                {
+                    Some(user) if wanted(&user) => {
                         let to = user.email().unwrap_or_default().to_owned();
-                        auth.send_token(Purpose::Verify, &user, &to, None).await
+                        auth.send_token(purpose, &user, &to, None).await
                     }
                     _ => Ok(()),
                 }
             };
-            log_job("verify_request", job.await);
+            log_job(action, job.await);
         });
     }
 
@@ -576,33 +596,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// # }
     /// ```
     pub fn request_password_reset(&self, email: &str, client: &ClientMeta) {
-        let auth = self.clone();
-        let email = normalize_email(email);
-        let requester = ip_key(client.ip);
-        self.deliveries().spawn(async move {
-            let job = async {
-                if !auth
-                    .rate_limiter()
-                    .allow_silently_from("password_reset_request", &email, &requester)
-                    .await?
-                {
-                    return Ok(());
-                }
-                match auth
-                    .repo()
-                    .find_by_recovery(&email)
-                    .await
-                    .map_err(repo_fault)?
-                {
-                    Some(user) if user.is_active() => {
-                        let to = user.email().unwrap_or_default().to_owned();
-                        auth.send_token(Purpose::Reset, &user, &to, None).await
-                    }
-                    _ => Ok(()),
-                }
-            };
-            log_job("reset_request", job.await);
-        });
+        self.spawn_token_request(Purpose::Reset, email, client, U::is_active);
     }
 
     /// Redeems a reset token and sets the new password. The password is checked against
@@ -627,11 +621,7 @@ impl<U: UserRecord> CrudAuth<U> {
             .await?
             .ok_or(INVALID_TOKEN)?;
         let user = current_user(self, &peeked).await?.ok_or(INVALID_TOKEN)?;
-        let ctx = PasswordContext {
-            source: PasswordSource::Reset,
-            username: user.username().map(str::to_owned),
-            email: user.email().map(str::to_owned),
-        };
+        let ctx = PasswordContext::for_user(PasswordSource::Reset, &user);
         self.validate_password(new_password, &ctx, "new_password")
             .await?;
         let hash = self.hash_new_password(new_password, "new_password").await?;
@@ -817,11 +807,7 @@ impl<U: UserRecord> CrudAuth<U> {
         client: &ClientMeta,
     ) -> Result<(), AuthError> {
         let user = principal.user.as_ref();
-        let ctx = PasswordContext {
-            source: PasswordSource::Set,
-            username: user.username().map(str::to_owned),
-            email: user.email().map(str::to_owned),
-        };
+        let ctx = PasswordContext::for_user(PasswordSource::Set, user);
         self.validate_password(new_password, &ctx, "new_password")
             .await?;
         let fresh = self

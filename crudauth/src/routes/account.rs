@@ -164,11 +164,7 @@ pub(crate) async fn change_password<U: UserRecord>(
     let new = string_field(&map, "new_password", &mut issues);
     let user = principal.user.as_ref();
     if let Some(new) = new {
-        let ctx = PasswordContext {
-            source: PasswordSource::Change,
-            username: user.username().map(str::to_owned),
-            email: user.email().map(str::to_owned),
-        };
+        let ctx = PasswordContext::for_user(PasswordSource::Change, user);
         auth.check_password("new_password", new, &ctx, &mut issues)
             .await;
     }

@@ -39,25 +39,27 @@ pub(super) async fn answer_at<U: UserRecord>(auth: &CrudAuth<U>, since: tokio::t
     }
 }
 
-/// A request route's body (`{email}`) and its per-IP limit; the answer never depends on
-/// whether the account exists.
-async fn request_email<U: UserRecord>(
+/// A request route: its per-IP limit, its body (`{email}`), the background job `start`,
+/// and the uniform answer at the fixed time; nothing in it depends on the account.
+async fn request_route<U: UserRecord>(
     auth: &CrudAuth<U>,
     action: &str,
     client: &ClientMeta,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(String, Option<crate::ratelimit::Allowed>), AuthError> {
+    (headers, body): (&HeaderMap, &[u8]),
+    start: fn(&CrudAuth<U>, &str, &ClientMeta),
+    answer: &str,
+) -> Result<Response, AuthError> {
+    let since = tokio::time::Instant::now();
     let allowed = auth
         .rate_limiter()
         .enforce(action, &format!("ip:{}", ip_key(client.ip)))
         .await?;
     let map = json_object(headers, body)?;
     let mut issues = Vec::new();
-    let email = email_field(&map, "email", &mut issues)
-        .map(str::to_owned)
-        .ok_or(AuthError::Validation(issues))?;
-    Ok((email, allowed))
+    let email = email_field(&map, "email", &mut issues).ok_or(AuthError::Validation(issues))?;
+    start(auth, email, client);
+    answer_at(auth, since).await;
+    Ok(with_limit(detail(answer), allowed))
 }
 
 /// `POST /email/verify-request`.
@@ -67,12 +69,16 @@ pub(crate) async fn verify_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let since = tokio::time::Instant::now();
-    let (email, allowed) =
-        request_email(&auth, "email_verify_request", &client, &headers, &body).await?;
-    auth.request_verification(&email, &client);
-    answer_at(&auth, since).await;
-    Ok(with_limit(detail(VERIFY_SENT), allowed))
+    let start: fn(&CrudAuth<U>, &str, &ClientMeta) = CrudAuth::request_verification;
+    request_route(
+        &auth,
+        "email_verify_request",
+        &client,
+        (&headers, &body),
+        start,
+        VERIFY_SENT,
+    )
+    .await
 }
 
 /// `POST /email/verify-confirm`.
@@ -93,12 +99,16 @@ pub(crate) async fn reset_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let since = tokio::time::Instant::now();
-    let (email, allowed) =
-        request_email(&auth, "password_reset_request", &client, &headers, &body).await?;
-    auth.request_password_reset(&email, &client);
-    answer_at(&auth, since).await;
-    Ok(with_limit(detail(RESET_SENT), allowed))
+    let start: fn(&CrudAuth<U>, &str, &ClientMeta) = CrudAuth::request_password_reset;
+    request_route(
+        &auth,
+        "password_reset_request",
+        &client,
+        (&headers, &body),
+        start,
+        RESET_SENT,
+    )
+    .await
 }
 
 /// `POST /password/reset-confirm`.
