@@ -261,6 +261,13 @@ pub trait EmailSender: Send + Sync + 'static {
 }
 
 /// One message for a [`DeliveryChannel`].
+///
+/// ```
+/// # use crudauth::delivery::Delivery;
+/// fn describe(d: &Delivery) -> String {
+///     format!("{} to {} (token: {})", d.kind.as_str(), d.recipient, d.token.is_some())
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Delivery {
     /// What the message is for.
@@ -376,7 +383,15 @@ impl EmailSender for OutboxSender {
     }
 }
 
-/// The configured sender and channels, fired off the request path.
+/// The configured sender and channels, fired off the request path; reached as
+/// [`crate::CrudAuth::deliveries`].
+///
+/// ```no_run
+/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+/// let deliveries: &crudauth::delivery::Deliveries = auth.deliveries();
+/// deliveries.flush().await; // before shutting down
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct Deliveries {
     sender: Option<Arc<dyn EmailSender>>,

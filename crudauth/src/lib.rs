@@ -3,7 +3,9 @@
 //! Authentication for axum applications, hardened by default: cookie sessions with
 //! synchronizer-token CSRF, bearer JWTs with rotating refresh tokens, one [`Principal`] for
 //! every transport, escalating lockout, timing-equalised password checks and revocation by a
-//! `token_version` epoch.
+//! `token_version` epoch; the email flows (verify, reset, email change) over pluggable
+//! delivery ports ([`delivery`], and `smtp` with the `smtp` feature), a password
+//! [`policy`], and [`sudo`] mode.
 //!
 //! The runtime speaks to the application's user table through one trait,
 //! [`UserRepository`] (implemented for SeaORM entities by `crudauth-sea`'s

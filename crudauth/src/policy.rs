@@ -91,8 +91,19 @@ impl PasswordContext {
 }
 
 /// The future a [`PasswordValidator`] returns.
+///
+/// ```
+/// let ok: crudauth::policy::ValidatorFuture = Box::pin(async { Ok(()) });
+/// ```
 pub type ValidatorFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 /// A user-supplied check; add one with [`PasswordPolicy::validator`].
+///
+/// ```
+/// use crudauth::policy::PasswordValidator;
+/// let no_spaces: PasswordValidator = std::sync::Arc::new(|pw, _ctx| {
+///     Box::pin(async move { if pw.contains(' ') { Err("No spaces".into()) } else { Ok(()) } })
+/// });
+/// ```
 pub type PasswordValidator = Arc<dyn Fn(String, PasswordContext) -> ValidatorFuture + Send + Sync>;
 
 /// Password rules. `Default` is a minimum of 8 characters, the hasher's maximum, no

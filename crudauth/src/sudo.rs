@@ -63,6 +63,13 @@ impl SudoConfig {
 }
 
 /// The sudo service of a [`CrudAuth`], from [`CrudAuth::sudo`].
+///
+/// ```no_run
+/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>) -> Result<(), crudauth::AuthError> {
+/// let sudo: crudauth::sudo::Sudo<'_, U> = auth.sudo();
+/// sudo.elevate(&principal, "my password again").await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Sudo<'a, U> {
     auth: &'a CrudAuth<U>,
