@@ -480,6 +480,15 @@ impl Deliveries {
 
     /// Sends one message through every channel, in order, logging each failure.
     pub(crate) async fn deliver(&self, delivery: Delivery) {
+        // Whatever wrote the stored address (an import, an admin tool), a mailbox form or a
+        // junk value is never handed to a sender.
+        if !crate::user::valid_email(&delivery.recipient) {
+            tracing::warn!(
+                kind = delivery.kind.as_str(),
+                "not delivered: the stored address is not a plain email address"
+            );
+            return;
+        }
         if let Some(sender) = &self.sender {
             let message = EmailMessage::render(EmailContext {
                 kind: delivery.kind,

@@ -469,8 +469,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// Called after a user registered. It runs after the answer is sent (the answer must not
-    /// take longer for a new address than for a taken one); `auth.deliveries().flush()`
-    /// waits for it.
+    /// take longer for a new address than for a taken one), so it may still be running when
+    /// the user first signs in: a hook that must gate the account should write its state
+    /// in the same transaction as the app's own data, not rely on running first.
+    /// `auth.deliveries().flush()` waits for it.
     ///
     /// ```no_run
     /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
@@ -1272,6 +1274,8 @@ impl<U: UserRecord> CrudAuth<U> {
             }
         }
         self.inner.lockout.succeeded(attempt).await;
+        self.remember_requester(&user.user_id(), &ip_key(client.ip))
+            .await;
         Ok(VerifiedUser { user, epoch })
     }
 
@@ -1350,6 +1354,40 @@ impl<U: UserRecord> CrudAuth<U> {
             }
         }
         Ok(())
+    }
+
+    fn known_requester_key(&self, id: &UserId, requester: &str) -> String {
+        let who = crate::keys::hmac_hex(
+            &self.inner.keys.store,
+            format!("{id}\u{0}{requester}").as_bytes(),
+        );
+        format!("seen:{who}")
+    }
+
+    /// Remembers (for 90 days, as an HMAC) that the user signed in from this client
+    /// address: such requesters are exempt from the address-wide mail throttle. Best effort.
+    async fn remember_requester(&self, id: &UserId, requester: &str) {
+        let key = self.known_requester_key(id, requester);
+        let ttl = Duration::from_secs(90 * 24 * 3600);
+        if let Err(e) = self.inner.store.set(&key, b"1", Some(ttl)).await {
+            tracing::warn!(error = %e, "could not remember a sign-in address");
+        }
+    }
+
+    /// Whether the user has signed in from this client address within 90 days.
+    pub(crate) async fn is_known_requester(
+        &self,
+        id: &UserId,
+        requester: &str,
+    ) -> Result<bool, AuthError> {
+        let key = self.known_requester_key(id, requester);
+        match self.inner.store.get(&key).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) => {
+                crate::store::report_fault("known-requester store", &e);
+                Err(AuthError::Unavailable)
+            }
+        }
     }
 
     /// The user as stored now (for hooks after a write), or as given if it cannot be read.

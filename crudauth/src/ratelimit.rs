@@ -294,12 +294,13 @@ impl RateLimiter {
     }
     /// The per-target throttle of the email flows, keyed so that a stranger cannot use it
     /// to silence a victim's mail: each requester (client address, IPv6 by /64) gets the
-    /// action's limit per target, and the target as a whole four times that, so one
-    /// address exhausting its budget leaves the owner's own requests working.
+    /// action's limit per target, and the target as a whole four times that (against mail
+    /// floods from many addresses), which a `known` requester (one the account has signed
+    /// in from) is not held to.
     ///
     /// ```no_run
     /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
-    /// if limiter.allow_silently_from("password_reset_request", "ann@example.com", "203.0.113.9").await? {
+    /// if limiter.allow_silently_from("password_reset_request", "ann@example.com", "203.0.113.9", false).await? {
     ///     // send the mail
     /// }
     /// # Ok(()) }
@@ -309,6 +310,7 @@ impl RateLimiter {
         action: &str,
         target: &str,
         requester: &str,
+        known: bool,
     ) -> Result<bool, AuthError> {
         let Some(limit) = self.limit(action).filter(|l| !l.is_off()) else {
             return Ok(true);
@@ -322,6 +324,9 @@ impl RateLimiter {
             .await?;
         if !matches!(pair, Decision::Allowed(_)) {
             return Ok(false);
+        }
+        if known {
+            return Ok(true);
         }
         let whole = RateLimit::new(limit.times.saturating_mul(4), limit.period);
         let target = self

@@ -241,6 +241,20 @@ impl OneTimeTokens {
         Ok(token)
     }
 
+    /// Retires the user's live token of this purpose, if any.
+    async fn retire(&self, purpose: Purpose, uid: &str) -> Result<(), AuthError> {
+        let pointer = self.pointer_key(purpose, uid);
+        if let Some(previous) = self.store.get_and_delete(&pointer).await.map_err(fault)?
+            && let Ok(previous) = String::from_utf8(previous)
+        {
+            self.store
+                .delete(&Self::record_key(purpose, &previous))
+                .await
+                .map_err(fault)?;
+        }
+        Ok(())
+    }
+
     /// Reads a token's record without consuming it (to validate a request first).
     async fn peek(&self, purpose: Purpose, token: &str) -> Result<Option<TokenRecord>, AuthError> {
         if !Self::well_formed(token) {
@@ -377,6 +391,22 @@ impl<U: UserRecord> CrudAuth<U> {
         self.recovery().ok_or(AuthError::NotFound("Not Found"))
     }
 
+    /// The silent throttle of a mail to `user`'s address: per requester, plus an
+    /// address-wide cap that requesters the account has signed in from before are exempt
+    /// from, so strangers cannot silence the owner's own requests.
+    async fn allow_mail(
+        &self,
+        action: &str,
+        email: &str,
+        user: &U,
+        requester: &str,
+    ) -> Result<bool, AuthError> {
+        let known = self.is_known_requester(&user.user_id(), requester).await?;
+        self.rate_limiter()
+            .allow_silently_from(action, email, requester, known)
+            .await
+    }
+
     /// Issues a token for `user` and delivers its link (in the calling background job).
     async fn send_token(
         &self,
@@ -474,25 +504,21 @@ impl<U: UserRecord> CrudAuth<U> {
         };
         self.deliveries().spawn(async move {
             let job = async {
-                if !auth
-                    .rate_limiter()
-                    .allow_silently_from(action, &email, &requester)
-                    .await?
-                {
-                    return Ok(());
-                }
-                match auth
+                // Nothing is sent to an address without a wanted account, so only those
+                // count against the throttle.
+                let user = auth
                     .repo()
                     .find_by_recovery(&email)
                     .await
-                    .map_err(repo_fault)?
-                {
-                    Some(user) if wanted(&user) => {
-                        let to = user.email().unwrap_or_default().to_owned();
-                        auth.send_token(purpose, &user, &to, None).await
-                    }
-                    _ => Ok(()),
+                    .map_err(repo_fault)?;
+                let Some(user) = user.filter(|u| wanted(u)) else {
+                    return Ok(());
+                };
+                if !auth.allow_mail(action, &email, &user, &requester).await? {
+                    return Ok(());
                 }
+                let to = user.email().unwrap_or_default().to_owned();
+                auth.send_token(purpose, &user, &to, None).await
             };
             log_job(action, job.await);
         });
@@ -523,18 +549,14 @@ impl<U: UserRecord> CrudAuth<U> {
         let requester = ip_key(client.ip);
         self.deliveries().spawn(async move {
             let job = async {
-                if !auth
-                    .rate_limiter()
-                    .allow_silently_from("existing_account_notice", &email, &requester)
-                    .await?
-                {
-                    return Ok(());
-                }
                 if let Some(user) = auth
                     .repo()
                     .find_by_recovery(&email)
                     .await
                     .map_err(repo_fault)?
+                    && auth
+                        .allow_mail("existing_account_notice", &email, &user, &requester)
+                        .await?
                 {
                     // To the stored address, never the one typed.
                     let to = user.email().unwrap_or_default().to_owned();
@@ -683,15 +705,20 @@ impl<U: UserRecord> CrudAuth<U> {
         let requester = ip_key(client.ip);
         self.deliveries().spawn(async move {
             let job = async {
-                // The notice to the current address goes out for every request, before
-                // anything depends on the new address: the requester's own inbox must not
-                // tell a free address from a taken one.
+                // Every request retires the pending change and notifies the current
+                // address, before anything depends on the new address: neither the
+                // requester's own inbox nor their earlier link may tell a free address
+                // from a taken one.
+                auth.recovery_or_err()?
+                    .tokens
+                    .retire(Purpose::ChangeEmail, &user.user_id().to_string())
+                    .await?;
                 let old = user.email().unwrap_or_default().to_owned();
                 auth.send_notice(MessageKind::EmailChangeRequested, &user, old.clone())
                     .await;
                 if !auth
                     .rate_limiter()
-                    .allow_silently_from("email_change_request", &new_email, &requester)
+                    .allow_silently_from("email_change_request", &new_email, &requester, false)
                     .await?
                 {
                     return Ok(());
@@ -807,9 +834,6 @@ impl<U: UserRecord> CrudAuth<U> {
         client: &ClientMeta,
     ) -> Result<(), AuthError> {
         let user = principal.user.as_ref();
-        let ctx = PasswordContext::for_user(PasswordSource::Set, user);
-        self.validate_password(new_password, &ctx, "new_password")
-            .await?;
         let fresh = self
             .recovery()
             .map_or(Duration::from_secs(600), |r| r.config.fresh_sign_in);
@@ -823,6 +847,9 @@ impl<U: UserRecord> CrudAuth<U> {
                 "Sign in again to continue: this needs a recent sign-in.",
             ));
         }
+        let ctx = PasswordContext::for_user(PasswordSource::Set, user);
+        self.validate_password(new_password, &ctx, "new_password")
+            .await?;
         if !is_unusable_password(user.password_hash().unwrap_or_default()) {
             return Err(AuthError::BadRequest(
                 "Account already has a password; use the password reset flow to change it.",

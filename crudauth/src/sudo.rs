@@ -160,6 +160,12 @@ impl<U: UserRecord> Sudo<'_, U> {
             return Err(AuthError::Unauthorized("Incorrect password"));
         }
         store.delete(&fail_key).await.map_err(fault)?;
+        // A lock set while this password was being checked wins over it.
+        if let Some(left) = store.ttl(&lock_key).await.map_err(fault)? {
+            return Err(AuthError::TooManyAttempts {
+                retry_after: ceil_secs(left),
+            });
+        }
         let until = now_secs() + config.window.as_secs() as i64;
         if !sessions
             .modify(handle, |r| r.sudo_until = Some(until))

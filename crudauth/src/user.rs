@@ -563,3 +563,23 @@ pub trait UserRepository: Send + Sync + 'static {
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
+
+/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces,
+/// control characters or the specials of RFC 5322 display forms (`<>()[],;:"\`), so that
+/// `x<attacker@evil.example>` can never be stored and then parsed by a mailer as a mailbox
+/// with another address inside. Deliverability is proven by the verification flow, not
+/// here.
+pub(crate) fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
+}

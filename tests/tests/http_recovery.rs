@@ -921,11 +921,25 @@ async fn request_routes_are_limited_per_ip_and_silently_per_address() {
     // That did not silence the owner, asking from elsewhere.
     assert_eq!(ask([10, 2, 0, 2]).await.status, 200);
     assert_eq!(resets().await, 6);
-    // The address as a whole gets at most four times the limit (20/h), however many ask.
+    // The address as a whole gets at most four times the limit (20/h) from strangers,
+    // however many ask...
     for i in 0..20u8 {
         assert_eq!(ask([10, 2, 1, i]).await.status, 200);
     }
     assert_eq!(resets().await, 20);
+    // ...but a network the owner has signed in from is not held to that cap.
+    let r = t
+        .send(
+            Req::post("/login")
+                .peer([10, 2, 9, 9])
+                .form(&[("username", "ann"), ("password", PW)]),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(ask([10, 2, 9, 9]).await.status, 200);
+    assert_eq!(resets().await, 21);
+    assert_eq!(ask([10, 2, 2, 1]).await.status, 200);
+    assert_eq!(resets().await, 21, "a stranger still is");
     // One address, many targets: the visible per-IP limit (5/h).
     let mut last = None;
     for i in 0..6 {
@@ -1068,4 +1082,51 @@ async fn reset_and_verify_links_die_with_an_email_change() {
         .await;
     assert_eq!(r.status, 400);
     t.login("ann@new.example", PW).await;
+}
+
+#[tokio::test]
+async fn a_pending_change_link_dies_with_the_next_request_whatever_its_address() {
+    // Otherwise: get a link for a free address of one's own, ask for a change to X, and see
+    // whether the first link still works (X taken) or not (X free).
+    let (t, path) = email_app("change_link_oracle").await;
+    t.register("ann@example.com", "ann", PW).await;
+    t.register("bob@example.com", "bob", PW).await;
+    let s = t.login("ann", PW).await;
+    let change = |to: &str| {
+        Req::post("/email/change-request")
+            .session(&s)
+            .json(json!({"new_email": to, "password": PW}))
+    };
+    assert_eq!(t.send(change("ann@own.example")).await.status, 200);
+    let first = token_of(
+        mails(&t.auth, &path)
+            .await
+            .iter()
+            .find(|m| m["kind"] == "change_email")
+            .unwrap(),
+    );
+    assert_eq!(t.send(change("bob@example.com")).await.status, 200);
+    t.auth.deliveries().flush().await;
+    let r = t
+        .send(Req::post("/email/change-confirm").json(json!({"token": first})))
+        .await;
+    assert_eq!(r.status, 400, "the earlier link ended with the new request");
+}
+
+#[tokio::test]
+async fn the_register_hook_runs_after_the_answer() {
+    let t = app_with("register_hook_after", |b| {
+        b.on_after_register(|_, _| async {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            Ok(())
+        })
+    })
+    .await;
+    let started = std::time::Instant::now();
+    t.register("ann@example.com", "ann", PW).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "a slow hook must not delay (and so tell apart) a new registration"
+    );
+    t.auth.deliveries().flush().await;
 }

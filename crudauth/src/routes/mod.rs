@@ -190,26 +190,6 @@ pub(crate) fn string_field<'m>(
 /// RFC 5321's practical limit on an address.
 pub(crate) const MAX_EMAIL: usize = 254;
 
-/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces,
-/// control characters or the specials of RFC 5322 display forms (`<>()[],;:"\`), so that
-/// `x<attacker@evil.example>` can never be stored and then parsed by a mailer as a mailbox
-/// with another address inside. Deliverability is proven by the verification flow, not
-/// here.
-fn valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && local.len() <= 64
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
-}
-
 /// A required email field (trimmed): 422 when missing, too long or malformed.
 pub(crate) fn email_field<'m>(
     map: &'m serde_json::Map<String, serde_json::Value>,
@@ -220,7 +200,7 @@ pub(crate) fn email_field<'m>(
     if email.chars().count() > MAX_EMAIL {
         issues.push(ValidationIssue::too_long(field, MAX_EMAIL));
         None
-    } else if !valid_email(email) {
+    } else if !crate::user::valid_email(email) {
         issues.push(ValidationIssue::body(
             field,
             "value_error",
