@@ -511,7 +511,7 @@ impl<U: UserRecord> CrudAuth<U> {
                     .find_by_recovery(&email)
                     .await
                     .map_err(repo_fault)?;
-                let Some(user) = user.filter(|u| wanted(u)) else {
+                let Some(user) = user.filter(wanted) else {
                     return Ok(());
                 };
                 if !auth.allow_mail(action, &email, &user, &requester).await? {
