@@ -219,3 +219,115 @@ async fn a_tripped_sudo_lock_ends_an_existing_elevation() {
         (403, "Re-authentication required.")
     );
 }
+
+/// A memory store that, once armed, changes a session record (as a concurrent activity
+/// touch would) just before the next compare-and-set on it.
+struct Interfering {
+    inner: crudauth::store::MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+type StoreResult<T> = Result<T, crudauth::store::StoreError>;
+
+#[async_trait::async_trait]
+impl crudauth::store::Store for Interfering {
+    async fn get(&self, k: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get(k).await
+    }
+    async fn set(&self, k: &str, v: &[u8], t: Option<Duration>) -> StoreResult<()> {
+        self.inner.set(k, v, t).await
+    }
+    async fn set_if_absent(&self, k: &str, v: &[u8], t: Option<Duration>) -> StoreResult<bool> {
+        self.inner.set_if_absent(k, v, t).await
+    }
+    async fn get_and_delete(&self, k: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_and_delete(k).await
+    }
+    async fn compare_and_set(
+        &self,
+        k: &str,
+        expected: &[u8],
+        new: &[u8],
+        t: Option<Duration>,
+    ) -> StoreResult<bool> {
+        if k.starts_with("session:") && self.armed.swap(false, Ordering::SeqCst) {
+            let current = self.inner.get(k).await?.expect("the session exists");
+            let mut record: crudauth::session::SessionRecord =
+                serde_json::from_slice(&current).unwrap();
+            record.last += 1;
+            self.inner
+                .set(k, &serde_json::to_vec(&record).unwrap(), t)
+                .await?;
+        }
+        self.inner.compare_and_set(k, expected, new, t).await
+    }
+    async fn delete(&self, k: &str) -> StoreResult<bool> {
+        self.inner.delete(k).await
+    }
+    async fn incr(&self, k: &str, d: i64, t: Duration) -> StoreResult<i64> {
+        self.inner.incr(k, d, t).await
+    }
+    async fn ttl(&self, k: &str) -> StoreResult<Option<Duration>> {
+        self.inner.ttl(k).await
+    }
+    async fn index_add(&self, i: &str, m: &str, t: Duration) -> StoreResult<()> {
+        self.inner.index_add(i, m, t).await
+    }
+    async fn index_remove(&self, i: &str, m: &str) -> StoreResult<()> {
+        self.inner.index_remove(i, m).await
+    }
+    async fn index_members(&self, i: &str) -> StoreResult<Vec<String>> {
+        self.inner.index_members(i).await
+    }
+    async fn purge_expired(&self) -> StoreResult<u64> {
+        self.inner.purge_expired().await
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_session_write_neither_loses_an_elevation_nor_a_lock() {
+    let store = Arc::new(Interfering {
+        inner: crudauth::store::MemoryStore::new(),
+        armed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let dyn_store: Arc<dyn crudauth::store::Store> = store.clone();
+    let t = app_with("sudo_cas", move |b| b.store(dyn_store)).await;
+    t.register("ann@example.com", "ann", PW).await;
+    let s = t.login("ann", PW).await;
+
+    // The stamp's compare-and-set loses once to a touch: the elevation is retried, not lost.
+    store.armed.store(true, Ordering::SeqCst);
+    let r = t
+        .send(Req::post("/sudo").session(&s).json(json!({"password": PW})))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert!(
+        !store.armed.load(Ordering::SeqCst),
+        "the interference happened"
+    );
+    assert_eq!(t.send(Req::post("/danger").session(&s)).await.status, 200);
+
+    // The lock's clearing of the elevation loses once too: it still ends the elevation.
+    for _ in 0..2 {
+        t.send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({"password": "wrong"})),
+        )
+        .await;
+    }
+    store.armed.store(true, Ordering::SeqCst);
+    let r = t
+        .send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({"password": "wrong"})),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(
+        !store.armed.load(Ordering::SeqCst),
+        "the interference happened"
+    );
+    assert_eq!(t.send(Req::post("/danger").session(&s)).await.status, 403);
+}
