@@ -407,12 +407,12 @@ impl<U: UserRecord> CrudAuth<U> {
             .await
     }
 
-    /// Issues a token for `user` and delivers its link (in the calling background job).
+    /// Issues a token for `user` and delivers its link (in the calling background job) to
+    /// the stored address, or for an email change to the new one.
     async fn send_token(
         &self,
         purpose: Purpose,
         user: &U,
-        recipient: &str,
         new_email: Option<String>,
     ) -> Result<(), AuthError> {
         let recovery = self.recovery_or_err()?;
@@ -442,7 +442,7 @@ impl<U: UserRecord> CrudAuth<U> {
         };
         let token = recovery.tokens.issue(purpose, &record, ttl).await?;
         let link = config.link(path, &token);
-        let to = new_email.unwrap_or_else(|| recipient.to_owned());
+        let to = new_email.unwrap_or_else(|| user.email().unwrap_or_default().to_owned());
         self.deliveries()
             .deliver(delivery(
                 kind,
@@ -517,8 +517,7 @@ impl<U: UserRecord> CrudAuth<U> {
                 if !auth.allow_mail(action, &email, &user, &requester).await? {
                     return Ok(());
                 }
-                let to = user.email().unwrap_or_default().to_owned();
-                auth.send_token(purpose, &user, &to, None).await
+                auth.send_token(purpose, &user, None).await
             };
             log_job(action, job.await);
         });
@@ -531,10 +530,9 @@ impl<U: UserRecord> CrudAuth<U> {
         }
         let auth = self.clone();
         self.deliveries().spawn(async move {
-            let to = user.email().unwrap_or_default().to_owned();
             log_job(
                 "register_verify",
-                auth.send_token(Purpose::Verify, &user, &to, None).await,
+                auth.send_token(Purpose::Verify, &user, None).await,
             );
         });
     }
@@ -732,7 +730,7 @@ impl<U: UserRecord> CrudAuth<U> {
                 {
                     return Ok(());
                 }
-                auth.send_token(Purpose::ChangeEmail, &user, &old, Some(new_email))
+                auth.send_token(Purpose::ChangeEmail, &user, Some(new_email))
                     .await
             };
             log_job("email_change_request", job.await);
