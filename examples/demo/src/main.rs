@@ -13,9 +13,10 @@
 //! `CRUDAUTH_SMTP_HOST` is set (`CRUDAUTH_SMTP_PORT`, `CRUDAUTH_SMTP_SECURITY` =
 //! `starttls|tls|plain`, `CRUDAUTH_SMTP_USER`, `CRUDAUTH_SMTP_PASSWORD`,
 //! `CRUDAUTH_SMTP_FROM`), else to the log. Links start with `CRUDAUTH_FRONTEND_URL`
-//! (default: the demo's own address).
+//! (default: the demo's own address, which serves the pages the links open: see `pages`).
 
 mod accounts;
+mod pages;
 
 use std::net::SocketAddr;
 
@@ -238,7 +239,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin-only", get(admin_only))
         .route("/danger", post(danger))
         .with_state(auth.clone())
-        .merge(auth.router());
+        .merge(auth.router())
+        .merge(pages::routes());
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!("crudauth demo listening on http://{}", args.addr);

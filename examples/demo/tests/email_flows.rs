@@ -173,3 +173,37 @@ async fn verify_reset_change_and_sudo_in_the_demo() {
 
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_pages_the_links_open_are_served_without_leaking_the_token() {
+    let dir = std::env::temp_dir().join(format!(
+        "crudauth-demo-pages-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let database = format!("sqlite://{}/demo.db?mode=rwc", dir.display());
+    let port = free_port();
+    let _demo = spawn(port, &["--database", &database], &[]).await;
+    for (path, flow) in [
+        ("/verify-email?token=abc", "verify"),
+        ("/reset-password?token=abc", "reset"),
+        ("/confirm-email-change?token=abc", "change"),
+    ] {
+        let (status, head, body) = http(port, "GET", path, &[], "").await;
+        assert_eq!(status, 200, "{path}");
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains("referrer-policy: no-referrer"), "{head}");
+        assert!(head.contains("cache-control: no-store"), "{head}");
+        assert!(
+            head.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+            "{head}"
+        );
+        assert!(body.contains(&format!("data-flow=\"{flow}\"")), "{body}");
+        assert!(!body.contains("abc"), "the page never echoes the token");
+    }
+    let (status, head, body) = http(port, "GET", "/flows.js", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("text/javascript"));
+    assert!(body.contains("history.replaceState"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
