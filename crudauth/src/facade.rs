@@ -768,7 +768,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 }
 
-fn repo_fault(e: RepoError) -> AuthError {
+pub(crate) fn repo_fault(e: RepoError) -> AuthError {
     crate::store::report_fault("user repository", &e);
     AuthError::Unavailable
 }
@@ -1076,8 +1076,12 @@ impl<U: UserRecord> CrudAuth<U> {
         user: U,
         via: Via,
         scopes: Vec<String>,
-        session: Option<&crate::session::LiveSession>,
+        session: Option<crate::session::LiveSession>,
     ) -> Principal<U> {
+        let (session_handle, signed_in_at, sudo_until) = match session {
+            Some(s) => (Some(s.handle), Some(s.record.created), s.record.sudo_until),
+            None => (None, None, None),
+        };
         Principal {
             user_id: user.user_id(),
             is_superuser: user.is_superuser(),
@@ -1085,9 +1089,9 @@ impl<U: UserRecord> CrudAuth<U> {
             user: Arc::new(user),
             scopes,
             via,
-            session_handle: session.map(|s| s.handle.clone()),
-            signed_in_at: session.map(|s| s.record.created),
-            sudo_until: session.and_then(|s| s.record.sudo_until),
+            session_handle,
+            signed_in_at,
+            sudo_until,
         }
     }
 
@@ -1139,7 +1143,7 @@ impl<U: UserRecord> CrudAuth<U> {
                         user,
                         Via::Session,
                         Vec::new(),
-                        Some(&live),
+                        Some(live),
                     )));
                 }
                 Via::Bearer => {

@@ -234,6 +234,7 @@ impl Lockout {
     }
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+/// Whole seconds, rounded up (for `Retry-After`).
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }

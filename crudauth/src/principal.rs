@@ -328,8 +328,8 @@ impl<U> Gate<U> {
         {
             return Err(AuthError::Forbidden("Access denied"));
         }
-        if self.sudo && !principal.is_elevated() {
-            return Err(AuthError::Forbidden("Re-authentication required."));
+        if self.sudo {
+            principal.require_elevated()?;
         }
         Ok(())
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::client_ip::ip_key;
 use crate::delivery::{Deliveries, MessageKind, delivery};
 use crate::error::{AuthError, ConfigError};
-use crate::facade::{ClientMeta, CrudAuth};
+use crate::facade::{ClientMeta, CrudAuth, repo_fault};
 use crate::hooks::UserEvent;
 use crate::keys::{hmac_hex, random_token};
 use crate::password::is_unusable_password;
@@ -372,11 +372,6 @@ async fn current_user<U: UserRecord>(
         return Ok(None);
     }
     Ok(Some(user))
-}
-
-fn repo_fault(e: RepoError) -> AuthError {
-    crate::store::report_fault("user repository", &e);
-    AuthError::Unavailable
 }
 
 /// Logs a background job's failure (it has no caller to answer).

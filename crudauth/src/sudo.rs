@@ -20,6 +20,7 @@ use crate::error::AuthError;
 use crate::facade::CrudAuth;
 use crate::hooks::UserEvent;
 use crate::keys::hmac_hex;
+use crate::lockout::ceil_secs;
 use crate::principal::{Principal, Via};
 use crate::session::now_secs;
 use crate::user::UserRecord;
@@ -91,10 +92,6 @@ impl<U: UserRecord> CrudAuth<U> {
 fn fault(e: crate::store::StoreError) -> AuthError {
     crate::store::report_fault("sudo store", &e);
     AuthError::Unavailable
-}
-
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 impl<U: UserRecord> Sudo<'_, U> {
@@ -198,6 +195,16 @@ impl<U> Principal<U> {
     pub fn is_elevated(&self) -> bool {
         self.via == Via::Session && self.sudo_until.is_some_and(|until| until > now_secs())
     }
+
+    /// 403 `Re-authentication required.` unless elevated (for [`RequireSudo`] and
+    /// [`crate::Gate::sudo`] alike).
+    pub(crate) fn require_elevated(&self) -> Result<(), AuthError> {
+        if self.is_elevated() {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden("Re-authentication required."))
+        }
+    }
 }
 
 /// A principal whose session is elevated: 403 `Re-authentication required.` otherwise.
@@ -228,10 +235,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let principal =
             <Principal<U> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        if principal.is_elevated() {
-            Ok(RequireSudo(principal))
-        } else {
-            Err(AuthError::Forbidden("Re-authentication required."))
-        }
+        principal.require_elevated()?;
+        Ok(RequireSudo(principal))
     }
 }
