@@ -215,6 +215,39 @@ where
         }
     }
 
+    /// Whether `row` holds exactly `value` in `column` (the email compared in its normalised
+    /// form). The SQL condition of [`Self::identity_match`] is only a prefilter: under a
+    /// case- and accent-insensitive collation (MySQL/MariaDB's defaults) `ann@exämple.com`
+    /// equals `ann@example.com` in SQL, and must not find that account.
+    fn exact_match(row: &M, column: ColumnOf<M>, value: &str) -> bool {
+        match row.get(column) {
+            Value::String(Some(v)) if Self::map().is_email(column) => {
+                normalize_email(&v) == normalize_email(value)
+            }
+            Value::String(Some(v)) => v.as_str() == value,
+            _ => false,
+        }
+    }
+
+    /// The rows matching `value` in `column` exactly (prefiltered in SQL, then compared
+    /// in Rust, see [`Self::exact_match`]).
+    async fn find_exact(
+        &self,
+        column: ColumnOf<M>,
+        value: &str,
+        except: Option<&Value>,
+    ) -> Result<Option<M>, RepoError> {
+        let mut query = M::Entity::find().filter(Self::identity_match(column, value));
+        if let Some(except) = except {
+            query = query.filter(Self::map().id.ne(except.clone()));
+        }
+        // A collation can fold only so many stored values onto one input; 16 is plenty.
+        let rows = query.limit(16).all(&self.db).await.map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .find(|row| Self::exact_match(row, column, value)))
+    }
+
     /// The unique field a value collides on, excluding the user `except`: the username
     /// first, then the email (case-insensitively). The order matters to `/register`, which
     /// answers a taken email like a new one but a taken username with 422: checking the
@@ -234,12 +267,7 @@ where
             let (Some(column), Some(value)) = (column, value) else {
                 continue;
             };
-            let mut query = M::Entity::find().filter(Self::identity_match(column, value));
-            if let Some(except) = except {
-                query = query.filter(map.id.ne(except.clone()));
-            }
-            let hit = query.one(&self.db).await.map_err(backend)?;
-            if hit.is_some() {
+            if self.find_exact(column, value, except).await?.is_some() {
                 return Ok(Some(RepoError::Duplicate {
                     field: field.to_owned(),
                 }));
@@ -302,18 +330,10 @@ where
             .all(&self.db)
             .await
             .map_err(backend)?;
-        let folded = normalize_email(identifier);
         for column in map.login {
-            let wanted = if map.is_email(*column) {
-                folded.as_str()
-            } else {
-                identifier
-            };
-            let found = rows.iter().find(|row| match row.get(*column) {
-                Value::String(Some(v)) if map.is_email(*column) => normalize_email(&v) == wanted,
-                Value::String(Some(v)) => v.as_str() == wanted,
-                _ => false,
-            });
+            let found = rows
+                .iter()
+                .find(|row| Self::exact_match(row, *column, identifier));
             if let Some(user) = found {
                 return Ok(Some(user.clone()));
             }
@@ -328,11 +348,7 @@ where
         if value.is_empty() || value.chars().count() > MAX_IDENTIFIER_CHARS {
             return Ok(None);
         }
-        M::Entity::find()
-            .filter(Self::identity_match(column, value))
-            .one(&self.db)
-            .await
-            .map_err(backend)
+        self.find_exact(column, value, None).await
     }
 
     async fn create(&self, new: NewUser) -> Result<M, RepoError> {
@@ -489,6 +505,43 @@ where
 
     fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
         Some(std::sync::Arc::new(self.db.clone()))
+    }
+
+    /// One `UPDATE` writes the hash and increments `token_version` together (inside a
+    /// transaction that then reads the new epoch back, so the value returned is the one this
+    /// write made, not a later one); without a `token_version` column, only the hash.
+    async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+    ) -> Result<Option<i64>, RepoError> {
+        use sea_orm::TransactionTrait;
+        let map = Self::map();
+        let Some(column) = map.token_version else {
+            self.set_password_hash(id, hash).await?;
+            return Ok(None);
+        };
+        check_len::<M>(map.password, hash)?;
+        let value = Self::id_value(id).ok_or(RepoError::NotFound)?;
+        let txn = self.db.begin().await.map_err(backend)?;
+        let result = M::Entity::update_many()
+            .col_expr(map.password, Expr::value(hash.to_owned()))
+            .col_expr(column, column.into_expr().add(1))
+            .filter(map.id.eq(value.clone()))
+            .exec(&txn)
+            .await
+            .map_err(backend)?;
+        if result.rows_affected == 0 {
+            return Err(RepoError::NotFound);
+        }
+        let user = M::Entity::find()
+            .filter(map.id.eq(value))
+            .one(&txn)
+            .await
+            .map_err(backend)?
+            .ok_or(RepoError::NotFound)?;
+        txn.commit().await.map_err(backend)?;
+        Ok(user.token_version())
     }
 
     async fn bump_token_version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {

@@ -8,14 +8,18 @@ use axum::http::HeaderMap;
 ///
 /// With `trusted_proxy_hops = 0` it is the socket peer, whatever `X-Forwarded-For` says.
 /// With `N` it is the `N`-th address from the right of `X-Forwarded-For` (all header lines
-/// joined); a chain shorter than `N` yields its left-most entry. An entry that is not an IP
-/// address, or a missing header, falls back to the socket peer.
+/// joined); a chain shorter than `N` yields its left-most entry. The header is split as
+/// bytes, so a non-ASCII or malformed entry elsewhere in the chain (which the client
+/// controls) cannot make the whole header unreadable and move the client into the proxy's
+/// bucket; only the chosen entry must parse. A port on that entry (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`) is stripped. A chosen entry that is not an address, or a missing
+/// header, falls back to the socket peer.
 ///
 /// ```
 /// use axum::http::HeaderMap;
 /// use crudauth::client_ip::client_ip;
 /// let mut headers = HeaderMap::new();
-/// headers.insert("x-forwarded-for", "6.6.6.6, 10.0.0.1".parse().unwrap());
+/// headers.insert("x-forwarded-for", "6.6.6.6, 10.0.0.1:5123".parse().unwrap());
 /// let peer = Some("127.0.0.1".parse().unwrap());
 /// assert_eq!(client_ip(&headers, peer, 0), peer);
 /// assert_eq!(client_ip(&headers, peer, 1), Some("10.0.0.1".parse().unwrap()));
@@ -29,18 +33,42 @@ pub fn client_ip(
     if trusted_proxy_hops == 0 {
         return peer;
     }
-    let mut entries: Vec<&str> = Vec::new();
+    let mut entries: Vec<&[u8]> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else {
-            return peer;
-        };
-        entries.extend(text.split(',').map(str::trim).filter(|e| !e.is_empty()));
+        entries.extend(
+            value
+                .as_bytes()
+                .split(|b| *b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|e| !e.is_empty()),
+        );
     }
     if entries.is_empty() {
         return peer;
     }
     let index = entries.len().saturating_sub(trusted_proxy_hops);
-    entries[index].parse::<IpAddr>().ok().or(peer)
+    parse_entry(entries[index]).or(peer)
+}
+
+/// One `X-Forwarded-For` entry: an address, optionally with a port (`[v6]:port` for IPv6).
+fn parse_entry(entry: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(entry).ok()?;
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']')?;
+        let port_ok = tail.is_empty()
+            || tail
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok
+            .then(|| host.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))
+            .flatten();
+    }
+    let (host, port) = text.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
 /// The key an address is counted under by lockout and rate limits: IPv4 as is, IPv6 reduced
@@ -79,6 +107,47 @@ mod tests {
         headers.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
         assert_eq!(client_ip(&headers, peer, 1), peer);
         assert_eq!(client_ip(&HeaderMap::new(), peer, 1), peer);
+    }
+
+    #[test]
+    fn spoofed_forwarded_for_with_non_ascii_bytes_keeps_the_trusted_hops_entry() {
+        let peer = Some("10.9.9.9".parse().unwrap());
+        let mut headers = HeaderMap::new();
+        // The client wrote the left part; the proxy appended the real address.
+        headers.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe garbage, 1.2.3.4, 203.0.113.7")
+                .unwrap(),
+        );
+        assert_eq!(
+            client_ip(&headers, peer, 1),
+            Some("203.0.113.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn spoofed_forwarded_for_with_ports_counts_the_address_not_the_port() {
+        let peer = Some("10.9.9.9".parse().unwrap());
+        for (value, want) in [
+            ("203.0.113.7:5555", "203.0.113.7"),
+            ("203.0.113.7:1", "203.0.113.7"),
+            ("[2001:db8::7]:443", "2001:db8::7"),
+            ("[2001:db8::7]", "2001:db8::7"),
+            ("2001:db8::7", "2001:db8::7"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            assert_eq!(
+                client_ip(&headers, peer, 1),
+                Some(want.parse().unwrap()),
+                "{value}"
+            );
+        }
+        for bad in ["203.0.113.7:99999", "[2001:db8::7]x", "1.2.3.4:ab", "[1.2.3.4]:80"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", bad.parse().unwrap());
+            assert_eq!(client_ip(&headers, peer, 1), peer, "{bad}");
+        }
     }
 
     #[test]

@@ -18,14 +18,14 @@ use crate::delivery::{Deliveries, DeliveryChannel, EmailSender};
 use crate::error::{AuthError, ConfigError};
 use crate::hooks::{self, HookContext, HookError, Hooks, LoginFailure};
 use crate::keys::Keys;
-use crate::lockout::{Lockout, LockoutConfig};
-use crate::password::{PasswordConfig, PasswordHasher};
+use crate::lockout::{LockSubject, Lockout, LockoutConfig};
+use crate::password::{PasswordConfig, PasswordError, PasswordHasher};
 use crate::policy::{PasswordContext, PasswordPolicy, PasswordSource};
 use crate::principal::{Gate, Principal, Resolved, Via};
 use crate::ratelimit::{KeyBy, RateLimit, RateLimiter};
 use crate::recovery::{Recovery, RecoveryConfig};
 use crate::session::{SessionConfig, SessionManager};
-use crate::store::{MemoryStore, Store};
+use crate::store::{MemoryStore, Store, TimeoutStore};
 use crate::sudo::SudoConfig;
 use crate::tokens::{BearerConfig, TokenPair, TokenService};
 use crate::user::{
@@ -70,6 +70,12 @@ pub trait DynUserRepository<U>: Send + Sync {
     fn bump_token_version<'a>(
         &'a self,
         id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
+    /// See [`UserRepository::replace_password_hash`].
+    fn replace_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
     /// See [`UserRepository::database`].
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
@@ -119,6 +125,13 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
         id: &'a UserId,
     ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
         Box::pin(UserRepository::bump_token_version(self, id))
+    }
+    fn replace_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
+        Box::pin(UserRepository::replace_password_hash(self, id, hash))
     }
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         UserRepository::database(self)
@@ -233,6 +246,7 @@ pub struct CrudAuthBuilder<U> {
     email_sender: Option<Arc<dyn EmailSender>>,
     channels: Vec<Arc<dyn DeliveryChannel>>,
     sudo: SudoConfig,
+    store_timeout: Duration,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -265,6 +279,7 @@ impl<U: UserRecord> CrudAuth<U> {
             email_sender: None,
             channels: Vec::new(),
             sudo: SudoConfig::default(),
+            store_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -433,6 +448,19 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// ```
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The deadline on every store call (default 2 s): a store that answers slower is a
+    /// fault, answered `503` (fail closed), never a request that hangs.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.store_timeout(std::time::Duration::from_millis(500));
+    /// # }
+    /// ```
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 
@@ -680,8 +708,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 "the user table has no login field".into(),
             ));
         }
+        if self.store_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "store_timeout must be positive".into(),
+            ));
+        }
         let store: Arc<dyn Store> = match self.store {
-            Some(store) => store,
+            Some(store) => Arc::new(TimeoutStore::new(store, self.store_timeout)),
             None => {
                 tracing::warn!(
                     "crudauth: sessions, CSRF tokens, lockout counters, rate-limit counters, refresh \
@@ -766,6 +799,26 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             }),
         })
     }
+}
+
+/// The hasher's queue is full: 503 with `Retry-After`, never an unbounded line.
+pub(crate) fn busy(e: PasswordError) -> AuthError {
+    match e {
+        PasswordError::Busy => {
+            tracing::warn!("password hashing queue full; answering 503");
+            AuthError::Unavailable
+        }
+        _ => AuthError::Internal,
+    }
+}
+
+/// Characters no identifier may carry: controls (`\0`, newlines, ...) and invisible
+/// formatting characters (bidirectional overrides, zero-width joiners; Unicode category Cf).
+pub(crate) fn is_hostile_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 pub(crate) fn repo_fault(e: RepoError) -> AuthError {
@@ -1031,30 +1084,36 @@ impl<U: UserRecord> CrudAuth<U> {
             .map_err(repo_fault)?
         {
             Some(v) => Ok(v),
-            None => {
-                // Compare-and-set, retried: concurrent bumps each move the epoch on.
-                let key = format!("epoch:{id}");
-                for _ in 0..16 {
-                    let current = self.store_epoch(&id).await?;
-                    let next = current + 1;
-                    let swapped = self
-                        .inner
-                        .store
-                        .compare_and_set(
-                            &key,
-                            current.to_string().as_bytes(),
-                            next.to_string().as_bytes(),
-                            Some(EPOCH_TTL),
-                        )
-                        .await
-                        .map_err(|_| AuthError::Unavailable)?;
-                    if swapped {
-                        return Ok(next);
-                    }
-                }
-                Err(AuthError::Unavailable)
+            None => self.bump_store_epoch(&id).await,
+        }
+    }
+
+    /// Moves the store-kept epoch on (tables without `token_version`): compare-and-set,
+    /// retried, so concurrent bumps each move it.
+    async fn bump_store_epoch(&self, id: &UserId) -> Result<i64, AuthError> {
+        let key = format!("epoch:{id}");
+        for _ in 0..16 {
+            let current = self.store_epoch(id).await?;
+            let next = current + 1;
+            let swapped = self
+                .inner
+                .store
+                .compare_and_set(
+                    &key,
+                    current.to_string().as_bytes(),
+                    next.to_string().as_bytes(),
+                    Some(EPOCH_TTL),
+                )
+                .await
+                .map_err(|e| {
+                    crate::store::report_fault("epoch store", &e);
+                    AuthError::Unavailable
+                })?;
+            if swapped {
+                return Ok(next);
             }
         }
+        Err(AuthError::Unavailable)
     }
 
     /// Loads a user for a credential: `None` when gone, disabled or the epoch moved on.
@@ -1153,15 +1212,21 @@ impl<U: UserRecord> CrudAuth<U> {
                     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
                         continue;
                     };
-                    let Some(token) = value
+                    let bytes = value.as_bytes();
+                    let is_bearer = bytes.len() >= 6
+                        && bytes[..6].eq_ignore_ascii_case(b"bearer")
+                        && (bytes.len() == 6 || bytes[6] == b' ');
+                    if !is_bearer {
+                        continue; // another scheme (Basic, ...): not ours
+                    }
+                    // `Bearer` with an empty or unreadable token is a bad credential, not
+                    // the absence of one (optional-auth routes must not treat it as anonymous).
+                    let token = value
                         .to_str()
                         .ok()
-                        .and_then(|v| v.split_once(' '))
-                        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                        .map(|(_, t)| t.trim())
-                    else {
-                        continue; // another scheme (Basic, ...): not ours
-                    };
+                        .map(|v| v[6..].trim())
+                        .filter(|t| !t.is_empty())
+                        .ok_or(AuthError::InvalidToken)?;
                     let claims = tokens.verify_access(token)?;
                     let Some(user) = self.load_current(&claims.sub, claims.ver).await? else {
                         return Err(AuthError::NotAuthenticated);
@@ -1202,14 +1267,27 @@ impl<U: UserRecord> CrudAuth<U> {
             );
             return Err(AuthError::Internal);
         }
-        // No account has an identifier this long: refuse before any work is done on it.
-        if identifier.chars().nth(MAX_IDENTIFIER_CHARS).is_some() {
+        // No account has an identifier this long, or one with control or invisible
+        // formatting characters: refuse before any counter or lookup sees it (such input
+        // could otherwise name another key, or spend a budget that is not its own).
+        if identifier.chars().nth(MAX_IDENTIFIER_CHARS).is_some()
+            || identifier.chars().any(is_hostile_char)
+        {
             return Err(AuthError::BadCredentials);
         }
+        let user = self.find_login(identifier).await?;
+        let user_id = user.as_ref().map(UserRecord::user_id);
+        let lock_subject = match &user_id {
+            Some(id) => LockSubject::Account {
+                id,
+                known_client: self.is_known_requester(id, &ip_key(client.ip)).await?,
+            },
+            None => LockSubject::Unknown(identifier),
+        };
         let attempt = match self
             .inner
             .lockout
-            .check_and_count(&ip_key(client.ip), identifier)
+            .check_and_count(&ip_key(client.ip), lock_subject)
             .await
         {
             Ok(attempt) => attempt,
@@ -1226,23 +1304,42 @@ impl<U: UserRecord> CrudAuth<U> {
                 return Err(err);
             }
         };
-        let user = self
-            .inner
-            .repo
-            .find_by_login(identifier)
-            .await
-            .map_err(repo_fault)?;
         // The epoch as of before the password check: a password change that completes while
-        // this check runs revokes what this login creates.
-        let epoch = match &user {
-            Some(u) => self.epoch(u).await?,
-            None => 0,
+        // this check runs revokes what this login creates. A store-kept epoch is read apart
+        // from the row, so the row is read again after it: if the hash moved in between, a
+        // password change ran, and the login is refused (it would otherwise check the old
+        // hash and carry the new epoch).
+        let (user, epoch) = match user {
+            Some(u) if u.token_version().is_none() => {
+                let epoch = self.epoch(&u).await?;
+                let again = self
+                    .inner
+                    .repo
+                    .find_by_id(&u.user_id())
+                    .await
+                    .map_err(repo_fault)?;
+                match again {
+                    Some(fresh) if fresh.password_hash() == u.password_hash() => {
+                        (Some(fresh), epoch)
+                    }
+                    _ => {
+                        tracing::info!("password changed during a login; the login is refused");
+                        (None, 0)
+                    }
+                }
+            }
+            Some(u) => {
+                let epoch = self.epoch(&u).await?;
+                (Some(u), epoch)
+            }
+            None => (None, 0),
         };
         let verification = self
             .inner
             .passwords
-            .verify(password, user.as_ref().and_then(|u| u.password_hash()))
-            .await;
+            .try_verify(password, user.as_ref().and_then(|u| u.password_hash()))
+            .await
+            .map_err(busy)?;
         let failure = match &user {
             None => Some(LoginFailure::InvalidCredentials),
             Some(_) if !verification.matched => Some(LoginFailure::InvalidCredentials),
@@ -1283,10 +1380,44 @@ impl<U: UserRecord> CrudAuth<U> {
         Ok(VerifiedUser { user, epoch })
     }
 
+    /// Looks a login identifier up as typed (trimmed), then, if that finds nobody and its
+    /// NFKC form differs, as its NFKC form: a fullwidth or padded variant of an identifier
+    /// finds (and counts against) the same account.
+    async fn find_login(&self, identifier: &str) -> Result<Option<U>, AuthError> {
+        use unicode_normalization::UnicodeNormalization;
+        let trimmed = identifier.trim();
+        let repo = &self.inner.repo;
+        if let Some(user) = repo.find_by_login(trimmed).await.map_err(repo_fault)? {
+            return Ok(Some(user));
+        }
+        let nfkc: String = trimmed.nfkc().collect();
+        let nfkc = nfkc.trim();
+        if nfkc == trimmed || nfkc.is_empty() {
+            return Ok(None);
+        }
+        repo.find_by_login(nfkc).await.map_err(repo_fault)
+    }
+
+    /// Counts a password attempt against an account's lockout budget (for the re-checks of
+    /// a signed-in user's password: change-password, email change, sudo).
+    pub(crate) async fn count_account_attempt(
+        &self,
+        id: &UserId,
+        client: &ClientMeta,
+    ) -> Result<crate::lockout::Attempt, AuthError> {
+        let requester = ip_key(client.ip);
+        let known_client = self.is_known_requester(id, &requester).await?;
+        self.inner
+            .lockout
+            .check_and_count(&requester, LockSubject::Account { id, known_client })
+            .await
+    }
+
     /// Re-checks the signed-in user's password on a sensitive route. It is a password path
-    /// like `/login`: it shares the escalating lockout, keyed by this client and this
-    /// account, so a stolen session or token is no unthrottled password oracle. `wrong` is
-    /// the answer for a wrong password.
+    /// like `/login`: it draws on the same lockout budget as every other path that checks
+    /// this account's password (keyed by this client and this account), so a stolen session
+    /// or token is no unthrottled password oracle. `wrong` is the answer for a wrong
+    /// password.
     pub(crate) async fn check_current_password(
         &self,
         principal: &Principal<U>,
@@ -1294,19 +1425,13 @@ impl<U: UserRecord> CrudAuth<U> {
         client: &ClientMeta,
         wrong: AuthError,
     ) -> Result<(), AuthError> {
-        let attempt = self
-            .inner
-            .lockout
-            .check_and_count(
-                &ip_key(client.ip),
-                &format!("\u{0}uid:{}", principal.user_id),
-            )
-            .await?;
+        let attempt = self.count_account_attempt(&principal.user_id, client).await?;
         if !self
             .inner
             .passwords
-            .verify(password, principal.user.password_hash())
+            .try_verify(password, principal.user.password_hash())
             .await
+            .map_err(busy)?
             .matched
         {
             return Err(wrong);
@@ -1321,31 +1446,44 @@ impl<U: UserRecord> CrudAuth<U> {
         password: &str,
         field: &str,
     ) -> Result<String, AuthError> {
-        self.inner.passwords.hash(password).await.map_err(|_| {
-            AuthError::Validation(vec![crate::error::ValidationIssue::too_long(
-                field,
-                self.inner.passwords.max_length(),
-            )])
+        self.inner.passwords.hash(password).await.map_err(|e| match e {
+            PasswordError::TooLong { max } => {
+                AuthError::Validation(vec![crate::error::ValidationIssue::too_long(field, max)])
+            }
+            other => busy(other),
         })
     }
 
     /// Stores a new password hash and ends every earlier token and every session of the
-    /// user but `keep`, which is rebound to the new epoch. Revokes first, then writes: if
-    /// the write fails, the old credentials are already dead (safe); never a new password
-    /// with the old credentials still alive.
+    /// user but `keep`, which is rebound to the new epoch; returns the new epoch.
+    ///
+    /// The hash and the epoch move together, so no login can check the old password and
+    /// carry the new epoch (DESIGN 6.6): with a `token_version` column they are one `UPDATE`
+    /// ([`UserRepository::replace_password_hash`]). With a store-kept epoch the epoch is
+    /// bumped before the write (a failed write leaves the old credentials dead, never alive)
+    /// and again after it, and a login reads the epoch *before* it re-reads the hash it
+    /// checks (see [`CrudAuth::authenticate_password`]): a login that saw the old hash read
+    /// its epoch before the second bump, and dies with it.
     pub(crate) async fn replace_password(
         &self,
         user: &U,
         hash: &str,
         keep: Option<&str>,
-    ) -> Result<(), AuthError> {
+    ) -> Result<i64, AuthError> {
         let id = user.user_id();
-        let ver = self.bump_epoch(user).await?;
-        match self.inner.repo.set_password_hash(&id, hash).await {
-            Ok(()) => {}
+        let store_kept = !self.inner.repo.schema().has(LogicalField::TokenVersion);
+        if store_kept {
+            self.bump_store_epoch(&id).await?;
+        }
+        let written = match self.inner.repo.replace_password_hash(&id, hash).await {
+            Ok(v) => v,
             Err(RepoError::Backend(e)) => return Err(repo_fault(RepoError::Backend(e))),
             Err(_) => return Err(AuthError::NotAuthenticated),
-        }
+        };
+        let ver = match written {
+            Some(v) => v,
+            None => self.bump_store_epoch(&id).await?,
+        };
         if let Some(sessions) = &self.inner.sessions {
             let uid = id.to_string();
             sessions.revoke_all(&uid, keep).await?;
@@ -1357,7 +1495,7 @@ impl<U: UserRecord> CrudAuth<U> {
                 tracing::info!("session changed during a password change; it ends");
             }
         }
-        Ok(())
+        Ok(ver)
     }
 
     fn known_requester_key(&self, id: &UserId, requester: &str) -> String {

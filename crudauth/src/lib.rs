@@ -33,6 +33,7 @@
 //! ```
 
 pub mod client_ip;
+pub mod clock;
 pub mod delivery;
 pub mod device;
 pub mod error;
@@ -63,6 +64,7 @@ pub use keys::generate_secret_key;
 pub use lockout::LockoutConfig;
 pub use principal::{Gate, Principal, Superuser, Via};
 pub use ratelimit::{KeyBy, RateLimit};
+pub use routes::BODY_LIMIT;
 pub use recovery::RecoveryConfig;
 pub use session::{SameSite, SessionConfig, SessionManager};
 pub use sudo::{RequireSudo, SudoConfig};

@@ -1,38 +1,63 @@
-//! Escalating login lockout, shared by every password path.
+//! Escalating login lockout, one budget per account, shared by every password path.
 //!
-//! Three counters per attempt, all atomic increments in the configured store, counted
+//! Four counters per attempt, all atomic increments in the configured store, counted
 //! *before* the password is checked (so concurrent guesses cannot slip past the cap):
 //!
-//! - the (client IP, identifier) pair: with defaults the 6th attempt inside the window is
+//! - the (client IP, subject) pair: with defaults the 6th attempt inside the window is
 //!   refused with `429` and `Retry-After: 60`, even with the right password (as the original);
-//! - the client IP across identifiers (password spraying), at a higher threshold;
-//! - the identifier across all IPs, at a much higher threshold, so a stranger cannot lock the
-//!   owner out cheaply (the original locks an account after 5 failures from anywhere).
+//! - the client IP across subjects (password spraying), at a higher threshold;
+//! - the subject across all IPs, at a much higher threshold, so a stranger cannot lock the
+//!   owner out cheaply (the original locks an account after 5 failures from anywhere);
+//! - the subject across all IPs over an hour (NIST SP 800-63B: at most 100 consecutive
+//!   failures), so a distributed guesser gets no more than that per hour.
 //!
-//! Each lock lasts `base * 2^round` up to `max`; rounds are remembered for `round_retention`.
-//! A successful login clears its pair's counter, lock and rounds. Store faults fail closed.
+//! The *subject* is the account once the identifier resolves to one ([`LockSubject::Account`]):
+//! logging in by email, by username, by `/token`, and re-checking the password for
+//! `/change-password`, the email change or sudo all draw on one budget. An identifier that
+//! names no account is counted by its folded form ([`LockSubject::Unknown`]: NFKC, trimmed,
+//! lower-cased), with the same thresholds, so unknown and known identifiers answer alike.
+//! The two kinds live in separate key namespaces that no input can name: an account key is
+//! derived from the id, an identifier key from an HMAC of the input under its own tag.
+//!
+//! A client address that signed in to the account before (within 90 days) is held to its
+//! own (client, account) budget only: the account-wide counters bound what strangers can
+//! guess (at most `account_hourly_max_attempts` an hour), and lock strangers out, but a
+//! distributed burst cannot lock the owner out from their usual address. A completed
+//! password reset clears the account-wide locks.
+//!
+//! A lock lasts `base * 2^round` up to `max`. The round moves once per lock, by the one
+//! request that sets it (an atomic set-if-absent): a burst of refused requests gives the
+//! same single lock on every store. Rounds are remembered for `round_retention`. A
+//! successful login clears its pair's counter, lock and rounds. Store faults fail closed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::error::AuthError;
 use crate::keys::hmac_hex;
 use crate::store::Store;
+use crate::user::UserId;
 
 /// Lockout thresholds and durations.
 ///
 /// ```
 /// let c = crudauth::LockoutConfig::default();
 /// assert_eq!((c.max_attempts, c.window.as_secs(), c.base.as_secs()), (5, 60, 60));
+/// assert_eq!(c.account_hourly_max_attempts, 100);
 /// ```
 #[derive(Clone, Debug)]
 pub struct LockoutConfig {
-    /// Failures allowed per (client, identifier) inside the window (default 5).
+    /// Failures allowed per (client, subject) inside the window (default 5).
     pub max_attempts: i64,
-    /// Attempts allowed per client IP across identifiers inside the window (default 30).
+    /// Attempts allowed per client IP across subjects inside the window (default 30).
     pub ip_max_attempts: i64,
-    /// Attempts allowed per identifier across all clients inside the window (default 100).
+    /// Attempts allowed per subject across all clients inside the window (default 100).
     pub account_max_attempts: i64,
+    /// Failures allowed per subject across all clients per hour (default 100, NIST's
+    /// ceiling); past it the subject is locked until the hour's window ends.
+    pub account_hourly_max_attempts: i64,
     /// The counting window, fixed from the first attempt (default 60 s).
     pub window: Duration,
     /// The first lock's duration (default 60 s); each further round doubles it.
@@ -49,6 +74,7 @@ impl Default for LockoutConfig {
             max_attempts: 5,
             ip_max_attempts: 30,
             account_max_attempts: 100,
+            account_hourly_max_attempts: 100,
             window: Duration::from_secs(60),
             base: Duration::from_secs(60),
             max: Duration::from_secs(3600),
@@ -57,11 +83,14 @@ impl Default for LockoutConfig {
     }
 }
 
+const HOUR: Duration = Duration::from_secs(3600);
+
 impl LockoutConfig {
     pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
         let positive = self.max_attempts > 0
             && self.ip_max_attempts >= self.max_attempts
             && self.account_max_attempts >= self.max_attempts
+            && self.account_hourly_max_attempts >= self.max_attempts
             && !self.window.is_zero()
             && !self.base.is_zero()
             && self.max >= self.base;
@@ -69,20 +98,48 @@ impl LockoutConfig {
             Ok(())
         } else {
             Err(crate::ConfigError::Invalid(
-                "lockout: thresholds must be positive, ip/account thresholds at least \
-                 max_attempts, durations positive and max >= base"
+                "lockout: thresholds must be positive, ip/account/hourly thresholds at \
+                 least max_attempts, durations positive and max >= base"
                     .into(),
             ))
         }
     }
 }
 
+/// Whose budget a password attempt counts against.
+///
+/// ```
+/// use crudauth::lockout::LockSubject;
+/// use crudauth::user::UserId;
+/// let id = UserId::Int(3);
+/// // The identifier resolved to account 3; the client has not signed in to it before.
+/// let known = LockSubject::Account { id: &id, known_client: false };
+/// let unknown = LockSubject::Unknown("nobody@example.com");
+/// # let _ = (known, unknown);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum LockSubject<'a> {
+    /// A known account: every identifier of it, and every path that checks its password.
+    ///
+    /// `known_client`: the client address signed in to this account before (within 90
+    /// days). Such a client is held to its own (client, account) budget only: the
+    /// account-wide counters, which every address adds to, neither count it nor lock it,
+    /// so strangers spending the account's budget cannot lock its owner out.
+    Account {
+        /// The account.
+        id: &'a UserId,
+        /// Whether the client signed in to this account before.
+        known_client: bool,
+    },
+    /// An identifier that names no account, counted by its folded form.
+    Unknown(&'a str),
+}
+
 /// A counted attempt; hand it back to [`Lockout::succeeded`] when the password was right.
 #[derive(Debug)]
 pub struct Attempt {
     pair: String,
-    ip: String,
-    user: String,
+    uncount: Vec<String>,
 }
 
 /// The lockout service.
@@ -101,9 +158,28 @@ impl std::fmt::Debug for Lockout {
     }
 }
 
-/// The identifier as the lockout counts it: trimmed and case-folded.
+/// The identifier as the lockout counts it when it names no account: NFKC (a fullwidth
+/// `ａｎｎ` is `ann`), trimmed, case-folded.
 pub(crate) fn fold_identifier(identifier: &str) -> String {
-    identifier.trim().to_lowercase()
+    identifier
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_lowercase()
+}
+
+/// One counter of an attempt.
+struct Dim {
+    key: String,
+    limit: i64,
+    window: Duration,
+    /// Escalating locks (`base * 2^round`), or a lock until the window ends.
+    escalate: bool,
+}
+
+fn fault(e: crate::store::StoreError) -> AuthError {
+    crate::store::report_fault("lockout store", &e);
+    AuthError::Unavailable
 }
 
 impl Lockout {
@@ -111,41 +187,92 @@ impl Lockout {
         Lockout { store, key, config }
     }
 
+    /// The subject's key part. Both kinds are HMACs under distinct tags, so no input (an
+    /// identifier with a NUL, say) can name an account's key.
+    fn subject_key(&self, subject: LockSubject<'_>) -> String {
+        match subject {
+            LockSubject::Account { id, .. } => {
+                let mac = hmac_hex(&self.key, format!("lockout-account\u{0}{id}").as_bytes());
+                format!("a:{mac}")
+            }
+            LockSubject::Unknown(identifier) => {
+                let folded = fold_identifier(identifier);
+                let mac = hmac_hex(
+                    &self.key,
+                    format!("lockout-identifier\u{0}{folded}").as_bytes(),
+                );
+                format!("i:{mac}")
+            }
+        }
+    }
+
+    fn dims(&self, ip_key: &str, subject: &str, account_wide: bool) -> Vec<Dim> {
+        let c = &self.config;
+        let mut dims = vec![
+            Dim {
+                key: format!("login:pair:{ip_key}:{subject}"),
+                limit: c.max_attempts,
+                window: c.window,
+                escalate: true,
+            },
+            Dim {
+                key: format!("login:ip:{ip_key}"),
+                limit: c.ip_max_attempts,
+                window: c.window,
+                escalate: true,
+            },
+            Dim {
+                key: format!("login:subject:{subject}"),
+                limit: c.account_max_attempts,
+                window: c.window,
+                escalate: true,
+            },
+            Dim {
+                key: format!("login:hour:{subject}"),
+                limit: c.account_hourly_max_attempts,
+                window: HOUR,
+                escalate: false,
+            },
+        ];
+        if !account_wide {
+            dims.truncate(2);
+        }
+        dims
+    }
+
     /// Checks the locks and counts this attempt. `Err(LockedOut)` when refused,
     /// `Err(Unavailable)` when the store fails (fail closed).
     ///
     /// ```no_run
     /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
-    /// let attempt = lockout.check_and_count("203.0.113.9", "ann@example.com").await?;
+    /// use crudauth::lockout::LockSubject;
+    /// let id = crudauth::UserId::Int(3);
+    /// let subject = LockSubject::Account { id: &id, known_client: false };
+    /// let attempt = lockout.check_and_count("203.0.113.9", subject).await?;
     /// lockout.succeeded(attempt).await; // the password was right
     /// # Ok(()) }
     /// ```
     pub async fn check_and_count(
         &self,
         ip_key: &str,
-        identifier: &str,
+        subject: LockSubject<'_>,
     ) -> Result<Attempt, AuthError> {
-        // Identifiers are user input of any size: store them only as a fixed-size HMAC.
-        let user = hmac_hex(&self.key, fold_identifier(identifier).as_bytes());
-        let dims = [
-            (
-                format!("login:pair:{ip_key}:{user}"),
-                self.config.max_attempts,
-            ),
-            (format!("login:ip:{ip_key}"), self.config.ip_max_attempts),
-            (
-                format!("login:user:{user}"),
-                self.config.account_max_attempts,
-            ),
-        ];
-        let fail = |e: crate::store::StoreError| {
-            crate::store::report_fault("lockout store", &e);
-            AuthError::Unavailable
-        };
-
+        let account_wide = !matches!(
+            subject,
+            LockSubject::Account {
+                known_client: true,
+                ..
+            }
+        );
+        let dims = self.dims(ip_key, &self.subject_key(subject), account_wide);
         let mut locked_for = Duration::ZERO;
-        for (key, _) in &dims {
-            if let Some(left) = self.store.ttl(&format!("{key}:lock")).await.map_err(fail)? {
+        for dim in &dims {
+            if let Some(left) = self
+                .store
+                .ttl(&format!("{}:lock", dim.key))
+                .await
+                .map_err(fault)?
+            {
                 locked_for = locked_for.max(left);
             }
         }
@@ -156,27 +283,14 @@ impl Lockout {
         }
 
         let mut retry = Duration::ZERO;
-        for (key, limit) in &dims {
+        for dim in &dims {
             let count = self
                 .store
-                .incr(key, 1, self.config.window)
+                .incr(&dim.key, 1, dim.window)
                 .await
-                .map_err(fail)?;
-            if count > *limit {
-                let round = self
-                    .store
-                    .incr(&format!("{key}:rounds"), 1, self.config.round_retention)
-                    .await
-                    .map_err(fail)?;
-                let factor = 1u32
-                    .checked_shl((round - 1).clamp(0, 20) as u32)
-                    .unwrap_or(u32::MAX);
-                let lock = self.config.base.saturating_mul(factor).min(self.config.max);
-                self.store
-                    .set(&format!("{key}:lock"), b"1", Some(lock))
-                    .await
-                    .map_err(fail)?;
-                retry = retry.max(lock);
+                .map_err(fault)?;
+            if count > dim.limit {
+                retry = retry.max(self.lock(dim).await?);
             }
         }
         if !retry.is_zero() {
@@ -184,23 +298,98 @@ impl Lockout {
                 retry_after: ceil_secs(retry),
             });
         }
-        let [(pair, _), (ip, _), (user, _)] = dims;
-        Ok(Attempt { pair, ip, user })
+        let mut keys = dims.into_iter().map(|d| d.key);
+        let pair = keys.next().unwrap_or_default();
+        Ok(Attempt {
+            pair,
+            uncount: keys.collect(),
+        })
     }
 
-    /// The password was right: forget this client's failures for this identifier, and take
+    /// Locks a counter that went over its limit and returns how long the lock lasts. Only
+    /// the request that creates the lock (set-if-absent) moves the escalation round; every
+    /// other refused request of the burst reads the lock it made.
+    async fn lock(&self, dim: &Dim) -> Result<Duration, AuthError> {
+        let lock_key = format!("{}:lock", dim.key);
+        if let Some(left) = self.store.ttl(&lock_key).await.map_err(fault)? {
+            return Ok(left);
+        }
+        if !dim.escalate {
+            // Until the counting window ends.
+            let left = self
+                .store
+                .ttl(&dim.key)
+                .await
+                .map_err(fault)?
+                .unwrap_or(dim.window);
+            self.store
+                .set_if_absent(&lock_key, b"1", Some(left))
+                .await
+                .map_err(fault)?;
+            return Ok(self
+                .store
+                .ttl(&lock_key)
+                .await
+                .map_err(fault)?
+                .unwrap_or(left));
+        }
+        let rounds_key = format!("{}:rounds", dim.key);
+        let retention = self.config.round_retention;
+        let round = self
+            .store
+            .incr(&rounds_key, 0, retention)
+            .await
+            .map_err(fault)?
+            + 1;
+        let lock = self.lock_duration(round);
+        if self
+            .store
+            .set_if_absent(&lock_key, b"1", Some(lock))
+            .await
+            .map_err(fault)?
+        {
+            // This request made the lock: it alone moves the round on.
+            self.store
+                .incr(&rounds_key, 1, retention)
+                .await
+                .map_err(fault)?;
+            return Ok(lock);
+        }
+        Ok(self
+            .store
+            .ttl(&lock_key)
+            .await
+            .map_err(fault)?
+            .unwrap_or(lock))
+    }
+
+    fn lock_duration(&self, round: i64) -> Duration {
+        let factor = 1u32
+            .checked_shl((round - 1).clamp(0, 20) as u32)
+            .unwrap_or(u32::MAX);
+        self.config.base.saturating_mul(factor).min(self.config.max)
+    }
+
+    /// The password was right: forget this client's failures for this subject, and take
     /// this (successful) attempt back out of the IP and account counters, so legitimate
     /// logins from one busy address never add up to a lock. Earlier failures stay counted.
     ///
     /// ```no_run
     /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
-    /// let attempt = lockout.check_and_count("203.0.113.9", "ann@example.com").await?;
+    /// let attempt = lockout
+    ///     .check_and_count("203.0.113.9", crudauth::lockout::LockSubject::Unknown("ann"))
+    ///     .await?;
     /// lockout.succeeded(attempt).await;
     /// # Ok(()) }
     /// ```
     pub async fn succeeded(&self, attempt: Attempt) {
-        for key in [&attempt.ip, &attempt.user] {
-            if let Err(e) = self.store.incr(key, -1, self.config.window).await {
+        for key in &attempt.uncount {
+            let window = if key.starts_with("login:hour:") {
+                HOUR
+            } else {
+                self.config.window
+            };
+            if let Err(e) = self.store.incr(key, -1, window).await {
                 tracing::warn!(error = %e, "could not uncount a successful login");
             }
         }
@@ -215,20 +404,46 @@ impl Lockout {
         }
     }
 
-    /// Clears every lock and counter of an identifier (after a completed password reset).
+    /// Clears every account-wide lock and counter of an account (after a completed password
+    /// reset: the reset proves the owner).
     ///
     /// ```no_run
     /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
-    /// lockout.clear_identifier("ann@example.com").await?; // after a completed password reset
+    /// lockout.clear_account(&crudauth::UserId::Int(3)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn clear_account(&self, id: &UserId) -> Result<(), AuthError> {
+        self.clear_subject(LockSubject::Account {
+            id,
+            known_client: false,
+        })
+        .await
+    }
+
+    /// Clears the account-wide locks and counters kept for an identifier that named no
+    /// account when it was tried.
+    ///
+    /// ```no_run
+    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// lockout.clear_identifier("ann@example.com").await?;
     /// # Ok(()) }
     /// ```
     pub async fn clear_identifier(&self, identifier: &str) -> Result<(), AuthError> {
-        let user = hmac_hex(&self.key, fold_identifier(identifier).as_bytes());
-        for suffix in ["", ":lock", ":rounds"] {
-            self.store
-                .delete(&format!("login:user:{user}{suffix}"))
-                .await
-                .map_err(|_| AuthError::Unavailable)?;
+        self.clear_subject(LockSubject::Unknown(identifier)).await
+    }
+
+    async fn clear_subject(&self, subject: LockSubject<'_>) -> Result<(), AuthError> {
+        let subject = self.subject_key(subject);
+        for base in [
+            format!("login:subject:{subject}"),
+            format!("login:hour:{subject}"),
+        ] {
+            for suffix in ["", ":lock", ":rounds"] {
+                self.store
+                    .delete(&format!("{base}{suffix}"))
+                    .await
+                    .map_err(fault)?;
+            }
         }
         Ok(())
     }

@@ -33,6 +33,10 @@ pub struct PasswordConfig {
     pub max_length: usize,
     /// How many hashes may run at once (default: the number of cores).
     pub concurrency: usize,
+    /// How many requests may wait for a hashing slot (default 256). Past it a request is
+    /// refused at once (`503` with `Retry-After`) instead of joining an unbounded line that
+    /// holds every waiting request's body and connection.
+    pub max_waiting: usize,
 }
 
 impl Default for PasswordConfig {
@@ -43,6 +47,7 @@ impl Default for PasswordConfig {
             parallelism: Params::DEFAULT_P_COST,
             max_length: 1024,
             concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            max_waiting: 256,
         }
     }
 }
@@ -64,6 +69,10 @@ pub enum PasswordError {
     /// The hasher failed (never expected with valid parameters).
     #[error("password hashing failed")]
     Internal,
+    /// Too many requests are already waiting for the hasher (see
+    /// [`PasswordConfig::max_waiting`]); answered 503 with `Retry-After`.
+    #[error("the password hasher is busy")]
+    Busy,
 }
 
 /// The outcome of a verification.
@@ -104,6 +113,10 @@ struct Inner {
     params: Params,
     max_length: usize,
     permits: Semaphore,
+    /// Requests holding or waiting for a permit.
+    queued: std::sync::atomic::AtomicUsize,
+    /// `concurrency + max_waiting`.
+    queue_cap: usize,
     /// argon2 verifications run so far (real or dummy): lets tests and metrics see that a
     /// refusal did the same work as a wrong password.
     verifications: std::sync::atomic::AtomicU64,
@@ -147,6 +160,8 @@ impl PasswordHasher {
                 params,
                 max_length: config.max_length,
                 permits: Semaphore::new(config.concurrency),
+                queued: std::sync::atomic::AtomicUsize::new(0),
+                queue_cap: config.concurrency.saturating_add(config.max_waiting),
                 verifications: std::sync::atomic::AtomicU64::new(0),
                 dummy,
             }),
@@ -209,8 +224,7 @@ impl PasswordHasher {
         })?;
         let inner = self.inner.clone();
         self.run(move || hash_blocking(&inner.params, &normalized))
-            .await
-            .ok_or(PasswordError::Internal)?
+            .await?
             .map_err(|_| PasswordError::Internal)
     }
 
@@ -227,12 +241,34 @@ impl PasswordHasher {
     /// # });
     /// ```
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Verification {
+        self.try_verify(password, hash)
+            .await
+            .unwrap_or(Verification {
+                matched: false,
+                needs_rehash: false,
+            })
+    }
+
+    /// [`PasswordHasher::verify`], telling a full queue ([`PasswordError::Busy`]) apart
+    /// from a refusal, so a caller can answer 503 instead of 401.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// assert!(!h.try_verify("anything", None).await.unwrap().matched);
+    /// # });
+    /// ```
+    pub async fn try_verify(
+        &self,
+        password: &str,
+        hash: Option<&str>,
+    ) -> Result<Verification, PasswordError> {
         let refused = Verification {
             matched: false,
             needs_rehash: false,
         };
         let Some(normalized) = self.normalize(password) else {
-            return refused;
+            return Ok(refused);
         };
         let typed = (normalized != password).then(|| password.to_owned());
         let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
@@ -276,7 +312,6 @@ impl PasswordHasher {
             }
         })
         .await
-        .unwrap_or(refused)
     }
 
     /// Verifies against the dummy hash: the work of a wrong password, for an unknown account.
@@ -291,9 +326,34 @@ impl PasswordHasher {
         let _ = self.verify(password, None).await;
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        let _permit = self.inner.permits.acquire().await.ok()?;
-        tokio::task::spawn_blocking(work).await.ok()
+    /// Runs argon2 work on the blocking pool once a permit is free; refuses at once when
+    /// `concurrency + max_waiting` requests already hold or wait for one.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        use std::sync::atomic::Ordering;
+        struct Slot<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Slot<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let queued = &self.inner.queued;
+        if queued.fetch_add(1, Ordering::AcqRel) >= self.inner.queue_cap {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordError::Busy);
+        }
+        let _slot = Slot(queued);
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| PasswordError::Internal)
     }
 }
 

@@ -62,7 +62,10 @@ impl Via {
 ///     format!("{} via {}", principal.user_id, principal.via.as_str())
 /// }
 /// ```
-#[derive(Clone, Debug)]
+///
+/// Its `Debug` output leaves the loaded user out (the application's model carries the
+/// password hash, and `Debug` output ends up in logs).
+#[derive(Clone)]
 pub struct Principal<U> {
     /// The user's id.
     pub user_id: UserId,
@@ -83,6 +86,22 @@ pub struct Principal<U> {
     /// Until when the session is elevated (unix seconds), if it was; see
     /// [`Principal::is_elevated`].
     pub sudo_until: Option<i64>,
+}
+
+impl<U> std::fmt::Debug for Principal<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("user_id", &self.user_id)
+            .field("scopes", &self.scopes)
+            .field("via", &self.via)
+            .field("user", &format_args!("<redacted>"))
+            .field("is_superuser", &self.is_superuser)
+            .field("email_verified", &self.email_verified)
+            .field("session_handle", &self.session_handle)
+            .field("signed_in_at", &self.signed_in_at)
+            .field("sudo_until", &self.sudo_until)
+            .finish()
+    }
 }
 
 impl<U> Principal<U> {

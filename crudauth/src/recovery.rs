@@ -5,7 +5,15 @@
 //! token is simply unknown. A token's record binds the user id, the user's revocation epoch
 //! and the address it was issued for; redemption is an atomic get-and-delete, so of
 //! concurrent redemptions exactly one succeeds. Each user has at most one live token per
-//! purpose: issuing a new one retires the previous one.
+//! purpose: issuing a new one retires the previous one, by an atomic swap of the user's
+//! pointer to their live token (of two concurrent issuances, the later swap retires the
+//! earlier token).
+//!
+//! A token is claimed before any expensive work is done for it: a reset confirmation takes
+//! the token out of the store first, then checks the new password and hashes it, so one
+//! token buys one hash however many requests race with it. A password the policy refuses
+//! puts the token back (for the rest of its lifetime, unless a newer one replaced it), so a
+//! typo does not burn the link.
 //!
 //! Request routes do their work (lookup, throttling, token issuance, delivery) in the
 //! background: the answer, its status and its timing are the same whether or not the account
@@ -25,6 +33,7 @@ use crate::keys::{hmac_hex, random_token};
 use crate::password::is_unusable_password;
 use crate::policy::{PasswordContext, PasswordSource};
 use crate::principal::{Principal, Via};
+use crate::session::{LiveSession, RotatedSession};
 use crate::store::{Store, StoreError};
 use crate::user::{LogicalField, RepoError, UserRecord, UserSchema, UserUpdate, normalize_email};
 
@@ -163,6 +172,10 @@ pub(crate) struct TokenRecord {
     /// For an email change: the new (normalised) address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     new_email: Option<String>,
+    /// Unix seconds the token expires at (to put a claimed token back for the rest of its
+    /// lifetime only). Absent in records written before it existed: those are not put back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
 }
 
 fn fault(e: StoreError) -> AuthError {
@@ -212,7 +225,9 @@ impl OneTimeTokens {
     ) -> Result<String, AuthError> {
         let token = random_token();
         let digest = self.digest(purpose, &token);
-        let bytes = serde_json::to_vec(record).map_err(|_| AuthError::Internal)?;
+        let mut record = record.clone();
+        record.exp = Some(crate::session::now_secs() + ttl.as_secs() as i64);
+        let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         if !self
             .store
             .set_if_absent(&Self::record_key(purpose, &digest), &bytes, Some(ttl))
@@ -222,16 +237,44 @@ impl OneTimeTokens {
             // 256 random bits never collide; refuse rather than overwrite if they do.
             return Err(AuthError::Internal);
         }
-        // One live token per user and purpose: the newest retires the previous one.
+        // One live token per user and purpose: the pointer is swapped atomically (set-if-
+        // absent, or compare-and-set against the value read), so every issuance retires
+        // exactly the token it replaced, also when two run at once.
         let pointer = self.pointer_key(purpose, &record.uid);
-        let previous = self.store.get(&pointer).await.map_err(fault)?;
-        self.store
-            .set(&pointer, digest.as_bytes(), Some(ttl))
-            .await
-            .map_err(fault)?;
+        let mut previous = None;
+        let mut swapped = false;
+        for _ in 0..8 {
+            let current = self.store.get(&pointer).await.map_err(fault)?;
+            swapped = match &current {
+                None => self
+                    .store
+                    .set_if_absent(&pointer, digest.as_bytes(), Some(ttl))
+                    .await
+                    .map_err(fault)?,
+                Some(bytes) => self
+                    .store
+                    .compare_and_set(&pointer, bytes, digest.as_bytes(), Some(ttl))
+                    .await
+                    .map_err(fault)?,
+            };
+            if swapped {
+                previous = current;
+                break;
+            }
+        }
+        if !swapped {
+            // Never left live without the pointer naming it.
+            self.store
+                .delete(&Self::record_key(purpose, &digest))
+                .await
+                .map_err(fault)?;
+            tracing::warn!("one-time token pointer kept changing; issuance given up");
+            return Err(AuthError::Unavailable);
+        }
         if let Some(previous) = previous
             && let Ok(previous) = String::from_utf8(previous)
             && previous != digest
+            && previous != CLAIMED
         {
             self.store
                 .delete(&Self::record_key(purpose, &previous))
@@ -297,14 +340,62 @@ impl OneTimeTokens {
             .compare_and_set(
                 &self.pointer_key(purpose, &record.uid),
                 digest.as_bytes(),
-                b"-",
-                Some(Duration::from_secs(60)),
+                CLAIMED.as_bytes(),
+                Some(CLAIM_HOLD),
             )
             .await
             .map_err(fault)?;
         Ok(current.then_some(record))
     }
+
+    /// Puts a token claimed by [`OneTimeTokens::redeem`] back, for the rest of its lifetime,
+    /// unless it expired or a newer token replaced it meanwhile (the pointer no longer says
+    /// "claimed"); `true` if it is live again. The pointer is given back first, by a
+    /// compare-and-set, so a token superseded while it was claimed never comes back to life
+    /// (a record restored after a newer issuance swapped the pointer is refused at redemption,
+    /// since the pointer names the newer token).
+    async fn restore(
+        &self,
+        purpose: Purpose,
+        token: &str,
+        record: &TokenRecord,
+    ) -> Result<bool, AuthError> {
+        let Some(exp) = record.exp else {
+            return Ok(false);
+        };
+        let left = exp - crate::session::now_secs();
+        if left <= 0 {
+            return Ok(false);
+        }
+        let ttl = Duration::from_secs(left as u64);
+        let digest = self.digest(purpose, token);
+        if !self
+            .store
+            .compare_and_set(
+                &self.pointer_key(purpose, &record.uid),
+                CLAIMED.as_bytes(),
+                digest.as_bytes(),
+                Some(ttl),
+            )
+            .await
+            .map_err(fault)?
+        {
+            return Ok(false);
+        }
+        let bytes = serde_json::to_vec(record).map_err(|_| AuthError::Internal)?;
+        self.store
+            .set_if_absent(&Self::record_key(purpose, &digest), &bytes, Some(ttl))
+            .await
+            .map_err(fault)
+    }
 }
+
+/// The pointer value of a token being redeemed (claimed, not yet spent or put back).
+const CLAIMED: &str = "-";
+
+/// How long a claimed token's pointer says "claimed": the longest a confirmation may take
+/// between claiming a token and putting it back.
+const CLAIM_HOLD: Duration = Duration::from_secs(60);
 
 /// The wired email flows (present when a [`RecoveryConfig`] was given).
 #[derive(Clone)]
@@ -434,6 +525,7 @@ impl<U: UserRecord> CrudAuth<U> {
             ver: self.epoch(user).await?,
             email: normalize_email(user.email().unwrap_or_default()),
             new_email: new_email.clone(),
+            exp: None, // set by `issue`
         };
         let token = recovery.tokens.issue(purpose, &record, ttl).await?;
         let link = config.link(path, &token);
@@ -614,10 +706,14 @@ impl<U: UserRecord> CrudAuth<U> {
         self.spawn_token_request(Purpose::Reset, email, client, U::is_active);
     }
 
-    /// Redeems a reset token and sets the new password. The password is checked against
-    /// the policy *before* the token is consumed (a 422 leaves the link usable). Every
-    /// session and token of the user ends, the account's login lock is cleared, and
-    /// `on_after_password_reset` fires.
+    /// Redeems a reset token and sets the new password. The token is claimed (atomically)
+    /// before anything is done for it: of concurrent confirmations with one token exactly one
+    /// gets past this point, so one token costs at most one password hash. The password is
+    /// then checked against the policy; a refused password (422) puts the token back for the
+    /// rest of its lifetime, so a typo does not burn the link (a confirmation racing with the
+    /// refused one meanwhile was answered 400, and did no work). Every session and token of
+    /// the user ends, the account's login lock is cleared, and `on_after_password_reset`
+    /// fires.
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
@@ -630,25 +726,36 @@ impl<U: UserRecord> CrudAuth<U> {
         new_password: &str,
     ) -> Result<U, AuthError> {
         let recovery = self.recovery_or_err()?;
-        let peeked = recovery
-            .tokens
-            .peek(Purpose::Reset, token)
-            .await?
-            .ok_or(INVALID_TOKEN)?;
-        let user = current_user(self, &peeked).await?.ok_or(INVALID_TOKEN)?;
-        let ctx = PasswordContext::for_user(PasswordSource::Reset, &user);
-        self.validate_password(new_password, &ctx, "new_password")
-            .await?;
-        let hash = self.hash_new_password(new_password, "new_password").await?;
         let record = recovery
             .tokens
             .redeem(Purpose::Reset, token)
             .await?
             .ok_or(INVALID_TOKEN)?;
-        // Re-checked after consuming: nothing may have moved since the peek.
         let user = current_user(self, &record).await?.ok_or(INVALID_TOKEN)?;
+        let ctx = PasswordContext::for_user(PasswordSource::Reset, &user);
+        let checked = self
+            .validate_password(new_password, &ctx, "new_password")
+            .await;
+        let hashed = match checked {
+            Ok(()) => self.hash_new_password(new_password, "new_password").await,
+            Err(e) => Err(e),
+        };
+        let hash = match hashed {
+            Ok(hash) => hash,
+            Err(e) => {
+                // Nothing was spent on the password: the link stays usable (a 503 from a
+                // full hashing queue too). Only this request held the token meanwhile.
+                recovery
+                    .tokens
+                    .restore(Purpose::Reset, token, &record)
+                    .await?;
+                return Err(e);
+            }
+        };
         self.replace_password(&user, &hash, None).await?;
-        // The reset proves the owner: lift the account-wide login locks on its identifiers.
+        // The reset proves the owner: lift the account-wide login locks (kept by account, and
+        // any kept for its identifiers).
+        self.lockout().clear_account(&user.user_id()).await?;
         for identifier in [user.email(), user.username()].into_iter().flatten() {
             self.lockout().clear_identifier(identifier).await?;
         }
@@ -741,12 +848,31 @@ impl<U: UserRecord> CrudAuth<U> {
     /// address is taken between that check and the write, the token is spent and the
     /// sessions have ended (revocation comes first: the safe side).
     ///
+    /// The token binds the address: the new address is the one recorded when the link was
+    /// issued, never one from the confirming request, and only the user's latest link is
+    /// live (a second change request retires the first one's link).
+    ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
     /// let user = auth.confirm_email_change("token-from-the-link").await?;
     /// # Ok(()) }
     /// ```
     pub async fn confirm_email_change(&self, token: &str) -> Result<U, AuthError> {
+        self.confirm_email_change_keeping(token, None)
+            .await
+            .map(|(user, _)| user)
+    }
+
+    /// [`CrudAuth::confirm_email_change`], keeping one session alive: `keep`, when it is a
+    /// session of the user whose address changed, is not ended with the others but moved to
+    /// a new id (bound to the new epoch; the CSRF token carries over), returned for the
+    /// response's cookie. The caller vouches that the confirming request proved it holds
+    /// `keep` (its cookie *and* its CSRF token); any other session of the user ends.
+    pub(crate) async fn confirm_email_change_keeping(
+        &self,
+        token: &str,
+        keep: Option<&LiveSession>,
+    ) -> Result<(U, Option<RotatedSession>), AuthError> {
         let recovery = self.recovery_or_err()?;
         let peeked = recovery
             .tokens
@@ -770,11 +896,15 @@ impl<U: UserRecord> CrudAuth<U> {
             .ok_or(INVALID_TOKEN)?;
         let user = current_user(self, &record).await?.ok_or(INVALID_TOKEN)?;
         let new_email = record.new_email.ok_or(INVALID_TOKEN)?;
-        // Revoke first: if the write then fails, old sessions are gone (the safe side).
-        self.bump_epoch(&user).await?;
+        let uid = user.user_id().to_string();
+        let keep = keep.filter(|live| live.record.uid == uid);
+        // Revoke first: if the write then fails, old sessions are gone (the safe side). The
+        // kept session is left out here, but the epoch moves past it: it lives on only if
+        // it is rebound and moved to a new id below.
+        let ver = self.bump_epoch(&user).await?;
         if let Some(sessions) = self.sessions() {
             sessions
-                .revoke_all(&user.user_id().to_string(), None)
+                .revoke_all(&uid, keep.map(|live| live.handle.as_str()))
                 .await?;
         }
         let update = UserUpdate {
@@ -793,6 +923,14 @@ impl<U: UserRecord> CrudAuth<U> {
             }
             Err(e) => return Err(repo_fault(e)),
         };
+        let rotated = match (self.sessions(), keep) {
+            (Some(sessions), Some(live)) => {
+                sessions
+                    .rotate_with(&live.handle, |r| r.ver = ver)
+                    .await?
+            }
+            _ => None,
+        };
         let old = user.email().unwrap_or_default().to_owned();
         let auth = self.clone();
         let notified = updated.clone();
@@ -807,7 +945,7 @@ impl<U: UserRecord> CrudAuth<U> {
                 &Default::default(),
             )
             .await;
-        Ok(updated)
+        Ok((updated, rotated))
     }
 
     /// Sets a first password on an account that has none (created by OAuth, say). Needs a
@@ -830,11 +968,15 @@ impl<U: UserRecord> CrudAuth<U> {
         let fresh = self
             .recovery()
             .map_or(Duration::from_secs(600), |r| r.config.fresh_sign_in);
+        // The session manager's clock: the one its sign-in times were written with.
+        let now = self
+            .sessions()
+            .map_or_else(crate::session::now_secs, |s| s.now_secs());
         let recent = principal.via == Via::Session
             && (principal.is_elevated()
                 || principal
                     .signed_in_at
-                    .is_some_and(|at| crate::session::now_secs() - at <= fresh.as_secs() as i64));
+                    .is_some_and(|at| now - at <= fresh.as_secs() as i64));
         if !recent {
             return Err(AuthError::Forbidden(
                 "Sign in again to continue: this needs a recent sign-in.",

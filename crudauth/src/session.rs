@@ -7,6 +7,13 @@
 //! - The CSRF token is stored (as an HMAC) inside the session record itself, so checking it
 //!   costs no extra store round trip; it is compared in constant time.
 //! - The session records the user's `token_version` at login and dies when it changes.
+//! - A privilege change (password change, sudo elevation, email change) moves the session to
+//!   a new id with [`SessionManager::rotate`]: a copy of the cookie taken before the change
+//!   dies at once. The CSRF token carries over, so a page's open forms keep working.
+//! - "Now" comes from [`SessionConfig::clock`] (the system clock unless a test moves it).
+//! - Where cookies are `Secure` and `Path=/`, the session cookie carries the `__Host-`
+//!   prefix by default ([`SessionConfig::host_prefix`]): no sibling subdomain can set or
+//!   shadow it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::clock::Clock;
 use crate::device::DeviceInfo;
 use crate::error::AuthError;
 use crate::keys::{Keys, hmac_hex, random_token};
@@ -38,7 +46,7 @@ pub enum SameSite {
 /// ```
 /// let c = crudauth::SessionConfig::default();
 /// assert_eq!(c.cookie_name, "session_id");
-/// assert!(c.secure && c.csrf);
+/// assert!(c.secure && c.csrf && c.host_prefix && !c.csrf_host_prefix);
 /// ```
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -66,6 +74,25 @@ pub struct SessionConfig {
     /// How stale `last_activity` may get before a request writes it (default 60 s). Keeps an
     /// authenticated request at one store read in the common case.
     pub touch_interval: Duration,
+    /// Put the `__Host-` prefix on the session cookie's name (default `true`): the browser
+    /// then accepts it only with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain
+    /// can neither set nor shadow it (cookie tossing, subdomain session fixation). Applied
+    /// only where those rules hold: with `secure` on and `path` `/`; with `secure` off (plain
+    /// http development) the name stays as configured. The effective name is what
+    /// [`SessionManager::config`] reports (`__Host-session_id` with the defaults). The session
+    /// cookie is `HttpOnly`, so no script reads it by name; clients that pick it out of
+    /// `Set-Cookie` by name must use the prefixed name (or turn this off).
+    pub host_prefix: bool,
+    /// Put the `__Host-` prefix on the CSRF cookie too (default `false`): scripts read that
+    /// cookie by name (`csrf_token`, as crudauth 0.8 named it), so prefixing it changes what
+    /// a frontend must read. It stays readable by scripts either way. A tossed CSRF cookie
+    /// cannot pass the check (the token is compared with the one stored in the session), so
+    /// the prefix is defence in depth here.
+    pub csrf_host_prefix: bool,
+    /// Where "now" comes from for session timestamps and timeouts (default: the system
+    /// clock). Tests hand in [`Clock::adjustable`] and move it forward to test the idle and
+    /// absolute timeouts without sleeping.
+    pub clock: Clock,
 }
 
 impl Default for SessionConfig {
@@ -82,9 +109,14 @@ impl Default for SessionConfig {
             absolute_timeout: Duration::from_secs(12 * 3600),
             max_sessions_per_user: 5,
             touch_interval: Duration::from_secs(60),
+            host_prefix: true,
+            csrf_host_prefix: false,
+            clock: Clock::system(),
         }
     }
 }
+
+const HOST_PREFIX: &str = "__Host-";
 
 impl SessionConfig {
     pub(crate) fn validate(&self) -> Result<(), crate::ConfigError> {
@@ -104,7 +136,47 @@ impl SessionConfig {
         if axum::http::HeaderName::try_from(self.csrf_header.as_str()).is_err() {
             return bad("csrf_header is not a valid header name");
         }
+        // A name the application prefixed itself must meet the prefix's rules, or browsers
+        // drop the cookie and nobody can sign in.
+        for name in [&self.cookie_name, &self.csrf_cookie_name] {
+            if name.starts_with(HOST_PREFIX) && !(self.secure && self.path == "/") {
+                return bad("a __Host- cookie needs secure = true and path = \"/\"");
+            }
+            if name.starts_with("__Secure-") && !self.secure {
+                return bad("a __Secure- cookie needs secure = true");
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the `__Host-` prefix can be used: `Secure` and `Path=/` (no `Domain` is ever
+    /// set).
+    fn host_prefix_allowed(&self) -> bool {
+        self.secure && self.path == "/"
+    }
+
+    /// The configuration with the `__Host-` prefixes applied to the cookie names, as the
+    /// session manager uses them.
+    fn with_effective_names(mut self) -> Self {
+        let prefix = |name: &mut String| {
+            if !name.starts_with("__Host-") && !name.starts_with("__Secure-") {
+                name.insert_str(0, HOST_PREFIX);
+            }
+        };
+        if self.host_prefix_allowed() {
+            if self.host_prefix {
+                prefix(&mut self.cookie_name);
+            }
+            if self.csrf_host_prefix {
+                prefix(&mut self.csrf_cookie_name);
+            }
+        } else if self.secure && (self.host_prefix || self.csrf_host_prefix) {
+            tracing::info!(
+                path = %self.path,
+                "crudauth: cookie path is not /, so the __Host- prefix is not used"
+            );
+        }
+        self
     }
 }
 
@@ -150,6 +222,26 @@ pub struct NewSession {
     pub handle: String,
 }
 
+/// A session moved to a new id by [`SessionManager::rotate`]: the raw id for the new cookie
+/// and the new public handle. The CSRF token is unchanged.
+#[derive(Clone)]
+pub struct RotatedSession {
+    /// The new raw session id (cookie value). Never stored.
+    pub id: String,
+    /// The new public handle.
+    pub handle: String,
+    /// The record as written under the new id.
+    pub record: SessionRecord,
+}
+
+impl std::fmt::Debug for RotatedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSession")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for NewSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewSession")
@@ -174,10 +266,9 @@ impl std::fmt::Debug for SessionManager {
     }
 }
 
+/// The system clock in unix seconds (for what is not tied to a session manager's clock).
 pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::clock::system_secs()
 }
 
 fn store_fault(e: StoreError) -> AuthError {
@@ -198,11 +289,25 @@ impl SessionManager {
         SessionManager {
             store,
             keys,
-            config: Arc::new(config),
+            config: Arc::new(config.with_effective_names()),
         }
     }
 
-    /// The settings.
+    /// Now, in unix seconds, from the configured [`SessionConfig::clock`]. Everything that
+    /// compares against session timestamps (timeouts, sudo windows, sign-in freshness)
+    /// should read this.
+    ///
+    /// ```no_run
+    /// # fn f(sessions: &crudauth::SessionManager) {
+    /// let now = sessions.now_secs();
+    /// # }
+    /// ```
+    pub fn now_secs(&self) -> i64 {
+        self.config.clock.now_secs()
+    }
+
+    /// The settings, with the cookie names as sent (the `__Host-` prefix applied where
+    /// [`SessionConfig::host_prefix`] asks for it).
     ///
     /// ```no_run
     /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
@@ -243,7 +348,7 @@ impl SessionManager {
         ip: &str,
         user_agent: &str,
     ) -> Result<NewSession, AuthError> {
-        let now = now_secs();
+        let now = self.now_secs();
         let csrf_token = random_token();
         let record = SessionRecord {
             uid: uid.to_owned(),
@@ -334,7 +439,7 @@ impl SessionManager {
             self.store.delete(&key).await.map_err(store_fault)?;
             return Ok(None);
         };
-        let now = now_secs();
+        let now = self.now_secs();
         let idle = self.config.idle_timeout.as_secs() as i64;
         let absolute = self.config.absolute_timeout.as_secs() as i64;
         if now - record.last >= idle || now - record.created >= absolute {
@@ -479,6 +584,137 @@ impl SessionManager {
         record.csrf = self.csrf_digest(&token);
         self.update(session, &record).await?;
         Ok(token)
+    }
+
+    /// Moves a live session to a new id (after a privilege change: password change, sudo
+    /// elevation, email change), keeping everything else: the user, the epoch, the login
+    /// time (so the absolute timeout still counts from the login), the device, the sudo
+    /// stamp and the CSRF token (open forms keep working). The old id dies at once.
+    ///
+    /// `Ok(None)` when the session is gone, timed out, or was ended or rotated by a
+    /// concurrent request meanwhile; nothing is created then.
+    ///
+    /// Atomic with respect to every other session write: the new record is created
+    /// insert-if-absent (never an overwrite), then the old one is claimed with a
+    /// get-and-delete. Of two concurrent rotations exactly one wins; a revocation that ends
+    /// the old id before the claim also ends the new one; a change written to the old
+    /// record in between (a sudo stamp, an epoch rebind) is carried over by a
+    /// compare-and-set on the new record, which also fails (and the rotation answers
+    /// `None`) when a revocation reached the new id through the user's index.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// if let Some(moved) = sessions.rotate("the-current-handle").await? {
+    ///     // set `moved.id` as the new session cookie
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn rotate(&self, handle: &str) -> Result<Option<RotatedSession>, AuthError> {
+        self.rotate_with(handle, |_| {}).await
+    }
+
+    /// [`SessionManager::rotate`], changing the record on the way with `change` (an epoch
+    /// rebind, say). `change` may run twice (when a concurrent write has to be carried
+    /// over); it must be a pure function of the record.
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// let moved = sessions.rotate_with("the-current-handle", |r| r.ver = 7).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn rotate_with(
+        &self,
+        handle: &str,
+        change: impl Fn(&mut SessionRecord),
+    ) -> Result<Option<RotatedSession>, AuthError> {
+        let Some(live) = self.load(handle).await? else {
+            return Ok(None);
+        };
+        let expected = serde_json::to_vec(&live.record).map_err(|_| AuthError::Internal)?;
+        let uid = live.record.uid.clone();
+        let now = self.now_secs();
+        let moved = |mut record: SessionRecord| {
+            change(&mut record);
+            record.last = now;
+            record
+        };
+        let mut record = moved(live.record.clone());
+        let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
+
+        // 1. The new record, insert-if-absent under a fresh id.
+        let mut created = None;
+        for _ in 0..4 {
+            let id = random_token();
+            let new_handle = self.handle_of(&id);
+            if self
+                .store
+                .set_if_absent(
+                    &session_key(&new_handle),
+                    &bytes,
+                    Some(self.config.idle_timeout),
+                )
+                .await
+                .map_err(store_fault)?
+            {
+                created = Some((id, new_handle));
+                break;
+            }
+        }
+        let Some((id, new_handle)) = created else {
+            return Err(AuthError::Internal);
+        };
+        let absolute = self.config.absolute_timeout.as_secs() as i64;
+        let left = (record.created + absolute - now).max(1) as u64;
+        self.store
+            .index_add(&index_key(&uid), &new_handle, Duration::from_secs(left))
+            .await
+            .map_err(store_fault)?;
+
+        // 2. The old id dies: claimed by exactly one caller.
+        let claimed = self
+            .store
+            .get_and_delete(&session_key(handle))
+            .await
+            .map_err(store_fault)?;
+        self.store
+            .index_remove(&index_key(&uid), handle)
+            .await
+            .map_err(store_fault)?;
+        let Some(claimed) = claimed else {
+            // Ended (or rotated) concurrently: the new id must not outlive it.
+            self.delete(&new_handle, &uid).await?;
+            return Ok(None);
+        };
+        if claimed != expected {
+            // Written in between (a sudo stamp, an epoch rebind, an activity touch): carry
+            // the latest state over, unless the new id was revoked meanwhile.
+            let Ok(latest) = serde_json::from_slice::<SessionRecord>(&claimed) else {
+                self.delete(&new_handle, &uid).await?;
+                return Ok(None);
+            };
+            let latest = moved(latest);
+            let latest_bytes = serde_json::to_vec(&latest).map_err(|_| AuthError::Internal)?;
+            let replaced = self
+                .store
+                .compare_and_set(
+                    &session_key(&new_handle),
+                    &bytes,
+                    &latest_bytes,
+                    Some(self.config.idle_timeout),
+                )
+                .await
+                .map_err(store_fault)?;
+            if !replaced {
+                self.delete(&new_handle, &uid).await?;
+                return Ok(None);
+            }
+            record = latest;
+        }
+        Ok(Some(RotatedSession {
+            id,
+            handle: new_handle,
+            record,
+        }))
     }
 
     /// Ends one session.

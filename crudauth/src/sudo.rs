@@ -17,7 +17,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::error::AuthError;
-use crate::facade::CrudAuth;
+use crate::facade::{ClientMeta, CrudAuth};
 use crate::hooks::UserEvent;
 use crate::keys::hmac_hex;
 use crate::lockout::ceil_secs;
@@ -68,7 +68,8 @@ impl SudoConfig {
 /// ```no_run
 /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>) -> Result<(), crudauth::AuthError> {
 /// let sudo: crudauth::sudo::Sudo<'_, U> = auth.sudo();
-/// sudo.elevate(&principal, "my password again").await?;
+/// # let client = crudauth::ClientMeta::default();
+/// sudo.elevate(&principal, "my password again", &client).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -81,7 +82,8 @@ impl<U: UserRecord> CrudAuth<U> {
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>) -> Result<(), crudauth::AuthError> {
-    /// let until = auth.sudo().elevate(&principal, "my password again").await?;
+    /// # let client = crudauth::ClientMeta::default();
+    /// let until = auth.sudo().elevate(&principal, "my password again", &client).await?;
     /// # Ok(()) }
     /// ```
     pub fn sudo(&self) -> Sudo<'_, U> {
@@ -101,13 +103,15 @@ impl<U: UserRecord> Sudo<'_, U> {
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>) -> Result<(), crudauth::AuthError> {
-    /// auth.sudo().elevate(&principal, "my password again").await?;
+    /// # let client = crudauth::ClientMeta::default();
+    /// auth.sudo().elevate(&principal, "my password again", &client).await?;
     /// # Ok(()) }
     /// ```
     pub async fn elevate(
         &self,
         principal: &Principal<U>,
         password: &str,
+        client: &ClientMeta,
     ) -> Result<i64, AuthError> {
         let auth = self.auth;
         let config = auth.sudo_config();
@@ -129,6 +133,11 @@ impl<U: UserRecord> Sudo<'_, U> {
                 retry_after: ceil_secs(left),
             });
         }
+        // Sudo is a password path like any other: it draws on the account's login lockout
+        // budget too (a 429 there is answered as the login lockout answers it).
+        let attempt = auth
+            .count_account_attempt(&principal.user_id, client)
+            .await?;
         // Counted before the check, so concurrent guesses share one budget.
         let count = store
             .incr(&fail_key, 1, config.lockout)
@@ -138,8 +147,9 @@ impl<U: UserRecord> Sudo<'_, U> {
         let matched = !over
             && auth
                 .passwords()
-                .verify(password, principal.user.password_hash())
+                .try_verify(password, principal.user.password_hash())
                 .await
+                .map_err(crate::facade::busy)?
                 .matched;
         if !matched {
             if over || count >= i64::from(config.max_attempts) {
@@ -156,6 +166,7 @@ impl<U: UserRecord> Sudo<'_, U> {
             }
             return Err(AuthError::Unauthorized("Incorrect password"));
         }
+        auth.lockout().succeeded(attempt).await;
         store.delete(&fail_key).await.map_err(fault)?;
         // A lock set while this password was being checked wins over it.
         if let Some(left) = store.ttl(&lock_key).await.map_err(fault)? {

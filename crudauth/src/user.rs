@@ -323,8 +323,10 @@ impl UserContract {
 ///     .extra("display_name", "Ann");
 /// assert_eq!(new.email.as_deref(), Some("ann@example.com"));
 /// assert!(new.is_active && !new.is_superuser && !new.email_verified);
+/// // Debug output never shows the hash.
+/// assert!(!format!("{new:?}").contains("argon2"));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct NewUser {
     /// The email address (normalised by the repository before it is written).
     pub email: Option<String>,
@@ -340,6 +342,20 @@ pub struct NewUser {
     pub email_verified: bool,
     /// The application's own columns, by column name.
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("is_active", &self.is_active)
+            .field("is_superuser", &self.is_superuser)
+            .field("email_verified", &self.email_verified)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl NewUser {
@@ -544,6 +560,32 @@ pub trait UserRepository: Send + Sync + 'static {
         id: &UserId,
     ) -> impl Future<Output = Result<Option<i64>, RepoError>> + Send;
 
+    /// Replaces the password hash *and* increments the revocation epoch as one write, and
+    /// returns the new epoch (`Ok(None)` when the table has no `token_version` column).
+    ///
+    /// A login reads the hash and the epoch from one row; if a password change could move
+    /// them separately, a login reading between the two writes would check the old password
+    /// and stamp the new epoch, and its tokens would survive the change. `crudauth-sea`
+    /// does it in one `UPDATE`. The default writes the hash first and bumps second (a login
+    /// between the two gets the old epoch and dies with the bump; a failed bump is reported
+    /// and the caller answers 503) — override it with one statement where you can.
+    ///
+    /// ```no_run
+    /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
+    /// let new_epoch = repo.replace_password_hash(&id, "$argon2id$...").await?;
+    /// # Ok(()) }
+    /// ```
+    fn replace_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<i64>, RepoError>> + Send {
+        async move {
+            self.set_password_hash(id, hash).await?;
+            self.bump_token_version(id).await
+        }
+    }
+
     /// The database handle delivery channels may use (see
     /// [`crate::delivery::Delivery::database`]); `None` by default. `crudauth-sea` hands out
     /// its `sea_orm::DatabaseConnection`.
@@ -552,16 +594,31 @@ pub trait UserRepository: Send + Sync + 'static {
     }
 }
 
-/// Normalises an email address the same way for writes and lookups: trimmed, lower-cased.
+/// Normalises an email address the same way for writes and lookups: Unicode NFKC (so a
+/// fullwidth `ａｎｎ@ｅｘａｍｐｌｅ.com` is `ann@example.com`), trimmed, lower-cased, and the
+/// domain in its IDNA ASCII form (`exämple.com` is `xn--exmple-cua.com`), so look-alike
+/// spellings of one address meet at the uniqueness check and at every lookup.
 ///
 /// Mail is always sent to the stored address, never the submitted one, so a look-alike that
 /// normalises to another user's address gains nothing.
 ///
 /// ```
-/// assert_eq!(crudauth::user::normalize_email("  Ann@Example.COM "), "ann@example.com");
+/// use crudauth::user::normalize_email;
+/// assert_eq!(normalize_email("  Ann@Example.COM "), "ann@example.com");
+/// assert_eq!(normalize_email("ａｎｎ＠ｅｘａｍｐｌｅ.com"), "ann@example.com");
+/// assert_eq!(normalize_email("ann@EXÄMPLE.com"), "ann@xn--exmple-cua.com");
 /// ```
 pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = email.trim().nfkc().collect::<String>().trim().to_lowercase();
+    match folded.rsplit_once('@') {
+        Some((local, domain)) if !domain.is_ascii() => match idna::domain_to_ascii(domain) {
+            Ok(ascii) if !ascii.is_empty() => format!("{local}@{ascii}"),
+            // Not a valid domain: left as it is (the address validation refuses it).
+            _ => folded,
+        },
+        _ => folded,
+    }
 }
 
 /// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces,

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod models;
 pub mod store_conformance;
+pub mod stores;
 
 use std::io::Write;
 

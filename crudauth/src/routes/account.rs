@@ -3,18 +3,19 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{email_field, json_object, string_field, with_limit};
+use super::{email_field, json_object, no_store, set_cookie, string_field, with_limit};
 use crate::client_ip::ip_key;
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::{ClientMeta, CrudAuth};
 use crate::hooks::UserEvent;
 use crate::password::is_unusable_password;
 use crate::policy::{PasswordContext, PasswordSource};
-use crate::principal::Principal;
+use crate::principal::{Principal, Via};
+use crate::session::SessionManager;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
 
 const REGISTERED: &str = "If the email is available, check your inbox to finish signing up.";
@@ -36,7 +37,65 @@ fn repo_error(e: RepoError) -> AuthError {
     }
 }
 
+/// The longest username `/register` accepts at all, checked before anything else is done
+/// with the body (a `String` column without a length is 255 characters on every backend;
+/// a narrower column is still enforced by the repository).
+const MAX_USERNAME: usize = 255;
+
+/// The longest value an allow-listed extra field may carry into `/register` (a string's
+/// characters, or the JSON text of any other value), checked before hashing; the column's
+/// own limit is still enforced by the repository.
+const MAX_EXTRA: usize = 4096;
+
+/// Unicode general category Cf (format characters: invisible, yet they change how text is
+/// shown or compared: bidirectional overrides and isolates, zero-width spaces and joiners,
+/// the BOM, tags, ...): every range the Unicode Character Database lists as Cf.
+const FORMAT_CHARS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Whether `c` is a format character (Unicode general category Cf).
+pub(crate) fn is_format_char(c: char) -> bool {
+    FORMAT_CHARS
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
 /// `POST /register`.
+///
+/// Checks run in this order: every field's presence, type and length (nothing is
+/// normalised, policy-checked or hashed for a body with an over-long value); the address's
+/// canonical form (NFKC, IDNA domain: the form it is stored and looked up in) and the
+/// username's characters (no controls, no invisible format characters such as
+/// bidirectional overrides); the password policy; the rate limit; the hash; the insert.
 pub(crate) async fn register<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
@@ -50,26 +109,59 @@ pub(crate) async fn register<U: UserRecord>(
 
     let email = email_field(&map, "email", &mut issues);
     let username = if schema.has(LogicalField::Username) {
-        let username = string_field(&map, "username", &mut issues);
-        if let Some(name) = username
-            && (name.trim().is_empty() || name.chars().any(char::is_control) || name != name.trim())
-        {
-            issues.push(ValidationIssue::body(
-                "username",
-                "value_error",
-                "Username must be non-empty, without surrounding spaces or control characters",
-            ));
+        match string_field(&map, "username", &mut issues) {
+            Some(name) if name.len() > MAX_USERNAME * 4 || name.chars().count() > MAX_USERNAME => {
+                issues.push(ValidationIssue::too_long("username", MAX_USERNAME));
+                None
+            }
+            Some(name) => {
+                if name.trim().is_empty()
+                    || name.chars().any(char::is_control)
+                    || name != name.trim()
+                {
+                    issues.push(ValidationIssue::body(
+                        "username",
+                        "value_error",
+                        "Username must be non-empty, without surrounding spaces or control characters",
+                    ));
+                }
+                if name.chars().any(is_format_char) {
+                    issues.push(ValidationIssue::body(
+                        "username",
+                        "value_error",
+                        "Username must not contain invisible formatting characters",
+                    ));
+                }
+                Some(name)
+            }
+            None => None,
         }
-        username
     } else {
         None
     };
+    for key in auth.register_extra_fields() {
+        let too_long = match map.get(key) {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::String(v)) => {
+                v.len() > MAX_EXTRA * 4 || v.chars().count() > MAX_EXTRA
+            }
+            Some(other) => other.to_string().len() > MAX_EXTRA,
+        };
+        if too_long {
+            issues.push(ValidationIssue::too_long(key, MAX_EXTRA));
+        }
+    }
     let password = string_field(&map, "password", &mut issues);
-    if let Some(password) = password {
+    // The policy (and its validators, which may be costly) only for a body whose every
+    // field is within its length; the policy reports a password over the cap itself.
+    let oversized = issues.iter().any(|i| i.kind == "string_too_long");
+    if let Some(password) = password
+        && !oversized
+    {
         let ctx = PasswordContext {
             source: PasswordSource::Register,
             username: username.map(str::to_owned),
-            email: email.map(str::to_owned),
+            email: email.clone(),
         };
         auth.check_password("password", password, &ctx, &mut issues)
             .await;
@@ -88,7 +180,7 @@ pub(crate) async fn register<U: UserRecord>(
         .await?;
 
     // Only allow-listed own columns; privileged and unknown fields are dropped silently.
-    let mut new = NewUser::new(String::new()).email(email);
+    let mut new = NewUser::new(String::new()).email(&email);
     new.username = username.map(str::to_owned);
     for (key, value) in &map {
         if auth.register_extra_fields().contains(key) {
@@ -115,7 +207,7 @@ pub(crate) async fn register<U: UserRecord>(
         // A taken email answers exactly like a new one: no enumeration. Its owner hears of
         // the attempt instead.
         Err(RepoError::Duplicate { field }) if field == "email" => {
-            auth.send_existing_account_notice(email, &client);
+            auth.send_existing_account_notice(&email, &client);
         }
         Err(RepoError::Duplicate { field }) if field == "username" => {
             return Err(AuthError::Conflict("Username already taken"));
@@ -132,10 +224,10 @@ pub(crate) async fn register<U: UserRecord>(
     ))
 }
 
-/// `GET /me`.
-pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Json<serde_json::Value> {
+/// `GET /me`: answered `Cache-Control: no-store` (it shows the account's address).
+pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
     let user = &principal.user;
-    Json(json!({
+    let mut response = Json(json!({
         "user_id": principal.user_id,
         "username": user.username(),
         "email": user.email(),
@@ -143,9 +235,45 @@ pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Json<serde_jso
         "scopes": principal.scopes,
         "via": principal.via.as_str(),
     }))
+    .into_response();
+    no_store(&mut response);
+    response
 }
 
-/// `POST /change-password`: every earlier token and every other session ends.
+/// Moves the principal's session (if it is one) to a new id after a privilege change and
+/// puts the new cookie on `response`: a copy of the cookie taken before the change is dead.
+/// The CSRF token carries over. If the session ended meanwhile (a concurrent logout, say),
+/// nothing is set: the change itself stands.
+pub(super) async fn rotate_session<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    principal: &Principal<U>,
+    response: &mut Response,
+) -> Result<(), AuthError> {
+    let (Via::Session, Some(handle), Some(sessions)) = (
+        principal.via,
+        principal.session_handle.as_deref(),
+        auth.sessions(),
+    ) else {
+        return Ok(());
+    };
+    if let Some(moved) = sessions.rotate(handle).await? {
+        set_session_cookie(sessions, &moved.id, response);
+    }
+    Ok(())
+}
+
+/// Puts a (new) session cookie on a response; it carries a credential, so not cacheable.
+pub(super) fn set_session_cookie(sessions: &SessionManager, id: &str, response: &mut Response) {
+    let config = sessions.config();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(config, &config.cookie_name, id, true, None),
+    );
+    no_store(response);
+}
+
+/// `POST /change-password`: every earlier token and every other session ends; the current
+/// session (if the request rode one) lives on under a new id, set as its cookie.
 pub(crate) async fn change_password<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
@@ -186,13 +314,12 @@ pub(crate) async fn change_password<U: UserRecord>(
     let hash = auth.hash_new_password(new, "new_password").await?;
     auth.replace_password(user, &hash, principal.session_handle.as_deref())
         .await?;
+    let mut response = Json(json!({ "detail": "Password changed." })).into_response();
+    rotate_session(&auth, &principal, &mut response).await?;
     let ctx = client.hook_context(Some(principal.via.as_str()));
     let contract = auth.reload(user).await.contract();
     auth.hooks()
         .fire(UserEvent::PasswordChanged, &contract, &ctx)
         .await;
-    Ok(with_limit(
-        Json(json!({ "detail": "Password changed." })).into_response(),
-        allowed,
-    ))
+    Ok(with_limit(response, allowed))
 }

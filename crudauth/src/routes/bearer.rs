@@ -1,58 +1,95 @@
-//! The bearer transport's routes.
+//! The bearer transport's routes: `/token`, `/refresh`, `/tokens`, `DELETE /tokens/{id}`,
+//! and `/logout` when no session transport is configured.
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::session::iso;
 use super::{json_object, login_form, no_store};
 use crate::error::AuthError;
 use crate::facade::{ClientMeta, CrudAuth, cookie};
 use crate::hooks::UserEvent;
-use crate::tokens::{RefreshMode, TokenPair};
+use crate::principal::Principal;
+use crate::tokens::{Claims, RefreshMode, TokenPair, TokenService};
 use crate::user::UserRecord;
 
 const REFRESH_COOKIE: &str = "refresh_token";
+
+/// The refresh cookie: HttpOnly, Secure, `Path=/`, `SameSite=Lax`; `max_age` 0 clears it.
+fn refresh_cookie(value: String, max_age: i64) -> Option<HeaderValue> {
+    let mut builder = cookie::Cookie::build((REFRESH_COOKIE, value))
+        .http_only(true)
+        .secure(true)
+        .path("/")
+        .same_site(cookie::SameSite::Lax)
+        .max_age(time::Duration::seconds(max_age));
+    if max_age == 0 {
+        builder = builder.expires(time::OffsetDateTime::UNIX_EPOCH);
+    }
+    builder.build().to_string().parse().ok()
+}
+
+/// Clears the refresh cookie, in [`RefreshMode::Cookie`] (the only mode that sets it).
+pub(crate) fn clear_refresh_cookie<U: UserRecord>(auth: &CrudAuth<U>, response: &mut Response) {
+    if auth
+        .tokens()
+        .is_some_and(|t| t.config().refresh == RefreshMode::Cookie)
+        && let Some(v) = refresh_cookie(String::new(), 0)
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Whether the browser says the request comes from another site (login CSRF).
+pub(crate) fn is_cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+}
 
 fn pair_response<U: UserRecord>(auth: &CrudAuth<U>, pair: TokenPair) -> Response {
     let Some(tokens) = auth.tokens() else {
         return AuthError::Internal.into_response();
     };
-    match tokens.config().refresh {
+    let mut response = match tokens.config().refresh {
         RefreshMode::Body => Json(pair).into_response(),
         RefreshMode::Cookie => {
+            let max_age = i64::try_from(pair.refresh_expires_in).unwrap_or(i64::MAX);
             let mut response = Json(json!({
                 "access_token": pair.access_token,
                 "token_type": pair.token_type,
                 "expires_in": pair.expires_in,
             }))
             .into_response();
-            let cookie = cookie::Cookie::build((REFRESH_COOKIE, pair.refresh_token))
-                .http_only(true)
-                .secure(true)
-                .path("/")
-                .same_site(cookie::SameSite::Lax)
-                .max_age(time::Duration::seconds(
-                    tokens.config().refresh_ttl.as_secs() as i64,
-                ))
-                .build();
-            if let Ok(v) = cookie.to_string().parse() {
+            if let Some(v) = refresh_cookie(pair.refresh_token, max_age) {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }
             response
         }
-    }
+    };
+    no_store(&mut response);
+    response
 }
 
-/// `POST /token`: form `username`, `password`, optional space-separated `scope`.
+/// `POST /token`: form `username`, `password`, optional space-separated `scope`. In
+/// refresh-cookie mode a cross-site request is refused (403), as at `/login`: it would sign
+/// the browser into the attacker's account.
 pub(crate) async fn token<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    let tokens = auth.tokens().ok_or(AuthError::Internal)?;
+    if tokens.config().refresh == RefreshMode::Cookie && is_cross_site(&headers) {
+        return Err(AuthError::Forbidden(
+            "Cross-site login requests are not allowed.",
+        ));
+    }
     let form = login_form(&headers, &body)?;
     let verified = auth
         .authenticate_password(&form.username, &form.password, &client, "bearer")
@@ -65,29 +102,44 @@ pub(crate) async fn token<U: UserRecord>(
     auth.hooks()
         .fire(UserEvent::LoggedIn, &user.contract(), &ctx)
         .await;
-    let mut response = pair_response(&auth, pair);
-    no_store(&mut response);
-    Ok(response)
+    Ok(pair_response(&auth, pair))
 }
 
-/// `POST /refresh`: JSON `{refresh_token}` or the refresh cookie; rotates the token.
+/// The refresh token a request presents, where the mode says it travels and nowhere else:
+/// the JSON body in [`RefreshMode::Body`] (a cookie is ignored: a sibling subdomain could
+/// have planted it), the cookie in [`RefreshMode::Cookie`].
+fn presented_refresh(
+    tokens: &TokenService,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, AuthError> {
+    let missing = AuthError::Unauthorized("Refresh token missing");
+    match tokens.config().refresh {
+        RefreshMode::Cookie => cookie(headers, REFRESH_COOKIE)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or(missing),
+        RefreshMode::Body => {
+            if body.is_empty() {
+                return Err(missing);
+            }
+            match json_object(headers, body)?.get("refresh_token") {
+                Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(t.clone()),
+                _ => Err(missing),
+            }
+        }
+    }
+}
+
+/// `POST /refresh`: JSON `{refresh_token}` in body mode, the refresh cookie in cookie mode;
+/// rotates the token.
 pub(crate) async fn refresh<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let tokens = auth.tokens().ok_or(AuthError::Internal)?;
-    let presented = match cookie(&headers, REFRESH_COOKIE) {
-        Some(token) => token.to_owned(),
-        None if body.is_empty() => return Err(AuthError::Unauthorized("Refresh token missing")),
-        None => {
-            let map = json_object(&headers, &body)?;
-            match map.get("refresh_token") {
-                Some(serde_json::Value::String(t)) if !t.is_empty() => t.clone(),
-                _ => return Err(AuthError::Unauthorized("Refresh token missing")),
-            }
-        }
-    };
+    let presented = presented_refresh(tokens, &headers, &body)?;
     let claims = tokens.check_refresh(&presented).await?;
     let invalid = AuthError::Unauthorized("Invalid or expired refresh token");
     let Some(id) = auth.repo().schema().id_kind.parse(&claims.sub) else {
@@ -108,4 +160,96 @@ pub(crate) async fn refresh<U: UserRecord>(
     }
     let pair = tokens.rotate(&claims, ver).await?;
     Ok(pair_response(&auth, pair))
+}
+
+/// Ends the refresh family a logout presents (the cookie in cookie mode, a JSON
+/// `{refresh_token}` body in body mode; a malformed body is ignored: a logout never fails on
+/// it). Returns the token's claims when a live family was ended.
+pub(crate) async fn end_presented_family<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<Claims>, AuthError> {
+    let Some(tokens) = auth.tokens() else {
+        return Ok(None);
+    };
+    let Ok(token) = presented_refresh(tokens, headers, body) else {
+        return Ok(None);
+    };
+    tokens.revoke_refresh_token(&token).await
+}
+
+/// Fires `on_after_logout` for a bearer client whose family a logout ended.
+pub(crate) async fn fire_bearer_logout<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    claims: &Claims,
+    client: &ClientMeta,
+) {
+    if let Some(id) = auth.repo().schema().id_kind.parse(&claims.sub)
+        && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
+    {
+        let ctx = client.hook_context(Some("bearer"));
+        auth.hooks()
+            .fire(UserEvent::LoggedOut, &user.contract(), &ctx)
+            .await;
+    }
+}
+
+/// `POST /logout` without a session transport: ends the presented refresh token's family
+/// (if one is presented) and clears the refresh cookie. Access tokens are not on a deny-list:
+/// one already minted lives until it expires.
+pub(crate) async fn logout<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    if let Some(claims) = end_presented_family(&auth, &headers, &body).await? {
+        fire_bearer_logout(&auth, &claims, &client).await;
+    }
+    let mut response = Json(json!({ "detail": "Logged out" })).into_response();
+    clear_refresh_cookie(&auth, &mut response);
+    Ok(response)
+}
+
+/// `GET /tokens`: the caller's live refresh-token families (any transport), most recently
+/// rotated first: `[{id, created_at, last_rotated, expires_at, scopes}]`, no secrets.
+pub(crate) async fn list_families<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+) -> Result<Response, AuthError> {
+    let tokens = auth.tokens().ok_or(AuthError::NotFound("Not Found"))?;
+    let families = tokens.families(&principal.user_id.to_string()).await?;
+    let body: Vec<_> = families
+        .into_iter()
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "created_at": iso(f.created),
+                "last_rotated": iso(f.rotated),
+                "expires_at": iso(f.expires),
+                "scopes": f.scopes,
+            })
+        })
+        .collect();
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    Ok(response)
+}
+
+/// `DELETE /tokens/{id}`: revokes one of the caller's families; 404 for unknown handles and
+/// for other users' handles alike.
+pub(crate) async fn revoke_family<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    Path(id): Path<String>,
+) -> Result<Response, AuthError> {
+    let tokens = auth.tokens().ok_or(AuthError::NotFound("Not Found"))?;
+    if !tokens
+        .revoke_family_by_id(&principal.user_id.to_string(), &id)
+        .await?
+    {
+        return Err(AuthError::NotFound("Token not found."));
+    }
+    Ok(Json(json!({ "detail": "Token revoked." })).into_response())
 }

@@ -36,7 +36,7 @@ impl<U: UserRecord> CrudAuth<U> {
             router = router.merge(self.bearer_routes());
         }
         router = router.merge(self.recovery_routes());
-        router.with_state(self.clone())
+        limited(router).with_state(self.clone())
     }
 
     /// The session transport's routes only (empty without a session transport).
@@ -52,7 +52,7 @@ impl<U: UserRecord> CrudAuth<U> {
         } else {
             Router::new()
         };
-        router.with_state(self.clone())
+        limited(router).with_state(self.clone())
     }
 
     /// The bearer transport's routes only (empty without a bearer transport).
@@ -68,7 +68,7 @@ impl<U: UserRecord> CrudAuth<U> {
         } else {
             Router::new()
         };
-        router.with_state(self.clone())
+        limited(router).with_state(self.clone())
     }
 
     fn account_routes(&self) -> Router<CrudAuth<U>> {
@@ -120,10 +120,26 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     fn bearer_routes(&self) -> Router<CrudAuth<U>> {
-        Router::new()
+        let router = Router::new()
             .route("/token", post(bearer::token::<U>))
             .route("/refresh", post(bearer::refresh::<U>))
+            .route("/tokens", get(bearer::list_families::<U>))
+            .route("/tokens/{id}", delete(bearer::revoke_family::<U>));
+        if self.sessions().is_some() {
+            router // the session routes' `/logout` also ends a presented refresh family
+        } else {
+            router.route("/logout", post(bearer::logout::<U>))
+        }
     }
+}
+
+/// The largest request body the library's routes read (64 KiB; every form and JSON body
+/// they take is a few hundred bytes). A larger one is refused with `413` before it is
+/// buffered, instead of axum's 2 MB default.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+fn limited<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router.layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// 422 for a body that is not a JSON object.
@@ -190,25 +206,39 @@ pub(crate) fn string_field<'m>(
 /// RFC 5321's practical limit on an address.
 pub(crate) const MAX_EMAIL: usize = 254;
 
-/// A required email field (trimmed): 422 when missing, too long or malformed.
-pub(crate) fn email_field<'m>(
-    map: &'m serde_json::Map<String, serde_json::Value>,
+/// A required email field, canonicalised: 422 when missing, too long or malformed.
+///
+/// The raw value's length is capped before anything else is done with it; then it is
+/// canonicalised by [`crate::user::normalize_email`] (NFKC, lower case, IDNA for the
+/// domain), checked again for length and form (normalising may lengthen it, or turn a
+/// fullwidth `＜` into a `<`), and returned in its canonical form, so every route that takes
+/// an address (register, the request routes, email change) checks, stores and looks it up
+/// as the repository does: a fullwidth look-alike is the address it looks like.
+pub(crate) fn email_field(
+    map: &serde_json::Map<String, serde_json::Value>,
     field: &str,
     issues: &mut Vec<ValidationIssue>,
-) -> Option<&'m str> {
-    let email = string_field(map, field, issues)?.trim();
+) -> Option<String> {
+    let raw = string_field(map, field, issues)?.trim();
+    // Capped before normalising: four bytes a character is the most UTF-8 needs.
+    if raw.len() > MAX_EMAIL * 4 || raw.chars().count() > MAX_EMAIL {
+        issues.push(ValidationIssue::too_long(field, MAX_EMAIL));
+        return None;
+    }
+    let email = crate::user::normalize_email(raw);
     if email.chars().count() > MAX_EMAIL {
         issues.push(ValidationIssue::too_long(field, MAX_EMAIL));
-        None
-    } else if !crate::user::valid_email(email) {
+        return None;
+    }
+    if crate::user::valid_email(&email) {
+        Some(email)
+    } else {
         issues.push(ValidationIssue::body(
             field,
             "value_error",
             "value is not a valid email address",
         ));
         None
-    } else {
-        Some(email)
     }
 }
 
@@ -273,7 +303,9 @@ pub(crate) fn login_form(headers: &HeaderMap, body: &[u8]) -> Result<LoginForm, 
     }
 }
 
-/// A `Set-Cookie` value under the session cookie policy.
+/// A `Set-Cookie` value under the session cookie policy. A `__Host-` name is always sent
+/// `Secure` with `Path=/` (and, like every cookie here, without `Domain`), a `__Secure-`
+/// name always `Secure`, as browsers require for those prefixes.
 pub(crate) fn set_cookie(
     config: &SessionConfig,
     name: &str,
@@ -285,11 +317,18 @@ pub(crate) fn set_cookie(
         SameSite::Lax => cookie::SameSite::Lax,
         SameSite::Strict => cookie::SameSite::Strict,
     };
+    let host_only = name.starts_with("__Host-");
+    let secure = config.secure || host_only || name.starts_with("__Secure-");
+    let path = if host_only {
+        "/".to_owned()
+    } else {
+        config.path.clone()
+    };
     let mut builder = cookie::Cookie::build((name.to_owned(), value.to_owned()))
-        .path(config.path.clone())
+        .path(path)
         .same_site(same_site)
         .http_only(http_only)
-        .secure(config.secure);
+        .secure(secure);
     if let Some(age) = max_age {
         builder = builder.max_age(time::Duration::seconds(age));
         if age == 0 {

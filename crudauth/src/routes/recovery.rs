@@ -7,12 +7,37 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::account::{rotate_session, set_session_cookie};
 use super::{email_field, json_object, string_field, with_limit};
 use crate::client_ip::ip_key;
 use crate::error::AuthError;
-use crate::facade::{ClientMeta, CrudAuth};
+use crate::facade::{ClientMeta, CrudAuth, cookie};
 use crate::principal::Principal;
+use crate::ratelimit::{Allowed, Decision, RateLimit};
 use crate::user::UserRecord;
+
+/// The default limit of each confirm route (`password_reset_confirm`,
+/// `email_verify_confirm`, `email_change_confirm`): 20 an hour per client address. A link
+/// is confirmed once or twice; the limit caps what one client can make the server do with
+/// guessed or replayed tokens. Override it per action with
+/// [`crate::CrudAuthBuilder::rate_limit`] ([`RateLimit::OFF`] switches it off).
+const CONFIRM_LIMIT: RateLimit = RateLimit::new(20, std::time::Duration::from_secs(3600));
+
+/// Counts a confirm request against its per-IP limit (the configured one for `action`, or
+/// [`CONFIRM_LIMIT`]); 429 with `Retry-After` when over it.
+async fn confirm_limit<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    action: &str,
+    client: &ClientMeta,
+) -> Result<Option<Allowed>, AuthError> {
+    let limiter = auth.rate_limiter();
+    let limit = limiter.limit(action).unwrap_or(CONFIRM_LIMIT);
+    let identity = format!("ip:{}", ip_key(client.ip));
+    match limiter.check(action, limit, &identity).await? {
+        Decision::Allowed(allowed) => Ok(allowed),
+        Decision::Limited(limited) => Err(AuthError::RateLimited(limited)),
+    }
+}
 
 const VERIFY_SENT: &str = "If an account exists, a verification email has been sent.";
 const RESET_SENT: &str = "If an account exists, a password reset email has been sent.";
@@ -57,7 +82,7 @@ async fn request_route<U: UserRecord>(
     let map = json_object(headers, body)?;
     let mut issues = Vec::new();
     let email = email_field(&map, "email", &mut issues).ok_or(AuthError::Validation(issues))?;
-    start(auth, email, client);
+    start(auth, &email, client);
     answer_at(auth, since).await;
     Ok(with_limit(detail(answer), allowed))
 }
@@ -81,15 +106,17 @@ pub(crate) async fn verify_request<U: UserRecord>(
     .await
 }
 
-/// `POST /email/verify-confirm`.
+/// `POST /email/verify-confirm` (limited per client address).
 pub(crate) async fn verify_confirm<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    let allowed = confirm_limit(&auth, "email_verify_confirm", &client).await?;
     let token = one_field(&headers, &body, "token")?;
     auth.confirm_verification(&token).await?;
-    Ok(detail("Verified successfully."))
+    Ok(with_limit(detail("Verified successfully."), allowed))
 }
 
 /// `POST /password/reset-request`.
@@ -111,12 +138,15 @@ pub(crate) async fn reset_request<U: UserRecord>(
     .await
 }
 
-/// `POST /password/reset-confirm`.
+/// `POST /password/reset-confirm` (limited per client address): the token is claimed
+/// before the password is checked or hashed (see [`CrudAuth::confirm_password_reset`]).
 pub(crate) async fn reset_confirm<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    let allowed = confirm_limit(&auth, "password_reset_confirm", &client).await?;
     let map = json_object(&headers, &body)?;
     let mut issues = Vec::new();
     let token = string_field(&map, "token", &mut issues);
@@ -125,7 +155,7 @@ pub(crate) async fn reset_confirm<U: UserRecord>(
         return Err(AuthError::Validation(issues));
     };
     auth.confirm_password_reset(token, new).await?;
-    Ok(detail("Password reset successfully."))
+    Ok(with_limit(detail("Password reset successfully."), allowed))
 }
 
 /// `POST /email/change-request` (authenticated).
@@ -147,7 +177,7 @@ pub(crate) async fn change_request<U: UserRecord>(
     let (Some(new_email), Some(password)) = (new_email, password) else {
         return Err(AuthError::Validation(issues));
     };
-    auth.request_email_change(&principal, new_email, password, &client)
+    auth.request_email_change(&principal, &new_email, password, &client)
         .await?;
     // Timed from after the password check: only the part that depends on the new
     // address must not show.
@@ -155,18 +185,49 @@ pub(crate) async fn change_request<U: UserRecord>(
     Ok(with_limit(detail(CHANGE_SENT), allowed))
 }
 
-/// `POST /email/change-confirm`.
+/// `POST /email/change-confirm` (limited per client address).
+///
+/// Every session of the user ends when the change is confirmed, with one exception: when
+/// the confirming request rides a live session of that same user and proves it is that
+/// session's own page (the session cookie *and* its CSRF token in the header, as every
+/// state-changing session request must), that session survives under a new id, set as its
+/// cookie. A request with the cookie alone (no or a wrong CSRF token), or with a session of
+/// another user, changes the address all the same (the token is the authority) but keeps
+/// no session: the safe default, since the link may have been opened anywhere.
 pub(crate) async fn change_confirm<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    let allowed = confirm_limit(&auth, "email_change_confirm", &client).await?;
     let token = one_field(&headers, &body, "token")?;
-    auth.confirm_email_change(&token).await?;
-    Ok(detail("Email changed successfully."))
+    let mut keep = None;
+    if let Some(sessions) = auth.sessions() {
+        let config = sessions.config();
+        if let Some(raw) = cookie(&headers, &config.cookie_name)
+            && let Some(live) = sessions.resolve(raw).await?
+        {
+            let presented = headers
+                .get(config.csrf_header.as_str())
+                .and_then(|v| v.to_str().ok());
+            if !config.csrf || presented.is_some_and(|p| sessions.csrf_matches(&live, p)) {
+                keep = Some(live);
+            }
+        }
+    }
+    let (_, moved) = auth
+        .confirm_email_change_keeping(&token, keep.as_ref())
+        .await?;
+    let mut response = detail("Email changed successfully.");
+    if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {
+        set_session_cookie(sessions, &moved.id, &mut response);
+    }
+    Ok(with_limit(response, allowed))
 }
 
-/// `POST /set-password` (authenticated, recent session sign-in).
+/// `POST /set-password` (authenticated, recent session sign-in): the session lives on
+/// under a new id, set as its cookie.
 pub(crate) async fn set_password<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
@@ -176,17 +237,25 @@ pub(crate) async fn set_password<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let new = one_field(&headers, &body, "new_password")?;
     auth.set_password(&principal, &new, &client).await?;
-    Ok(detail("Password set."))
+    let mut response = detail("Password set.");
+    rotate_session(&auth, &principal, &mut response).await?;
+    Ok(response)
 }
 
-/// `POST /sudo` (session only): `{password}` → `{"detail": "elevated"}`.
+/// `POST /sudo` (session only): `{password}` → `{"detail": "elevated"}`, and the session's
+/// new id as its cookie.
 pub(crate) async fn sudo<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
+    client: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let password = one_field(&headers, &body, "password")?;
-    auth.sudo().elevate(&principal, &password).await?;
-    Ok(detail("elevated"))
+    auth.sudo().elevate(&principal, &password, &client).await?;
+    // The elevated session moves to a new id: a copy of the cookie taken before the
+    // elevation never opens a sudo-gated route.
+    let mut response = detail("elevated");
+    rotate_session(&auth, &principal, &mut response).await?;
+    Ok(response)
 }

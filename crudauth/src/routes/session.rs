@@ -8,6 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::bearer::{
+    clear_refresh_cookie, end_presented_family, fire_bearer_logout, is_cross_site,
+};
 use super::{login_form, no_store, set_cookie, with_limit};
 use crate::client_ip::ip_key;
 use crate::error::AuthError;
@@ -50,10 +53,7 @@ pub(crate) async fn login<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let sessions = manager(&auth)?;
     // Login CSRF: a cross-site page must not be able to sign the browser into an account.
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
+    if is_cross_site(&headers) {
         return Err(AuthError::Forbidden(
             "Cross-site login requests are not allowed.",
         ));
@@ -108,13 +108,18 @@ pub(crate) async fn login<U: UserRecord>(
 }
 
 /// `POST /logout`: a live session needs its CSRF token; a stale one just clears cookies.
+/// A presented refresh token (the cookie in cookie mode, a JSON `{refresh_token}` body in
+/// body mode) has its family ended too. Every cookie the library sets is cleared: session,
+/// CSRF and, in refresh-cookie mode, `refresh_token`.
 pub(crate) async fn logout<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Response, AuthError> {
     let sessions = manager(&auth)?;
     let config = sessions.config();
+    let mut fired = false;
     if let Some(raw) = cookie(&headers, &config.cookie_name)
         && let Some(live) = sessions.resolve(raw).await?
     {
@@ -133,10 +138,18 @@ pub(crate) async fn logout<U: UserRecord>(
             auth.hooks()
                 .fire(UserEvent::LoggedOut, &user.contract(), &ctx)
                 .await;
+            fired = true;
         }
+    }
+    // After the CSRF check: a forged logout ends nothing.
+    if let Some(claims) = end_presented_family(&auth, &headers, &body).await?
+        && !fired
+    {
+        fire_bearer_logout(&auth, &claims, &client).await;
     }
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_cookies(sessions, &mut response);
+    clear_refresh_cookie(&auth, &mut response);
     Ok(response)
 }
 
@@ -146,7 +159,15 @@ pub(crate) struct LogoutAllQuery {
     keep_current: bool,
 }
 
-/// `POST /logout-all?keep_current=false`.
+/// `POST /logout-all?keep_current=false`: sign out everywhere.
+///
+/// Bumps the user's revocation epoch, which ends every access token (and every pending
+/// verify / reset / email-change link, which are bound to the epoch) at once; ends every
+/// refresh-token family of the user; ends every other session. With `keep_current=true` the
+/// calling session survives, rebound to the new epoch; without it the calling session ends
+/// too and its cookies are cleared. The refresh cookie (refresh-cookie mode) is always
+/// cleared: its family is over. A concurrent request on the calling session can beat the
+/// rebind and end it: the safe outcome, answered with cleared cookies.
 pub(crate) async fn logout_all<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
@@ -167,17 +188,35 @@ pub(crate) async fn logout_all<U: UserRecord>(
         .rate_limiter()
         .enforce("logout_all", &format!("user:{uid}"))
         .await?;
+    // The epoch first: every access token and session of the user dies in this one step.
+    let ver = auth.bump_epoch(&principal.user).await?;
+    if let Some(tokens) = auth.tokens() {
+        tokens.revoke_all_families(&uid).await?;
+    }
     let keep = keep_current.then_some(current);
     let revoked = sessions.revoke_all(&uid, keep).await?;
+    let kept = match keep {
+        Some(handle) => match sessions.modify(handle, |r| r.ver = ver).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::info!(error = %e, "could not rebind the current session; it ends");
+                sessions.delete(handle, &uid).await.ok();
+                false
+            }
+        },
+        None => false,
+    };
     let mut response = Json(json!({ "detail": "Signed out of all sessions.", "revoked": revoked }))
         .into_response();
-    if !keep_current {
+    if !kept {
         clear_cookies(sessions, &mut response);
     }
+    clear_refresh_cookie(&auth, &mut response);
     Ok(with_limit(response, allowed))
 }
 
-fn iso(secs: i64) -> String {
+/// RFC 3339 (UTC) of unix seconds, as the `/sessions` and `/tokens` lists show times.
+pub(crate) fn iso(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
         .and_then(|t| {
@@ -208,7 +247,9 @@ pub(crate) async fn list<U: UserRecord>(
     let mut all = sessions.list(&principal.user_id.to_string()).await?;
     all.sort_by_key(|s| std::cmp::Reverse(s.record.last));
     let body: Vec<_> = all.iter().map(|s| describe(s, current)).collect();
-    Ok(Json(body).into_response())
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    Ok(response)
 }
 
 /// `DELETE /sessions/{id}`: 404 for unknown handles and for other users' handles alike.
@@ -260,13 +301,13 @@ pub(crate) async fn csrf_refresh<U: UserRecord>(
     if let Some(token) = cookie(&headers, &config.csrf_cookie_name)
         && sessions.csrf_matches(&live, token)
     {
-        return Ok(with_limit(
-            Json(json!({ "csrf_token": token })).into_response(),
-            allowed,
-        ));
+        let mut response = Json(json!({ "csrf_token": token })).into_response();
+        no_store(&mut response);
+        return Ok(with_limit(response, allowed));
     }
     let token = sessions.rotate_csrf(&live).await?;
     let mut response = Json(json!({ "csrf_token": token })).into_response();
+    no_store(&mut response);
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(config, &config.csrf_cookie_name, &token, false, None),

@@ -13,12 +13,14 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod timeout;
 
 use std::time::Duration;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
+pub use timeout::TimeoutStore;
 
 /// Logs a backend fault (store or database) at most once per burst: the first fault, then
 /// at most one line every 10 seconds with the number of faults in between. An outage must
