@@ -74,6 +74,24 @@ pub struct Req {
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
     peer: SocketAddr,
+    /// The browser (a [`Session`], by its first id) whose cookies this request carries.
+    browser: Option<String>,
+}
+
+/// The browsers' cookie jar: a [`Session`]'s first id → the session id its browser holds
+/// now. A privilege change (password change, sudo, email change) moves a session to a new
+/// id and sets it as the cookie; a browser takes it, and so does a [`Session`] here, while
+/// a copy of the old cookie sent as a raw `cookie` header (an attacker's copy) does not.
+static JAR: std::sync::LazyLock<std::sync::Mutex<HashMap<String, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The session id a [`Session`]'s browser holds now (its first id until a response moved it).
+pub fn current_id(s: &Session) -> String {
+    JAR.lock()
+        .expect("jar")
+        .get(&s.id)
+        .cloned()
+        .unwrap_or_else(|| s.id.clone())
 }
 
 impl Req {
@@ -90,6 +108,7 @@ impl Req {
             headers: Vec::new(),
             body: Vec::new(),
             peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            browser: None,
         }
     }
     /// GET.
@@ -130,12 +149,10 @@ impl Req {
     pub fn bearer(self, token: &str) -> Self {
         self.header("authorization", format!("Bearer {token}"))
     }
-    /// A browser session: its cookies and, for unsafe methods, its CSRF header.
+    /// A browser session: its cookies and, for unsafe methods, its CSRF header. Like a
+    /// browser, it follows a new session cookie a response sets (see [`current_id`]).
     pub fn session(self, s: &Session) -> Self {
-        let r = self.header(
-            "cookie",
-            format!("session_id={}; csrf_token={}", s.id, s.csrf),
-        );
+        let r = self.session_cookie_only(s);
         if r.method == Method::GET {
             r
         } else {
@@ -143,10 +160,11 @@ impl Req {
         }
     }
     /// Only the session cookie (no CSRF header).
-    pub fn session_cookie_only(self, s: &Session) -> Self {
+    pub fn session_cookie_only(mut self, s: &Session) -> Self {
+        self.browser = Some(s.id.clone());
         self.header(
             "cookie",
-            format!("session_id={}; csrf_token={}", s.id, s.csrf),
+            format!("session_id={}; csrf_token={}", current_id(s), s.csrf),
         )
     }
 }
@@ -190,11 +208,16 @@ pub fn fast_passwords() -> PasswordConfig {
 }
 
 /// The default test configuration: session first, then bearer with two grantable scopes.
+/// The session cookie keeps its 0.8 name `session_id` (no `__Host-` prefix), which the
+/// tests read and send by name; `tests/tests/hardening_sessions.rs` covers the prefix.
 pub fn default_builder(repo: SeaUserRepository<User>) -> CrudAuthBuilder<User> {
     CrudAuth::builder(repo)
         .secret_key(SECRET.to_vec())
         .password(fast_passwords())
-        .session(SessionConfig::default())
+        .session(SessionConfig {
+            host_prefix: false,
+            ..SessionConfig::default()
+        })
         .bearer(BearerConfig {
             default_scopes: ["me:read".to_owned()].into(),
             grantable_scopes: ["me:read".to_owned(), "reports:read".to_owned()].into(),
@@ -347,6 +370,19 @@ pub async fn send(app: &Router, req: Req) -> Resp {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
+    if let Some(browser) = req.browser {
+        // The browser takes a new session cookie (not a deletion).
+        let moved = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|full| full.split(';').next()?.split_once('='))
+            .find(|(name, value)| *name == "session_id" && !value.is_empty())
+            .map(|(_, value)| value.to_owned());
+        if let Some(moved) = moved {
+            JAR.lock().expect("jar").insert(browser, moved);
+        }
+    }
     let body = response
         .into_body()
         .collect()

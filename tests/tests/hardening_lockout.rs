@@ -1,0 +1,286 @@
+//! Lockout attacks: one budget per account across every password path, internal keys no
+//! input can name, one lock per burst on every store, the hourly bound, and look-alike
+//! identifiers sharing a budget.
+
+use std::time::Duration;
+
+use crudauth::LockoutConfig;
+use crudauth_tests::http::{Req, TestApp, app, app_with};
+use crudauth_tests::stores::all_stores;
+use serde_json::json;
+
+const PW: &str = "correct horse 1";
+
+async fn alice(t: &TestApp) {
+    t.register("alice@example.com", "alice", PW).await;
+}
+
+fn login(user: &str, password: &str) -> Req {
+    Req::post("/login").form(&[("username", user), ("password", password)])
+}
+
+fn token(user: &str, password: &str) -> Req {
+    Req::post("/token").form(&[("username", user), ("password", password)])
+}
+
+fn retry_after(r: &crudauth_tests::http::Resp) -> u64 {
+    r.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_nul_identifier_cannot_reach_an_accounts_lockout_key() {
+    let t = app("lockout_nul").await;
+    alice(&t).await;
+    let s = t.login("alice", PW).await;
+    let me = t.send(Req::get("/me").session(&s)).await;
+    let id = me.json["user_id"].as_str().unwrap().to_owned();
+    // The old key layout: `\0uid:<id>` named the account's change-password budget. Every
+    // such identifier (and any with a control or bidi character) is refused before any
+    // counter: the sixth is still a plain 401, not a 429.
+    let hostile = [
+        format!("\u{0}uid:{id}"),
+        format!("\u{0}a:{id}"),
+        "alice\u{0}".to_owned(),
+        "al\u{202E}ice".to_owned(),
+        "alice\n".to_owned(),
+        "\u{200B}alice".to_owned(),
+    ];
+    for (i, name) in hostile.iter().cycle().take(12).enumerate() {
+        let r = t.send(login(name, "wrong")).await;
+        assert_eq!(r.status, 401, "attempt {i} with {name:?}");
+    }
+    // The owner's password paths are untouched.
+    let r = t
+        .send(Req::post("/change-password").session(&s).json(json!({
+            "current_password": PW, "new_password": "another horse 2"
+        })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(t.send(login("alice", "another horse 2")).await.status, 200);
+}
+
+#[tokio::test]
+async fn fullwidth_and_whitespace_variants_of_an_identifier_share_one_budget() {
+    let t = app("lockout_variants").await;
+    alice(&t).await;
+    for (i, name) in [
+        "alice",
+        " alice ",
+        "ａｌｉｃｅ",
+        "ALICE@example.com",
+        "ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = t.send(login(name, "wrong")).await;
+        assert_eq!(r.status, 401, "attempt {} ({name:?})", i + 1);
+    }
+    let r = t.send(login("alice", PW)).await;
+    assert_eq!(r.status, 429, "the variants drew on alice's one budget");
+
+    // An identifier that names nobody: its variants fold to one budget too, and it
+    // answers exactly as a real account does.
+    for name in ["bob", " BOB", "ｂｏｂ", "Bob ", "ｂｏｂ"] {
+        assert_eq!(t.send(login(name, "wrong")).await.status, 401);
+    }
+    let r = t.send(login("bob", "wrong")).await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (429, "Too many login attempts. Try again later.")
+    );
+    assert_eq!(r.headers["retry-after"], "60");
+}
+
+#[tokio::test]
+async fn a_parallel_wrong_password_burst_gives_one_lock_on_every_store() {
+    for m in all_stores("lockout_burst").await {
+        let store = m.store.clone();
+        let t = app_with(&format!("lockout_burst_{}", m.name), move |b| b.store(store)).await;
+        alice(&t).await;
+        let before = t.auth.passwords().verifications();
+        let burst = (0..30)
+            .map(|_| Box::pin(t.send(login("alice", "wrong"))))
+            .collect();
+        let answers = join_vec(burst).await;
+        let refused: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
+        let checked = answers.iter().filter(|r| r.status == 401).count();
+        assert_eq!(checked, 5, "{}: exactly five were checked", m.name);
+        assert_eq!(refused.len(), 25, "{}", m.name);
+        assert_eq!(
+            t.auth.passwords().verifications() - before,
+            5,
+            "{}: five hashes, no more",
+            m.name
+        );
+        for r in &refused {
+            let after = retry_after(r);
+            assert!(
+                (59..=60).contains(&after),
+                "{}: one lock of the first round, not an escalation per refusal (got {after})",
+                m.name
+            );
+        }
+        // The lock is the first round's: after it, the next lock is the second round's.
+        let r = t.send(login("alice", "wrong")).await;
+        assert!(retry_after(&r) <= 60, "{}: still the first lock", m.name);
+        m.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_distributed_burst_cannot_lock_the_owner_out_and_strangers_stay_bounded() {
+    for m in all_stores("lockout_distributed").await {
+        let store = m.store.clone();
+        let t = app_with(&format!("lockout_dist_{}", m.name), move |b| b.store(store)).await;
+        alice(&t).await;
+        // The owner signs in from their usual address once.
+        let owner = [192, 0, 2, 10];
+        assert_eq!(t.send(login("alice", PW).peer(owner)).await.status, 200);
+        // 120 wrong passwords from 24 addresses (five each: under every per-client cap).
+        let mut max_retry = 0;
+        for a in 0..24u8 {
+            for _ in 0..5 {
+                let r = t.send(login("alice", "wrong").peer([198, 51, 100, a])).await;
+                assert!(r.status == 401 || r.status == 429, "{}", m.name);
+                if r.status == 429 {
+                    max_retry = max_retry.max(retry_after(&r));
+                }
+            }
+        }
+        assert!(
+            max_retry > 0,
+            "{}: the account-wide bound refused strangers",
+            m.name
+        );
+        // A stranger now is refused (at most 100 guesses an hour reach the hash)...
+        let r = t.send(login("alice", PW).peer([203, 0, 113, 99])).await;
+        assert_eq!(r.status, 429, "{}", m.name);
+        assert!(retry_after(&r) <= 3600, "{}", m.name);
+        // ...but the owner, from the address they signed in from, is not locked out.
+        let r = t.send(login("alice", PW).peer(owner)).await;
+        assert_eq!(r.status, 200, "{}: the owner still signs in", m.name);
+        m.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_hour_of_distributed_guessing_is_capped_per_account() {
+    // Small thresholds: five per minute per client, at most 12 an hour per account.
+    let config = LockoutConfig {
+        max_attempts: 5,
+        account_max_attempts: 50,
+        account_hourly_max_attempts: 12,
+        ..LockoutConfig::default()
+    };
+    let t = app_with("lockout_hourly", move |b| b.lockout(config)).await;
+    alice(&t).await;
+    let before = t.auth.passwords().verifications();
+    let mut refused = 0;
+    for a in 0..10u8 {
+        for _ in 0..3 {
+            let r = t.send(login("alice", "wrong").peer([198, 51, 100, a])).await;
+            if r.status == 429 {
+                refused += 1;
+                let after = retry_after(&r);
+                assert!(after > 60 && after <= 3600, "locked for the hour: {after}");
+            }
+        }
+    }
+    let hashed = t.auth.passwords().verifications() - before;
+    assert_eq!(hashed, 12, "no more than the hourly bound reached the hash");
+    assert_eq!(refused, 30 - 12);
+}
+
+#[tokio::test]
+async fn five_failures_on_any_mix_of_password_paths_lock_every_path() {
+    let outbox = crudauth_tests::http::outbox_path("lockout_mixed");
+    let t = app_with("lockout_mixed", |b| {
+        crudauth_tests::http::with_outbox(b, &outbox)
+    })
+    .await;
+    alice(&t).await;
+    let s = t.login("alice", PW).await;
+    let (access, _) = t.token("alice@example.com", PW, "").await;
+    let attempts = [
+        t.send(login("alice@example.com", "wrong")).await.status,
+        t.send(token("alice", "wrong")).await.status,
+        t.send(Req::post("/change-password").session(&s).json(json!({
+            "current_password": "wrong", "new_password": "another horse 2"
+        })))
+        .await
+        .status,
+        t.send(Req::post("/email/change-request").bearer(&access).json(json!({
+            "new_email": "alice2@example.com", "password": "wrong"
+        })))
+        .await
+        .status,
+        t.send(Req::post("/sudo").session(&s).json(json!({ "password": "wrong" })))
+            .await
+            .status,
+    ];
+    assert_eq!(
+        attempts.map(|s| s.as_u16()),
+        [401, 401, 401, 400, 401],
+        "each path answers its own way"
+    );
+    // The sixth attempt, on any path and with the right password, is refused.
+    let r = t.send(login("alice", PW)).await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (429, "Too many login attempts. Try again later.")
+    );
+    assert_eq!(t.send(token("alice@example.com", PW)).await.status, 429);
+    let r = t
+        .send(Req::post("/change-password").session(&s).json(json!({
+            "current_password": PW, "new_password": "another horse 2"
+        })))
+        .await;
+    assert_eq!(r.status, 429);
+    let r = t
+        .send(Req::post("/sudo").session(&s).json(json!({ "password": PW })))
+        .await;
+    assert_eq!(r.status, 429);
+}
+
+#[tokio::test]
+async fn the_lock_escalates_once_per_lock_not_once_per_refusal() {
+    let config = LockoutConfig {
+        max_attempts: 2,
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(16),
+        window: Duration::from_secs(1),
+        ..LockoutConfig::default()
+    };
+    let t = app_with("lockout_once", move |b| b.lockout(config)).await;
+    alice(&t).await;
+    assert_eq!(t.send(login("alice", "wrong")).await.status, 401);
+    assert_eq!(t.send(login("alice", "wrong")).await.status, 401);
+    // Ten refusals in a row while locked: one lock of the first round.
+    for _ in 0..10 {
+        let r = t.send(login("alice", "wrong")).await;
+        assert_eq!(r.status, 429);
+        assert!(retry_after(&r) <= 2);
+    }
+}
+
+/// Polls every future on this task until all are done (a concurrent burst without a
+/// `futures` dependency).
+async fn join_vec<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futures.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match std::pin::Pin::new(f).poll(cx) {
+                    Poll::Ready(v) => results[i] = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().map(Option::unwrap).collect()
+}
