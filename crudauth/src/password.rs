@@ -461,3 +461,44 @@ mod tests {
         assert!(!h.verify(&huge, Some(&hash)).await.matched);
     }
 }
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_hash_queue_refuses_at_once_instead_of_queueing() {
+        let h = PasswordHasher::new(PasswordConfig {
+            memory_kib: 64,
+            iterations: 1,
+            concurrency: 1,
+            max_waiting: 0,
+            ..Default::default()
+        })
+        .unwrap();
+        // The first takes the only slot; the second finds the line full.
+        let (first, second) = tokio::join!(h.try_verify("a", None), h.try_verify("b", None));
+        assert!(first.is_ok());
+        assert_eq!(second, Err(PasswordError::Busy));
+        assert_eq!(h.hash("c").await.map(|_| ()), Ok(()), "the slot is free again");
+        // With room to wait, both run.
+        let h = PasswordHasher::new(PasswordConfig {
+            memory_kib: 64,
+            iterations: 1,
+            concurrency: 1,
+            max_waiting: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let (first, second) = tokio::join!(h.try_verify("a", None), h.try_verify("b", None));
+        assert!(first.is_ok() && second.is_ok());
+    }
+
+    #[test]
+    fn a_busy_hasher_answers_503() {
+        assert_eq!(
+            crate::facade::busy(PasswordError::Busy).status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
