@@ -468,18 +468,23 @@ mod queue_tests {
 
     #[tokio::test]
     async fn a_full_hash_queue_refuses_at_once_instead_of_queueing() {
+        // Slow enough (tens of milliseconds) that the first is still running.
         let h = PasswordHasher::new(PasswordConfig {
-            memory_kib: 64,
+            memory_kib: 4 * 1024,
             iterations: 1,
             concurrency: 1,
             max_waiting: 0,
             ..Default::default()
         })
         .unwrap();
-        // The first takes the only slot; the second finds the line full.
-        let (first, second) = tokio::join!(h.try_verify("a", None), h.try_verify("b", None));
-        assert!(first.is_ok());
-        assert_eq!(second, Err(PasswordError::Busy));
+        let first = {
+            let h = h.clone();
+            tokio::spawn(async move { h.try_verify("a", None).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        // The first holds the only slot; the second finds the line full.
+        assert_eq!(h.try_verify("b", None).await, Err(PasswordError::Busy));
+        assert!(first.await.unwrap().is_ok());
         assert_eq!(h.hash("c").await.map(|_| ()), Ok(()), "the slot is free again");
         // With room to wait, both run.
         let h = PasswordHasher::new(PasswordConfig {
