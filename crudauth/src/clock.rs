@@ -71,10 +71,7 @@ impl Clock {
     /// assert!(now > 0);
     /// ```
     pub fn now_secs(&self) -> i64 {
-        let offset = self
-            .offset
-            .as_ref()
-            .map_or(0, |o| o.load(Ordering::SeqCst));
+        let offset = self.offset.as_ref().map_or(0, |o| o.load(Ordering::SeqCst));
         system_secs().saturating_add(offset)
     }
 

@@ -925,9 +925,7 @@ impl<U: UserRecord> CrudAuth<U> {
         };
         let rotated = match (self.sessions(), keep) {
             (Some(sessions), Some(live)) => {
-                sessions
-                    .rotate_with(&live.handle, |r| r.ver = ver)
-                    .await?
+                sessions.rotate_with(&live.handle, |r| r.ver = ver).await?
             }
             _ => None,
         };
@@ -951,7 +949,9 @@ impl<U: UserRecord> CrudAuth<U> {
     /// Sets a first password on an account that has none (created by OAuth, say). Needs a
     /// session that signed in recently or is elevated (403 otherwise; bearer never
     /// qualifies) and an account without a usable password (400 otherwise). Other sessions
-    /// and tokens end; `on_after_password_changed` fires.
+    /// and tokens end; `on_after_password_changed` fires. The calling session is rebound to
+    /// the new epoch; `POST /set-password` then moves it to a new id
+    /// ([`crate::SessionManager::rotate`]), as an application's own route should.
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {

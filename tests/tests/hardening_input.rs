@@ -265,7 +265,10 @@ async fn token_guessing_on_the_confirm_routes_is_rate_limited_per_client_address
             assert_eq!(r.status, 429, "{who} {route}");
             assert!(r.headers.contains_key("retry-after"), "{who} {route}");
             let r = t.send(from([10, 8, 8, 8])).await;
-            assert_eq!(r.status, 400, "{who} {route}: another client has its own budget");
+            assert_eq!(
+                r.status, 400,
+                "{who} {route}: another client has its own budget"
+            );
         }
         case.done().await;
     }
@@ -364,7 +367,12 @@ async fn two_concurrent_email_changes_leave_one_pending_change_bound_to_its_addr
             for other in [&a, &b, &current, &"mallory@evil.example".to_owned()] {
                 if other != address {
                     assert!(
-                        t.auth.repo().find_by_recovery(other).await.unwrap().is_none(),
+                        t.auth
+                            .repo()
+                            .find_by_recovery(other)
+                            .await
+                            .unwrap()
+                            .is_none(),
                         "{who} round {round}: {other} is nobody's"
                     );
                 }
@@ -420,7 +428,11 @@ async fn a_fullwidth_or_idn_look_alike_cannot_register_a_second_account() {
         {
             let name = format!("ann{i}");
             let r = t.send(register(look_alike, &name)).await;
-            assert_eq!(r.status, 202, "{backend:?}: the uniform answer: {:?}", r.json);
+            assert_eq!(
+                r.status, 202,
+                "{backend:?}: the uniform answer: {:?}",
+                r.json
+            );
             assert!(
                 repo.find_by_login(&name).await.unwrap().is_none(),
                 "{backend:?}: {look_alike:?} made a second account"
@@ -451,7 +463,8 @@ async fn a_fullwidth_or_idn_look_alike_cannot_register_a_second_account() {
         // Every lookup by address normalises the same way; mail goes to the stored address.
         let r = t
             .send(
-                Req::post("/password/reset-request").json(json!({"email": "ａｎｎ@ｅｘａｍｐｌｅ.com"})),
+                Req::post("/password/reset-request")
+                    .json(json!({"email": "ａｎｎ@ｅｘａｍｐｌｅ.com"})),
             )
             .await;
         assert_eq!(r.status, 200);
@@ -474,18 +487,18 @@ async fn a_fullwidth_or_idn_look_alike_cannot_register_a_second_account() {
 async fn usernames_with_bidi_overrides_or_invisible_characters_are_refused() {
     let t = app_with("username_cf", |b| b).await;
     for (i, c) in [
-        '\u{202E}', // right-to-left override
-        '\u{202D}', // left-to-right override
-        '\u{2066}', // left-to-right isolate
-        '\u{2067}', // right-to-left isolate
-        '\u{2068}', // first strong isolate
-        '\u{2069}', // pop directional isolate
-        '\u{200B}', // zero-width space
-        '\u{200D}', // zero-width joiner
-        '\u{200E}', // left-to-right mark
-        '\u{FEFF}', // byte order mark
-        '\u{00AD}', // soft hyphen
-        '\u{061C}', // Arabic letter mark
+        '\u{202E}',  // right-to-left override
+        '\u{202D}',  // left-to-right override
+        '\u{2066}',  // left-to-right isolate
+        '\u{2067}',  // right-to-left isolate
+        '\u{2068}',  // first strong isolate
+        '\u{2069}',  // pop directional isolate
+        '\u{200B}',  // zero-width space
+        '\u{200D}',  // zero-width joiner
+        '\u{200E}',  // left-to-right mark
+        '\u{FEFF}',  // byte order mark
+        '\u{00AD}',  // soft hyphen
+        '\u{061C}',  // Arabic letter mark
         '\u{E0041}', // tag latin capital A
     ]
     .into_iter()
@@ -509,7 +522,12 @@ async fn usernames_with_bidi_overrides_or_invisible_characters_are_refused() {
             "Username must not contain invisible formatting characters"
         );
         assert!(
-            t.auth.repo().find_by_recovery(&email).await.unwrap().is_none(),
+            t.auth
+                .repo()
+                .find_by_recovery(&email)
+                .await
+                .unwrap()
+                .is_none(),
             "U+{:04X}",
             c as u32
         );
@@ -539,7 +557,12 @@ async fn register_refuses_every_over_long_field_before_any_policy_check_or_hash(
         ),
         (
             "email",
-            body(format!("{}@example.com", "e".repeat(250)), ok("u"), ok(PW), ok("hi")),
+            body(
+                format!("{}@example.com", "e".repeat(250)),
+                ok("u"),
+                ok(PW),
+                ok("hi"),
+            ),
         ),
         (
             "bio",
@@ -553,13 +576,19 @@ async fn register_refuses_every_over_long_field_before_any_policy_check_or_hash(
         let r = t.send(req).await;
         assert_eq!(r.status, 422, "{field}: {:?}", r.json);
         assert!(
-            r.json["detail"].as_array().unwrap().iter().any(|e| e["loc"]
-                == json!(["body", field])
-                && e["type"] == "string_too_long"),
+            r.json["detail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["loc"] == json!(["body", field]) && e["type"] == "string_too_long"),
             "{field}: {:?}",
             r.json
         );
-        assert_eq!(checks.load(Ordering::SeqCst), 0, "{field}: no work was done");
+        assert_eq!(
+            checks.load(Ordering::SeqCst),
+            0,
+            "{field}: no work was done"
+        );
     }
     assert!(t.auth.repo().find_by_login("u").await.unwrap().is_none());
     // Within every length, the policy runs (the counter counts).

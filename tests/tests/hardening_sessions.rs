@@ -144,7 +144,11 @@ async fn a_session_cookie_copied_before_a_password_change_dies_with_the_change()
         assert_eq!(listed[0]["current"], true, "{who}");
         // The CSRF token carried over: a page's open forms keep working.
         let r = t
-            .send(Req::post("/sudo").session(&s).json(json!({"password": "correct horse 2"})))
+            .send(
+                Req::post("/sudo")
+                    .session(&s)
+                    .json(json!({"password": "correct horse 2"})),
+            )
             .await;
         assert_eq!(r.status, 200, "{who}: {:?}", r.json);
         case.done().await;
@@ -160,7 +164,9 @@ async fn a_session_cookie_copied_before_sudo_never_opens_a_sudo_gated_route() {
         t.register("ann@example.com", "ann", PW).await;
         let s = t.login("ann", PW).await;
         let copy = s.id.clone();
-        let r = t.send(with_copy(Req::post("/danger"), &copy, &s.csrf)).await;
+        let r = t
+            .send(with_copy(Req::post("/danger"), &copy, &s.csrf))
+            .await;
         assert_eq!(r.status, 403, "{who}: not elevated yet");
 
         let r = t
@@ -171,7 +177,9 @@ async fn a_session_cookie_copied_before_sudo_never_opens_a_sudo_gated_route() {
         let (moved, _) = new_session_cookie(&r);
         assert_ne!(moved, copy, "{who}");
 
-        let r = t.send(with_copy(Req::post("/danger"), &copy, &s.csrf)).await;
+        let r = t
+            .send(with_copy(Req::post("/danger"), &copy, &s.csrf))
+            .await;
         assert_eq!(
             r.status, 401,
             "{who}: the copy taken before sudo is dead, not elevated"
@@ -230,12 +238,14 @@ async fn a_session_cookie_copied_before_set_password_dies_with_it() {
 }
 
 #[tokio::test]
-async fn a_session_cookie_copied_before_an_email_change_dies_and_only_the_proven_confirmer_moves()
-{
+async fn a_session_cookie_copied_before_an_email_change_dies_and_only_the_proven_confirmer_moves() {
     for case in stores("rotate_on_email_change").await {
         let path = outbox_path("rotate_on_email_change");
         let store = case.store.clone();
-        let t = app_with("rotate_on_email_change", |b| with_outbox(b.store(store), &path)).await;
+        let t = app_with("rotate_on_email_change", |b| {
+            with_outbox(b.store(store), &path)
+        })
+        .await;
         let who = &case.name;
         t.register("ann@example.com", "ann", PW).await;
         let s = t.login("ann", PW).await;
@@ -332,18 +342,26 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
             let winner = &winners[0];
             assert!(sessions.resolve(&s.id).await.unwrap().is_none(), "{who}");
             let live = sessions.resolve(&winner.id).await.unwrap().expect("moved");
-            assert_eq!(handles(sessions.list(&uid).await.unwrap()), [winner.handle.clone()]);
+            assert_eq!(
+                handles(sessions.list(&uid).await.unwrap()),
+                std::slice::from_ref(&winner.handle),
+                "{who}"
+            );
             let original = &winner.record;
-            assert!(sessions.csrf_matches(&live, &s.csrf_token), "{who}: CSRF kept");
-            assert_eq!(live.record.created, original.created, "{who}: login time kept");
+            assert!(
+                sessions.csrf_matches(&live, &s.csrf_token),
+                "{who}: CSRF kept"
+            );
+            assert_eq!(
+                live.record.created, original.created,
+                "{who}: login time kept"
+            );
 
             // A rotation racing a logout never brings the session back.
             sessions.revoke_all(&uid, None).await.unwrap();
             let s = sessions.create(&uid, ver, "127.0.0.1", "ua").await.unwrap();
-            let (moved, _) = tokio::join!(
-                sessions.rotate(&s.handle),
-                sessions.delete(&s.handle, &uid)
-            );
+            let (moved, _) =
+                tokio::join!(sessions.rotate(&s.handle), sessions.delete(&s.handle, &uid));
             let left = handles(sessions.list(&uid).await.unwrap());
             match moved.unwrap() {
                 Some(m) => assert_eq!(left, [m.handle], "{who} round {round}"),
@@ -367,7 +385,11 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
 }
 
 /// An app whose sessions read the adjustable `clock`.
-async fn clocked(test: &str, store: Arc<dyn Store>, clock: &Clock) -> crudauth_tests::http::TestApp {
+async fn clocked(
+    test: &str,
+    store: Arc<dyn Store>,
+    clock: &Clock,
+) -> crudauth_tests::http::TestApp {
     let clock = clock.clone();
     app_with(test, move |b| {
         b.store(store).session(SessionConfig {
@@ -457,10 +479,10 @@ async fn a_tossed_cookie_cannot_shadow_the_host_prefixed_session_cookie() {
         let tdb_name = format!("host_prefix_{}", uuid::Uuid::new_v4().simple());
         async move {
             let tdb = open(Backend::Sqlite, &tdb_name).await.unwrap();
-            tdb.create_table(crudauth_tests::models::users::Entity).await;
-            let repo = crudauth_sea::SeaUserRepository::<crudauth_tests::http::User>::new(
-                tdb.db.clone(),
-            );
+            tdb.create_table(crudauth_tests::models::users::Entity)
+                .await;
+            let repo =
+                crudauth_sea::SeaUserRepository::<crudauth_tests::http::User>::new(tdb.db.clone());
             crudauth::CrudAuth::builder(repo)
                 .secret_key(SECRET.to_vec())
                 .password(fast_passwords())
@@ -475,7 +497,12 @@ async fn a_tossed_cookie_cannot_shadow_the_host_prefixed_session_cookie() {
     // The default: Secure, so the session cookie is `__Host-session_id`; the CSRF cookie
     // keeps the name scripts read, and stays readable by them.
     let (app, _tdb) = build(SessionConfig::default()).await.unwrap();
-    assert_eq!(send(&app, Req::post("/register").json(register.clone())).await.status, 202);
+    assert_eq!(
+        send(&app, Req::post("/register").json(register.clone()))
+            .await
+            .status,
+        202
+    );
     let r = send(&app, login()).await;
     assert_eq!(r.status, 200);
     let cookies = r.cookies();
@@ -489,27 +516,49 @@ async fn a_tossed_cookie_cannot_shadow_the_host_prefixed_session_cookie() {
     assert!(!csrf_header.contains("HttpOnly"), "{csrf_header}");
     assert_eq!(r.json["csrf_token"], csrf);
     let me = |cookie: String| Req::get("/me").header("cookie", cookie);
-    assert_eq!(send(&app, me(format!("__Host-session_id={sid}"))).await.status, 200);
+    assert_eq!(
+        send(&app, me(format!("__Host-session_id={sid}")))
+            .await
+            .status,
+        200
+    );
     // A cookie without the prefix (what a sibling subdomain can set) is not the session.
-    assert_eq!(send(&app, me(format!("session_id={sid}"))).await.status, 401);
+    assert_eq!(
+        send(&app, me(format!("session_id={sid}"))).await.status,
+        401
+    );
     // A rotation sets the prefixed name too.
     let r = send(
         &app,
         Req::post("/sudo")
-            .header("cookie", format!("__Host-session_id={sid}; csrf_token={csrf}"))
+            .header(
+                "cookie",
+                format!("__Host-session_id={sid}; csrf_token={csrf}"),
+            )
             .header("x-csrf-token", csrf.clone())
             .json(json!({"password": PW})),
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     let (moved, header) = r.cookies()["__Host-session_id"].clone();
-    assert!(header.contains("Secure") && header.contains("Path=/"), "{header}");
-    assert_eq!(send(&app, me(format!("__Host-session_id={moved}"))).await.status, 200);
+    assert!(
+        header.contains("Secure") && header.contains("Path=/"),
+        "{header}"
+    );
+    assert_eq!(
+        send(&app, me(format!("__Host-session_id={moved}")))
+            .await
+            .status,
+        200
+    );
     // Logout clears the prefixed cookie.
     let r = send(
         &app,
         Req::post("/logout")
-            .header("cookie", format!("__Host-session_id={moved}; csrf_token={csrf}"))
+            .header(
+                "cookie",
+                format!("__Host-session_id={moved}; csrf_token={csrf}"),
+            )
             .header("x-csrf-token", csrf.clone()),
     )
     .await;

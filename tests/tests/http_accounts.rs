@@ -127,13 +127,22 @@ async fn register_rejects_hostile_bodies_with_clear_4xx() {
         .await;
     assert_eq!(r.status, 422);
 
-    // A 1 MB password is refused before hashing.
+    // A 1 MB body is refused before it is read (413); a password over the cap inside a
+    // body that fits is refused before hashing (422).
     let before = t.auth.passwords().verifications();
     let huge = "p".repeat(1_000_000);
     let r = t
         .send(
             Req::post("/register")
                 .json(json!({"email": "h@example.com", "username": "h", "password": huge})),
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    let long = "p".repeat(5_000);
+    let r = t
+        .send(
+            Req::post("/register")
+                .json(json!({"email": "h@example.com", "username": "h", "password": long})),
         )
         .await;
     assert_eq!(r.status, 422);

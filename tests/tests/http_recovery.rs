@@ -839,7 +839,8 @@ async fn set_password_needs_a_fresh_session_and_an_account_without_one() {
 #[tokio::test]
 async fn hostile_bodies_get_clear_4xx() {
     let (t, _path) = email_app("recovery_hostile").await;
-    let huge = "A".repeat(100_000);
+    // Long, but inside the 64 KiB body limit (a larger body is a 413 before it is read).
+    let huge = "A".repeat(60_000);
     for (path, body) in [
         (
             "/password/reset-confirm",

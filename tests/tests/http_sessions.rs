@@ -94,30 +94,60 @@ async fn a_disabled_account_is_refused_like_a_wrong_password_after_the_check() {
     );
 }
 
+/// One budget per account, whatever the path: login by email or username, `/token`,
+/// `/change-password`, the email change and `/sudo`, mixed. The sixth attempt is refused
+/// on every one of them, even with the right password.
 #[tokio::test]
 async fn five_failures_answer_401_and_the_sixth_429_on_login_and_token_alike() {
-    let t = app("lockout_shared").await;
+    let outbox = crudauth_tests::http::outbox_path("lockout_shared");
+    let t = app_with("lockout_shared", |b| {
+        crudauth_tests::http::with_outbox(b, &outbox)
+    })
+    .await;
     t.register("alice@example.com", "alice", "correct horse 1")
         .await;
-    for i in 0..5 {
-        let path = if i % 2 == 0 { "/login" } else { "/token" };
-        let r = t
-            .send(Req::post(path).form(&[("username", "ALICE"), ("password", "wrong")]))
-            .await;
-        assert_eq!(r.status, 401, "attempt {}", i + 1);
-    }
+    let s = t.login("alice", "correct horse 1").await;
+    let (access, _) = t.token("alice@example.com", "correct horse 1", "").await;
+    let form = |path: &str, user: &str, password: &str| {
+        Req::post(path).form(&[("username", user), ("password", password)])
+    };
+    let statuses = [
+        t.send(form("/login", "alice@example.com", "wrong")).await,
+        t.send(form("/token", "alice", "wrong")).await,
+        t.send(Req::post("/change-password").session(&s).json(json!({
+            "current_password": "wrong", "new_password": "another horse 2"
+        })))
+        .await,
+        t.send(Req::post("/email/change-request").bearer(&access).json(json!({
+            "new_email": "alice2@example.com", "password": "wrong"
+        })))
+        .await,
+        t.send(Req::post("/sudo").session(&s).json(json!({ "password": "wrong" })))
+            .await,
+    ]
+    .map(|r| r.status.as_u16());
+    assert_eq!(statuses, [401, 401, 401, 400, 401], "each path's own refusal");
     let r = t
-        .send(Req::post("/login").form(&[("username", "alice"), ("password", "correct horse 1")]))
+        .send(form("/login", "alice", "correct horse 1"))
         .await;
     assert_eq!(
         (r.status.as_u16(), r.detail()),
         (429, "Too many login attempts. Try again later.")
     );
     assert_eq!(r.headers["retry-after"], "60");
-    let r = t
-        .send(Req::post("/token").form(&[("username", "alice"), ("password", "correct horse 1")]))
-        .await;
-    assert_eq!(r.status, 429, "the lock is shared by /token");
+    for req in [
+        form("/token", "alice@example.com", "correct horse 1"),
+        form("/login", "ALICE@example.com", "correct horse 1"),
+        Req::post("/change-password").session(&s).json(json!({
+            "current_password": "correct horse 1", "new_password": "another horse 2"
+        })),
+        Req::post("/sudo")
+            .session(&s)
+            .json(json!({ "password": "correct horse 1" })),
+    ] {
+        let r = t.send(req).await;
+        assert_eq!(r.status, 429, "the lock is the account's, on every path");
+    }
 }
 
 #[tokio::test]
@@ -459,16 +489,22 @@ async fn hostile_forms_cookies_and_headers_get_clear_4xx_never_a_500() {
         let r = t.send(req).await;
         assert_eq!(r.status, 422, "{:?}", r.json);
     }
-    // A 1 MB password: refused without hashing, same answer as a wrong password.
+    // A 1 MB body: refused before it is read. A password over the cap in a body that
+    // fits: refused without hashing, same answer as a wrong password.
     let huge = "p".repeat(1_000_000);
     let before = t.auth.passwords().verifications();
     let r = t
         .send(Req::post("/login").form(&[("username", "alice"), ("password", huge.as_str())]))
         .await;
+    assert_eq!(r.status, 413);
+    let long = "p".repeat(5_000);
+    let r = t
+        .send(Req::post("/login").form(&[("username", "alice"), ("password", long.as_str())]))
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(t.auth.passwords().verifications(), before);
-    // A huge identifier.
-    let long_user = "u".repeat(100_000);
+    // A huge identifier (inside the body limit).
+    let long_user = "u".repeat(60_000);
     let r = t
         .send(Req::post("/login").form(&[("username", long_user.as_str()), ("password", "x")]))
         .await;

@@ -191,9 +191,10 @@ pub(crate) async fn change_request<U: UserRecord>(
 /// the confirming request rides a live session of that same user and proves it is that
 /// session's own page (the session cookie *and* its CSRF token in the header, as every
 /// state-changing session request must), that session survives under a new id, set as its
-/// cookie. A request with the cookie alone (no or a wrong CSRF token), or with a session of
-/// another user, changes the address all the same (the token is the authority) but keeps
-/// no session: the safe default, since the link may have been opened anywhere.
+/// cookie. With the cookie alone (no or a wrong CSRF token) the address changes all the
+/// same (the token is the authority) but that session ends with the others: the safe
+/// default, since the link may have been opened anywhere. Another user's session riding the
+/// request is left alone.
 pub(crate) async fn change_confirm<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,

@@ -160,7 +160,7 @@ async fn verify_reset_change_and_sudo_in_the_demo() {
         (status, field(&body, "detail").as_str()),
         (403, "Re-authentication required.")
     );
-    let (status, _, body) = http(
+    let (status, head, body) = http(
         port,
         "POST",
         "/sudo",
@@ -169,7 +169,15 @@ async fn verify_reset_change_and_sudo_in_the_demo() {
     )
     .await;
     assert_eq!((status, field(&body, "detail").as_str()), (200, "elevated"));
-    assert_eq!(http(port, "POST", "/danger", &session, "").await.0, 200);
+    // Elevation issues a new session id; the one from before it is dead.
+    assert_eq!(http(port, "POST", "/danger", &session, "").await.0, 401);
+    let jar = format!("session_id={}", cookie(&head, "session_id"));
+    let elevated = [
+        ("cookie", jar.as_str()),
+        ("x-csrf-token", csrf.as_str()),
+        JSON,
+    ];
+    assert_eq!(http(port, "POST", "/danger", &elevated, "").await.0, 200);
 
     let _ = std::fs::remove_dir_all(&dir);
 }
