@@ -116,8 +116,7 @@ mod tests {
         // The client wrote the left part; the proxy appended the real address.
         headers.insert(
             "x-forwarded-for",
-            axum::http::HeaderValue::from_bytes(b"\xff\xfe garbage, 1.2.3.4, 203.0.113.7")
-                .unwrap(),
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe garbage, 1.2.3.4, 203.0.113.7").unwrap(),
         );
         assert_eq!(
             client_ip(&headers, peer, 1),
@@ -143,7 +142,12 @@ mod tests {
                 "{value}"
             );
         }
-        for bad in ["203.0.113.7:99999", "[2001:db8::7]x", "1.2.3.4:ab", "[1.2.3.4]:80"] {
+        for bad in [
+            "203.0.113.7:99999",
+            "[2001:db8::7]x",
+            "1.2.3.4:ab",
+            "[1.2.3.4]:80",
+        ] {
             let mut headers = HeaderMap::new();
             headers.insert("x-forwarded-for", bad.parse().unwrap());
             assert_eq!(client_ip(&headers, peer, 1), peer, "{bad}");

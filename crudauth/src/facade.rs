@@ -1425,7 +1425,9 @@ impl<U: UserRecord> CrudAuth<U> {
         client: &ClientMeta,
         wrong: AuthError,
     ) -> Result<(), AuthError> {
-        let attempt = self.count_account_attempt(&principal.user_id, client).await?;
+        let attempt = self
+            .count_account_attempt(&principal.user_id, client)
+            .await?;
         if !self
             .inner
             .passwords
@@ -1446,12 +1448,16 @@ impl<U: UserRecord> CrudAuth<U> {
         password: &str,
         field: &str,
     ) -> Result<String, AuthError> {
-        self.inner.passwords.hash(password).await.map_err(|e| match e {
-            PasswordError::TooLong { max } => {
-                AuthError::Validation(vec![crate::error::ValidationIssue::too_long(field, max)])
-            }
-            other => busy(other),
-        })
+        self.inner
+            .passwords
+            .hash(password)
+            .await
+            .map_err(|e| match e {
+                PasswordError::TooLong { max } => {
+                    AuthError::Validation(vec![crate::error::ValidationIssue::too_long(field, max)])
+                }
+                other => busy(other),
+            })
     }
 
     /// Stores a new password hash and ends every earlier token and every session of the

@@ -64,11 +64,11 @@ pub use keys::generate_secret_key;
 pub use lockout::LockoutConfig;
 pub use principal::{Gate, Principal, Superuser, Via};
 pub use ratelimit::{KeyBy, RateLimit};
-pub use routes::BODY_LIMIT;
 pub use recovery::RecoveryConfig;
+pub use routes::BODY_LIMIT;
 pub use session::{SameSite, SessionConfig, SessionManager};
 pub use sudo::{RequireSudo, SudoConfig};
-pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenPair, TokenService};
+pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenFamily, TokenPair, TokenService};
 pub use user::{
     IdKind, IdentityField, LogicalField, NewUser, RepoError, UserContract, UserId, UserRecord,
     UserRepository, UserSchema, UserUpdate,

@@ -161,11 +161,7 @@ impl std::fmt::Debug for Lockout {
 /// The identifier as the lockout counts it when it names no account: NFKC (a fullwidth
 /// `ａｎｎ` is `ann`), trimmed, case-folded.
 pub(crate) fn fold_identifier(identifier: &str) -> String {
-    identifier
-        .nfkc()
-        .collect::<String>()
-        .trim()
-        .to_lowercase()
+    identifier.nfkc().collect::<String>().trim().to_lowercase()
 }
 
 /// One counter of an attempt.

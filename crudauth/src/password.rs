@@ -485,7 +485,11 @@ mod queue_tests {
         // The first holds the only slot; the second finds the line full.
         assert_eq!(h.try_verify("b", None).await, Err(PasswordError::Busy));
         assert!(first.await.unwrap().is_ok());
-        assert_eq!(h.hash("c").await.map(|_| ()), Ok(()), "the slot is free again");
+        assert_eq!(
+            h.hash("c").await.map(|_| ()),
+            Ok(()),
+            "the slot is free again"
+        );
         // With room to wait, both run.
         let h = PasswordHasher::new(PasswordConfig {
             memory_kib: 64,

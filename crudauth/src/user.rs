@@ -610,7 +610,12 @@ pub trait UserRepository: Send + Sync + 'static {
 /// ```
 pub fn normalize_email(email: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let folded: String = email.trim().nfkc().collect::<String>().trim().to_lowercase();
+    let folded: String = email
+        .trim()
+        .nfkc()
+        .collect::<String>()
+        .trim()
+        .to_lowercase();
     match folded.rsplit_once('@') {
         Some((local, domain)) if !domain.is_ascii() => match idna::domain_to_ascii(domain) {
             Ok(ascii) if !ascii.is_empty() => format!("{local}@{ascii}"),

@@ -53,9 +53,11 @@ pub async fn all_stores(test: &str) -> Vec<MatrixStore> {
     match std::env::var("CRUDAUTH_TEST_REDIS_URL") {
         Ok(url) => {
             let prefix = format!("crudauth-test:{test}:{}:", uuid::Uuid::new_v4().simple());
-            let store = RedisStore::connect(&url, &prefix).await.unwrap_or_else(|e| {
-                panic!("CRUDAUTH_TEST_REDIS_URL is set but Redis is unreachable: {e}")
-            });
+            let store = RedisStore::connect(&url, &prefix)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("CRUDAUTH_TEST_REDIS_URL is set but Redis is unreachable: {e}")
+                });
             out.push(MatrixStore {
                 name: "redis".into(),
                 store: Arc::new(store),

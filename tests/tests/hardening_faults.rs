@@ -166,7 +166,10 @@ async fn an_empty_or_malformed_bearer_token_is_a_bad_credential_not_an_absent_on
     let r = t
         .send(Req::get("/maybe").header("authorization", "Basic YTpi"))
         .await;
-    assert_eq!((r.status.as_u16(), &r.json), (200, &json!({"anonymous": true})));
+    assert_eq!(
+        (r.status.as_u16(), &r.json),
+        (200, &json!({"anonymous": true}))
+    );
     let r = t
         .send(Req::get("/maybe").header("authorization", "Bearerx abc"))
         .await;

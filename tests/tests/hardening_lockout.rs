@@ -92,7 +92,10 @@ async fn fullwidth_and_whitespace_variants_of_an_identifier_share_one_budget() {
 async fn a_parallel_wrong_password_burst_gives_one_lock_on_every_store() {
     for m in all_stores("lockout_burst").await {
         let store = m.store.clone();
-        let t = app_with(&format!("lockout_burst_{}", m.name), move |b| b.store(store)).await;
+        let t = app_with(&format!("lockout_burst_{}", m.name), move |b| {
+            b.store(store)
+        })
+        .await;
         alice(&t).await;
         let before = t.auth.passwords().verifications();
         let burst = (0..30)
@@ -139,7 +142,9 @@ async fn a_distributed_burst_cannot_lock_the_owner_out_and_strangers_stay_bounde
         let mut max_retry = 0;
         for a in 0..24u8 {
             for _ in 0..5 {
-                let r = t.send(login("alice", "wrong").peer([198, 51, 100, a])).await;
+                let r = t
+                    .send(login("alice", "wrong").peer([198, 51, 100, a]))
+                    .await;
                 assert!(r.status == 401 || r.status == 429, "{}", m.name);
                 if r.status == 429 {
                     max_retry = max_retry.max(retry_after(&r));
@@ -177,7 +182,9 @@ async fn an_hour_of_distributed_guessing_is_capped_per_account() {
     let mut refused = 0;
     for a in 0..10u8 {
         for _ in 0..3 {
-            let r = t.send(login("alice", "wrong").peer([198, 51, 100, a])).await;
+            let r = t
+                .send(login("alice", "wrong").peer([198, 51, 100, a]))
+                .await;
             if r.status == 429 {
                 refused += 1;
                 let after = retry_after(&r);
@@ -226,7 +233,11 @@ async fn join_vec<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F:
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     results.into_iter().map(Option::unwrap).collect()

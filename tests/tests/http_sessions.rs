@@ -118,18 +118,28 @@ async fn five_failures_answer_401_and_the_sixth_429_on_login_and_token_alike() {
             "current_password": "wrong", "new_password": "another horse 2"
         })))
         .await,
-        t.send(Req::post("/email/change-request").bearer(&access).json(json!({
-            "new_email": "alice2@example.com", "password": "wrong"
-        })))
+        t.send(
+            Req::post("/email/change-request")
+                .bearer(&access)
+                .json(json!({
+                    "new_email": "alice2@example.com", "password": "wrong"
+                })),
+        )
         .await,
-        t.send(Req::post("/sudo").session(&s).json(json!({ "password": "wrong" })))
-            .await,
+        t.send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({ "password": "wrong" })),
+        )
+        .await,
     ]
     .map(|r| r.status.as_u16());
-    assert_eq!(statuses, [401, 401, 401, 400, 401], "each path's own refusal");
-    let r = t
-        .send(form("/login", "alice", "correct horse 1"))
-        .await;
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 400, 401],
+        "each path's own refusal"
+    );
+    let r = t.send(form("/login", "alice", "correct horse 1")).await;
     assert_eq!(
         (r.status.as_u16(), r.detail()),
         (429, "Too many login attempts. Try again later.")

@@ -18,7 +18,8 @@ impl<U: UserRecord> CrudAuth<U> {
     /// Every route of the configured transports: `/register`, `/me`, `/change-password`,
     /// `/set-password`, the session routes (`/login`, `/logout`, `/logout-all`, `/sessions`,
     /// `DELETE /sessions/{id}`, `/csrf/refresh`, `/sudo`), the bearer routes (`/token`,
-    /// `/refresh`) and, with a [`crate::RecoveryConfig`], the email flows
+    /// `/refresh`, `GET /tokens`, `DELETE /tokens/{id}`, and `/logout` when there is no
+    /// session transport) and, with a [`crate::RecoveryConfig`], the email flows
     /// (`/email/verify-request`, `/email/verify-confirm`, `/password/reset-request`,
     /// `/password/reset-confirm`, `/email/change-request`, `/email/change-confirm`).
     ///
