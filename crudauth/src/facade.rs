@@ -815,10 +815,7 @@ pub(crate) fn busy(e: PasswordError) -> AuthError {
 /// Characters no identifier may carry: controls (`\0`, newlines, ...) and invisible
 /// formatting characters (bidirectional overrides, zero-width joiners; Unicode category Cf).
 pub(crate) fn is_hostile_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    c.is_control() || crate::user::is_format_char(c)
 }
 
 pub(crate) fn repo_fault(e: RepoError) -> AuthError {
@@ -1461,7 +1458,8 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Stores a new password hash and ends every earlier token and every session of the
-    /// user but `keep`, which is rebound to the new epoch; returns the new epoch.
+    /// user; the session `keep` (the one that made the change) lives on under a new id,
+    /// bound to the new epoch, and is returned (set its `id` as the session cookie).
     ///
     /// The hash and the epoch move together, so no login can check the old password and
     /// carry the new epoch (DESIGN 6.6): with a `token_version` column they are one `UPDATE`
@@ -1470,12 +1468,16 @@ impl<U: UserRecord> CrudAuth<U> {
     /// and again after it, and a login reads the epoch *before* it re-reads the hash it
     /// checks (see [`CrudAuth::authenticate_password`]): a login that saw the old hash read
     /// its epoch before the second bump, and dies with it.
+    ///
+    /// The kept session's old id is never valid under the new epoch: it keeps the old
+    /// epoch (dead from the bump on) until the rotation moves the record, rebound, to the
+    /// new id (DESIGN 6.12).
     pub(crate) async fn replace_password(
         &self,
         user: &U,
         hash: &str,
         keep: Option<&str>,
-    ) -> Result<i64, AuthError> {
+    ) -> Result<Option<crate::session::RotatedSession>, AuthError> {
         let id = user.user_id();
         let store_kept = !self.inner.repo.schema().has(LogicalField::TokenVersion);
         if store_kept {
@@ -1490,18 +1492,20 @@ impl<U: UserRecord> CrudAuth<U> {
             Some(v) => v,
             None => self.bump_store_epoch(&id).await?,
         };
-        if let Some(sessions) = &self.inner.sessions {
-            let uid = id.to_string();
-            sessions.revoke_all(&uid, keep).await?;
-            // The session that made the change lives on, bound to the new epoch (if it
-            // cannot be rebound, it simply ends with the others: the safe outcome).
-            if let Some(handle) = keep
-                && sessions.modify(handle, |r| r.ver = ver).await.is_err()
-            {
-                tracing::info!("session changed during a password change; it ends");
-            }
+        let Some(sessions) = &self.inner.sessions else {
+            return Ok(None);
+        };
+        sessions.revoke_all(&id.to_string(), keep).await?;
+        let Some(handle) = keep else {
+            return Ok(None);
+        };
+        // If the session cannot be moved (it ended meanwhile), it simply ends with the
+        // others: the safe outcome.
+        let moved = sessions.rotate_with(handle, |r| r.ver = ver).await?;
+        if moved.is_none() {
+            tracing::info!("session ended during a password change");
         }
-        Ok(ver)
+        Ok(moved)
     }
 
     fn known_requester_key(&self, id: &UserId, requester: &str) -> String {

@@ -78,6 +78,11 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("change_password", RateLimit::new(5, HOUR)),
         ("logout_all", RateLimit::new(10, HOUR)),
         ("csrf_refresh", RateLimit::new(30, HOUR)),
+        // The confirm routes (per client IP): a link is confirmed once or twice; the limit
+        // caps what one client can make the server do with guessed or replayed tokens.
+        ("password_reset_confirm", RateLimit::new(20, HOUR)),
+        ("email_verify_confirm", RateLimit::new(20, HOUR)),
+        ("email_change_confirm", RateLimit::new(20, HOUR)),
     ])
 }
 

@@ -949,13 +949,14 @@ impl<U: UserRecord> CrudAuth<U> {
     /// Sets a first password on an account that has none (created by OAuth, say). Needs a
     /// session that signed in recently or is elevated (403 otherwise; bearer never
     /// qualifies) and an account without a usable password (400 otherwise). Other sessions
-    /// and tokens end; `on_after_password_changed` fires. The calling session is rebound to
-    /// the new epoch; `POST /set-password` then moves it to a new id
-    /// ([`crate::SessionManager::rotate`]), as an application's own route should.
+    /// and tokens end; `on_after_password_changed` fires. The calling session lives on under
+    /// a new id, returned: set its `id` as the session cookie (the old id is dead).
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// auth.set_password(&p, "a new long passphrase", &client).await?;
+    /// if let Some(moved) = auth.set_password(&p, "a new long passphrase", &client).await? {
+    ///     // send `moved.id` as the new session cookie
+    /// }
     /// # Ok(()) }
     /// ```
     pub async fn set_password(
@@ -963,7 +964,7 @@ impl<U: UserRecord> CrudAuth<U> {
         principal: &Principal<U>,
         new_password: &str,
         client: &ClientMeta,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Option<crate::session::RotatedSession>, AuthError> {
         let user = principal.user.as_ref();
         let fresh = self
             .recovery()
@@ -991,13 +992,14 @@ impl<U: UserRecord> CrudAuth<U> {
             ));
         }
         let hash = self.hash_new_password(new_password, "new_password").await?;
-        self.replace_password(user, &hash, principal.session_handle.as_deref())
+        let moved = self
+            .replace_password(user, &hash, principal.session_handle.as_deref())
             .await?;
         let ctx = client.hook_context(Some(principal.via.as_str()));
         let user = self.reload(user).await;
         self.hooks()
             .fire(UserEvent::PasswordChanged, &user.contract(), &ctx)
             .await;
-        Ok(())
+        Ok(moved)
     }
 }

@@ -96,9 +96,26 @@ fn fault(e: crate::store::StoreError) -> AuthError {
     AuthError::Unavailable
 }
 
+/// A successful elevation: the session's new id and when the elevation ends.
+///
+/// ```no_run
+/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
+/// let elevated = auth.sudo().elevate(&principal, "my password again", &client).await?;
+/// // send `elevated.session.id` as the session cookie; elevated until `elevated.until`
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Elevated {
+    /// The unix second the elevation ends.
+    pub until: i64,
+    /// The session under its new id.
+    pub session: crate::session::RotatedSession,
+}
+
 impl<U: UserRecord> Sudo<'_, U> {
-    /// Re-checks the password and stamps the principal's session as elevated; returns the
-    /// unix second the elevation ends. 403 for a bearer principal, 401 `Incorrect password`,
+    /// Re-checks the password and moves the principal's session to a new id, stamped as
+    /// elevated; returns the new session (set its `id` as the session cookie: the old id
+    /// is dead) and the unix second the elevation ends. 403 for a bearer principal, 401 `Incorrect password`,
     /// 429 when locked.
     ///
     /// ```no_run
@@ -112,7 +129,7 @@ impl<U: UserRecord> Sudo<'_, U> {
         principal: &Principal<U>,
         password: &str,
         client: &ClientMeta,
-    ) -> Result<i64, AuthError> {
+    ) -> Result<Elevated, AuthError> {
         let auth = self.auth;
         let config = auth.sudo_config();
         let (Via::Session, Some(handle), Some(sessions)) = (
@@ -174,13 +191,16 @@ impl<U: UserRecord> Sudo<'_, U> {
                 retry_after: ceil_secs(left),
             });
         }
-        let until = now_secs() + config.window.as_secs() as i64;
-        if !sessions
-            .modify(handle, |r| r.sudo_until = Some(until))
+        // The stamp is written on the way to a new session id: the old id is never
+        // elevated, so a copy of the cookie taken before the elevation opens nothing.
+        let until = sessions.now_secs() + config.window.as_secs() as i64;
+        let Some(moved) = sessions
+            .rotate_with(handle, |r| r.sudo_until = Some(until))
             .await?
-        {
+        else {
             return Err(AuthError::NotAuthenticated);
-        }
+        };
+        let handle = moved.handle.as_str();
         let ctx = crate::hooks::HookContext {
             transport: Some("session"),
             session_handle: Some(handle.to_owned()),
@@ -189,7 +209,10 @@ impl<U: UserRecord> Sudo<'_, U> {
         auth.hooks()
             .fire(UserEvent::Sudo, &principal.user.contract(), &ctx)
             .await;
-        Ok(until)
+        Ok(Elevated {
+            until,
+            session: moved,
+        })
     }
 }
 

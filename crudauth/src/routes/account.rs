@@ -14,7 +14,7 @@ use crate::facade::{ClientMeta, CrudAuth};
 use crate::hooks::UserEvent;
 use crate::password::is_unusable_password;
 use crate::policy::{PasswordContext, PasswordSource};
-use crate::principal::{Principal, Via};
+use crate::principal::Principal;
 use crate::session::SessionManager;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
 
@@ -46,48 +46,6 @@ const MAX_USERNAME: usize = 255;
 /// characters, or the JSON text of any other value), checked before hashing; the column's
 /// own limit is still enforced by the repository.
 const MAX_EXTRA: usize = 4096;
-
-/// Unicode general category Cf (format characters: invisible, yet they change how text is
-/// shown or compared: bidirectional overrides and isolates, zero-width spaces and joiners,
-/// the BOM, tags, ...): every range the Unicode Character Database lists as Cf.
-const FORMAT_CHARS: &[(char, char)] = &[
-    ('\u{00AD}', '\u{00AD}'),
-    ('\u{0600}', '\u{0605}'),
-    ('\u{061C}', '\u{061C}'),
-    ('\u{06DD}', '\u{06DD}'),
-    ('\u{070F}', '\u{070F}'),
-    ('\u{0890}', '\u{0891}'),
-    ('\u{08E2}', '\u{08E2}'),
-    ('\u{180E}', '\u{180E}'),
-    ('\u{200B}', '\u{200F}'),
-    ('\u{202A}', '\u{202E}'),
-    ('\u{2060}', '\u{2064}'),
-    ('\u{2066}', '\u{206F}'),
-    ('\u{FEFF}', '\u{FEFF}'),
-    ('\u{FFF9}', '\u{FFFB}'),
-    ('\u{110BD}', '\u{110BD}'),
-    ('\u{110CD}', '\u{110CD}'),
-    ('\u{13430}', '\u{1343F}'),
-    ('\u{1BCA0}', '\u{1BCA3}'),
-    ('\u{1D173}', '\u{1D17A}'),
-    ('\u{E0001}', '\u{E0001}'),
-    ('\u{E0020}', '\u{E007F}'),
-];
-
-/// Whether `c` is a format character (Unicode general category Cf).
-pub(crate) fn is_format_char(c: char) -> bool {
-    FORMAT_CHARS
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                std::cmp::Ordering::Less
-            } else if lo > c {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
-}
 
 /// `POST /register`.
 ///
@@ -125,7 +83,7 @@ pub(crate) async fn register<U: UserRecord>(
                         "Username must be non-empty, without surrounding spaces or control characters",
                     ));
                 }
-                if name.chars().any(is_format_char) {
+                if name.chars().any(crate::user::is_format_char) {
                     issues.push(ValidationIssue::body(
                         "username",
                         "value_error",
@@ -240,28 +198,6 @@ pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
     response
 }
 
-/// Moves the principal's session (if it is one) to a new id after a privilege change and
-/// puts the new cookie on `response`: a copy of the cookie taken before the change is dead.
-/// The CSRF token carries over. If the session ended meanwhile (a concurrent logout, say),
-/// nothing is set: the change itself stands.
-pub(super) async fn rotate_session<U: UserRecord>(
-    auth: &CrudAuth<U>,
-    principal: &Principal<U>,
-    response: &mut Response,
-) -> Result<(), AuthError> {
-    let (Via::Session, Some(handle), Some(sessions)) = (
-        principal.via,
-        principal.session_handle.as_deref(),
-        auth.sessions(),
-    ) else {
-        return Ok(());
-    };
-    if let Some(moved) = sessions.rotate(handle).await? {
-        set_session_cookie(sessions, &moved.id, response);
-    }
-    Ok(())
-}
-
 /// Puts a (new) session cookie on a response; it carries a credential, so not cacheable.
 pub(super) fn set_session_cookie(sessions: &SessionManager, id: &str, response: &mut Response) {
     let config = sessions.config();
@@ -312,10 +248,13 @@ pub(crate) async fn change_password<U: UserRecord>(
     )
     .await?;
     let hash = auth.hash_new_password(new, "new_password").await?;
-    auth.replace_password(user, &hash, principal.session_handle.as_deref())
+    let moved = auth
+        .replace_password(user, &hash, principal.session_handle.as_deref())
         .await?;
     let mut response = Json(json!({ "detail": "Password changed." })).into_response();
-    rotate_session(&auth, &principal, &mut response).await?;
+    if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {
+        set_session_cookie(sessions, &moved.id, &mut response);
+    }
     let ctx = client.hook_context(Some(principal.via.as_str()));
     let contract = auth.reload(user).await.contract();
     auth.hooks()

@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::account::{rotate_session, set_session_cookie};
+use super::account::set_session_cookie;
 use super::{email_field, json_object, string_field, with_limit};
 use crate::client_ip::ip_key;
 use crate::error::AuthError;
@@ -237,9 +237,11 @@ pub(crate) async fn set_password<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let new = one_field(&headers, &body, "new_password")?;
-    auth.set_password(&principal, &new, &client).await?;
+    let moved = auth.set_password(&principal, &new, &client).await?;
     let mut response = detail("Password set.");
-    rotate_session(&auth, &principal, &mut response).await?;
+    if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {
+        set_session_cookie(sessions, &moved.id, &mut response);
+    }
     Ok(response)
 }
 
@@ -253,10 +255,12 @@ pub(crate) async fn sudo<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let password = one_field(&headers, &body, "password")?;
-    auth.sudo().elevate(&principal, &password, &client).await?;
     // The elevated session moves to a new id: a copy of the cookie taken before the
     // elevation never opens a sudo-gated route.
+    let elevated = auth.sudo().elevate(&principal, &password, &client).await?;
     let mut response = detail("elevated");
-    rotate_session(&auth, &principal, &mut response).await?;
+    if let Some(sessions) = auth.sessions() {
+        set_session_cookie(sessions, &elevated.session.id, &mut response);
+    }
     Ok(response)
 }
