@@ -221,10 +221,26 @@ async fn a_tripped_sudo_lock_ends_an_existing_elevation() {
 }
 
 /// A memory store that, once armed, changes a session record (as a concurrent activity
-/// touch would) just before the next compare-and-set on it.
+/// touch would) just before the next compare-and-set on it (`armed`), or just before the
+/// next get-and-delete that claims it (`armed_claim`: the elevation moves the session to a
+/// new id, claiming the old record).
 struct Interfering {
     inner: crudauth::store::MemoryStore,
     armed: std::sync::atomic::AtomicBool,
+    armed_claim: std::sync::atomic::AtomicBool,
+}
+
+impl Interfering {
+    async fn touch(&self, k: &str, t: Option<Duration>) -> StoreResult<()> {
+        use crudauth::store::Store as _;
+        let current = self.inner.get(k).await?.expect("the session exists");
+        let mut record: crudauth::session::SessionRecord =
+            serde_json::from_slice(&current).unwrap();
+        record.last += 1;
+        self.inner
+            .set(k, &serde_json::to_vec(&record).unwrap(), t)
+            .await
+    }
 }
 
 type StoreResult<T> = Result<T, crudauth::store::StoreError>;
@@ -241,6 +257,10 @@ impl crudauth::store::Store for Interfering {
         self.inner.set_if_absent(k, v, t).await
     }
     async fn get_and_delete(&self, k: &str) -> StoreResult<Option<Vec<u8>>> {
+        if k.starts_with("session:") && self.armed_claim.swap(false, Ordering::SeqCst) {
+            let left = self.inner.ttl(k).await?;
+            self.touch(k, left).await?;
+        }
         self.inner.get_and_delete(k).await
     }
     async fn compare_and_set(
@@ -251,13 +271,7 @@ impl crudauth::store::Store for Interfering {
         t: Option<Duration>,
     ) -> StoreResult<bool> {
         if k.starts_with("session:") && self.armed.swap(false, Ordering::SeqCst) {
-            let current = self.inner.get(k).await?.expect("the session exists");
-            let mut record: crudauth::session::SessionRecord =
-                serde_json::from_slice(&current).unwrap();
-            record.last += 1;
-            self.inner
-                .set(k, &serde_json::to_vec(&record).unwrap(), t)
-                .await?;
+            self.touch(k, t).await?;
         }
         self.inner.compare_and_set(k, expected, new, t).await
     }
@@ -289,20 +303,22 @@ async fn a_concurrent_session_write_neither_loses_an_elevation_nor_a_lock() {
     let store = Arc::new(Interfering {
         inner: crudauth::store::MemoryStore::new(),
         armed: std::sync::atomic::AtomicBool::new(false),
+        armed_claim: std::sync::atomic::AtomicBool::new(false),
     });
     let dyn_store: Arc<dyn crudauth::store::Store> = store.clone();
     let t = app_with("sudo_cas", move |b| b.store(dyn_store)).await;
     t.register("ann@example.com", "ann", PW).await;
     let s = t.login("ann", PW).await;
 
-    // The stamp's compare-and-set loses once to a touch: the elevation is retried, not lost.
-    store.armed.store(true, Ordering::SeqCst);
+    // A touch lands between the read of the record and its claim by the move to a new
+    // id: the elevation is carried over onto the touched record, not lost.
+    store.armed_claim.store(true, Ordering::SeqCst);
     let r = t
         .send(Req::post("/sudo").session(&s).json(json!({"password": PW})))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert!(
-        !store.armed.load(Ordering::SeqCst),
+        !store.armed_claim.load(Ordering::SeqCst),
         "the interference happened"
     );
     assert_eq!(t.send(Req::post("/danger").session(&s)).await.status, 200);
