@@ -503,6 +503,26 @@ where
         Ok(())
     }
 
+    /// One conditional `UPDATE ... WHERE id = ? AND password = <expected>`.
+    async fn compare_and_set_password_hash(
+        &self,
+        id: &UserId,
+        expected: &str,
+        hash: &str,
+    ) -> Result<bool, RepoError> {
+        let map = Self::map();
+        check_len::<M>(map.password, hash)?;
+        let value = Self::id_value(id).ok_or(RepoError::NotFound)?;
+        let result = M::Entity::update_many()
+            .col_expr(map.password, Expr::value(hash.to_owned()))
+            .filter(map.id.eq(value))
+            .filter(map.password.eq(expected.to_owned()))
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(result.rows_affected == 1)
+    }
+
     fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
         Some(std::sync::Arc::new(self.db.clone()))
     }

@@ -77,6 +77,13 @@ pub trait DynUserRepository<U>: Send + Sync {
         id: &'a UserId,
         hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
+    /// See [`UserRepository::compare_and_set_password_hash`].
+    fn compare_and_set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        expected: &'a str,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RepoError>>;
     /// See [`UserRepository::database`].
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
 }
@@ -132,6 +139,16 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
         hash: &'a str,
     ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
         Box::pin(UserRepository::replace_password_hash(self, id, hash))
+    }
+    fn compare_and_set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        expected: &'a str,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RepoError>> {
+        Box::pin(UserRepository::compare_and_set_password_hash(
+            self, id, expected, hash,
+        ))
     }
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         UserRepository::database(self)
@@ -1273,18 +1290,37 @@ impl<U: UserRecord> CrudAuth<U> {
             return Err(AuthError::BadCredentials);
         }
         let user = self.find_login(identifier).await?;
+        let requester = ip_key(client.ip);
+        let store_kept = !self.inner.repo.schema().has(LogicalField::TokenVersion);
+        // The epoch as of before the password check (a password change that completes while
+        // this check runs revokes what this login creates), and whether this client signed
+        // in to the account before (under this epoch). An identifier that names nobody does
+        // the same store reads against keys no account has, so the work does not tell.
+        let (epoch, known_client) = match &user {
+            Some(u) => {
+                let epoch = self.epoch(u).await?;
+                let known = self.is_known_at(&u.user_id(), epoch, &requester).await?;
+                (epoch, known)
+            }
+            None => {
+                if store_kept {
+                    self.store_read("epoch:").await?;
+                }
+                self.store_read(&self.known_requester_key("", 0, &requester))
+                    .await?;
+                (0, false)
+            }
+        };
         let user_id = user.as_ref().map(UserRecord::user_id);
+        let folded = self.fold_unknown_identifier(identifier);
         let lock_subject = match &user_id {
-            Some(id) => LockSubject::Account {
-                id,
-                known_client: self.is_known_requester(id, &ip_key(client.ip)).await?,
-            },
-            None => LockSubject::Unknown(identifier),
+            Some(id) => LockSubject::Account { id, known_client },
+            None => LockSubject::Unknown(&folded),
         };
         let attempt = match self
             .inner
             .lockout
-            .check_and_count(&ip_key(client.ip), lock_subject)
+            .check_and_count(&requester, lock_subject)
             .await
         {
             Ok(attempt) => attempt,
@@ -1301,14 +1337,12 @@ impl<U: UserRecord> CrudAuth<U> {
                 return Err(err);
             }
         };
-        // The epoch as of before the password check: a password change that completes while
-        // this check runs revokes what this login creates. A store-kept epoch is read apart
-        // from the row, so the row is read again after it: if the hash moved in between, a
-        // password change ran, and the login is refused (it would otherwise check the old
-        // hash and carry the new epoch).
-        let (user, epoch) = match user {
-            Some(u) if u.token_version().is_none() => {
-                let epoch = self.epoch(&u).await?;
+        // A store-kept epoch is read apart from the row, so the row is read again after it:
+        // if the hash moved in between, a password change ran, and the login is refused (it
+        // would otherwise check the old hash and carry the new epoch). Unknown identifiers
+        // make the same second read.
+        let user = match user {
+            Some(u) if store_kept => {
                 let again = self
                     .inner
                     .repo
@@ -1316,27 +1350,40 @@ impl<U: UserRecord> CrudAuth<U> {
                     .await
                     .map_err(repo_fault)?;
                 match again {
-                    Some(fresh) if fresh.password_hash() == u.password_hash() => {
-                        (Some(fresh), epoch)
-                    }
+                    Some(fresh) if fresh.password_hash() == u.password_hash() => Some(fresh),
                     _ => {
                         tracing::info!("password changed during a login; the login is refused");
-                        (None, 0)
+                        None
                     }
                 }
             }
-            Some(u) => {
-                let epoch = self.epoch(&u).await?;
-                (Some(u), epoch)
+            Some(u) => Some(u),
+            None => {
+                if store_kept {
+                    let nobody = self.inner.repo.schema().id_kind.nobody();
+                    self.inner
+                        .repo
+                        .find_by_id(&nobody)
+                        .await
+                        .map_err(repo_fault)?;
+                }
+                None
             }
-            None => (None, 0),
         };
-        let verification = self
+        let verification = match self
             .inner
             .passwords
             .try_verify(password, user.as_ref().and_then(|u| u.password_hash()))
             .await
-            .map_err(busy)?;
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // Refused before any hashing: the attempt is given back, so a flood of the
+                // hasher cannot push anyone into a lock.
+                self.inner.lockout.refund(attempt).await;
+                return Err(busy(e));
+            }
+        };
         let failure = match &user {
             None => Some(LoginFailure::InvalidCredentials),
             Some(_) if !verification.matched => Some(LoginFailure::InvalidCredentials),
@@ -1356,23 +1403,29 @@ impl<U: UserRecord> CrudAuth<U> {
             return Err(AuthError::BadCredentials);
         }
         let user = user.ok_or(AuthError::BadCredentials)?;
-        if verification.needs_rehash {
+        if verification.needs_rehash
+            && let Some(checked) = user.password_hash()
+        {
+            // Compare-and-set on the hash that was checked: a password change that landed
+            // meanwhile is never overwritten with a hash of the old password.
             match self.inner.passwords.hash(password).await {
                 Ok(hash) => {
-                    if let Err(e) = self
+                    match self
                         .inner
                         .repo
-                        .set_password_hash(&user.user_id(), &hash)
+                        .compare_and_set_password_hash(&user.user_id(), checked, &hash)
                         .await
                     {
-                        tracing::warn!(error = %e, "could not store a rehashed password");
+                        Ok(true) => {}
+                        Ok(false) => tracing::info!("password changed before its rehash; kept"),
+                        Err(e) => tracing::warn!(error = %e, "could not store a rehashed password"),
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "rehash failed"),
             }
         }
         self.inner.lockout.succeeded(attempt).await;
-        self.remember_requester(&user.user_id(), &ip_key(client.ip))
+        self.remember_requester(&user.user_id(), epoch, &requester)
             .await;
         Ok(VerifiedUser { user, epoch })
     }
@@ -1395,18 +1448,62 @@ impl<U: UserRecord> CrudAuth<U> {
         repo.find_by_login(nfkc).await.map_err(repo_fault)
     }
 
+    /// An identifier that names no account, in the equivalence the lookup itself uses, so
+    /// that its variants share one lockout budget exactly when they would share an account:
+    /// an address (when a login field is the email) as [`crate::user::normalize_email`]
+    /// makes it, anything else as typed after NFKC and trimming (usernames are matched
+    /// exactly: `Alice` is not `alice`). Counting unknown identifiers under any other
+    /// equivalence would let the lockout tell which accounts exist.
+    fn fold_unknown_identifier(&self, identifier: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        let by_email = self
+            .inner
+            .repo
+            .schema()
+            .login
+            .iter()
+            .any(crate::user::IdentityField::case_insensitive);
+        if by_email && identifier.contains('@') {
+            return crate::user::normalize_email(identifier);
+        }
+        identifier
+            .trim()
+            .nfkc()
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    }
+
+    /// A store read whose value does not matter (equal work for unknown identifiers).
+    async fn store_read(&self, key: &str) -> Result<(), AuthError> {
+        match self.inner.store.get(key).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                crate::store::report_fault("store", &e);
+                Err(AuthError::Unavailable)
+            }
+        }
+    }
+
     /// Counts a password attempt against an account's lockout budget (for the re-checks of
     /// a signed-in user's password: change-password, email change, sudo).
     pub(crate) async fn count_account_attempt(
         &self,
-        id: &UserId,
+        user: &U,
         client: &ClientMeta,
     ) -> Result<crate::lockout::Attempt, AuthError> {
         let requester = ip_key(client.ip);
-        let known_client = self.is_known_requester(id, &requester).await?;
+        let known_client = self.is_known_requester(user, &requester).await?;
+        let id = user.user_id();
         self.inner
             .lockout
-            .check_and_count(&requester, LockSubject::Account { id, known_client })
+            .check_and_count(
+                &requester,
+                LockSubject::Account {
+                    id: &id,
+                    known_client,
+                },
+            )
             .await
     }
 
@@ -1423,16 +1520,21 @@ impl<U: UserRecord> CrudAuth<U> {
         wrong: AuthError,
     ) -> Result<(), AuthError> {
         let attempt = self
-            .count_account_attempt(&principal.user_id, client)
+            .count_account_attempt(principal.user.as_ref(), client)
             .await?;
-        if !self
+        let verification = match self
             .inner
             .passwords
             .try_verify(password, principal.user.password_hash())
             .await
-            .map_err(busy)?
-            .matched
         {
+            Ok(v) => v,
+            Err(e) => {
+                self.inner.lockout.refund(attempt).await;
+                return Err(busy(e));
+            }
+        };
+        if !verification.matched {
             return Err(wrong);
         }
         self.inner.lockout.succeeded(attempt).await;
@@ -1508,31 +1610,34 @@ impl<U: UserRecord> CrudAuth<U> {
         Ok(moved)
     }
 
-    fn known_requester_key(&self, id: &UserId, requester: &str) -> String {
+    /// The record that a client address signed in to an account, under one revocation
+    /// epoch: a password change or reset, or "sign out everywhere", forgets every address.
+    fn known_requester_key(&self, id: &str, epoch: i64, requester: &str) -> String {
         let who = crate::keys::hmac_hex(
             &self.inner.keys.store,
-            format!("{id}\u{0}{requester}").as_bytes(),
+            format!("{id}\u{0}{epoch}\u{0}{requester}").as_bytes(),
         );
         format!("seen:{who}")
     }
 
-    /// Remembers (for 90 days, as an HMAC) that the user signed in from this client
-    /// address: such requesters are exempt from the address-wide mail throttle. Best effort.
-    async fn remember_requester(&self, id: &UserId, requester: &str) {
-        let key = self.known_requester_key(id, requester);
+    /// Remembers (for 90 days, as an HMAC, until the epoch moves) that the user signed in
+    /// from this client address: such requesters are exempt from the address-wide mail
+    /// throttle and the account-wide lockout bounds. Best effort.
+    async fn remember_requester(&self, id: &UserId, epoch: i64, requester: &str) {
+        let key = self.known_requester_key(&id.to_string(), epoch, requester);
         let ttl = Duration::from_secs(90 * 24 * 3600);
         if let Err(e) = self.inner.store.set(&key, b"1", Some(ttl)).await {
             tracing::warn!(error = %e, "could not remember a sign-in address");
         }
     }
 
-    /// Whether the user has signed in from this client address within 90 days.
-    pub(crate) async fn is_known_requester(
+    async fn is_known_at(
         &self,
         id: &UserId,
+        epoch: i64,
         requester: &str,
     ) -> Result<bool, AuthError> {
-        let key = self.known_requester_key(id, requester);
+        let key = self.known_requester_key(&id.to_string(), epoch, requester);
         match self.inner.store.get(&key).await {
             Ok(found) => Ok(found.is_some()),
             Err(e) => {
@@ -1540,6 +1645,17 @@ impl<U: UserRecord> CrudAuth<U> {
                 Err(AuthError::Unavailable)
             }
         }
+    }
+
+    /// Whether the user has signed in from this client address within 90 days, since the
+    /// last password change, reset or sign-out-everywhere.
+    pub(crate) async fn is_known_requester(
+        &self,
+        user: &U,
+        requester: &str,
+    ) -> Result<bool, AuthError> {
+        let epoch = self.epoch(user).await?;
+        self.is_known_at(&user.user_id(), epoch, requester).await
     }
 
     /// The user as stored now (for hooks after a write), or as given if it cannot be read.

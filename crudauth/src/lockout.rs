@@ -14,8 +14,8 @@
 //! The *subject* is the account once the identifier resolves to one ([`LockSubject::Account`]):
 //! logging in by email, by username, by `/token`, and re-checking the password for
 //! `/change-password`, the email change or sudo all draw on one budget. An identifier that
-//! names no account is counted by its folded form ([`LockSubject::Unknown`]: NFKC, trimmed,
-//! lower-cased), with the same thresholds, so unknown and known identifiers answer alike.
+//! names no account is counted in the equivalence the lookup uses ([`LockSubject::Unknown`]),
+//! with the same thresholds, so unknown and known identifiers answer alike.
 //! The two kinds live in separate key namespaces that no input can name: an account key is
 //! derived from the id, an identifier key from an HMAC of the input under its own tag.
 //!
@@ -32,8 +32,6 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use unicode_normalization::UnicodeNormalization;
 
 use crate::error::AuthError;
 use crate::keys::hmac_hex;
@@ -131,7 +129,10 @@ pub enum LockSubject<'a> {
         /// Whether the client signed in to this account before.
         known_client: bool,
     },
-    /// An identifier that names no account, counted by its folded form.
+    /// An identifier that names no account, counted as given: the caller folds it into
+    /// the equivalence its lookup uses (the facade: an address normalised as stored, a
+    /// username after NFKC and trimming), so its variants share a budget exactly when they
+    /// would share an account, and the lockout cannot tell which accounts exist.
     Unknown(&'a str),
 }
 
@@ -156,12 +157,6 @@ impl std::fmt::Debug for Lockout {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-/// The identifier as the lockout counts it when it names no account: NFKC (a fullwidth
-/// `ａｎｎ` is `ann`), trimmed, case-folded.
-pub(crate) fn fold_identifier(identifier: &str) -> String {
-    identifier.nfkc().collect::<String>().trim().to_lowercase()
 }
 
 /// One counter of an attempt.
@@ -192,10 +187,9 @@ impl Lockout {
                 format!("a:{mac}")
             }
             LockSubject::Unknown(identifier) => {
-                let folded = fold_identifier(identifier);
                 let mac = hmac_hex(
                     &self.key,
-                    format!("lockout-identifier\u{0}{folded}").as_bytes(),
+                    format!("lockout-identifier\u{0}{identifier}").as_bytes(),
                 );
                 format!("i:{mac}")
             }
@@ -396,6 +390,31 @@ impl Lockout {
         ] {
             if let Err(e) = self.store.delete(&key).await {
                 tracing::warn!(error = %e, "could not clear a lockout counter after a login");
+            }
+        }
+    }
+
+    /// A counted attempt that was refused before its password was checked (the hasher was
+    /// busy): every counter it added to is given back, so a flood of the hasher cannot
+    /// push anyone into a lock.
+    ///
+    /// ```no_run
+    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// let attempt = lockout
+    ///     .check_and_count("203.0.113.9", crudauth::lockout::LockSubject::Unknown("ann"))
+    ///     .await?;
+    /// lockout.refund(attempt).await; // nothing was checked
+    /// # Ok(()) }
+    /// ```
+    pub async fn refund(&self, attempt: Attempt) {
+        for key in std::iter::once(&attempt.pair).chain(&attempt.uncount) {
+            let window = if key.starts_with("login:hour:") {
+                HOUR
+            } else {
+                self.config.window
+            };
+            if let Err(e) = self.store.incr(key, -1, window).await {
+                tracing::warn!(error = %e, "could not give back a refused attempt");
             }
         }
     }

@@ -112,9 +112,9 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     max_length: usize,
-    permits: Semaphore,
-    /// Requests holding or waiting for a permit.
-    queued: std::sync::atomic::AtomicUsize,
+    permits: Arc<Semaphore>,
+    /// Requests holding or waiting for a permit (hashes running count until they end).
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     /// `concurrency + max_waiting`.
     queue_cap: usize,
     /// argon2 verifications run so far (real or dummy): lets tests and metrics see that a
@@ -159,8 +159,8 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 max_length: config.max_length,
-                permits: Semaphore::new(config.concurrency),
-                queued: std::sync::atomic::AtomicUsize::new(0),
+                permits: Arc::new(Semaphore::new(config.concurrency)),
+                queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 queue_cap: config.concurrency.saturating_add(config.max_waiting),
                 verifications: std::sync::atomic::AtomicU64::new(0),
                 dummy,
@@ -327,14 +327,17 @@ impl PasswordHasher {
     }
 
     /// Runs argon2 work on the blocking pool once a permit is free; refuses at once when
-    /// `concurrency + max_waiting` requests already hold or wait for one.
+    /// `concurrency + max_waiting` requests already hold or wait for one. The permit and
+    /// the queue slot move into the blocking task: a client that hangs up mid-hash frees
+    /// neither until the hash it started has finished, so cancelled requests cannot stack
+    /// up argon2 work beyond `concurrency`.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         use std::sync::atomic::Ordering;
-        struct Slot<'a>(&'a std::sync::atomic::AtomicUsize);
-        impl Drop for Slot<'_> {
+        struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Slot {
             fn drop(&mut self) {
                 self.0.fetch_sub(1, Ordering::AcqRel);
             }
@@ -344,16 +347,20 @@ impl PasswordHasher {
             queued.fetch_sub(1, Ordering::AcqRel);
             return Err(PasswordError::Busy);
         }
-        let _slot = Slot(queued);
-        let _permit = self
+        let slot = Slot(queued.clone());
+        let permit = self
             .inner
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| PasswordError::Internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| PasswordError::Internal)
+        tokio::task::spawn_blocking(move || {
+            let _held = (slot, permit);
+            work()
+        })
+        .await
+        .map_err(|_| PasswordError::Internal)
     }
 }
 
@@ -501,6 +508,33 @@ mod queue_tests {
         .unwrap();
         let (first, second) = tokio::join!(h.try_verify("a", None), h.try_verify("b", None));
         assert!(first.is_ok() && second.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_hangs_up_mid_hash_keeps_its_slot_until_the_hash_ends() {
+        let h = PasswordHasher::new(PasswordConfig {
+            memory_kib: 4 * 1024,
+            iterations: 1,
+            concurrency: 1,
+            max_waiting: 0,
+            ..Default::default()
+        })
+        .unwrap();
+        // Started, then dropped (the client went away) while argon2 runs.
+        let cancelled =
+            tokio::time::timeout(std::time::Duration::from_millis(2), h.try_verify("a", None))
+                .await;
+        assert!(cancelled.is_err(), "the hash was still running");
+        // The abandoned hash still holds the only slot.
+        assert_eq!(h.try_verify("b", None).await, Err(PasswordError::Busy));
+        // Once it has finished, the slot is free.
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if h.try_verify("c", None).await.is_ok() {
+                return;
+            }
+        }
+        panic!("the slot was never given back");
     }
 
     #[test]

@@ -487,7 +487,7 @@ impl<U: UserRecord> CrudAuth<U> {
         user: &U,
         requester: &str,
     ) -> Result<bool, AuthError> {
-        let known = self.is_known_requester(&user.user_id(), requester).await?;
+        let known = self.is_known_requester(user, requester).await?;
         self.rate_limiter()
             .allow_silently_from(action, email, requester, known)
             .await

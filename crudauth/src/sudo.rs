@@ -153,7 +153,7 @@ impl<U: UserRecord> Sudo<'_, U> {
         // Sudo is a password path like any other: it draws on the account's login lockout
         // budget too (a 429 there is answered as the login lockout answers it).
         let attempt = auth
-            .count_account_attempt(&principal.user_id, client)
+            .count_account_attempt(principal.user.as_ref(), client)
             .await?;
         // Counted before the check, so concurrent guesses share one budget.
         let count = store
@@ -161,13 +161,26 @@ impl<U: UserRecord> Sudo<'_, U> {
             .await
             .map_err(fault)?;
         let over = count > i64::from(config.max_attempts);
-        let matched = !over
-            && auth
+        let matched = if over {
+            false
+        } else {
+            match auth
                 .passwords()
                 .try_verify(password, principal.user.password_hash())
                 .await
-                .map_err(crate::facade::busy)?
-                .matched;
+            {
+                Ok(v) => v.matched,
+                Err(e) => {
+                    // Refused before any hashing: neither budget is spent.
+                    auth.lockout().refund(attempt).await;
+                    store
+                        .incr(&fail_key, -1, config.lockout)
+                        .await
+                        .map_err(fault)?;
+                    return Err(crate::facade::busy(e));
+                }
+            }
+        };
         if !matched {
             if over || count >= i64::from(config.max_attempts) {
                 store

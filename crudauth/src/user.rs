@@ -62,6 +62,21 @@ pub enum IdKind {
 }
 
 impl IdKind {
+    /// An id of this kind that no user has (the smallest integer, the nil UUID, a NUL text
+    /// key): a lookup by it does the work of a real one and finds nobody.
+    ///
+    /// ```
+    /// use crudauth::user::{IdKind, UserId};
+    /// assert_eq!(IdKind::Int.nobody(), UserId::Int(i64::MIN));
+    /// ```
+    pub fn nobody(self) -> UserId {
+        match self {
+            IdKind::Int => UserId::Int(i64::MIN),
+            IdKind::Uuid => UserId::Uuid(uuid::Uuid::nil()),
+            IdKind::Text => UserId::Text("\u{0}".to_owned()),
+        }
+    }
+
     /// Parses the textual form of an id (as found in a token's `sub`); `None` if it does not fit.
     ///
     /// ```
@@ -566,9 +581,10 @@ pub trait UserRepository: Send + Sync + 'static {
     /// A login reads the hash and the epoch from one row; if a password change could move
     /// them separately, a login reading between the two writes would check the old password
     /// and stamp the new epoch, and its tokens would survive the change. `crudauth-sea`
-    /// does it in one `UPDATE`. The default writes the hash first and bumps second (a login
-    /// between the two gets the old epoch and dies with the bump; a failed bump is reported
-    /// and the caller answers 503) — override it with one statement where you can.
+    /// does it in one `UPDATE`. The default bumps the epoch, writes the hash and bumps
+    /// again: the first bump kills the old credentials before the hash moves (a failed
+    /// write leaves nothing alive), the second kills a login that read the old hash between
+    /// the two. Override it with one statement where you can.
     ///
     /// ```no_run
     /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
@@ -581,9 +597,31 @@ pub trait UserRepository: Send + Sync + 'static {
         hash: &str,
     ) -> impl Future<Output = Result<Option<i64>, RepoError>> + Send {
         async move {
+            self.bump_token_version(id).await?;
             self.set_password_hash(id, hash).await?;
             self.bump_token_version(id).await
         }
+    }
+
+    /// Replaces the password hash only if it is still `expected` (the hash a login just
+    /// checked); `Ok(true)` if replaced. Used to store a rehash with current parameters
+    /// without ever overwriting a password change that landed meanwhile. The default
+    /// answers `Ok(false)` (no rehash: the old hash keeps working); `crudauth-sea` does it
+    /// with one conditional `UPDATE`.
+    ///
+    /// ```no_run
+    /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
+    /// let swapped = repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$new").await?;
+    /// # Ok(()) }
+    /// ```
+    fn compare_and_set_password_hash(
+        &self,
+        id: &UserId,
+        expected: &str,
+        hash: &str,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send {
+        let _ = (id, expected, hash);
+        async { Ok(false) }
     }
 
     /// The database handle delivery channels may use (see

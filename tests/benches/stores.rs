@@ -91,6 +91,20 @@ fn stores(c: &mut Criterion) {
                 )
             })
         });
+        // A whole password login (test argon2 parameters, so the store's share shows):
+        // the user lookup, the known-address read, the lockout's locks and counters, the
+        // hash check, the counters' clearing and the new session.
+        g.bench_function("POST /token (lockout bookkeeping + fast hash)", |b| {
+            b.to_async(&rt).iter(|| async {
+                let r = send(
+                    &app.app,
+                    Req::post("/token")
+                        .form(&[("username", "bench"), ("password", "correct horse 1")]),
+                )
+                .await;
+                assert_eq!(r.status, 200);
+            })
+        });
         g.finish();
     }
 }

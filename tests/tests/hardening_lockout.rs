@@ -77,7 +77,7 @@ async fn fullwidth_and_whitespace_variants_of_an_identifier_share_one_budget() {
 
     // An identifier that names nobody: its variants fold to one budget too, and it
     // answers exactly as a real account does.
-    for name in ["bob", " BOB", "ｂｏｂ", "Bob ", "ｂｏｂ"] {
+    for name in ["bob", " bob", "ｂｏｂ", "bob ", "ｂｏｂ "] {
         assert_eq!(t.send(login(name, "wrong")).await.status, 401);
     }
     let r = t.send(login("bob", "wrong")).await;
@@ -86,6 +86,99 @@ async fn fullwidth_and_whitespace_variants_of_an_identifier_share_one_budget() {
         (429, "Too many login attempts. Try again later.")
     );
     assert_eq!(r.headers["retry-after"], "60");
+}
+
+/// Wrong passwords for `pattern` (one after the other), as statuses.
+async fn statuses(t: &TestApp, pattern: &[&str]) -> Vec<u16> {
+    let mut out = Vec::new();
+    for name in pattern {
+        out.push(t.send(login(name, "wrong")).await.status.as_u16());
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_lockout_never_tells_whether_an_account_exists() {
+    let t = app("lockout_oracle").await;
+    alice(&t).await;
+    t.register("carol@bücher.de", "carol", PW).await;
+    // Usernames are matched exactly: `Alice` is another identifier than `alice`, whether
+    // or not `alice` exists, so the budgets split (or not) the same way for both.
+    let known = statuses(&t, &["Alice", "Alice", "Alice", "alice", "alice", "alice"]).await;
+    let unknown = statuses(&t, &["Bob", "Bob", "Bob", "bob", "bob", "bob"]).await;
+    assert_eq!(known, unknown);
+    // Addresses are one identifier in any spelling the lookup treats as one: the Unicode
+    // and the IDNA form of a domain, upper and lower case.
+    let known = statuses(
+        &t,
+        &[
+            "carol@bücher.de",
+            "CAROL@BÜCHER.DE",
+            "carol@xn--bcher-kva.de",
+            "carol@xn--bcher-kva.de",
+            "Carol@Bücher.de",
+            "carol@bücher.de",
+        ],
+    )
+    .await;
+    let unknown = statuses(
+        &t,
+        &[
+            "dave@bücher.de",
+            "DAVE@BÜCHER.DE",
+            "dave@xn--bcher-kva.de",
+            "dave@xn--bcher-kva.de",
+            "Dave@Bücher.de",
+            "dave@bücher.de",
+        ],
+    )
+    .await;
+    assert_eq!(known, [401, 401, 401, 401, 401, 429]);
+    assert_eq!(known, unknown);
+}
+
+#[tokio::test]
+async fn the_known_address_exemption_ends_with_a_password_change() {
+    let config = LockoutConfig {
+        account_max_attempts: 10,
+        account_hourly_max_attempts: 10,
+        ..LockoutConfig::default()
+    };
+    let t = app_with("lockout_known_epoch", move |b| b.lockout(config)).await;
+    alice(&t).await;
+    // Someone with the password signs in from four addresses...
+    for a in 0..4u8 {
+        assert_eq!(
+            t.send(login("alice", PW).peer([198, 51, 100, a]))
+                .await
+                .status,
+            200
+        );
+    }
+    // ...the owner changes it...
+    let s = t.login("alice", PW).await;
+    let r = t
+        .send(Req::post("/change-password").session(&s).json(json!({
+            "current_password": PW, "new_password": "another horse 2"
+        })))
+        .await;
+    assert_eq!(r.status, 200);
+    // ...and those addresses are strangers again: the account-wide bound holds for them.
+    let mut answers = Vec::new();
+    for a in 0..4u8 {
+        for _ in 0..4 {
+            answers.push(
+                t.send(login("alice", "wrong").peer([198, 51, 100, a]))
+                    .await
+                    .status,
+            );
+        }
+    }
+    let hashed = answers.iter().filter(|s| **s == 401).count();
+    assert_eq!(
+        hashed, 10,
+        "no more than the account-wide bound reached the hash"
+    );
 }
 
 #[tokio::test]

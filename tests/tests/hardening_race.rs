@@ -25,6 +25,8 @@ enum Point {
     BeforeReplace,
     /// A password change has written the hash (and, with a column, the epoch).
     AfterReplace,
+    /// A login is about to store the rehash of a password it checked.
+    BeforeRehash,
 }
 
 type Armed = Option<(Point, oneshot::Sender<()>, oneshot::Receiver<()>)>;
@@ -78,6 +80,17 @@ impl<R: UserRepository> UserRepository for PausingRepo<R> {
     }
     async fn bump_token_version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
         self.inner.bump_token_version(id).await
+    }
+    async fn compare_and_set_password_hash(
+        &self,
+        id: &UserId,
+        expected: &str,
+        hash: &str,
+    ) -> Result<bool, RepoError> {
+        self.pause(Point::BeforeRehash).await;
+        self.inner
+            .compare_and_set_password_hash(id, expected, hash)
+            .await
     }
     async fn replace_password_hash(
         &self,
@@ -243,5 +256,77 @@ async fn a_login_racing_a_password_change_never_keeps_access_with_the_old_passwo
             race_everywhere(&r).await;
             tdb.cleanup().await;
         }
+    }
+}
+
+#[tokio::test]
+async fn a_rehash_racing_a_password_change_never_brings_the_old_password_back() {
+    for backend in Backend::ALL {
+        let Some(tdb) = open(backend, "race_rehash").await else {
+            continue;
+        };
+        tdb.create_table(users::Entity).await;
+        // The account is made under older argon2 parameters...
+        let old_params = CrudAuth::builder(SeaUserRepository::<users::Model>::new(tdb.db.clone()))
+            .secret_key(SECRET.to_vec())
+            .password(crudauth::password::PasswordConfig {
+                memory_kib: 32,
+                iterations: 1,
+                ..crudauth::password::PasswordConfig::default()
+            })
+            .bearer(BearerConfig::default())
+            .build()
+            .unwrap();
+        let r = send(
+            &old_params.router(),
+            Req::post("/register")
+                .json(json!({ "email": "ann@example.com", "username": "ann", "password": OLD })),
+        )
+        .await;
+        assert_eq!(r.status, 202);
+        // ...so the app (current parameters) rehashes at the next login.
+        let armed = Arc::new(Mutex::new(None));
+        let auth = auth_of(PausingRepo {
+            inner: SeaUserRepository::<users::Model>::new(tdb.db.clone()),
+            armed: armed.clone(),
+        });
+        let r = Rig {
+            app: auth.router(),
+            armed,
+            login: "ann",
+        };
+        let (reached, release) = r.arm(Point::BeforeRehash);
+        let login = r.token(OLD);
+        let change = async {
+            reached.await.unwrap();
+            // The login has checked OLD and is about to store its rehash; the password
+            // changes now (through a second app on the same database, unpaused).
+            let plain = auth_of(SeaUserRepository::<users::Model>::new(tdb.db.clone()));
+            let app = plain.router();
+            let t = send(
+                &app,
+                Req::post("/token").form(&[("username", "ann"), ("password", OLD)]),
+            )
+            .await;
+            let token = t.json["access_token"].as_str().unwrap().to_owned();
+            let c = send(
+                &app,
+                Req::post("/change-password").bearer(&token).json(json!({
+                    "current_password": OLD, "new_password": NEW
+                })),
+            )
+            .await;
+            assert_eq!(c.status, 200, "{:?}", c.json);
+            release.send(()).unwrap();
+        };
+        let (racing, ()) = tokio::join!(login, change);
+        assert!(r.pair_is_dead(&racing).await, "{backend:?}");
+        assert_eq!(
+            r.token(OLD).await.status,
+            401,
+            "{backend:?}: OLD stays gone"
+        );
+        assert_eq!(r.token(NEW).await.status, 200, "{backend:?}: NEW stays");
+        tdb.cleanup().await;
     }
 }

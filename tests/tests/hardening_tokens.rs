@@ -51,7 +51,7 @@ async fn cookie_token(t: &TestApp, user: &str) -> (String, String) {
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     let access = r.json["access_token"].as_str().unwrap().to_owned();
-    (access, r.cookies()["refresh_token"].0.clone())
+    (access, r.cookies()["__Host-refresh_token"].0.clone())
 }
 
 /// The session and CSRF cookie names as the app sets them (the session cookie may carry a
@@ -142,9 +142,18 @@ async fn sign_out_everywhere_keeping_this_session_still_ends_every_token() {
             "{}",
             case.name
         );
+        // The kept session moves to a new id (a copy of its cookie dies with the others).
+        let moved = r.cookies()[&session_cookies(&t).0].0.clone();
         assert!(
-            !r.cookies().contains_key(&session_cookies(&t).0),
-            "{}: the kept session's cookie stays",
+            !moved.is_empty() && moved != here.id,
+            "{}: the kept session has a new id",
+            case.name
+        );
+        let copy = format!("{}={}", session_cookies(&t).0, here.id);
+        assert_eq!(
+            t.send(Req::get("/me").header("cookie", &copy)).await.status,
+            401,
+            "{}: the old id of the kept session is dead",
             case.name
         );
         let me = t.send(Req::get("/me").session(&here)).await;
@@ -232,8 +241,21 @@ async fn sign_out_everywhere_ends_tokens_on_a_table_without_token_version() {
             send(&app, Req::get("/me").header("cookie", &browser))
                 .await
                 .status,
+            401,
+            "{}: the kept session's old id is dead",
+            case.name
+        );
+        let moved = format!(
+            "{}={}",
+            config.cookie_name,
+            r.cookies()[&config.cookie_name].0
+        );
+        assert_eq!(
+            send(&app, Req::get("/me").header("cookie", &moved))
+                .await
+                .status,
             200,
-            "{}: the kept session was rebound",
+            "{}: the kept session was moved and rebound",
             case.name
         );
         tdb.cleanup().await;
@@ -311,7 +333,10 @@ async fn a_refresh_cookie_left_behind_by_logout_is_cleared_and_its_family_ended(
         let s = t.login("alice", PW).await;
         let (_, refresh) = cookie_token(&t, "alice").await;
         let (sid, csrf) = session_cookies(&t);
-        let cookies = format!("{sid}={}; {csrf}={}; refresh_token={refresh}", s.id, s.csrf);
+        let cookies = format!(
+            "{sid}={}; {csrf}={}; __Host-refresh_token={refresh}",
+            s.id, s.csrf
+        );
 
         // A forged logout (no CSRF token) ends nothing.
         let forged = t
@@ -319,11 +344,14 @@ async fn a_refresh_cookie_left_behind_by_logout_is_cleared_and_its_family_ended(
             .await;
         assert_eq!(forged.status, 403, "{}", case.name);
         let r = t
-            .send(Req::post("/refresh").header("cookie", format!("refresh_token={refresh}")))
+            .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={refresh}")))
             .await;
         assert_eq!(r.status, 200, "{}: {:?}", case.name, r.json);
-        let refresh = r.cookies()["refresh_token"].0.clone();
-        let cookies = format!("{sid}={}; {csrf}={}; refresh_token={refresh}", s.id, s.csrf);
+        let refresh = r.cookies()["__Host-refresh_token"].0.clone();
+        let cookies = format!(
+            "{sid}={}; {csrf}={}; __Host-refresh_token={refresh}",
+            s.id, s.csrf
+        );
 
         let r = t
             .send(
@@ -333,13 +361,13 @@ async fn a_refresh_cookie_left_behind_by_logout_is_cleared_and_its_family_ended(
             )
             .await;
         assert_eq!((r.status.as_u16(), r.detail()), (200, "Logged out"));
-        for name in [sid.as_str(), csrf.as_str(), "refresh_token"] {
+        for name in [sid.as_str(), csrf.as_str(), "__Host-refresh_token"] {
             assert!(cleared(&r, name), "{}: {name} is cleared", case.name);
         }
-        let (_, full) = &r.cookies()["refresh_token"];
+        let (_, full) = &r.cookies()["__Host-refresh_token"];
         assert!(full.contains("HttpOnly") && full.contains("Path=/"));
         let r = t
-            .send(Req::post("/refresh").header("cookie", format!("refresh_token={refresh}")))
+            .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={refresh}")))
             .await;
         assert_eq!(r.status, 401, "{}: the family ended", case.name);
         assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401);
@@ -364,7 +392,7 @@ async fn a_bearer_client_logging_out_ends_its_refresh_family() {
             .await;
         assert_eq!((r.status.as_u16(), r.detail()), (200, "Logged out"));
         assert!(
-            !r.cookies().contains_key("refresh_token"),
+            !r.cookies().contains_key("__Host-refresh_token"),
             "{}: body mode sets no refresh cookie, so clears none",
             case.name
         );
@@ -436,7 +464,9 @@ async fn a_refresh_cookie_planted_by_a_sibling_subdomain_is_ignored_in_body_mode
 
         // The victim's client refreshes with its own token; the browser adds the planted one.
         let r = t
-            .send(refresh_body(&victims).header("cookie", format!("refresh_token={planted}")))
+            .send(
+                refresh_body(&victims).header("cookie", format!("__Host-refresh_token={planted}")),
+            )
             .await;
         assert_eq!(r.status, 200, "{}: {:?}", case.name, r.json);
         let access = r.json["access_token"].as_str().unwrap();
@@ -448,7 +478,7 @@ async fn a_refresh_cookie_planted_by_a_sibling_subdomain_is_ignored_in_body_mode
         );
         // The cookie alone is no refresh token in body mode.
         let r = t
-            .send(Req::post("/refresh").header("cookie", format!("refresh_token={planted}")))
+            .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={planted}")))
             .await;
         assert_eq!(
             (r.status.as_u16(), r.detail()),
@@ -477,10 +507,10 @@ async fn a_body_token_cannot_stand_in_for_the_cookie_in_cookie_mode() {
             case.name
         );
         let r = t
-            .send(Req::post("/refresh").header("cookie", format!("refresh_token={refresh}")))
+            .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={refresh}")))
             .await;
         assert_eq!(r.status, 200, "{}: the cookie is the credential", case.name);
-        let (_, full) = &r.cookies()["refresh_token"];
+        let (_, full) = &r.cookies()["__Host-refresh_token"];
         let max_age: u64 = full
             .split(';')
             .find_map(|p| p.trim().strip_prefix("Max-Age="))
@@ -512,7 +542,7 @@ async fn a_cross_site_page_cannot_sign_the_browser_in_through_token_in_cookie_mo
         (r.status.as_u16(), r.detail()),
         (403, "Cross-site login requests are not allowed.")
     );
-    assert!(!r.cookies().contains_key("refresh_token"));
+    assert!(!r.cookies().contains_key("__Host-refresh_token"));
     for site in ["same-origin", "same-site", "none"] {
         let r = t
             .send(
@@ -578,9 +608,9 @@ async fn credentials_and_personal_data_are_never_cached_by_a_shared_cache() {
         .send(Req::post("/token").form(&[("username", "alice"), ("password", PW)]))
         .await;
     no_store(&r, "/token in cookie mode");
-    let refresh = r.cookies()["refresh_token"].0.clone();
+    let refresh = r.cookies()["__Host-refresh_token"].0.clone();
     let r = cookie_app
-        .send(Req::post("/refresh").header("cookie", format!("refresh_token={refresh}")))
+        .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={refresh}")))
         .await;
     no_store(&r, "/refresh in cookie mode");
 }

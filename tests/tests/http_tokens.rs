@@ -322,10 +322,10 @@ async fn a_refresh_cookie_mode_keeps_the_refresh_token_out_of_the_body() {
         .send(Req::post("/token").form(&[("username", "alice"), ("password", "correct horse 1")]))
         .await;
     assert!(r.json.get("refresh_token").is_none());
-    let (value, header) = r.cookies()["refresh_token"].clone();
+    let (value, header) = r.cookies()["__Host-refresh_token"].clone();
     assert!(header.contains("HttpOnly") && header.contains("Secure"));
     let r = t
-        .send(Req::post("/refresh").header("cookie", format!("refresh_token={value}")))
+        .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={value}")))
         .await;
     assert_eq!(r.status, 200);
     assert!(r.cookies().contains_key("refresh_token"), "rotated");

@@ -17,7 +17,11 @@ use crate::principal::Principal;
 use crate::tokens::{Claims, RefreshMode, TokenPair, TokenService};
 use crate::user::UserRecord;
 
-const REFRESH_COOKIE: &str = "refresh_token";
+/// The refresh cookie's name. Always `Secure` with `Path=/` and no `Domain`, so always the
+/// `__Host-` form: a sibling subdomain cannot plant a `refresh_token` cookie that the
+/// browser sends first and refresh the victim into the attacker's account (0.8 named it
+/// `refresh_token`; a cookie of that name is never read).
+const REFRESH_COOKIE: &str = "__Host-refresh_token";
 
 /// The refresh cookie: HttpOnly, Secure, `Path=/`, `SameSite=Lax`; `max_age` 0 clears it.
 fn refresh_cookie(value: String, max_age: i64) -> Option<HeaderValue> {

@@ -164,8 +164,8 @@ pub(crate) struct LogoutAllQuery {
 /// Bumps the user's revocation epoch, which ends every access token (and every pending
 /// verify / reset / email-change link, which are bound to the epoch) at once; ends every
 /// refresh-token family of the user; ends every other session. With `keep_current=true` the
-/// calling session survives, rebound to the new epoch; without it the calling session ends
-/// too and its cookies are cleared. The refresh cookie (refresh-cookie mode) is always
+/// calling session survives under a new id (set as its cookie), rebound to the new epoch;
+/// without it the calling session ends too and its cookies are cleared. The refresh cookie (refresh-cookie mode) is always
 /// cleared: its family is over. A concurrent request on the calling session can beat the
 /// rebind and end it: the safe outcome, answered with cleared cookies.
 pub(crate) async fn logout_all<U: UserRecord>(
@@ -195,21 +195,24 @@ pub(crate) async fn logout_all<U: UserRecord>(
     }
     let keep = keep_current.then_some(current);
     let revoked = sessions.revoke_all(&uid, keep).await?;
-    let kept = match keep {
-        Some(handle) => match sessions.modify(handle, |r| r.ver = ver).await {
-            Ok(kept) => kept,
+    // The kept session moves to a new id on the way to the new epoch: a copy of its cookie
+    // (the one "sign out everywhere" is meant to shake off) dies with the others.
+    let moved = match keep {
+        Some(handle) => match sessions.rotate_with(handle, |r| r.ver = ver).await {
+            Ok(moved) => moved,
             Err(e) => {
-                tracing::info!(error = %e, "could not rebind the current session; it ends");
+                tracing::info!(error = %e, "could not move the current session; it ends");
                 sessions.delete(handle, &uid).await.ok();
-                false
+                None
             }
         },
-        None => false,
+        None => None,
     };
     let mut response = Json(json!({ "detail": "Signed out of all sessions.", "revoked": revoked }))
         .into_response();
-    if !kept {
-        clear_cookies(sessions, &mut response);
+    match moved {
+        Some(moved) => super::account::set_session_cookie(sessions, &moved.id, &mut response),
+        None => clear_cookies(sessions, &mut response),
     }
     clear_refresh_cookie(&auth, &mut response);
     Ok(with_limit(response, allowed))
