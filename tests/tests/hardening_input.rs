@@ -599,3 +599,71 @@ async fn register_refuses_every_over_long_field_before_any_policy_check_or_hash(
     assert_eq!(checks.load(Ordering::SeqCst), 1);
     t.register("u@example.com", "u", PW).await;
 }
+
+/// MariaDB's default collations compare accents and case away (`ännie` = `annie`): the
+/// SQL condition only prefilters, and every lookup by address compares exactly afterwards,
+/// so an accented look-alike finds no one and is never reported as someone's duplicate.
+#[tokio::test]
+async fn an_accent_insensitive_collation_never_matches_a_look_alike_address() {
+    use crudauth::user::{UserRepository, UserUpdate};
+    use crudauth_tests::models::users;
+    for backend in Backend::ALL {
+        let Some(tdb) = crudauth_tests::open(backend, "collation").await else {
+            continue;
+        };
+        tdb.create_table(users::Entity).await;
+        let repo = SeaUserRepository::<users::Model>::new(tdb.db.clone());
+        let annie = repo
+            .create(
+                crudauth::NewUser::new("$argon2id$x")
+                    .email("annie@example.com")
+                    .username("annie"),
+            )
+            .await
+            .unwrap();
+        let other = repo
+            .create(
+                crudauth::NewUser::new("$argon2id$x")
+                    .email("zoe@example.com")
+                    .username("zoe"),
+            )
+            .await
+            .unwrap();
+        for look_alike in [
+            "ännie@example.com",
+            "ANNÍE@example.com",
+            "annie@exämple.com",
+        ] {
+            assert!(
+                repo.find_by_login(look_alike).await.unwrap().is_none(),
+                "{backend:?}: login lookup by {look_alike}"
+            );
+            assert!(
+                repo.find_by_recovery(look_alike).await.unwrap().is_none(),
+                "{backend:?}: recovery lookup by {look_alike}"
+            );
+        }
+        // The exact address still finds its account, in any letter case.
+        assert_eq!(
+            repo.find_by_recovery("ANNIE@example.com")
+                .await
+                .unwrap()
+                .map(|u| u.id),
+            Some(annie.id)
+        );
+        // Moving another account to a look-alike is never blamed on annie's address: it is
+        // written, or refused by the database's own unique index as a generic duplicate.
+        let update = UserUpdate {
+            email: Some("ännie@example.com".into()),
+            ..Default::default()
+        };
+        match repo.update(&crudauth::UserId::Uuid(other.id), update).await {
+            Ok(moved) => assert_eq!(moved.email, "ännie@example.com"),
+            Err(crudauth::RepoError::Duplicate { field }) => {
+                assert_ne!(field, "email", "{backend:?}: annie's address was not named")
+            }
+            Err(e) => panic!("{backend:?}: {e}"),
+        }
+        tdb.cleanup().await;
+    }
+}

@@ -335,3 +335,28 @@ async fn join_vec<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F:
     .await;
     results.into_iter().map(Option::unwrap).collect()
 }
+
+#[tokio::test]
+async fn a_forwarded_for_with_non_ascii_bytes_does_not_move_a_client_out_of_its_bucket() {
+    let t = app_with("lockout_xff_bytes", |b| b.trusted_proxy_hops(1)).await;
+    alice(&t).await;
+    // The client writes garbage (and a port) into the left of the chain; the proxy appends
+    // the real address, with a port as some proxies do.
+    let hostile: &[u8] = b"\xff\xfe evil, 10.0.0.1, 198.51.100.7:51234";
+    for i in 0..5 {
+        let r = t
+            .send(login("alice", "wrong").header("x-forwarded-for", hostile))
+            .await;
+        assert_eq!(r.status, 401, "attempt {}", i + 1);
+    }
+    // The same client without the garbage is in the same bucket: locked.
+    let r = t
+        .send(login("alice", PW).header("x-forwarded-for", "198.51.100.7"))
+        .await;
+    assert_eq!(r.status, 429);
+    // Another client behind the same proxy is not.
+    let r = t
+        .send(login("alice", PW).header("x-forwarded-for", "192.0.2.44"))
+        .await;
+    assert_eq!(r.status, 200);
+}

@@ -328,7 +328,7 @@ async fn a_refresh_cookie_mode_keeps_the_refresh_token_out_of_the_body() {
         .send(Req::post("/refresh").header("cookie", format!("__Host-refresh_token={value}")))
         .await;
     assert_eq!(r.status, 200);
-    assert!(r.cookies().contains_key("refresh_token"), "rotated");
+    assert!(r.cookies().contains_key("__Host-refresh_token"), "rotated");
 }
 
 #[tokio::test]
