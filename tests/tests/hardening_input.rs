@@ -10,84 +10,22 @@
 //! on every database of the users table. An unconfigured backend is reported as SKIPPED on
 //! stderr; a configured but unreachable one fails the test.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crudauth::RateLimit;
 use crudauth::policy::{PasswordPolicy, PasswordSource};
-use crudauth::store::{MemoryStore, RedisStore, Store};
-use crudauth_sea::{DatabaseStore, SeaUserRepository, StoreTables};
+use crudauth_sea::SeaUserRepository;
 use crudauth_tests::http::{
     Req, Resp, TestApp, User, app_with, default_builder, demo_routes, mails, outbox_path, send,
     token_of, with_outbox,
 };
 use crudauth_tests::models::users;
-use crudauth_tests::{Backend, TestDb, open};
+use crudauth_tests::stores::all_stores;
+use crudauth_tests::{Backend, open};
 use serde_json::json;
 
 const PW: &str = "correct horse 1";
-
-/// One store of the matrix.
-struct Case {
-    name: String,
-    store: Arc<dyn Store>,
-    tdb: Option<TestDb>,
-}
-
-impl Case {
-    async fn done(self) {
-        if let Some(tdb) = self.tdb {
-            tdb.cleanup().await;
-        }
-    }
-}
-
-/// Every store of the matrix: memory, the database store on each configured database, and
-/// Redis when configured.
-async fn stores(test: &str) -> Vec<Case> {
-    let mut cases = vec![Case {
-        name: "memory".into(),
-        store: Arc::new(MemoryStore::new()),
-        tdb: None,
-    }];
-    for backend in Backend::ALL {
-        let Some(tdb) = open(backend, test).await else {
-            continue;
-        };
-        let tables = StoreTables::default();
-        DatabaseStore::create_tables(&tdb.db, &tables)
-            .await
-            .expect("create the store tables");
-        cases.push(Case {
-            name: format!("database store on {backend:?}"),
-            store: Arc::new(DatabaseStore::new(tdb.db.clone(), tables)),
-            tdb: Some(tdb),
-        });
-    }
-    match std::env::var("CRUDAUTH_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("crudauth-test:{}:", uuid::Uuid::new_v4().simple());
-            let store = RedisStore::connect(&url, &prefix)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("CRUDAUTH_TEST_REDIS_URL is set but Redis is unreachable: {e}")
-                });
-            cases.push(Case {
-                name: "redis".into(),
-                store: Arc::new(store),
-                tdb: None,
-            });
-        }
-        Err(_) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test} on Redis: CRUDAUTH_TEST_REDIS_URL is not set (set it to run this backend)"
-            );
-        }
-    }
-    cases
-}
 
 /// A password policy whose validator counts the checks made for `source`: a reset
 /// confirmation checks the new password right before it hashes it, so the count is the
@@ -140,7 +78,7 @@ async fn reset_token(t: &TestApp, path: &std::path::Path, email: &str) -> String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_reset_token_buys_one_hash_however_many_confirm_it_at_once() {
-    for case in stores("reset_one_hash").await {
+    for case in all_stores("reset_one_hash").await {
         let path = outbox_path("reset_one_hash");
         let checks = Arc::new(AtomicUsize::new(0));
         let (store, policy) = (case.store.clone(), counting(PasswordSource::Reset, &checks));
@@ -172,13 +110,13 @@ async fn one_reset_token_buys_one_hash_however_many_confirm_it_at_once() {
         );
         let winner = answers.iter().position(|r| r.status == 200).unwrap();
         t.login("ann", &format!("racer number {winner} wins")).await;
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typo_in_the_new_password_neither_burns_the_reset_link_nor_buys_parallel_hashes() {
-    for case in stores("reset_typo").await {
+    for case in all_stores("reset_typo").await {
         let path = outbox_path("reset_typo");
         let checks = Arc::new(AtomicUsize::new(0));
         let (store, policy) = (case.store.clone(), counting(PasswordSource::Reset, &checks));
@@ -236,13 +174,13 @@ async fn a_typo_in_the_new_password_neither_burns_the_reset_link_nor_buys_parall
             )
             .await;
         assert_eq!(r.status, 200, "{who}: {:?}", r.json);
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test]
 async fn token_guessing_on_the_confirm_routes_is_rate_limited_per_client_address() {
-    for case in stores("confirm_limits").await {
+    for case in all_stores("confirm_limits").await {
         let path = outbox_path("confirm_limits");
         let store = case.store.clone();
         let t = app_with("confirm_limits", |b| with_outbox(b.store(store), &path)).await;
@@ -270,7 +208,7 @@ async fn token_guessing_on_the_confirm_routes_is_rate_limited_per_client_address
                 "{who} {route}: another client has its own budget"
             );
         }
-        case.done().await;
+        case.cleanup().await;
     }
     // A configured limit wins; RateLimit::OFF switches one off.
     let path = outbox_path("confirm_limits_off");
@@ -300,7 +238,7 @@ async fn token_guessing_on_the_confirm_routes_is_rate_limited_per_client_address
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_concurrent_email_changes_leave_one_pending_change_bound_to_its_address() {
-    for case in stores("concurrent_email_change").await {
+    for case in all_stores("concurrent_email_change").await {
         let path = outbox_path("concurrent_email_change");
         let store = case.store.clone();
         let t = app_with("concurrent_email_change", |b| {
@@ -380,7 +318,7 @@ async fn two_concurrent_email_changes_leave_one_pending_change_bound_to_its_addr
             assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 401);
             current = address.clone();
         }
-        case.done().await;
+        case.cleanup().await;
     }
 }
 

@@ -9,82 +9,20 @@
 //! `CRUDAUTH_TEST_REDIS_URL` is set). A backend that is not configured is reported as
 //! SKIPPED on stderr; one that is configured but unreachable fails the test.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crudauth::clock::Clock;
-use crudauth::store::{MemoryStore, RedisStore, Store};
+use crudauth::store::Store;
 use crudauth::{SessionConfig, UserRecord};
-use crudauth_sea::{DatabaseStore, StoreTables};
 use crudauth_tests::http::{
     Req, Session, app_with, current_id, mails, outbox_path, token_of, with_outbox,
 };
-use crudauth_tests::{Backend, TestDb, open};
+use crudauth_tests::stores::all_stores;
+use crudauth_tests::{Backend, open};
 use serde_json::json;
 
 const PW: &str = "correct horse 1";
-
-/// One store of the matrix.
-struct Case {
-    name: String,
-    store: Arc<dyn Store>,
-    tdb: Option<TestDb>,
-}
-
-impl Case {
-    async fn done(self) {
-        if let Some(tdb) = self.tdb {
-            tdb.cleanup().await;
-        }
-    }
-}
-
-/// Every store of the matrix: memory, the database store on each configured database, and
-/// Redis when configured.
-async fn stores(test: &str) -> Vec<Case> {
-    let mut cases = vec![Case {
-        name: "memory".into(),
-        store: Arc::new(MemoryStore::new()),
-        tdb: None,
-    }];
-    for backend in Backend::ALL {
-        let Some(tdb) = open(backend, test).await else {
-            continue;
-        };
-        let tables = StoreTables::default();
-        DatabaseStore::create_tables(&tdb.db, &tables)
-            .await
-            .expect("create the store tables");
-        cases.push(Case {
-            name: format!("database store on {backend:?}"),
-            store: Arc::new(DatabaseStore::new(tdb.db.clone(), tables)),
-            tdb: Some(tdb),
-        });
-    }
-    match std::env::var("CRUDAUTH_TEST_REDIS_URL") {
-        Ok(url) => {
-            let prefix = format!("crudauth-test:{}:", uuid::Uuid::new_v4().simple());
-            let store = RedisStore::connect(&url, &prefix)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("CRUDAUTH_TEST_REDIS_URL is set but Redis is unreachable: {e}")
-                });
-            cases.push(Case {
-                name: "redis".into(),
-                store: Arc::new(store),
-                tdb: None,
-            });
-        }
-        Err(_) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test} on Redis: CRUDAUTH_TEST_REDIS_URL is not set (set it to run this backend)"
-            );
-        }
-    }
-    cases
-}
 
 /// A request carrying a copy of a session cookie taken earlier (an attacker's copy: it does
 /// not follow the cookie the browser is given later), with the CSRF header for unsafe
@@ -104,7 +42,7 @@ fn new_session_cookie(r: &crudauth_tests::http::Resp) -> (String, String) {
 
 #[tokio::test]
 async fn a_session_cookie_copied_before_a_password_change_dies_with_the_change() {
-    for case in stores("rotate_on_change_pw").await {
+    for case in all_stores("rotate_on_change_pw").await {
         let store = case.store.clone();
         let t = app_with("rotate_on_change_pw", move |b| b.store(store)).await;
         let who = &case.name;
@@ -151,13 +89,13 @@ async fn a_session_cookie_copied_before_a_password_change_dies_with_the_change()
             )
             .await;
         assert_eq!(r.status, 200, "{who}: {:?}", r.json);
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test]
 async fn a_session_cookie_copied_before_sudo_never_opens_a_sudo_gated_route() {
-    for case in stores("rotate_on_sudo").await {
+    for case in all_stores("rotate_on_sudo").await {
         let store = case.store.clone();
         let t = app_with("rotate_on_sudo", move |b| b.store(store)).await;
         let who = &case.name;
@@ -188,13 +126,13 @@ async fn a_session_cookie_copied_before_sudo_never_opens_a_sudo_gated_route() {
         assert_eq!(r.status, 200, "{who}: the elevated browser is in");
         let r = t.send(Req::get("/sessions").session(&s)).await;
         assert_eq!(r.json.as_array().map(Vec::len), Some(1), "{who}");
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test]
 async fn a_session_cookie_copied_before_set_password_dies_with_it() {
-    for case in stores("rotate_on_set_pw").await {
+    for case in all_stores("rotate_on_set_pw").await {
         let store = case.store.clone();
         let t = app_with("rotate_on_set_pw", move |b| b.store(store)).await;
         let who = &case.name;
@@ -233,13 +171,13 @@ async fn a_session_cookie_copied_before_set_password_dies_with_it() {
             200,
             "{who}"
         );
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test]
 async fn a_session_cookie_copied_before_an_email_change_dies_and_only_the_proven_confirmer_moves() {
-    for case in stores("rotate_on_email_change").await {
+    for case in all_stores("rotate_on_email_change").await {
         let path = outbox_path("rotate_on_email_change");
         let store = case.store.clone();
         let t = app_with("rotate_on_email_change", |b| {
@@ -314,13 +252,13 @@ async fn a_session_cookie_copied_before_an_email_change_dies_and_only_the_proven
         assert!(!r.cookies().contains_key("session_id"), "{who}");
         assert_eq!(t.send(Req::get("/me").session(&s2)).await.status, 401);
         t.login("ann@third.example", PW).await;
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test]
 async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
-    for case in stores("rotate_atomic").await {
+    for case in all_stores("rotate_atomic").await {
         let store = case.store.clone();
         let t = app_with("rotate_atomic", move |b| b.store(store)).await;
         let who = &case.name;
@@ -380,7 +318,7 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
                 assert_eq!(live.record.sudo_until, Some(4_000_000_000), "{who}");
             }
         }
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
@@ -404,7 +342,7 @@ async fn clocked(
 #[tokio::test]
 async fn an_idle_session_times_out_without_anyone_sleeping() {
     const MINUTE: Duration = Duration::from_secs(60);
-    for case in stores("idle_timeout").await {
+    for case in all_stores("idle_timeout").await {
         let clock = Clock::adjustable();
         let t = clocked("idle_timeout", case.store.clone(), &clock).await;
         let who = &case.name;
@@ -435,14 +373,14 @@ async fn an_idle_session_times_out_without_anyone_sleeping() {
             .await
             .unwrap();
         assert!(left.is_empty(), "{who}");
-        case.done().await;
+        case.cleanup().await;
     }
 }
 
 #[tokio::test]
 async fn a_session_in_constant_use_still_ends_at_its_absolute_timeout() {
     const MINUTE: Duration = Duration::from_secs(60);
-    for case in stores("absolute_timeout").await {
+    for case in all_stores("absolute_timeout").await {
         let clock = Clock::adjustable();
         let t = clocked("absolute_timeout", case.store.clone(), &clock).await;
         let who = &case.name;
@@ -468,7 +406,7 @@ async fn a_session_in_constant_use_still_ends_at_its_absolute_timeout() {
                 break;
             }
         }
-        case.done().await;
+        case.cleanup().await;
     }
 }
 

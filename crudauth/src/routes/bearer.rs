@@ -236,9 +236,7 @@ pub(crate) async fn list_families<U: UserRecord>(
             })
         })
         .collect();
-    let mut response = Json(body).into_response();
-    no_store(&mut response);
-    Ok(response)
+    Ok(super::private_json(body))
 }
 
 /// `DELETE /tokens/{id}`: revokes one of the caller's families; 404 for unknown handles and

@@ -347,6 +347,14 @@ pub(crate) fn no_store(response: &mut axum::response::Response) {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
+/// A JSON answer that carries a credential or personal data: never cached.
+pub(crate) fn private_json<T: serde::Serialize>(body: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::Json(body).into_response();
+    no_store(&mut response);
+    response
+}
+
 /// Adds the rate-limit headers of an allowed request to its response.
 pub(crate) fn with_limit(
     mut response: axum::response::Response,

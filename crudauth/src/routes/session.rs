@@ -250,9 +250,7 @@ pub(crate) async fn list<U: UserRecord>(
     let mut all = sessions.list(&principal.user_id.to_string()).await?;
     all.sort_by_key(|s| std::cmp::Reverse(s.record.last));
     let body: Vec<_> = all.iter().map(|s| describe(s, current)).collect();
-    let mut response = Json(body).into_response();
-    no_store(&mut response);
-    Ok(response)
+    Ok(super::private_json(body))
 }
 
 /// `DELETE /sessions/{id}`: 404 for unknown handles and for other users' handles alike.
