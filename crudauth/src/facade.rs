@@ -1205,12 +1205,8 @@ impl<U: UserRecord> CrudAuth<U> {
                         sessions.delete(&live.handle, &live.record.uid).await?;
                         continue;
                     };
-                    if sessions.config().csrf && is_unsafe(&parts.method) {
-                        let presented = parts
-                            .headers
-                            .get(sessions.config().csrf_header.as_str())
-                            .and_then(|v| v.to_str().ok());
-                        sessions.check_csrf(&live, presented)?;
+                    if is_unsafe(&parts.method) {
+                        sessions.check_request_csrf(&live, &parts.headers)?;
                     }
                     return Ok(Some(self.principal(
                         user,

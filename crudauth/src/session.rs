@@ -361,31 +361,34 @@ impl SessionManager {
             sudo_until: None,
         };
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
+        let (id, handle) = self.insert_fresh(&bytes).await?;
+        self.store
+            .index_add(&index_key(uid), &handle, self.config.absolute_timeout)
+            .await
+            .map_err(store_fault)?;
+        self.evict_beyond_cap(uid, &handle).await?;
+        Ok(NewSession {
+            id,
+            csrf_token,
+            handle,
+        })
+    }
+
+    /// Writes a session record under a freshly drawn id, insert-if-absent (never an
+    /// overwrite, even on a 256-bit collision, which only draws again); returns the raw id
+    /// and its handle.
+    async fn insert_fresh(&self, bytes: &[u8]) -> Result<(String, String), AuthError> {
         for _ in 0..4 {
             let id = random_token();
             let handle = self.handle_of(&id);
-            let fresh = self
+            if self
                 .store
-                .set_if_absent(
-                    &session_key(&handle),
-                    &bytes,
-                    Some(self.config.idle_timeout),
-                )
+                .set_if_absent(&session_key(&handle), bytes, Some(self.config.idle_timeout))
                 .await
-                .map_err(store_fault)?;
-            if !fresh {
-                continue; // a 256-bit collision: astronomically unlikely, never an overwrite
+                .map_err(store_fault)?
+            {
+                return Ok((id, handle));
             }
-            self.store
-                .index_add(&index_key(uid), &handle, self.config.absolute_timeout)
-                .await
-                .map_err(store_fault)?;
-            self.evict_beyond_cap(uid, &handle).await?;
-            return Ok(NewSession {
-                id,
-                csrf_token,
-                handle,
-            });
         }
         Err(AuthError::Internal)
     }
@@ -491,6 +494,28 @@ impl SessionManager {
         } else {
             Err(AuthError::Csrf("Invalid CSRF token"))
         }
+    }
+
+    /// The CSRF check of a request riding `session`: the configured header must carry the
+    /// session's token (always `Ok` when CSRF is switched off).
+    ///
+    /// ```no_run
+    /// # async fn f(sessions: &crudauth::SessionManager, live: crudauth::session::LiveSession, headers: axum::http::HeaderMap) -> Result<(), crudauth::AuthError> {
+    /// sessions.check_request_csrf(&live, &headers)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn check_request_csrf(
+        &self,
+        session: &LiveSession,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<(), AuthError> {
+        if !self.config.csrf {
+            return Ok(());
+        }
+        let presented = headers
+            .get(self.config.csrf_header.as_str())
+            .and_then(|v| v.to_str().ok());
+        self.check_csrf(session, presented)
     }
 
     /// Whether a presented CSRF token is the session's (without an error).
@@ -642,27 +667,7 @@ impl SessionManager {
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
 
         // 1. The new record, insert-if-absent under a fresh id.
-        let mut created = None;
-        for _ in 0..4 {
-            let id = random_token();
-            let new_handle = self.handle_of(&id);
-            if self
-                .store
-                .set_if_absent(
-                    &session_key(&new_handle),
-                    &bytes,
-                    Some(self.config.idle_timeout),
-                )
-                .await
-                .map_err(store_fault)?
-            {
-                created = Some((id, new_handle));
-                break;
-            }
-        }
-        let Some((id, new_handle)) = created else {
-            return Err(AuthError::Internal);
-        };
+        let (id, new_handle) = self.insert_fresh(&bytes).await?;
         let absolute = self.config.absolute_timeout.as_secs() as i64;
         let left = (record.created + absolute - now).max(1) as u64;
         self.store

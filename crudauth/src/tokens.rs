@@ -833,10 +833,6 @@ impl TokenService {
         let Some(fam) = members.into_iter().find(|fam| self.family_id(fam) == id) else {
             return Ok(false);
         };
-        if self.load_family(&fam, uid).await?.is_none() {
-            self.end_family(&fam, uid).await?;
-            return Ok(false);
-        }
         self.end_family(&fam, uid).await
     }
 

@@ -185,7 +185,7 @@ pub(crate) async fn register<U: UserRecord>(
 /// `GET /me`: answered `Cache-Control: no-store` (it shows the account's address).
 pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
     let user = &principal.user;
-    let mut response = Json(json!({
+    super::private_json(json!({
         "user_id": principal.user_id,
         "username": user.username(),
         "email": user.email(),
@@ -193,9 +193,6 @@ pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
         "scopes": principal.scopes,
         "via": principal.via.as_str(),
     }))
-    .into_response();
-    no_store(&mut response);
-    response
 }
 
 /// Puts a (new) session cookie on a response; it carries a credential, so not cacheable.

@@ -208,13 +208,9 @@ pub(crate) async fn change_confirm<U: UserRecord>(
         let config = sessions.config();
         if let Some(raw) = cookie(&headers, &config.cookie_name)
             && let Some(live) = sessions.resolve(raw).await?
+            && sessions.check_request_csrf(&live, &headers).is_ok()
         {
-            let presented = headers
-                .get(config.csrf_header.as_str())
-                .and_then(|v| v.to_str().ok());
-            if !config.csrf || presented.is_some_and(|p| sessions.csrf_matches(&live, p)) {
-                keep = Some(live);
-            }
+            keep = Some(live);
         }
     }
     let (_, moved) = auth

@@ -123,12 +123,7 @@ pub(crate) async fn logout<U: UserRecord>(
     if let Some(raw) = cookie(&headers, &config.cookie_name)
         && let Some(live) = sessions.resolve(raw).await?
     {
-        if config.csrf {
-            let presented = headers
-                .get(config.csrf_header.as_str())
-                .and_then(|v| v.to_str().ok());
-            sessions.check_csrf(&live, presented)?;
-        }
+        sessions.check_request_csrf(&live, &headers)?;
         sessions.delete(&live.handle, &live.record.uid).await?;
         if let Some(id) = auth.repo().schema().id_kind.parse(&live.record.uid)
             && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
@@ -302,13 +297,11 @@ pub(crate) async fn csrf_refresh<U: UserRecord>(
     if let Some(token) = cookie(&headers, &config.csrf_cookie_name)
         && sessions.csrf_matches(&live, token)
     {
-        let mut response = Json(json!({ "csrf_token": token })).into_response();
-        no_store(&mut response);
+        let response = super::private_json(json!({ "csrf_token": token }));
         return Ok(with_limit(response, allowed));
     }
     let token = sessions.rotate_csrf(&live).await?;
-    let mut response = Json(json!({ "csrf_token": token })).into_response();
-    no_store(&mut response);
+    let mut response = super::private_json(json!({ "csrf_token": token }));
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(config, &config.csrf_cookie_name, &token, false, None),
