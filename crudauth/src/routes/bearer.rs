@@ -183,20 +183,31 @@ pub(crate) async fn end_presented_family<U: UserRecord>(
     tokens.revoke_refresh_token(&token).await
 }
 
+/// Fires `on_after_logout` for the user behind a textual id (a session's or a refresh
+/// token's), if they still exist; `true` if it fired.
+pub(crate) async fn fire_logout<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    uid: &str,
+    ctx: &crate::hooks::HookContext,
+) -> bool {
+    if let Some(id) = auth.repo().schema().id_kind.parse(uid)
+        && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
+    {
+        auth.hooks()
+            .fire(UserEvent::LoggedOut, &user.contract(), ctx)
+            .await;
+        return true;
+    }
+    false
+}
+
 /// Fires `on_after_logout` for a bearer client whose family a logout ended.
 pub(crate) async fn fire_bearer_logout<U: UserRecord>(
     auth: &CrudAuth<U>,
     claims: &Claims,
     client: &ClientMeta,
 ) {
-    if let Some(id) = auth.repo().schema().id_kind.parse(&claims.sub)
-        && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
-    {
-        let ctx = client.hook_context(Some("bearer"));
-        auth.hooks()
-            .fire(UserEvent::LoggedOut, &user.contract(), &ctx)
-            .await;
-    }
+    fire_logout(auth, &claims.sub, &client.hook_context(Some("bearer"))).await;
 }
 
 /// `POST /logout` without a session transport: ends the presented refresh token's family

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::bearer::{
-    clear_refresh_cookie, end_presented_family, fire_bearer_logout, is_cross_site,
+    clear_refresh_cookie, end_presented_family, fire_bearer_logout, fire_logout, is_cross_site,
 };
 use super::{login_form, no_store, set_cookie, with_limit};
 use crate::client_ip::ip_key;
@@ -125,16 +125,9 @@ pub(crate) async fn logout<U: UserRecord>(
     {
         sessions.check_request_csrf(&live, &headers)?;
         sessions.delete(&live.handle, &live.record.uid).await?;
-        if let Some(id) = auth.repo().schema().id_kind.parse(&live.record.uid)
-            && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
-        {
-            let mut ctx = client.hook_context(Some("session"));
-            ctx.session_handle = Some(live.handle.clone());
-            auth.hooks()
-                .fire(UserEvent::LoggedOut, &user.contract(), &ctx)
-                .await;
-            fired = true;
-        }
+        let mut ctx = client.hook_context(Some("session"));
+        ctx.session_handle = Some(live.handle.clone());
+        fired = fire_logout(&auth, &live.record.uid, &ctx).await;
     }
     // After the CSRF check: a forged logout ends nothing.
     if let Some(claims) = end_presented_family(&auth, &headers, &body).await?
