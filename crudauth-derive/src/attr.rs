@@ -142,7 +142,7 @@ pub fn parse(input: &DeriveInput, errors: &mut Vec<syn::Error>) -> Mapping {
             }
             let logical = Logical::from_key(&key);
             if logical.is_none() && key != "recovery" {
-                let hint = crate::valid::closest(&key, KEYS.iter().copied())
+                let hint = crate::suggest::closest(&key, KEYS.iter().copied())
                     .map(|k| format!(": did you mean `{k}`?"))
                     .unwrap_or_default();
                 // Consume a value so the remaining keys still parse.

@@ -8,6 +8,7 @@
 mod ast;
 mod attr;
 mod expand;
+mod suggest;
 mod valid;
 
 use proc_macro::TokenStream;

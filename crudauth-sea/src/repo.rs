@@ -18,9 +18,7 @@ use crate::value::{char_limit, json_to_value};
 pub type ActiveModelOf<M> = <<M as ModelTrait>::Entity as EntityTrait>::ActiveModel;
 type ColumnOf<M> = <<M as ModelTrait>::Entity as EntityTrait>::Column;
 
-/// The longest login identifier or recovery value looked up at all; longer input cannot
-/// match a stored value and is answered "no such user" without touching the database.
-pub const MAX_IDENTIFIER_CHARS: usize = 320;
+pub use crudauth::user::MAX_IDENTIFIER_CHARS;
 
 /// Reads and writes users of the SeaORM entity whose model is `M`.
 ///

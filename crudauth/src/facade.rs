@@ -33,7 +33,7 @@ use crate::user::{
     UserUpdate,
 };
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::user::BoxFuture;
 
 /// A [`UserRepository`] behind a trait object, so the facade is generic over the user type
 /// only. Implemented for every `UserRepository`.
@@ -155,8 +155,7 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
     }
 }
 
-/// The longest login identifier accepted at all (an email address is at most 254).
-pub const MAX_IDENTIFIER_CHARS: usize = 320;
+pub use crate::user::MAX_IDENTIFIER_CHARS;
 
 /// A user whose password was just checked, with the revocation epoch read *before* the
 /// check; sessions and tokens made from it carry that epoch.

@@ -4,7 +4,6 @@
 //! logged (target `crudauth::hooks`) and the request completes as if it had succeeded.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::user::UserContract;
@@ -12,7 +11,7 @@ use crate::user::UserContract;
 /// The error type hooks return.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<(), HookError>> + Send>>;
+type BoxFuture = crate::user::BoxFuture<'static, Result<(), HookError>>;
 
 /// Where an event happened.
 ///

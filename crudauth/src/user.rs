@@ -12,6 +12,19 @@ use std::future::Future;
 
 use serde::Serialize;
 
+/// A boxed, sendable future: the one shape the runtime uses to call async code through a
+/// trait object (the user repository, hooks).
+pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The longest login identifier or recovery value accepted or looked up at all (an email
+/// address is at most 254 characters): longer input cannot match a stored value and is
+/// answered like an unknown account without touching a counter or the database.
+///
+/// ```
+/// assert_eq!(crudauth::user::MAX_IDENTIFIER_CHARS, 320);
+/// ```
+pub const MAX_IDENTIFIER_CHARS: usize = 320;
+
 /// A user's primary key, whatever its column type.
 ///
 /// Serialises as its natural JSON value (a number, or a string for UUID and text keys), so
