@@ -890,16 +890,24 @@ mod tests {
         assert_eq!(first.exp - first.iat, 100, "capped by the family lifetime");
         assert_eq!(pair.refresh_expires_in, 100);
 
-        // Pretend the family started 95 seconds ago: 5 seconds are left.
+        // Moves the family's start back by `secs` and returns its record.
         let fam = first.fam.clone().unwrap();
         let key = family_key(&fam);
-        let mut record: FamilyRecord =
-            serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
-        record.created -= 95;
-        store
-            .set(&key, &serde_json::to_vec(&record).unwrap(), None)
-            .await
-            .unwrap();
+        let age = |secs: i64| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                let mut record: FamilyRecord =
+                    serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
+                record.created -= secs;
+                store
+                    .set(&key, &serde_json::to_vec(&record).unwrap(), None)
+                    .await
+                    .unwrap();
+                record
+            }
+        };
+        // Pretend the family started 95 seconds ago: 5 seconds are left.
+        let record = age(95).await;
         let checked = tokens.check_refresh(&pair.refresh_token).await.unwrap();
         let rotated = tokens.rotate(&checked, 0).await.unwrap();
         let second = claims_of(&tokens, &rotated.refresh_token);
@@ -907,13 +915,7 @@ mod tests {
         assert!(rotated.expires_in <= 5, "the access token is capped too");
 
         // Past the end: refused, and the family is gone.
-        let mut record: FamilyRecord =
-            serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
-        record.created -= 10;
-        store
-            .set(&key, &serde_json::to_vec(&record).unwrap(), None)
-            .await
-            .unwrap();
+        age(10).await;
         assert!(tokens.check_refresh(&rotated.refresh_token).await.is_err());
         assert!(store.get(&key).await.unwrap().is_none());
         assert!(tokens.families("7").await.unwrap().is_empty());

@@ -264,3 +264,37 @@ async fn a_password_login_costs_a_pinned_number_of_store_round_trips() {
         "store round trips of a login (new, known address)"
     );
 }
+
+/// DESIGN 6.2 on the lockout's new reads: a wrong password for a real account and any
+/// password for an identifier that names nobody make the same store round trips (and the
+/// same hashes), so neither the work nor its time tells whether the account exists.
+#[tokio::test]
+async fn an_unknown_identifier_costs_the_same_store_work_as_a_wrong_password() {
+    use std::sync::atomic::Ordering;
+    let counting = Arc::new(SlowStore {
+        inner: MemoryStore::new(),
+        slow: false.into(),
+        delay: Duration::ZERO,
+        calls: 0.into(),
+    });
+    let store: Arc<dyn Store> = counting.clone();
+    let t = app_with("unknown_same_work", move |b| b.store(store)).await;
+    t.register("alice@example.com", "alice", PW).await;
+    let mut costs = Vec::new();
+    for who in ["alice", "nobody"] {
+        let calls = counting.calls.load(Ordering::SeqCst);
+        let hashes = t.auth.passwords().verifications();
+        let r = t
+            .send(Req::post("/login").form(&[("username", who), ("password", "wrong")]))
+            .await;
+        assert_eq!(r.status, 401);
+        costs.push((
+            counting.calls.load(Ordering::SeqCst) - calls,
+            t.auth.passwords().verifications() - hashes,
+        ));
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "(store calls, hashes): known vs unknown"
+    );
+}
