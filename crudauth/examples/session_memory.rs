@@ -1,5 +1,5 @@
 //! Memory per idle session in the memory store: creates N sessions (default 100,000) through
-//! the real `SessionManager` and reports the process RSS before and after.
+//! the real `Sessions` and reports the process RSS before and after.
 //!
 //! ```text
 //! cargo run --release -p crudauth --example session_memory [-- N]

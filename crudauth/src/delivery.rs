@@ -16,11 +16,11 @@
 use std::any::Any;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::background::Background;
 use crate::user::UserContract;
 
 /// What a message is for.
@@ -396,13 +396,7 @@ impl EmailSender for OutboxSender {
 pub struct Deliveries {
     sender: Option<Arc<dyn EmailSender>>,
     channels: Vec<Arc<dyn DeliveryChannel>>,
-    in_flight: Arc<InFlight>,
-}
-
-#[derive(Default)]
-struct InFlight {
-    count: AtomicUsize,
-    idle: tokio::sync::Notify,
+    background: Background,
 }
 
 impl std::fmt::Debug for Deliveries {
@@ -414,26 +408,16 @@ impl std::fmt::Debug for Deliveries {
     }
 }
 
-/// Decrements the in-flight count when a background job ends, however it ends.
-struct Job(Arc<InFlight>);
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
 impl Deliveries {
     pub(crate) fn new(
         sender: Option<Arc<dyn EmailSender>>,
         channels: Vec<Arc<dyn DeliveryChannel>>,
+        background: Background,
     ) -> Self {
         Deliveries {
             sender,
             channels,
-            in_flight: Arc::default(),
+            background,
         }
     }
 
@@ -447,35 +431,13 @@ impl Deliveries {
         self.sender.is_some()
     }
 
-    /// Runs `job` in the background, counted for [`Deliveries::flush`]. The request that
-    /// starts it never waits for it, so neither its time nor its failure is observable.
+    /// Runs `job` in the background (see [`Background`]). The request that starts it never
+    /// waits for it, so neither its time nor its failure is observable.
     pub(crate) fn spawn<F>(&self, job: F)
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
-        let guard = Job(self.in_flight.clone());
-        tokio::spawn(async move {
-            let _guard = guard;
-            job.await;
-        });
-    }
-
-    /// Waits until no message is in flight (call before shutting down, or in tests).
-    ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// auth.deliveries().flush().await;
-    /// # }
-    /// ```
-    pub async fn flush(&self) {
-        loop {
-            let idle = self.in_flight.idle.notified();
-            if self.in_flight.count.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
+        self.background.spawn(job);
     }
 
     /// Sends one message through every channel, in order, logging each failure.
@@ -508,16 +470,25 @@ impl Deliveries {
     }
 }
 
+/// The one-time link a message carries: the bare token (for channels), the link built from
+/// it (for the email) and how long it stays valid.
+#[derive(Clone)]
+pub(crate) struct OneTimeLink {
+    pub token: String,
+    pub link: String,
+    pub expires_in: Duration,
+}
+
 /// Builds a [`Delivery`] (crate-internal: the database handle comes from the repository).
 pub(crate) fn delivery(
     kind: MessageKind,
     recipient: String,
     user: UserContract,
-    token: Option<(String, String, Duration)>,
+    link: Option<OneTimeLink>,
     database: Option<Arc<dyn Any + Send + Sync>>,
 ) -> Delivery {
-    let (token, link, expires_in) = match token {
-        Some((token, link, ttl)) => (Some(token), Some(link), Some(ttl)),
+    let (token, link, expires_in) = match link {
+        Some(l) => (Some(l.token), Some(l.link), Some(l.expires_in)),
         None => (None, None, None),
     };
     Delivery {

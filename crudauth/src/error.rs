@@ -127,7 +127,7 @@ pub enum AuthError {
     NotFound(&'static str),
     /// 422 with a plain message (`Username already taken`).
     #[error("{0}")]
-    Conflict(&'static str),
+    Taken(&'static str),
     /// 422 with a list of validation issues.
     #[error("validation failed")]
     Validation(Vec<ValidationIssue>),
@@ -181,7 +181,7 @@ impl AuthError {
             AuthError::Csrf(_) | AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
-            AuthError::Conflict(_) | AuthError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::Taken(_) | AuthError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::LockedOut { .. }
             | AuthError::TooManyAttempts { .. }
             | AuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -21,10 +21,10 @@ use crate::keys::Keys;
 use crate::lockout::{LockSubject, Lockout, LockoutConfig};
 use crate::password::{PasswordConfig, PasswordError, PasswordHasher};
 use crate::policy::{PasswordContext, PasswordPolicy, PasswordSource};
-use crate::principal::{Gate, Principal, Resolved, Via};
+use crate::principal::{Gate, Principal, Resolved, Transport};
 use crate::ratelimit::{KeyBy, RateLimit, RateLimiter};
 use crate::recovery::{Recovery, RecoveryConfig};
-use crate::session::{SessionConfig, SessionManager};
+use crate::session::{SessionConfig, Sessions};
 use crate::store::{MemoryStore, Store, TimeoutStore};
 use crate::sudo::SudoConfig;
 use crate::tokens::{BearerConfig, TokenPair, TokenService};
@@ -193,9 +193,9 @@ pub(crate) struct Inner<U> {
     pub store: Arc<dyn Store>,
     pub passwords: PasswordHasher,
     pub lockout: Lockout,
-    pub sessions: Option<SessionManager>,
+    pub sessions: Option<Sessions>,
     pub tokens: Option<TokenService>,
-    pub transports: Vec<Via>,
+    pub transports: Vec<Transport>,
     pub hooks: Hooks,
     pub trusted_proxy_hops: usize,
     pub policy: PasswordPolicy,
@@ -203,6 +203,7 @@ pub(crate) struct Inner<U> {
     pub limiter: RateLimiter,
     pub keys: Arc<Keys>,
     pub deliveries: Deliveries,
+    pub background: crate::background::Background,
     pub recovery: Option<Recovery>,
     pub sudo: SudoConfig,
 }
@@ -249,7 +250,7 @@ pub struct CrudAuthBuilder<U> {
     secret: Option<Vec<u8>>,
     session: Option<SessionConfig>,
     bearer: Option<BearerConfig>,
-    order: Vec<Via>,
+    order: Vec<Transport>,
     lockout: LockoutConfig,
     password: PasswordConfig,
     policy: PasswordPolicy,
@@ -322,8 +323,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// ```
     pub fn session(mut self, config: SessionConfig) -> Self {
         self.session = Some(config);
-        self.order.retain(|v| *v != Via::Session);
-        self.order.push(Via::Session);
+        self.order.retain(|v| *v != Transport::Session);
+        self.order.push(Transport::Session);
         self
     }
 
@@ -336,8 +337,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// ```
     pub fn bearer(mut self, config: BearerConfig) -> Self {
         self.bearer = Some(config);
-        self.order.retain(|v| *v != Via::Bearer);
-        self.order.push(Via::Bearer);
+        self.order.retain(|v| *v != Transport::Bearer);
+        self.order.push(Transport::Bearer);
         self
     }
 
@@ -516,7 +517,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// take longer for a new address than for a taken one), so it may still be running when
     /// the user first signs in: a hook that must gate the account should write its state
     /// in the same transaction as the app's own data, not rely on running first.
-    /// `auth.deliveries().flush()` waits for it.
+    /// `auth.background().flush()` waits for it.
     ///
     /// ```no_run
     /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
@@ -755,7 +756,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         let sessions = match self.session {
             Some(config) => {
                 config.validate()?;
-                Some(SessionManager::new(store.clone(), keys.clone(), config))
+                Some(Sessions::new(store.clone(), keys.clone(), config))
             }
             None => None,
         };
@@ -775,7 +776,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             ));
         }
         let limiter = RateLimiter::new(store.clone(), keys.store, self.rate_limits);
-        let deliveries = Deliveries::new(self.email_sender, self.channels);
+        let background = crate::background::Background::default();
+        let deliveries = Deliveries::new(self.email_sender, self.channels, background.clone());
         let recovery = match self.recovery {
             Some(config) => Some(Recovery::new(
                 config,
@@ -810,6 +812,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 limiter,
                 keys,
                 deliveries,
+                background,
                 recovery,
                 sudo: self.sudo,
             }),
@@ -879,7 +882,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// if let Some(sessions) = auth.sessions() { sessions.revoke_all("42", None).await?; }
     /// # Ok(()) }
     /// ```
-    pub fn sessions(&self) -> Option<&SessionManager> {
+    pub fn sessions(&self) -> Option<&Sessions> {
         self.inner.sessions.as_ref()
     }
 
@@ -923,7 +926,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// assert!(!auth.transports().is_empty());
     /// # Ok(()) }
     /// ```
-    pub fn transports(&self) -> &[Via] {
+    pub fn transports(&self) -> &[Transport] {
         &self.inner.transports
     }
 
@@ -936,11 +939,23 @@ impl<U: UserRecord> CrudAuth<U> {
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// auth.deliveries().flush().await;
+    /// auth.background().flush().await;
     /// # }
     /// ```
     pub fn deliveries(&self) -> &Deliveries {
         &self.inner.deliveries
+    }
+
+    /// The tracker of work done after answering (mail, the register hook);
+    /// [`crate::Background::flush`] waits for it before a shutdown.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// auth.background().flush().await;
+    /// # }
+    /// ```
+    pub fn background(&self) -> &crate::background::Background {
+        &self.inner.background
     }
 
     pub(crate) fn sudo_config(&self) -> &SudoConfig {
@@ -1040,7 +1055,7 @@ impl<U: UserRecord> CrudAuth<U> {
     ///
     /// ```no_run
     /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
-    /// let ver = auth.epoch(&user).await?;
+    /// let epoch = auth.epoch(&user).await?;
     /// # Ok(()) }
     /// ```
     pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
@@ -1130,14 +1145,14 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Loads a user for a credential: `None` when gone, disabled or the epoch moved on.
-    async fn load_current(&self, raw_id: &str, ver: i64) -> Result<Option<U>, AuthError> {
+    async fn load_current(&self, raw_id: &str, epoch: i64) -> Result<Option<U>, AuthError> {
         let Some(id) = self.inner.repo.schema().id_kind.parse(raw_id) else {
             return Ok(None);
         };
         let Some(user) = self.inner.repo.find_by_id(&id).await.map_err(repo_fault)? else {
             return Ok(None);
         };
-        if !user.is_active() || self.epoch(&user).await? != ver {
+        if !user.is_active() || self.epoch(&user).await? != epoch {
             return Ok(None);
         }
         Ok(Some(user))
@@ -1146,7 +1161,7 @@ impl<U: UserRecord> CrudAuth<U> {
     fn principal(
         &self,
         user: U,
-        via: Via,
+        via: Transport,
         scopes: Vec<String>,
         session: Option<crate::session::LiveSession>,
     ) -> Principal<U> {
@@ -1182,14 +1197,14 @@ impl<U: UserRecord> CrudAuth<U> {
     pub async fn authenticate(
         &self,
         parts: &Parts,
-        only: Option<Via>,
+        only: Option<Transport>,
     ) -> Result<Option<Principal<U>>, AuthError> {
         for via in &self.inner.transports {
             if only.is_some_and(|o| o != *via) {
                 continue;
             }
             match via {
-                Via::Session => {
+                Transport::Session => {
                     let Some(sessions) = &self.inner.sessions else {
                         continue;
                     };
@@ -1199,9 +1214,11 @@ impl<U: UserRecord> CrudAuth<U> {
                     let Some(live) = sessions.resolve(raw).await? else {
                         continue;
                     };
-                    let Some(user) = self.load_current(&live.record.uid, live.record.ver).await?
+                    let Some(user) = self
+                        .load_current(&live.record.user_id, live.record.epoch)
+                        .await?
                     else {
-                        sessions.delete(&live.handle, &live.record.uid).await?;
+                        sessions.delete(&live.handle, &live.record.user_id).await?;
                         continue;
                     };
                     if is_unsafe(&parts.method) {
@@ -1209,12 +1226,12 @@ impl<U: UserRecord> CrudAuth<U> {
                     }
                     return Ok(Some(self.principal(
                         user,
-                        Via::Session,
+                        Transport::Session,
                         Vec::new(),
                         Some(live),
                     )));
                 }
-                Via::Bearer => {
+                Transport::Bearer => {
                     let Some(tokens) = &self.inner.tokens else {
                         continue;
                     };
@@ -1237,10 +1254,15 @@ impl<U: UserRecord> CrudAuth<U> {
                         .filter(|t| !t.is_empty())
                         .ok_or(AuthError::InvalidToken)?;
                     let claims = tokens.verify_access(token)?;
-                    let Some(user) = self.load_current(&claims.sub, claims.ver).await? else {
+                    let Some(user) = self.load_current(&claims.sub, claims.epoch).await? else {
                         return Err(AuthError::NotAuthenticated);
                     };
-                    return Ok(Some(self.principal(user, Via::Bearer, claims.scopes, None)));
+                    return Ok(Some(self.principal(
+                        user,
+                        Transport::Bearer,
+                        claims.scopes,
+                        None,
+                    )));
                 }
             }
         }
@@ -1585,7 +1607,7 @@ impl<U: UserRecord> CrudAuth<U> {
             Err(RepoError::Backend(e)) => return Err(repo_fault(RepoError::Backend(e))),
             Err(_) => return Err(AuthError::NotAuthenticated),
         };
-        let ver = match written {
+        let epoch = match written {
             Some(v) => v,
             None => self.bump_store_epoch(&id).await?,
         };
@@ -1598,7 +1620,7 @@ impl<U: UserRecord> CrudAuth<U> {
         };
         // If the session cannot be moved (it ended meanwhile), it simply ends with the
         // others: the safe outcome.
-        let moved = sessions.rotate_with(handle, |r| r.ver = ver).await?;
+        let moved = sessions.rotate_with(handle, |r| r.epoch = epoch).await?;
         if moved.is_none() {
             tracing::info!("session ended during a password change");
         }
@@ -1673,19 +1695,21 @@ impl<U: UserRecord> CrudAuth<U> {
         user: &U,
         requested_scopes: impl IntoIterator<Item = &'a str>,
     ) -> Result<TokenPair, AuthError> {
-        let ver = self.epoch(user).await?;
-        self.issue_tokens_at(user, ver, requested_scopes).await
+        let epoch = self.epoch(user).await?;
+        self.issue_tokens_at(user, epoch, requested_scopes).await
     }
 
     pub(crate) async fn issue_tokens_at<'a>(
         &self,
         user: &U,
-        ver: i64,
+        epoch: i64,
         requested_scopes: impl IntoIterator<Item = &'a str>,
     ) -> Result<TokenPair, AuthError> {
         let tokens = self.inner.tokens.as_ref().ok_or(AuthError::Internal)?;
         let scopes = tokens.clamp_scopes(requested_scopes);
-        tokens.issue(&user.user_id().to_string(), ver, scopes).await
+        tokens
+            .issue(&user.user_id().to_string(), epoch, scopes)
+            .await
     }
 
     /// The rate limiter (shared through the configured store).

@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+mod background;
 pub mod client_ip;
 pub mod clock;
 pub mod delivery;
@@ -55,6 +56,7 @@ pub mod sudo;
 pub mod tokens;
 pub mod user;
 
+pub use background::Background;
 pub use error::{AuthError, ConfigError, ValidationIssue};
 pub use facade::{
     ClientMeta, CrudAuth, CrudAuthBuilder, DynUserRepository, MAX_IDENTIFIER_CHARS, VerifiedUser,
@@ -62,11 +64,11 @@ pub use facade::{
 pub use hooks::{HookContext, HookError, LoginFailure};
 pub use keys::generate_secret_key;
 pub use lockout::LockoutConfig;
-pub use principal::{Gate, Principal, Superuser, Via};
+pub use principal::{Gate, Principal, Superuser, Transport};
 pub use ratelimit::{KeyBy, RateLimit};
 pub use recovery::RecoveryConfig;
 pub use routes::BODY_LIMIT;
-pub use session::{SameSite, SessionConfig, SessionManager};
+pub use session::{SameSite, SessionConfig, Sessions};
 pub use sudo::{RequireSudo, SudoConfig};
 pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenFamily, TokenPair, TokenService};
 pub use user::{

@@ -23,26 +23,26 @@ use crate::user::{UserId, UserRecord};
 /// The transport that authenticated a request.
 ///
 /// ```
-/// assert_eq!(crudauth::Via::Session.as_str(), "session");
+/// assert_eq!(crudauth::Transport::Session.as_str(), "session");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Via {
+pub enum Transport {
     /// A session cookie.
     Session,
     /// A bearer token.
     Bearer,
 }
 
-impl Via {
+impl Transport {
     /// The transport's name on the wire (`via` in `/me`).
     ///
     /// ```
-    /// assert_eq!(crudauth::Via::Bearer.as_str(), "bearer");
+    /// assert_eq!(crudauth::Transport::Bearer.as_str(), "bearer");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
-            Via::Session => "session",
-            Via::Bearer => "bearer",
+            Transport::Session => "session",
+            Transport::Bearer => "bearer",
         }
     }
 }
@@ -72,7 +72,7 @@ pub struct Principal<U> {
     /// Granted scopes (empty for sessions).
     pub scopes: Vec<String>,
     /// The transport that authenticated the request.
-    pub via: Via,
+    pub via: Transport,
     /// The loaded user, as the application's model.
     pub user: Arc<U>,
     /// Superuser flag.
@@ -108,8 +108,8 @@ impl<U> Principal<U> {
     /// Whether every required scope was granted.
     ///
     /// ```
-    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Via};
-    /// let p = Principal { user_id: UserId::Int(1), scopes: vec!["a".into()], via: Via::Bearer,
+    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
+    /// let p = Principal { user_id: UserId::Int(1), scopes: vec!["a".into()], via: Transport::Bearer,
     ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
     ///     signed_in_at: None, sudo_until: None };
     /// assert!(p.has_scopes(&["a"]) && !p.has_scopes(&["a", "b"]));
@@ -216,14 +216,14 @@ type Check<U> = Arc<dyn Fn(&Principal<U>) -> bool + Send + Sync>;
 /// # #[derive(Clone)] struct User;
 /// let gate = crudauth::Gate::<User>::new()
 ///     .scopes(["reports:read"])
-///     .transport(crudauth::Via::Bearer)
+///     .transport(crudauth::Transport::Bearer)
 ///     .check(|p| p.user_id.to_string() != "0");
 /// ```
 pub struct Gate<U> {
     pub(crate) superuser: bool,
     pub(crate) verified: bool,
     pub(crate) scopes: Vec<String>,
-    pub(crate) transport: Option<Via>,
+    pub(crate) transport: Option<Transport>,
     pub(crate) check: Option<Check<U>>,
     pub(crate) sudo: bool,
 }
@@ -302,9 +302,9 @@ impl<U> Gate<U> {
     ///
     /// ```
     /// # #[derive(Clone)] struct User;
-    /// let gate = crudauth::Gate::<User>::new().transport(crudauth::Via::Session);
+    /// let gate = crudauth::Gate::<User>::new().transport(crudauth::Transport::Session);
     /// ```
-    pub fn transport(mut self, via: Via) -> Self {
+    pub fn transport(mut self, via: Transport) -> Self {
         self.transport = Some(via);
         self
     }

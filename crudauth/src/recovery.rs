@@ -25,14 +25,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::client_ip::ip_key;
-use crate::delivery::{Deliveries, MessageKind, delivery};
+use crate::delivery::{Deliveries, MessageKind, OneTimeLink, delivery};
 use crate::error::{AuthError, ConfigError};
 use crate::facade::{ClientMeta, CrudAuth, repo_fault};
 use crate::hooks::UserEvent;
 use crate::keys::{hmac_hex, random_token};
 use crate::password::is_unusable_password;
 use crate::policy::{PasswordContext, PasswordSource};
-use crate::principal::{Principal, Via};
+use crate::principal::{Principal, Transport};
 use crate::session::{LiveSession, RotatedSession};
 use crate::store::{Store, StoreError};
 use crate::user::{LogicalField, RepoError, UserRecord, UserSchema, UserUpdate, normalize_email};
@@ -163,10 +163,12 @@ impl Purpose {
 /// A one-time token's stored record.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct TokenRecord {
-    /// The user id, textual.
-    uid: String,
-    /// The user's revocation epoch at issue.
-    ver: i64,
+    /// The user id, textual (stored as `user_id`).
+    #[serde(rename = "uid")]
+    user_id: String,
+    /// The user's revocation epoch at issue (stored as `ver`).
+    #[serde(rename = "ver")]
+    epoch: i64,
     /// The (normalised) address the token was issued to or for.
     email: String,
     /// For an email change: the new (normalised) address.
@@ -203,8 +205,8 @@ impl OneTimeTokens {
         format!("ott:{}:{digest}", purpose.as_str())
     }
 
-    fn pointer_key(&self, purpose: Purpose, uid: &str) -> String {
-        let who = hmac_hex(&self.key, uid.as_bytes());
+    fn pointer_key(&self, purpose: Purpose, user_id: &str) -> String {
+        let who = hmac_hex(&self.key, user_id.as_bytes());
         format!("ott:{}:user:{who}", purpose.as_str())
     }
 
@@ -240,7 +242,7 @@ impl OneTimeTokens {
         // One live token per user and purpose: the pointer is swapped atomically (set-if-
         // absent, or compare-and-set against the value read), so every issuance retires
         // exactly the token it replaced, also when two run at once.
-        let pointer = self.pointer_key(purpose, &record.uid);
+        let pointer = self.pointer_key(purpose, &record.user_id);
         let mut previous = None;
         let mut swapped = false;
         for _ in 0..8 {
@@ -285,8 +287,8 @@ impl OneTimeTokens {
     }
 
     /// Retires the user's live token of this purpose, if any.
-    async fn retire(&self, purpose: Purpose, uid: &str) -> Result<(), AuthError> {
-        let pointer = self.pointer_key(purpose, uid);
+    async fn retire(&self, purpose: Purpose, user_id: &str) -> Result<(), AuthError> {
+        let pointer = self.pointer_key(purpose, user_id);
         if let Some(previous) = self.store.get_and_delete(&pointer).await.map_err(fault)?
             && let Ok(previous) = String::from_utf8(previous)
         {
@@ -338,7 +340,7 @@ impl OneTimeTokens {
         let current = self
             .store
             .compare_and_set(
-                &self.pointer_key(purpose, &record.uid),
+                &self.pointer_key(purpose, &record.user_id),
                 digest.as_bytes(),
                 CLAIMED.as_bytes(),
                 Some(CLAIM_HOLD),
@@ -372,7 +374,7 @@ impl OneTimeTokens {
         if !self
             .store
             .compare_and_set(
-                &self.pointer_key(purpose, &record.uid),
+                &self.pointer_key(purpose, &record.user_id),
                 CLAIMED.as_bytes(),
                 digest.as_bytes(),
                 Some(ttl),
@@ -449,7 +451,7 @@ async fn current_user<U: UserRecord>(
     auth: &CrudAuth<U>,
     record: &TokenRecord,
 ) -> Result<Option<U>, AuthError> {
-    let Some(id) = auth.repo().schema().id_kind.parse(&record.uid) else {
+    let Some(id) = auth.repo().schema().id_kind.parse(&record.user_id) else {
         return Ok(None);
     };
     let user = auth.repo().find_by_id(&id).await.map_err(repo_fault)?;
@@ -457,7 +459,7 @@ async fn current_user<U: UserRecord>(
         return Ok(None);
     };
     if !user.is_active()
-        || auth.epoch(&user).await? != record.ver
+        || auth.epoch(&user).await? != record.epoch
         || user.email().map(normalize_email).as_deref() != Some(record.email.as_str())
     {
         return Ok(None);
@@ -521,8 +523,8 @@ impl<U: UserRecord> CrudAuth<U> {
             ),
         };
         let record = TokenRecord {
-            uid: user.user_id().to_string(),
-            ver: self.epoch(user).await?,
+            user_id: user.user_id().to_string(),
+            epoch: self.epoch(user).await?,
             email: normalize_email(user.email().unwrap_or_default()),
             new_email: new_email.clone(),
             exp: None, // set by `issue`
@@ -535,7 +537,11 @@ impl<U: UserRecord> CrudAuth<U> {
                 kind,
                 to,
                 user.contract(),
-                Some((token, link, ttl)),
+                Some(OneTimeLink {
+                    token,
+                    link,
+                    expires_in: ttl,
+                }),
                 self.repo().database(),
             ))
             .await;
@@ -887,7 +893,7 @@ impl<U: UserRecord> CrudAuth<U> {
             .await
             .map_err(repo_fault)?;
         if taken.is_some() {
-            return Err(AuthError::Conflict("Email already in use"));
+            return Err(AuthError::Taken("Email already in use"));
         }
         let record = recovery
             .tokens
@@ -896,15 +902,15 @@ impl<U: UserRecord> CrudAuth<U> {
             .ok_or(INVALID_TOKEN)?;
         let user = current_user(self, &record).await?.ok_or(INVALID_TOKEN)?;
         let new_email = record.new_email.ok_or(INVALID_TOKEN)?;
-        let uid = user.user_id().to_string();
-        let keep = keep.filter(|live| live.record.uid == uid);
+        let user_id = user.user_id().to_string();
+        let keep = keep.filter(|live| live.record.user_id == user_id);
         // Revoke first: if the write then fails, old sessions are gone (the safe side). The
         // kept session is left out here, but the epoch moves past it: it lives on only if
         // it is rebound and moved to a new id below.
-        let ver = self.bump_epoch(&user).await?;
+        let epoch = self.bump_epoch(&user).await?;
         if let Some(sessions) = self.sessions() {
             sessions
-                .revoke_all(&uid, keep.map(|live| live.handle.as_str()))
+                .revoke_all(&user_id, keep.map(|live| live.handle.as_str()))
                 .await?;
         }
         let update = UserUpdate {
@@ -919,13 +925,15 @@ impl<U: UserRecord> CrudAuth<U> {
         let updated = match self.repo().update(&user.user_id(), update).await {
             Ok(updated) => updated,
             Err(RepoError::Duplicate { .. }) => {
-                return Err(AuthError::Conflict("Email already in use"));
+                return Err(AuthError::Taken("Email already in use"));
             }
             Err(e) => return Err(repo_fault(e)),
         };
         let rotated = match (self.sessions(), keep) {
             (Some(sessions), Some(live)) => {
-                sessions.rotate_with(&live.handle, |r| r.ver = ver).await?
+                sessions
+                    .rotate_with(&live.handle, |r| r.epoch = epoch)
+                    .await?
             }
             _ => None,
         };
@@ -973,7 +981,7 @@ impl<U: UserRecord> CrudAuth<U> {
         let now = self
             .sessions()
             .map_or_else(crate::session::now_secs, |s| s.now_secs());
-        let recent = principal.via == Via::Session
+        let recent = principal.via == Transport::Session
             && (principal.is_elevated()
                 || principal
                     .signed_in_at

@@ -8,7 +8,7 @@
 //!   costs no extra store round trip; it is compared in constant time.
 //! - The session records the user's `token_version` at login and dies when it changes.
 //! - A privilege change (password change, sudo elevation, email change) moves the session to
-//!   a new id with [`SessionManager::rotate`]: a copy of the cookie taken before the change
+//!   a new id with [`Sessions::rotate`]: a copy of the cookie taken before the change
 //!   dies at once. The CSRF token carries over, so a page's open forms keep working.
 //! - "Now" comes from [`SessionConfig::clock`] (the system clock unless a test moves it).
 //! - Where cookies are `Secure` and `Path=/`, the session cookie carries the `__Host-`
@@ -79,7 +79,7 @@ pub struct SessionConfig {
     /// can neither set nor shadow it (cookie tossing, subdomain session fixation). Applied
     /// only where those rules hold: with `secure` on and `path` `/`; with `secure` off (plain
     /// http development) the name stays as configured. The effective name is what
-    /// [`SessionManager::config`] reports (`__Host-session_id` with the defaults). The session
+    /// [`Sessions::config`] reports (`__Host-session_id` with the defaults). The session
     /// cookie is `HttpOnly`, so no script reads it by name; clients that pick it out of
     /// `Set-Cookie` by name must use the prefixed name (or turn this off).
     pub host_prefix: bool,
@@ -184,19 +184,23 @@ impl SessionConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SessionRecord {
     /// The user's id, in its textual form.
-    pub uid: String,
-    /// The user's `token_version` when the session was made.
-    pub ver: i64,
+    #[serde(rename = "uid")]
+    pub user_id: String,
+    /// The user's revocation epoch when the session was made (stored as `ver`).
+    #[serde(rename = "ver")]
+    pub epoch: i64,
     /// Unix seconds of the login.
     pub created: i64,
     /// Unix seconds of the last recorded activity.
-    pub last: i64,
+    #[serde(rename = "last")]
+    pub last_seen: i64,
     /// The client address at login.
     pub ip: String,
     /// The device parsed from the User-Agent at login.
     pub device: DeviceInfo,
-    /// HMAC of the CSRF token.
-    pub csrf: String,
+    /// HMAC of the CSRF token (stored as `csrf`).
+    #[serde(rename = "csrf")]
+    pub csrf_digest: String,
     /// Unix seconds until which the session is elevated (sudo), if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sudo_until: Option<i64>,
@@ -222,7 +226,7 @@ pub struct NewSession {
     pub handle: String,
 }
 
-/// A session moved to a new id by [`SessionManager::rotate`]: the raw id for the new cookie
+/// A session moved to a new id by [`Sessions::rotate`]: the raw id for the new cookie
 /// and the new public handle. The CSRF token is unchanged.
 #[derive(Clone)]
 pub struct RotatedSession {
@@ -252,15 +256,15 @@ impl std::fmt::Debug for NewSession {
 
 /// Creates, resolves and revokes sessions. Reached as `auth.sessions()`.
 #[derive(Clone)]
-pub struct SessionManager {
+pub struct Sessions {
     store: Arc<dyn Store>,
     keys: Arc<Keys>,
     config: Arc<SessionConfig>,
 }
 
-impl std::fmt::Debug for SessionManager {
+impl std::fmt::Debug for Sessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionManager")
+        f.debug_struct("Sessions")
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -280,13 +284,13 @@ fn session_key(handle: &str) -> String {
     format!("session:{handle}")
 }
 
-fn index_key(uid: &str) -> String {
-    format!("sessions:{uid}")
+fn index_key(user_id: &str) -> String {
+    format!("sessions:{user_id}")
 }
 
-impl SessionManager {
+impl Sessions {
     pub(crate) fn new(store: Arc<dyn Store>, keys: Arc<Keys>, config: SessionConfig) -> Self {
-        SessionManager {
+        Sessions {
             store,
             keys,
             config: Arc::new(config.with_effective_names()),
@@ -298,7 +302,7 @@ impl SessionManager {
     /// should read this.
     ///
     /// ```no_run
-    /// # fn f(sessions: &crudauth::SessionManager) {
+    /// # fn f(sessions: &crudauth::Sessions) {
     /// let now = sessions.now_secs();
     /// # }
     /// ```
@@ -310,7 +314,7 @@ impl SessionManager {
     /// [`SessionConfig::host_prefix`] asks for it).
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// let name = &sessions.config().cookie_name;
     /// # Ok(()) }
     /// ```
@@ -321,7 +325,7 @@ impl SessionManager {
     /// The public handle of a raw session id.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// let handle = sessions.handle_of("raw-cookie-value");
     /// # Ok(()) }
     /// ```
@@ -337,36 +341,36 @@ impl SessionManager {
     /// the least recently active sessions beyond the per-user cap.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// let new = sessions.create("42", 0, "203.0.113.9", "Mozilla/5.0").await?;
     /// # Ok(()) }
     /// ```
     pub async fn create(
         &self,
-        uid: &str,
-        token_version: i64,
+        user_id: &str,
+        epoch: i64,
         ip: &str,
         user_agent: &str,
     ) -> Result<NewSession, AuthError> {
         let now = self.now_secs();
         let csrf_token = random_token();
         let record = SessionRecord {
-            uid: uid.to_owned(),
-            ver: token_version,
+            user_id: user_id.to_owned(),
+            epoch,
             created: now,
-            last: now,
+            last_seen: now,
             ip: ip.to_owned(),
             device: DeviceInfo::parse(user_agent),
-            csrf: self.csrf_digest(&csrf_token),
+            csrf_digest: self.csrf_digest(&csrf_token),
             sudo_until: None,
         };
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         let (id, handle) = self.insert_fresh(&bytes).await?;
         self.store
-            .index_add(&index_key(uid), &handle, self.config.absolute_timeout)
+            .index_add(&index_key(user_id), &handle, self.config.absolute_timeout)
             .await
             .map_err(store_fault)?;
-        self.evict_beyond_cap(uid, &handle).await?;
+        self.evict_beyond_cap(user_id, &handle).await?;
         Ok(NewSession {
             id,
             csrf_token,
@@ -393,17 +397,17 @@ impl SessionManager {
         Err(AuthError::Internal)
     }
 
-    async fn evict_beyond_cap(&self, uid: &str, keep: &str) -> Result<(), AuthError> {
-        let mut sessions = self.list(uid).await?;
+    async fn evict_beyond_cap(&self, user_id: &str, keep: &str) -> Result<(), AuthError> {
+        let mut sessions = self.list(user_id).await?;
         if sessions.len() <= self.config.max_sessions_per_user {
             return Ok(());
         }
-        sessions.sort_by_key(|s| std::cmp::Reverse(s.record.last));
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.record.last_seen));
         let excess = sessions.len() - self.config.max_sessions_per_user;
         let mut victims: Vec<_> = sessions.into_iter().filter(|s| s.handle != keep).collect();
-        victims.sort_by_key(|s| s.record.last);
+        victims.sort_by_key(|s| s.record.last_seen);
         for victim in victims.into_iter().take(excess) {
-            self.delete(&victim.handle, uid).await?;
+            self.delete(&victim.handle, user_id).await?;
         }
         Ok(())
     }
@@ -413,7 +417,7 @@ impl SessionManager {
     /// `touch_interval`.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// let live = sessions.resolve("raw-cookie-value").await?;
     /// # Ok(()) }
     /// ```
@@ -428,7 +432,7 @@ impl SessionManager {
     /// Loads a session by handle, applying the timeouts.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// let live = sessions.load("a-public-handle").await?;
     /// # Ok(()) }
     /// ```
@@ -445,14 +449,14 @@ impl SessionManager {
         let now = self.now_secs();
         let idle = self.config.idle_timeout.as_secs() as i64;
         let absolute = self.config.absolute_timeout.as_secs() as i64;
-        if now - record.last >= idle || now - record.created >= absolute {
-            self.delete(handle, &record.uid).await?;
+        if now - record.last_seen >= idle || now - record.created >= absolute {
+            self.delete(handle, &record.user_id).await?;
             return Ok(None);
         }
         let mut record = record;
-        if now - record.last >= self.config.touch_interval.as_secs() as i64 {
+        if now - record.last_seen >= self.config.touch_interval.as_secs() as i64 {
             let mut touched = record.clone();
-            touched.last = now;
+            touched.last_seen = now;
             let new = serde_json::to_vec(&touched).map_err(|_| AuthError::Internal)?;
             // Compare-and-set: a concurrent write (logout, sudo) is never overwritten.
             if self
@@ -473,7 +477,7 @@ impl SessionManager {
     /// Checks a presented CSRF token against the session's, in constant time.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// if let Some(live) = sessions.resolve("raw").await? { sessions.check_csrf(&live, Some("token"))?; }
     /// # Ok(()) }
     /// ```
@@ -489,7 +493,11 @@ impl SessionManager {
             return Err(AuthError::Csrf("Invalid CSRF token"));
         }
         let digest = self.csrf_digest(presented);
-        if bool::from(digest.as_bytes().ct_eq(session.record.csrf.as_bytes())) {
+        if bool::from(
+            digest
+                .as_bytes()
+                .ct_eq(session.record.csrf_digest.as_bytes()),
+        ) {
             Ok(())
         } else {
             Err(AuthError::Csrf("Invalid CSRF token"))
@@ -500,7 +508,7 @@ impl SessionManager {
     /// session's token (always `Ok` when CSRF is switched off).
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager, live: crudauth::session::LiveSession, headers: axum::http::HeaderMap) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions, live: crudauth::session::LiveSession, headers: axum::http::HeaderMap) -> Result<(), crudauth::AuthError> {
     /// sessions.check_request_csrf(&live, &headers)?;
     /// # Ok(()) }
     /// ```
@@ -521,7 +529,7 @@ impl SessionManager {
     /// Whether a presented CSRF token is the session's (without an error).
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// if let Some(live) = sessions.resolve("raw").await? { let ok = sessions.csrf_matches(&live, "token"); }
     /// # Ok(()) }
     /// ```
@@ -533,7 +541,7 @@ impl SessionManager {
     /// still exactly as loaded; otherwise `Err(NotAuthenticated)` and nothing is written.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// if let Some(live) = sessions.resolve("raw").await? { let mut r = live.record.clone(); r.sudo_until = None; sessions.update(&live, &r).await?; }
     /// # Ok(()) }
     /// ```
@@ -568,7 +576,7 @@ impl SessionManager {
     /// few times. `Ok(false)` when the session is gone (never resurrected).
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// sessions.modify("a-public-handle", |r| r.sudo_until = None).await?;
     /// # Ok(()) }
     /// ```
@@ -599,14 +607,14 @@ impl SessionManager {
     /// Mints a new CSRF token for a session.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// if let Some(live) = sessions.resolve("raw").await? { let token = sessions.rotate_csrf(&live).await?; }
     /// # Ok(()) }
     /// ```
     pub async fn rotate_csrf(&self, session: &LiveSession) -> Result<String, AuthError> {
         let token = random_token();
         let mut record = session.record.clone();
-        record.csrf = self.csrf_digest(&token);
+        record.csrf_digest = self.csrf_digest(&token);
         self.update(session, &record).await?;
         Ok(token)
     }
@@ -628,7 +636,7 @@ impl SessionManager {
     /// `None`) when a revocation reached the new id through the user's index.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// if let Some(moved) = sessions.rotate("the-current-handle").await? {
     ///     // set `moved.id` as the new session cookie
     /// }
@@ -638,13 +646,13 @@ impl SessionManager {
         self.rotate_with(handle, |_| {}).await
     }
 
-    /// [`SessionManager::rotate`], changing the record on the way with `change` (an epoch
+    /// [`Sessions::rotate`], changing the record on the way with `change` (an epoch
     /// rebind, say). `change` may run twice (when a concurrent write has to be carried
     /// over); it must be a pure function of the record.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
-    /// let moved = sessions.rotate_with("the-current-handle", |r| r.ver = 7).await?;
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
+    /// let moved = sessions.rotate_with("the-current-handle", |r| r.epoch = 7).await?;
     /// # Ok(()) }
     /// ```
     pub async fn rotate_with(
@@ -656,11 +664,11 @@ impl SessionManager {
             return Ok(None);
         };
         let expected = serde_json::to_vec(&live.record).map_err(|_| AuthError::Internal)?;
-        let uid = live.record.uid.clone();
+        let user_id = live.record.user_id.clone();
         let now = self.now_secs();
         let moved = |mut record: SessionRecord| {
             change(&mut record);
-            record.last = now;
+            record.last_seen = now;
             record
         };
         let mut record = moved(live.record.clone());
@@ -671,7 +679,7 @@ impl SessionManager {
         let absolute = self.config.absolute_timeout.as_secs() as i64;
         let left = (record.created + absolute - now).max(1) as u64;
         self.store
-            .index_add(&index_key(&uid), &new_handle, Duration::from_secs(left))
+            .index_add(&index_key(&user_id), &new_handle, Duration::from_secs(left))
             .await
             .map_err(store_fault)?;
 
@@ -682,19 +690,19 @@ impl SessionManager {
             .await
             .map_err(store_fault)?;
         self.store
-            .index_remove(&index_key(&uid), handle)
+            .index_remove(&index_key(&user_id), handle)
             .await
             .map_err(store_fault)?;
         let Some(claimed) = claimed else {
             // Ended (or rotated) concurrently: the new id must not outlive it.
-            self.delete(&new_handle, &uid).await?;
+            self.delete(&new_handle, &user_id).await?;
             return Ok(None);
         };
         if claimed != expected {
             // Written in between (a sudo stamp, an epoch rebind, an activity touch): carry
             // the latest state over, unless the new id was revoked meanwhile.
             let Ok(latest) = serde_json::from_slice::<SessionRecord>(&claimed) else {
-                self.delete(&new_handle, &uid).await?;
+                self.delete(&new_handle, &user_id).await?;
                 return Ok(None);
             };
             let latest = moved(latest);
@@ -710,7 +718,7 @@ impl SessionManager {
                 .await
                 .map_err(store_fault)?;
             if !replaced {
-                self.delete(&new_handle, &uid).await?;
+                self.delete(&new_handle, &user_id).await?;
                 return Ok(None);
             }
             record = latest;
@@ -725,18 +733,18 @@ impl SessionManager {
     /// Ends one session.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// sessions.delete("a-public-handle", "42").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn delete(&self, handle: &str, uid: &str) -> Result<bool, AuthError> {
+    pub async fn delete(&self, handle: &str, user_id: &str) -> Result<bool, AuthError> {
         let removed = self
             .store
             .delete(&session_key(handle))
             .await
             .map_err(store_fault)?;
         self.store
-            .index_remove(&index_key(uid), handle)
+            .index_remove(&index_key(user_id), handle)
             .await
             .map_err(store_fault)?;
         Ok(removed)
@@ -745,14 +753,14 @@ impl SessionManager {
     /// A user's live sessions.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// for s in sessions.list("42").await? { println!("{} {}", s.handle, s.record.ip); }
     /// # Ok(()) }
     /// ```
-    pub async fn list(&self, uid: &str) -> Result<Vec<LiveSession>, AuthError> {
+    pub async fn list(&self, user_id: &str) -> Result<Vec<LiveSession>, AuthError> {
         let handles = self
             .store
-            .index_members(&index_key(uid))
+            .index_members(&index_key(user_id))
             .await
             .map_err(store_fault)?;
         let mut out = Vec::with_capacity(handles.len());
@@ -763,11 +771,13 @@ impl SessionManager {
                 .await
                 .map_err(store_fault)?;
             match bytes.and_then(|b| serde_json::from_slice::<SessionRecord>(&b).ok()) {
-                Some(record) if record.uid == uid => out.push(LiveSession { handle, record }),
+                Some(record) if record.user_id == user_id => {
+                    out.push(LiveSession { handle, record })
+                }
                 _ => {
                     // Expired or gone: keep the index consistent.
                     self.store
-                        .index_remove(&index_key(uid), &handle)
+                        .index_remove(&index_key(user_id), &handle)
                         .await
                         .map_err(store_fault)?;
                 }
@@ -779,17 +789,17 @@ impl SessionManager {
     /// Ends every session of a user except `keep`; returns how many ended.
     ///
     /// ```no_run
-    /// # async fn f(sessions: &crudauth::SessionManager) -> Result<(), crudauth::AuthError> {
+    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
     /// let ended = sessions.revoke_all("42", Some("the-current-handle")).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn revoke_all(&self, uid: &str, keep: Option<&str>) -> Result<usize, AuthError> {
+    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, AuthError> {
         let mut revoked = 0;
-        for session in self.list(uid).await? {
+        for session in self.list(user_id).await? {
             if Some(session.handle.as_str()) == keep {
                 continue;
             }
-            if self.delete(&session.handle, uid).await? {
+            if self.delete(&session.handle, user_id).await? {
                 revoked += 1;
             }
         }

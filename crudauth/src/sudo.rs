@@ -21,7 +21,7 @@ use crate::facade::{ClientMeta, CrudAuth};
 use crate::hooks::UserEvent;
 use crate::keys::hmac_hex;
 use crate::lockout::ceil_secs;
-use crate::principal::{Principal, Via};
+use crate::principal::{Principal, Transport};
 use crate::session::now_secs;
 use crate::user::UserRecord;
 
@@ -132,7 +132,7 @@ impl<U: UserRecord> Sudo<'_, U> {
     ) -> Result<Elevated, AuthError> {
         let auth = self.auth;
         let config = auth.sudo_config();
-        let (Via::Session, Some(handle), Some(sessions)) = (
+        let (Transport::Session, Some(handle), Some(sessions)) = (
             principal.via,
             principal.session_handle.as_deref(),
             auth.sessions(),
@@ -234,13 +234,13 @@ impl<U> Principal<U> {
     /// bearer principals.
     ///
     /// ```
-    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Via};
-    /// let p = Principal { user_id: UserId::Int(1), scopes: vec![], via: Via::Bearer, user: Arc::new(()),
+    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
+    /// let p = Principal { user_id: UserId::Int(1), scopes: vec![], via: Transport::Bearer, user: Arc::new(()),
     ///     is_superuser: false, email_verified: false, session_handle: None, signed_in_at: None, sudo_until: None };
     /// assert!(!p.is_elevated());
     /// ```
     pub fn is_elevated(&self) -> bool {
-        self.via == Via::Session && self.sudo_until.is_some_and(|until| until > now_secs())
+        self.via == Transport::Session && self.sudo_until.is_some_and(|until| until > now_secs())
     }
 
     /// 403 `Re-authentication required.` unless elevated (for [`RequireSudo`] and

@@ -6,7 +6,7 @@
 //! - `exp`, `iat` and `sub` are required and typed: a string `exp` is a rejected token. (The
 //!   presence of `iat` is enforced by the typed [`Claims`]: jsonwebtoken's list of required
 //!   claims does not know `iat`.) A configured `iss` / `aud` is required and must match.
-//! - Every token carries the user's `token_version` (`ver`), checked on every request.
+//! - Every token carries the user's `token_version` (`epoch`), checked on every request.
 //! - Refresh tokens rotate on every use. Each belongs to a family whose record (current `jti`,
 //!   owner, creation and last rotation time, scopes) lives in the store; presenting an older
 //!   one (reuse) revokes the whole family.
@@ -160,8 +160,9 @@ impl Default for BearerConfig {
 pub struct Claims {
     /// The user id (textual).
     pub sub: String,
-    /// The user's `token_version` at issue.
-    pub ver: i64,
+    /// The user's revocation epoch at issue (the `ver` claim on the wire).
+    #[serde(rename = "ver")]
+    pub epoch: i64,
     /// Expiry (unix seconds).
     pub exp: u64,
     /// Issued at (unix seconds).
@@ -246,8 +247,9 @@ pub struct TokenFamily {
 struct FamilyRecord {
     /// The `jti` of the family's one current refresh token.
     jti: String,
-    /// The owner (textual user id).
-    uid: String,
+    /// The owner (textual user id; stored as `user_id`).
+    #[serde(rename = "uid")]
+    user_id: String,
     /// Unix seconds of the sign-in that started the family.
     created: i64,
     /// Unix seconds of the last rotation.
@@ -294,8 +296,8 @@ fn family_key(fam: &str) -> String {
 }
 
 /// The per-user index of refresh families (members: family ids).
-fn index_key(uid: &str) -> String {
-    format!("refresh-families:{uid}")
+fn index_key(user_id: &str) -> String {
+    format!("refresh-families:{user_id}")
 }
 
 fn invalid_refresh() -> AuthError {
@@ -455,7 +457,7 @@ impl TokenService {
     fn sign(
         &self,
         sub: &str,
-        ver: i64,
+        epoch: i64,
         scopes: Vec<String>,
         token_type: &str,
         fam: Option<String>,
@@ -465,7 +467,7 @@ impl TokenService {
         let jti = random_token();
         let claims = Claims {
             sub: sub.to_owned(),
-            ver,
+            epoch,
             exp: now + ttl.as_secs(),
             iat: now,
             jti: jti.clone(),
@@ -521,7 +523,7 @@ impl TokenService {
     fn mint(
         &self,
         sub: &str,
-        ver: i64,
+        epoch: i64,
         scopes: &[String],
         fam: &str,
         refresh_ttl: Duration,
@@ -532,12 +534,12 @@ impl TokenService {
         };
         let access_ttl = self.inner.config.access_ttl.min(refresh_ttl);
         let (access, _) = self
-            .sign(sub, ver, scopes.to_vec(), "access", None, access_ttl)
+            .sign(sub, epoch, scopes.to_vec(), "access", None, access_ttl)
             .map_err(internal)?;
         let (refresh, jti) = self
             .sign(
                 sub,
-                ver,
+                epoch,
                 scopes.to_vec(),
                 "refresh",
                 Some(fam.to_owned()),
@@ -565,7 +567,7 @@ impl TokenService {
     pub async fn issue(
         &self,
         sub: &str,
-        ver: i64,
+        epoch: i64,
         scopes: Vec<String>,
     ) -> Result<TokenPair, AuthError> {
         let config = &self.inner.config;
@@ -579,10 +581,10 @@ impl TokenService {
             .await
             .map_err(store_fault)?;
         let ttl = config.refresh_ttl.min(config.refresh_family_lifetime);
-        let (pair, jti) = self.mint(sub, ver, &scopes, &fam, ttl)?;
+        let (pair, jti) = self.mint(sub, epoch, &scopes, &fam, ttl)?;
         let record = FamilyRecord {
             jti,
-            uid: sub.to_owned(),
+            user_id: sub.to_owned(),
             created: now,
             rotated: now,
             scopes,
@@ -600,11 +602,11 @@ impl TokenService {
     }
 
     /// Ends a family: its record and its index entry.
-    async fn end_family(&self, fam: &str, uid: &str) -> Result<bool, AuthError> {
+    async fn end_family(&self, fam: &str, user_id: &str) -> Result<bool, AuthError> {
         let store = &self.inner.store;
         let removed = store.delete(&family_key(fam)).await.map_err(store_fault)?;
         store
-            .index_remove(&index_key(uid), fam)
+            .index_remove(&index_key(user_id), fam)
             .await
             .map_err(store_fault)?;
         Ok(removed)
@@ -615,7 +617,7 @@ impl TokenService {
     async fn load_family(
         &self,
         fam: &str,
-        uid: &str,
+        user_id: &str,
     ) -> Result<Option<(FamilyRecord, Vec<u8>)>, AuthError> {
         let Some(bytes) = self
             .inner
@@ -627,12 +629,12 @@ impl TokenService {
             return Ok(None);
         };
         match serde_json::from_slice::<FamilyRecord>(&bytes) {
-            Ok(record) if record.uid == uid => Ok(Some((record, bytes))),
+            Ok(record) if record.user_id == user_id => Ok(Some((record, bytes))),
             // Signed by us but naming another user's family: never touch that family.
             Ok(_) => Ok(None),
             Err(_) => {
                 tracing::warn!("unreadable refresh-family record dropped");
-                self.end_family(fam, uid).await?;
+                self.end_family(fam, user_id).await?;
                 Ok(None)
             }
         }
@@ -645,7 +647,7 @@ impl TokenService {
     /// ```no_run
     /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
     /// let claims = tokens.check_refresh(token).await?;
-    /// let pair = tokens.rotate(&claims, claims.ver).await?;
+    /// let pair = tokens.rotate(&claims, claims.epoch).await?;
     /// # Ok(()) }
     /// ```
     pub async fn check_refresh(&self, token: &str) -> Result<Claims, AuthError> {
@@ -680,10 +682,10 @@ impl TokenService {
     /// ```no_run
     /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
     /// let claims = tokens.check_refresh(token).await?;
-    /// let pair = tokens.rotate(&claims, claims.ver).await?;
+    /// let pair = tokens.rotate(&claims, claims.epoch).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn rotate(&self, claims: &Claims, ver: i64) -> Result<TokenPair, AuthError> {
+    pub async fn rotate(&self, claims: &Claims, epoch: i64) -> Result<TokenPair, AuthError> {
         let config = &self.inner.config;
         let fam = claims.fam.as_deref().ok_or(AuthError::InvalidToken)?;
         let Some((record, old)) = self.load_family(fam, &claims.sub).await? else {
@@ -706,7 +708,7 @@ impl TokenService {
             .filter(|s| config.grantable_scopes.contains(*s))
             .cloned()
             .collect();
-        let (pair, jti) = self.mint(&claims.sub, ver, &scopes, fam, ttl)?;
+        let (pair, jti) = self.mint(&claims.sub, epoch, &scopes, fam, ttl)?;
         let next = FamilyRecord {
             jti,
             rotated: now,
@@ -782,16 +784,16 @@ impl TokenService {
     /// println!("{} signed-in token clients", families.len());
     /// # Ok(()) }
     /// ```
-    pub async fn families(&self, uid: &str) -> Result<Vec<TokenFamily>, AuthError> {
+    pub async fn families(&self, user_id: &str) -> Result<Vec<TokenFamily>, AuthError> {
         let store = &self.inner.store;
         let now = now_secs();
         let mut out = Vec::new();
         for fam in store
-            .index_members(&index_key(uid))
+            .index_members(&index_key(user_id))
             .await
             .map_err(store_fault)?
         {
-            match self.load_family(&fam, uid).await? {
+            match self.load_family(&fam, user_id).await? {
                 Some((record, _)) if now < self.family_end(&record) => out.push(TokenFamily {
                     id: self.family_id(&fam),
                     created: record.created,
@@ -800,11 +802,11 @@ impl TokenService {
                     scopes: record.scopes,
                 }),
                 Some(_) => {
-                    self.end_family(&fam, uid).await?;
+                    self.end_family(&fam, user_id).await?;
                 }
                 None => {
                     store
-                        .index_remove(&index_key(uid), &fam)
+                        .index_remove(&index_key(user_id), &fam)
                         .await
                         .map_err(store_fault)?;
                 }
@@ -823,17 +825,17 @@ impl TokenService {
     /// let found = tokens.revoke_family_by_id("42", "a-family-handle").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn revoke_family_by_id(&self, uid: &str, id: &str) -> Result<bool, AuthError> {
+    pub async fn revoke_family_by_id(&self, user_id: &str, id: &str) -> Result<bool, AuthError> {
         let members = self
             .inner
             .store
-            .index_members(&index_key(uid))
+            .index_members(&index_key(user_id))
             .await
             .map_err(store_fault)?;
         let Some(fam) = members.into_iter().find(|fam| self.family_id(fam) == id) else {
             return Ok(false);
         };
-        self.end_family(&fam, uid).await
+        self.end_family(&fam, user_id).await
     }
 
     /// Revokes every refresh family of a user ("sign out everywhere"); returns how many
@@ -845,16 +847,16 @@ impl TokenService {
     /// let ended = tokens.revoke_all_families("42").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn revoke_all_families(&self, uid: &str) -> Result<usize, AuthError> {
+    pub async fn revoke_all_families(&self, user_id: &str) -> Result<usize, AuthError> {
         let members = self
             .inner
             .store
-            .index_members(&index_key(uid))
+            .index_members(&index_key(user_id))
             .await
             .map_err(store_fault)?;
         let mut ended = 0;
         for fam in members {
-            if self.end_family(&fam, uid).await? {
+            if self.end_family(&fam, user_id).await? {
                 ended += 1;
             }
         }

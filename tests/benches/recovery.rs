@@ -42,7 +42,7 @@ fn recovery(c: &mut Criterion) {
         .await;
         t.register("known@example.com", "known", "correct horse 1")
             .await;
-        t.auth.deliveries().flush().await;
+        t.auth.background().flush().await;
         t
     });
     let peer = AtomicU32::new(0);
@@ -70,7 +70,7 @@ fn recovery(c: &mut Criterion) {
             });
         });
         // Let the background jobs of this run finish before the next is measured.
-        rt.block_on(t.auth.deliveries().flush());
+        rt.block_on(t.auth.background().flush());
     }
     g.finish();
 

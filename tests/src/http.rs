@@ -269,7 +269,7 @@ pub fn with_outbox(b: CrudAuthBuilder<User>, path: &std::path::Path) -> CrudAuth
 
 /// The mails in an outbox once every delivery in flight has finished.
 pub async fn mails(auth: &CrudAuth<User>, path: &std::path::Path) -> Vec<serde_json::Value> {
-    auth.deliveries().flush().await;
+    auth.background().flush().await;
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()

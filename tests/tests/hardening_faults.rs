@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crudauth::store::{MemoryStore, Store, StoreError};
-use crudauth::{Principal, UserId, Via};
+use crudauth::{Principal, Transport, UserId};
 use crudauth_tests::http::{Req, app, app_with};
 use serde_json::json;
 
@@ -215,7 +215,7 @@ async fn debug_output_of_a_principal_and_a_new_user_never_shows_the_hash() {
     let p = Principal {
         user_id: UserId::Int(1),
         scopes: vec![],
-        via: Via::Bearer,
+        via: Transport::Bearer,
         user: Arc::new(user.clone()),
         is_superuser: false,
         email_verified: false,

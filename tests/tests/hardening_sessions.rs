@@ -141,12 +141,12 @@ async fn a_session_cookie_copied_before_set_password_dies_with_it() {
             .username("oauthy");
         new.email_verified = true;
         let created = t.auth.repo().create(new).await.unwrap();
-        let ver = t.auth.epoch(&created).await.unwrap();
+        let epoch = t.auth.epoch(&created).await.unwrap();
         let fresh = t
             .auth
             .sessions()
             .unwrap()
-            .create(&created.user_id().to_string(), ver, "127.0.0.1", "test")
+            .create(&created.user_id().to_string(), epoch, "127.0.0.1", "test")
             .await
             .unwrap();
         let s = Session {
@@ -265,7 +265,7 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
         t.register("ann@example.com", "ann", PW).await;
         let user = t.auth.repo().find_by_login("ann").await.unwrap().unwrap();
         let uid = user.user_id().to_string();
-        let ver = t.auth.epoch(&user).await.unwrap();
+        let epoch = t.auth.epoch(&user).await.unwrap();
         let sessions = t.auth.sessions().unwrap();
         let handles = |list: Vec<crudauth::session::LiveSession>| {
             list.into_iter().map(|s| s.handle).collect::<Vec<_>>()
@@ -273,7 +273,10 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
         for round in 0..3 {
             sessions.revoke_all(&uid, None).await.unwrap();
             // Two rotations of one session: exactly one wins.
-            let s = sessions.create(&uid, ver, "127.0.0.1", "ua").await.unwrap();
+            let s = sessions
+                .create(&uid, epoch, "127.0.0.1", "ua")
+                .await
+                .unwrap();
             let (a, b) = tokio::join!(sessions.rotate(&s.handle), sessions.rotate(&s.handle));
             let winners: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
             assert_eq!(winners.len(), 1, "{who} round {round}");
@@ -297,7 +300,10 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
 
             // A rotation racing a logout never brings the session back.
             sessions.revoke_all(&uid, None).await.unwrap();
-            let s = sessions.create(&uid, ver, "127.0.0.1", "ua").await.unwrap();
+            let s = sessions
+                .create(&uid, epoch, "127.0.0.1", "ua")
+                .await
+                .unwrap();
             let (moved, _) =
                 tokio::join!(sessions.rotate(&s.handle), sessions.delete(&s.handle, &uid));
             let left = handles(sessions.list(&uid).await.unwrap());
@@ -308,7 +314,10 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
 
             // A change written while the session moves is carried over, never lost.
             sessions.revoke_all(&uid, None).await.unwrap();
-            let s = sessions.create(&uid, ver, "127.0.0.1", "ua").await.unwrap();
+            let s = sessions
+                .create(&uid, epoch, "127.0.0.1", "ua")
+                .await
+                .unwrap();
             let (moved, stamped) = tokio::join!(
                 sessions.rotate(&s.handle),
                 sessions.modify(&s.handle, |r| r.sudo_until = Some(4_000_000_000))

@@ -242,7 +242,7 @@ async fn superuser_gate_refuses_users_and_admits_admins() {
 async fn gate_layer_checks_scopes_transport_and_custom_rules_once() {
     use axum::Router;
     use axum::routing::get;
-    use crudauth::{Gate, Principal, Via};
+    use crudauth::{Gate, Principal, Transport};
     use crudauth_tests::http::{User, send};
     let t = app("gate_layer").await;
     t.register("alice@example.com", "alice", "correct horse 1")
@@ -264,7 +264,7 @@ async fn gate_layer_checks_scopes_transport_and_custom_rules_once() {
             t.auth
                 .require(
                     Gate::new()
-                        .transport(Via::Bearer)
+                        .transport(Transport::Bearer)
                         .check(|p| p.user_id.to_string() != "nobody"),
                 )
                 .unwrap(),

@@ -405,7 +405,7 @@ async fn request_routes_answer_alike_for_known_and_unknown_accounts() {
     assert!(sender.sent.lock().unwrap().is_empty());
     assert_eq!(t.auth.passwords().verifications() - hashes_before, 2);
     sender.gate.add_permits(100);
-    t.auth.deliveries().flush().await;
+    t.auth.background().flush().await;
     let sent = sender.sent.lock().unwrap().clone();
     for expected in [
         ("ann@example.com", "verify_email"),
@@ -473,7 +473,7 @@ async fn a_failing_sender_is_invisible_to_the_caller_and_never_stops_the_next_ch
         r.detail(),
         "If an account exists, a password reset email has been sent."
     );
-    t.auth.deliveries().flush().await;
+    t.auth.background().flush().await;
     let got = channel.0.lock().unwrap().clone();
     let kinds: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(kinds, ["verify_email", "reset_password"]);
@@ -783,10 +783,10 @@ async fn set_password_needs_a_fresh_session_and_an_account_without_one() {
     new.email_verified = true;
     let created = repo.create(new).await.unwrap();
     let uid = created.user_id().to_string();
-    let ver = t.auth.epoch(&created).await.unwrap();
+    let epoch = t.auth.epoch(&created).await.unwrap();
     let sessions = t.auth.sessions().unwrap();
     let fresh = sessions
-        .create(&uid, ver, "127.0.0.1", "test")
+        .create(&uid, epoch, "127.0.0.1", "test")
         .await
         .unwrap();
     let browser = crudauth_tests::http::Session {
@@ -978,12 +978,12 @@ async fn set_password_refuses_a_session_older_than_the_freshness_window() {
         )
         .await
         .unwrap();
-    let ver = t.auth.epoch(&created).await.unwrap();
+    let epoch = t.auth.epoch(&created).await.unwrap();
     let new = t
         .auth
         .sessions()
         .unwrap()
-        .create(&created.user_id().to_string(), ver, "127.0.0.1", "test")
+        .create(&created.user_id().to_string(), epoch, "127.0.0.1", "test")
         .await
         .unwrap();
     let browser = crudauth_tests::http::Session {
@@ -1107,7 +1107,7 @@ async fn a_pending_change_link_dies_with_the_next_request_whatever_its_address()
             .unwrap(),
     );
     assert_eq!(t.send(change("bob@example.com")).await.status, 200);
-    t.auth.deliveries().flush().await;
+    t.auth.background().flush().await;
     let r = t
         .send(Req::post("/email/change-confirm").json(json!({"token": first})))
         .await;
@@ -1129,5 +1129,5 @@ async fn the_register_hook_runs_after_the_answer() {
         started.elapsed() < std::time::Duration::from_secs(1),
         "a slow hook must not delay (and so tell apart) a new registration"
     );
-    t.auth.deliveries().flush().await;
+    t.auth.background().flush().await;
 }

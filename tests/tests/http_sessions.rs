@@ -588,7 +588,7 @@ async fn a_revoked_session_is_never_resurrected_by_a_concurrent_update() {
     let sessions = t.auth.sessions().unwrap();
     let live = sessions.resolve(&s.id).await.unwrap().unwrap();
     sessions
-        .delete(&live.handle, &live.record.uid)
+        .delete(&live.handle, &live.record.user_id)
         .await
         .unwrap();
     assert!(sessions.rotate_csrf(&live).await.is_err());

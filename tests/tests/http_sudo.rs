@@ -236,7 +236,7 @@ impl Interfering {
         let current = self.inner.get(k).await?.expect("the session exists");
         let mut record: crudauth::session::SessionRecord =
             serde_json::from_slice(&current).unwrap();
-        record.last += 1;
+        record.last_seen += 1;
         self.inner
             .set(k, &serde_json::to_vec(&record).unwrap(), t)
             .await

@@ -388,7 +388,7 @@ async fn bad_configurations_are_refused_at_build_time() {
     assert!(legacy.require(crudauth::Gate::new().verified()).is_err());
     assert!(
         legacy
-            .require(crudauth::Gate::new().transport(crudauth::Via::Bearer))
+            .require(crudauth::Gate::new().transport(crudauth::Transport::Bearer))
             .is_err()
     );
 }

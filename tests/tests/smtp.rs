@@ -152,7 +152,7 @@ async fn a_reset_request_reaches_the_sink_and_an_unreachable_server_stays_invisi
         .send(Req::post("/password/reset-request").json(json!({"email": "ann@example.com"})))
         .await;
     assert_eq!(r.status, 200);
-    t.auth.deliveries().flush().await;
+    t.auth.background().flush().await;
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "verify at registration, then reset");
     // The two deliveries run concurrently: find the reset among them.
@@ -183,7 +183,7 @@ async fn a_reset_request_reaches_the_sink_and_an_unreachable_server_stays_invisi
         r.detail(),
         "If an account exists, a password reset email has been sent."
     );
-    t.auth.deliveries().flush().await;
+    t.auth.background().flush().await;
 }
 
 #[tokio::test]

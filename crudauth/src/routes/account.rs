@@ -15,7 +15,7 @@ use crate::hooks::UserEvent;
 use crate::password::is_unusable_password;
 use crate::policy::{PasswordContext, PasswordSource};
 use crate::principal::Principal;
-use crate::session::SessionManager;
+use crate::session::Sessions;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
 
 const REGISTERED: &str = "If the email is available, check your inbox to finish signing up.";
@@ -28,7 +28,7 @@ fn repo_error(e: RepoError) -> AuthError {
         RepoError::InvalidValue { field, reason } => {
             AuthError::Validation(vec![ValidationIssue::body(&field, "value_error", reason)])
         }
-        RepoError::Duplicate { .. } => AuthError::Conflict("Already taken"),
+        RepoError::Duplicate { .. } => AuthError::Taken("Already taken"),
         RepoError::NotFound => AuthError::NotAuthenticated,
         RepoError::Backend(cause) => {
             crate::store::report_fault("user repository", &cause);
@@ -168,7 +168,7 @@ pub(crate) async fn register<U: UserRecord>(
             auth.send_existing_account_notice(&email, &client);
         }
         Err(RepoError::Duplicate { field }) if field == "username" => {
-            return Err(AuthError::Conflict("Username already taken"));
+            return Err(AuthError::Taken("Username already taken"));
         }
         Err(e) => return Err(repo_error(e)),
     }
@@ -196,7 +196,7 @@ pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
 }
 
 /// Puts a (new) session cookie on a response; it carries a credential, so not cacheable.
-pub(super) fn set_session_cookie(sessions: &SessionManager, id: &str, response: &mut Response) {
+pub(super) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut Response) {
     let config = sessions.config();
     response.headers_mut().append(
         header::SET_COOKIE,

@@ -157,12 +157,12 @@ pub(crate) async fn refresh<U: UserRecord>(
         tokens.revoke_family(&claims).await?;
         return Err(invalid);
     };
-    let ver = auth.epoch(&user).await?;
-    if ver != claims.ver {
+    let epoch = auth.epoch(&user).await?;
+    if epoch != claims.epoch {
         tokens.revoke_family(&claims).await?;
         return Err(invalid);
     }
-    let pair = tokens.rotate(&claims, ver).await?;
+    let pair = tokens.rotate(&claims, epoch).await?;
     Ok(pair_response(&auth, pair))
 }
 

@@ -16,15 +16,15 @@ use crate::client_ip::ip_key;
 use crate::error::AuthError;
 use crate::facade::{ClientMeta, CrudAuth, cookie};
 use crate::hooks::UserEvent;
-use crate::principal::{Principal, Via};
-use crate::session::{LiveSession, SessionManager};
+use crate::principal::{Principal, Transport};
+use crate::session::{LiveSession, Sessions};
 use crate::user::UserRecord;
 
-fn manager<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&SessionManager, AuthError> {
+fn manager<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Sessions, AuthError> {
     auth.sessions().ok_or(AuthError::NotFound("Not Found"))
 }
 
-fn clear_cookies(sessions: &SessionManager, response: &mut Response) {
+fn clear_cookies(sessions: &Sessions, response: &mut Response) {
     let config = sessions.config();
     for (name, http_only) in [
         (&config.cookie_name, true),
@@ -39,7 +39,7 @@ fn clear_cookies(sessions: &SessionManager, response: &mut Response) {
 
 fn session_principal<U>(principal: &Principal<U>) -> Result<&str, AuthError> {
     match (principal.via, principal.session_handle.as_deref()) {
-        (Via::Session, Some(handle)) => Ok(handle),
+        (Transport::Session, Some(handle)) => Ok(handle),
         _ => Err(AuthError::NotAuthenticated),
     }
 }
@@ -67,15 +67,17 @@ pub(crate) async fn login<U: UserRecord>(
     if let Some(raw) = cookie(&headers, &sessions.config().cookie_name)
         && let Some(old) = sessions.resolve(raw).await?
     {
-        sessions.delete(&old.handle, &old.record.uid).await?;
+        sessions.delete(&old.handle, &old.record.user_id).await?;
     }
     let uid = user.user_id().to_string();
-    let ver = verified.epoch;
+    let epoch = verified.epoch;
     let ip = client
         .ip
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into());
-    let new = sessions.create(&uid, ver, &ip, &client.user_agent).await?;
+    let new = sessions
+        .create(&uid, epoch, &ip, &client.user_agent)
+        .await?;
     let mut ctx = client.hook_context(Some("session"));
     ctx.session_handle = Some(new.handle.clone());
     auth.hooks()
@@ -124,10 +126,10 @@ pub(crate) async fn logout<U: UserRecord>(
         && let Some(live) = sessions.resolve(raw).await?
     {
         sessions.check_request_csrf(&live, &headers)?;
-        sessions.delete(&live.handle, &live.record.uid).await?;
+        sessions.delete(&live.handle, &live.record.user_id).await?;
         let mut ctx = client.hook_context(Some("session"));
         ctx.session_handle = Some(live.handle.clone());
-        fired = fire_logout(&auth, &live.record.uid, &ctx).await;
+        fired = fire_logout(&auth, &live.record.user_id, &ctx).await;
     }
     // After the CSRF check: a forged logout ends nothing.
     if let Some(claims) = end_presented_family(&auth, &headers, &body).await?
@@ -177,7 +179,7 @@ pub(crate) async fn logout_all<U: UserRecord>(
         .enforce("logout_all", &format!("user:{uid}"))
         .await?;
     // The epoch first: every access token and session of the user dies in this one step.
-    let ver = auth.bump_epoch(&principal.user).await?;
+    let epoch = auth.bump_epoch(&principal.user).await?;
     if let Some(tokens) = auth.tokens() {
         tokens.revoke_all_families(&uid).await?;
     }
@@ -186,7 +188,7 @@ pub(crate) async fn logout_all<U: UserRecord>(
     // The kept session moves to a new id on the way to the new epoch: a copy of its cookie
     // (the one "sign out everywhere" is meant to shake off) dies with the others.
     let moved = match keep {
-        Some(handle) => match sessions.rotate_with(handle, |r| r.ver = ver).await {
+        Some(handle) => match sessions.rotate_with(handle, |r| r.epoch = epoch).await {
             Ok(moved) => moved,
             Err(e) => {
                 tracing::info!(error = %e, "could not move the current session; it ends");
@@ -223,7 +225,7 @@ fn describe(session: &LiveSession, current: &str) -> serde_json::Value {
         "device": session.record.device,
         "ip": session.record.ip,
         "created_at": iso(session.record.created),
-        "last_activity": iso(session.record.last),
+        "last_activity": iso(session.record.last_seen),
         "current": session.handle == current,
     })
 }
@@ -236,7 +238,7 @@ pub(crate) async fn list<U: UserRecord>(
     let sessions = manager(&auth)?;
     let current = session_principal(&principal)?;
     let mut all = sessions.list(&principal.user_id.to_string()).await?;
-    all.sort_by_key(|s| std::cmp::Reverse(s.record.last));
+    all.sort_by_key(|s| std::cmp::Reverse(s.record.last_seen));
     let body: Vec<_> = all.iter().map(|s| describe(s, current)).collect();
     Ok(super::private_json(body))
 }

@@ -253,7 +253,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     // Mail still in flight is sent before the process ends.
-    auth.deliveries().flush().await;
+    auth.background().flush().await;
     Ok(())
 }
 
