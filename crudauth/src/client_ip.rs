@@ -1,8 +1,72 @@
 //! The client's address: the socket peer unless trusted proxies are configured.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use axum::http::HeaderMap;
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+
+use crate::hooks::HookContext;
+
+/// What the library knows of the client of a request. An extractor (for any state `S` with
+/// `CrudAuth<U>: FromRef<S>`), or `auth.client_meta(&parts)`.
+///
+/// ```
+/// let client = crudauth::ClientMeta { ip: Some([203, 0, 113, 7].into()), user_agent: "curl/8".into() };
+/// assert_eq!(client.hook_context(Some("session")).ip.as_deref(), Some("203.0.113.7"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ClientMeta {
+    /// The client address (socket peer, or per `trusted_proxy_hops`).
+    pub ip: Option<IpAddr>,
+    /// The User-Agent (at most 512 bytes of it).
+    pub user_agent: String,
+}
+
+impl ClientMeta {
+    /// The client of a request: the socket peer (from `ConnectInfo`) unless `trusted_hops`
+    /// proxies are configured, and the User-Agent.
+    ///
+    /// ```
+    /// let (parts, _) = axum::http::Request::new(()).into_parts();
+    /// assert!(crudauth::ClientMeta::from_parts(&parts, 0).ip.is_none());
+    /// ```
+    pub fn from_parts(parts: &Parts, trusted_hops: usize) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let ip = client_ip(&parts.headers, peer, trusted_hops);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut end = user_agent.len().min(512);
+        while !user_agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        ClientMeta {
+            ip,
+            user_agent: user_agent[..end].to_owned(),
+        }
+    }
+
+    /// The hook context for this client.
+    ///
+    /// ```
+    /// let ctx = crudauth::ClientMeta::default().hook_context(None);
+    /// assert!(ctx.ip.is_none() && ctx.user_agent.is_none());
+    /// ```
+    pub fn hook_context(&self, transport: Option<&'static str>) -> HookContext {
+        HookContext {
+            ip: self.ip.map(|ip| ip.to_string()),
+            user_agent: Some(self.user_agent.clone()).filter(|u| !u.is_empty()),
+            transport,
+            session_handle: None,
+        }
+    }
+}
 
 /// The client address of a request.
 ///

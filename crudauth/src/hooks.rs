@@ -1,17 +1,26 @@
-//! Lifecycle hooks: async closures the facade calls after auth events.
+//! Lifecycle hooks: async closures the library calls around auth events.
 //!
-//! Hooks observe; they never break the flow they observe. A hook that fails or panics is
-//! logged (target `crudauth::hooks`) and the request completes as if it had succeeded.
+//! Every hook is kept in one table keyed by its [`Event`] and fires through it, once per
+//! event. A hook receives the application's own user model (`Arc<U>`, the type the
+//! repository loads), so it can read any column without a second query; the contract view is
+//! one call away (`user.contract()`).
+//!
+//! Observing hooks (`on_after_*`, `on_login_failed`, `on_lockout`) never break the flow
+//! they observe: a hook that fails or panics is logged (target `crudauth::hooks`) and the
+//! request completes as if it had succeeded. The two veto hooks (`on_before_register`,
+//! `on_before_login`) may refuse with a [`Veto`].
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::user::UserContract;
+use crate::user::{BoxFuture, NewUser};
 
 /// The error type hooks return.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
 
-type BoxFuture = crate::user::BoxFuture<'static, Result<(), HookError>>;
+type HookFuture = BoxFuture<'static, Result<(), HookError>>;
+type VetoFuture = BoxFuture<'static, Result<(), Veto>>;
 
 /// Where an event happened.
 ///
@@ -42,71 +51,192 @@ pub enum LoginFailure {
     InvalidCredentials,
     /// The account is disabled.
     Inactive,
+    /// The password was right, but an `on_before_login` hook refused the sign-in.
+    Refused,
 }
 
 impl LoginFailure {
-    /// The reason as the original names it.
+    /// The reason as the original names it (`refused` is ours).
     ///
     /// ```
-    /// assert_eq!(crudauth::LoginFailure::Inactive.as_str(), "inactive");
+    /// assert_eq!(crudauth::LoginFailure::Refused.as_str(), "refused");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             LoginFailure::InvalidCredentials => "invalid_credentials",
             LoginFailure::Inactive => "inactive",
+            LoginFailure::Refused => "refused",
         }
     }
 }
 
-pub(crate) type UserHook = Arc<dyn Fn(UserContract, HookContext) -> BoxFuture + Send + Sync>;
-pub(crate) type FailedHook =
-    Arc<dyn Fn(String, Option<UserContract>, LoginFailure, HookContext) -> BoxFuture + Send + Sync>;
-pub(crate) type LockoutHook = Arc<dyn Fn(String, u64, HookContext) -> BoxFuture + Send + Sync>;
-
-/// The user events hooks observe.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum UserEvent {
-    Registered,
-    LoggedIn,
-    LoggedOut,
-    PasswordChanged,
-    RecoveryVerified,
-    PasswordReset,
-    EmailChanged,
-    Sudo,
+/// The events hooks observe: the keys of the hook table.
+///
+/// ```
+/// assert_eq!(crudauth::hooks::Event::AfterLogin.hook_name(), "on_after_login");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Event {
+    /// An account was created (`on_after_register`).
+    AfterRegister,
+    /// A sign-in completed (`on_after_login`).
+    AfterLogin,
+    /// A password login was refused (`on_login_failed`).
+    LoginFailed,
+    /// A login was refused by the lockout (`on_lockout`).
+    Lockout,
+    /// A session or refresh family was ended (`on_after_logout`).
+    AfterLogout,
+    /// The password was changed or set (`on_after_password_changed`).
+    AfterPasswordChanged,
+    /// The address was verified (`on_after_recovery_verified`).
+    AfterRecoveryVerified,
+    /// The password was reset (`on_after_password_reset`).
+    AfterPasswordReset,
+    /// The address was changed (`on_after_email_changed`).
+    AfterEmailChanged,
+    /// A session was elevated (`on_after_sudo`).
+    AfterSudo,
 }
 
-/// The registered hooks. Built through the `on_*` methods of [`crate::CrudAuthBuilder`].
-#[derive(Clone, Default)]
-pub struct Hooks {
-    pub(crate) after_register: Vec<UserHook>,
-    pub(crate) after_login: Vec<UserHook>,
-    pub(crate) login_failed: Vec<FailedHook>,
-    pub(crate) lockout: Vec<LockoutHook>,
-    pub(crate) after_logout: Vec<UserHook>,
-    pub(crate) after_password_changed: Vec<UserHook>,
-    pub(crate) after_recovery_verified: Vec<UserHook>,
-    pub(crate) after_password_reset: Vec<UserHook>,
-    pub(crate) after_email_changed: Vec<UserHook>,
-    pub(crate) after_sudo: Vec<UserHook>,
-}
-
-impl std::fmt::Debug for Hooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hooks").finish_non_exhaustive()
+impl Event {
+    /// The builder method that registers hooks for this event.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::hooks::Event::Lockout.hook_name(), "on_lockout");
+    /// ```
+    pub fn hook_name(self) -> &'static str {
+        match self {
+            Event::AfterRegister => "on_after_register",
+            Event::AfterLogin => "on_after_login",
+            Event::LoginFailed => "on_login_failed",
+            Event::Lockout => "on_lockout",
+            Event::AfterLogout => "on_after_logout",
+            Event::AfterPasswordChanged => "on_after_password_changed",
+            Event::AfterRecoveryVerified => "on_after_recovery_verified",
+            Event::AfterPasswordReset => "on_after_password_reset",
+            Event::AfterEmailChanged => "on_after_email_changed",
+            Event::AfterSudo => "on_after_sudo",
+        }
     }
 }
 
-pub(crate) fn boxed<F, Fut, A, B>(hook: F) -> Arc<dyn Fn(A, B) -> BoxFuture + Send + Sync>
-where
-    F: Fn(A, B) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-{
-    Arc::new(move |a, b| Box::pin(hook(a, b)))
+/// A refusal from a veto hook (`on_before_register`, `on_before_login`).
+///
+/// For a registration it is answered as one FastAPI-shaped 422 entry on its field (the body
+/// root when no field is named), so it tells nothing about existing accounts. For a login
+/// the message is only logged: the client gets the answer a disabled account gets.
+///
+/// ```
+/// let veto = crudauth::Veto::new("Sign-ups from this domain are closed").on_field("email");
+/// assert_eq!(veto.message(), "Sign-ups from this domain are closed");
+/// assert_eq!(veto.field(), Some("email"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Veto {
+    field: Option<String>,
+    message: String,
+}
+
+impl Veto {
+    /// A refusal with a message for the person.
+    ///
+    /// ```
+    /// let veto = crudauth::Veto::new("Outside office hours");
+    /// assert!(veto.field().is_none());
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        Veto {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// Names the body field the refusal is about (`email`, `username`, an extra field).
+    ///
+    /// ```
+    /// assert_eq!(crudauth::Veto::new("no").on_field("email").field(), Some("email"));
+    /// ```
+    pub fn on_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// The message.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::Veto::new("no").message(), "no");
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The field, if one is named.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::Veto::new("no").field(), None);
+    /// ```
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+}
+
+impl std::fmt::Display for Veto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What an event carries to its hooks.
+pub(crate) enum Payload<U> {
+    /// The user the event is about.
+    User(Arc<U>),
+    /// A refused password login.
+    LoginFailed {
+        identifier: String,
+        user: Option<Arc<U>>,
+        reason: LoginFailure,
+    },
+    /// A login refused by the lockout.
+    Lockout { identifier: String, retry_after: u64 },
+}
+
+/// One registered hook: given an event's payload, the future to run (or `None` when the
+/// payload is not of its shape, which the setters make impossible).
+type Handler<U> = Arc<dyn Fn(&Payload<U>, HookContext) -> Option<HookFuture> + Send + Sync>;
+type RegisterVeto = Arc<dyn Fn(NewUser, HookContext) -> VetoFuture + Send + Sync>;
+type LoginVeto<U> = Arc<dyn Fn(Arc<U>, HookContext) -> VetoFuture + Send + Sync>;
+
+/// The registered hooks: one table keyed by [`Event`], and the veto hooks. Built through the
+/// `on_*` methods of [`crate::CrudAuthBuilder`].
+pub struct Hooks<U> {
+    table: BTreeMap<Event, Vec<Handler<U>>>,
+    before_register: Vec<RegisterVeto>,
+    before_login: Vec<LoginVeto<U>>,
+}
+
+impl<U> Default for Hooks<U> {
+    fn default() -> Self {
+        Hooks {
+            table: BTreeMap::new(),
+            before_register: Vec::new(),
+            before_login: Vec::new(),
+        }
+    }
+}
+
+impl<U> std::fmt::Debug for Hooks<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("events", &self.table.keys().collect::<Vec<_>>())
+            .field("before_register", &self.before_register.len())
+            .field("before_login", &self.before_login.len())
+            .finish()
+    }
 }
 
 /// Runs one hook future in its own task, so a panic is contained, and logs any failure.
-pub(crate) async fn run(event: &'static str, fut: BoxFuture) {
+async fn run(event: &'static str, fut: HookFuture) {
     match tokio::spawn(fut).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(target: "crudauth::hooks", event, error = %e, "hook failed"),
@@ -114,34 +244,135 @@ pub(crate) async fn run(event: &'static str, fut: BoxFuture) {
     }
 }
 
-impl Hooks {
-    pub(crate) async fn fire(&self, event: UserEvent, user: &UserContract, ctx: &HookContext) {
-        let (name, hooks) = match event {
-            UserEvent::Registered => ("on_after_register", &self.after_register),
-            UserEvent::LoggedIn => ("on_after_login", &self.after_login),
-            UserEvent::LoggedOut => ("on_after_logout", &self.after_logout),
-            UserEvent::PasswordChanged => {
-                ("on_after_password_changed", &self.after_password_changed)
-            }
-            UserEvent::RecoveryVerified => {
-                ("on_after_recovery_verified", &self.after_recovery_verified)
-            }
-            UserEvent::PasswordReset => ("on_after_password_reset", &self.after_password_reset),
-            UserEvent::EmailChanged => ("on_after_email_changed", &self.after_email_changed),
-            UserEvent::Sudo => ("on_after_sudo", &self.after_sudo),
-        };
-        self.user_event(name, hooks, user, ctx).await;
+/// Runs a veto in its own task. A veto that panics refuses (fails closed) with a generic
+/// message and an error log line.
+async fn run_veto(event: &'static str, fut: VetoFuture) -> Result<(), Veto> {
+    match tokio::spawn(fut).await {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            tracing::error!(target: "crudauth::hooks", event, error = %e, "veto hook panicked; refusing");
+            Err(Veto::new("Refused."))
+        }
+    }
+}
+
+impl<U: Send + Sync + 'static> Hooks<U> {
+    fn add(&mut self, event: Event, handler: Handler<U>) {
+        self.table.entry(event).or_default().push(handler);
     }
 
-    async fn user_event(
-        &self,
-        event: &'static str,
-        hooks: &[UserHook],
-        user: &UserContract,
-        ctx: &HookContext,
-    ) {
-        for hook in hooks {
-            run(event, hook(user.clone(), ctx.clone())).await;
+    /// Registers a hook on a user event (every event but `LoginFailed` and `Lockout`).
+    pub(crate) fn on_user<F, Fut>(&mut self, event: Event, hook: F)
+    where
+        F: Fn(Arc<U>, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.add(
+            event,
+            Arc::new(move |payload, ctx| match payload {
+                Payload::User(user) => Some(Box::pin(hook(user.clone(), ctx)) as HookFuture),
+                _ => None,
+            }),
+        );
+    }
+
+    /// Registers an `on_login_failed` hook.
+    pub(crate) fn on_login_failed<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(String, Option<Arc<U>>, LoginFailure, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.add(
+            Event::LoginFailed,
+            Arc::new(move |payload, ctx| match payload {
+                Payload::LoginFailed {
+                    identifier,
+                    user,
+                    reason,
+                } => Some(Box::pin(hook(identifier.clone(), user.clone(), *reason, ctx)) as HookFuture),
+                _ => None,
+            }),
+        );
+    }
+
+    /// Registers an `on_lockout` hook.
+    pub(crate) fn on_lockout<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(String, u64, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.add(
+            Event::Lockout,
+            Arc::new(move |payload, ctx| match payload {
+                Payload::Lockout {
+                    identifier,
+                    retry_after,
+                } => Some(Box::pin(hook(identifier.clone(), *retry_after, ctx)) as HookFuture),
+                _ => None,
+            }),
+        );
+    }
+
+    /// Registers an `on_before_register` veto.
+    pub(crate) fn on_before_register<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(NewUser, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Veto>> + Send + 'static,
+    {
+        self.before_register
+            .push(Arc::new(move |new, ctx| Box::pin(hook(new, ctx))));
+    }
+
+    /// Registers an `on_before_login` veto.
+    pub(crate) fn on_before_login<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(Arc<U>, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Veto>> + Send + 'static,
+    {
+        self.before_login
+            .push(Arc::new(move |user, ctx| Box::pin(hook(user, ctx))));
+    }
+
+    /// Fires an event: every hook registered for it, in order, each once.
+    pub(crate) async fn fire(&self, event: Event, payload: Payload<U>, ctx: &HookContext) {
+        let Some(handlers) = self.table.get(&event) else {
+            return;
+        };
+        for handler in handlers {
+            if let Some(fut) = handler(&payload, ctx.clone()) {
+                run(event.hook_name(), fut).await;
+            }
         }
+    }
+
+    /// Fires a user event.
+    pub(crate) async fn fire_user(&self, event: Event, user: Arc<U>, ctx: &HookContext) {
+        self.fire(event, Payload::User(user), ctx).await;
+    }
+
+    /// Whether any hook observes `event` (lets callers skip building a payload).
+    pub(crate) fn observes(&self, event: Event) -> bool {
+        self.table.get(&event).is_some_and(|h| !h.is_empty())
+    }
+
+    /// Whether any `on_before_login` veto is registered.
+    pub(crate) fn vets_logins(&self) -> bool {
+        !self.before_login.is_empty()
+    }
+
+    /// Asks every `on_before_register` veto, in order; the first refusal wins.
+    pub(crate) async fn before_register(&self, new: &NewUser, ctx: &HookContext) -> Result<(), Veto> {
+        for veto in &self.before_register {
+            run_veto("on_before_register", veto(new.clone(), ctx.clone())).await?;
+        }
+        Ok(())
+    }
+
+    /// Asks every `on_before_login` veto, in order; the first refusal wins.
+    pub(crate) async fn before_login(&self, user: &Arc<U>, ctx: &HookContext) -> Result<(), Veto> {
+        for veto in &self.before_login {
+            run_veto("on_before_login", veto(user.clone(), ctx.clone())).await?;
+        }
+        Ok(())
     }
 }

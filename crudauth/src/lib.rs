@@ -31,22 +31,68 @@
 //!     .merge(auth.router());
 //! # Ok(()) }
 //! ```
+//!
+//! ## Layout
+//!
+//! Imports run one way, from the plain types up to the routes:
+//!
+//! - plain types and stores: [`error`], [`clock`], [`user`], [`store`], [`password`],
+//!   [`policy`], [`lockout`], [`ratelimit`], [`delivery`], [`hooks`], [`session`],
+//!   [`tokens`], [`principal`];
+//! - services, each holding the shared parts it needs (never the facade): [`login`] (the
+//!   password path), [`revocation`] (the epoch), [`sudo`], `recovery` (the email flows),
+//!   `bootstrap` (the default admin), and the [`transport`]s (`session`, `bearer`: the
+//!   credential read, resolved, issued and cleared in one place each);
+//! - the facade, [`CrudAuth`] (the composition root) and its [`CrudAuthBuilder`];
+//! - above it: [`extract`] (the extractors), the route layers (`auth.require`,
+//!   `auth.rate_limit`) and the routes (`auth.router()`).
+//!
+//! Each later sign-in method (OAuth, two-factor, passkeys, passwordless codes, API keys,
+//! device login) gets a folder of its own beside `login`, switched on by one builder call
+//! and one cargo feature.
+
+//! ## Layout
+//!
+//! Imports run one way, from the plain types up to the routes:
+//!
+//! - plain types and stores: [`error`], [`clock`], [`user`], [`store`], [`password`],
+//!   [`policy`], [`lockout`], [`ratelimit`], [`delivery`], [`hooks`], [`session`],
+//!   [`tokens`], [`principal`];
+//! - services, each holding the shared parts it needs (never the facade): [`login`] (the
+//!   password path), [`revocation`] (the epoch), [`sudo`], [`Recovery`] (the email flows),
+//!   the default admin (`auth.ensure_admin`), and the [`transport`]s (session and bearer:
+//!   each credential read, resolved, issued and cleared in one place);
+//! - the facade, [`CrudAuth`] (the composition root) and its [`CrudAuthBuilder`];
+//! - above it: [`extract`] (the extractors), the route layers ([`CrudAuth::require`],
+//!   [`CrudAuth::rate_limit`]) and the routes ([`CrudAuth::router`]).
+//!
+//! Each later sign-in method (OAuth, two-factor, passkeys, passwordless codes, API keys,
+//! device login) gets a folder of its own beside `login`, switched on by one builder call
+//! and one cargo feature.
 
 mod background;
+mod body;
+mod bootstrap;
+mod builder;
 pub mod client_ip;
 pub mod clock;
+mod core;
 pub mod delivery;
 pub mod device;
 pub mod error;
+pub mod extract;
 mod facade;
 pub mod hooks;
 mod keys;
+mod layers;
 pub mod lockout;
+pub mod login;
 pub mod password;
 pub mod policy;
 pub mod principal;
 pub mod ratelimit;
 mod recovery;
+pub mod revocation;
 mod routes;
 pub mod session;
 #[cfg(feature = "smtp")]
@@ -54,24 +100,32 @@ pub mod smtp;
 pub mod store;
 pub mod sudo;
 pub mod tokens;
+pub mod transport;
 pub mod user;
+mod user_dyn;
 
 pub use background::Background;
+pub use builder::CrudAuthBuilder;
+pub use client_ip::ClientMeta;
 pub use error::{AuthError, ConfigError, ValidationIssue};
-pub use facade::{
-    ClientMeta, CrudAuth, CrudAuthBuilder, DynUserRepository, MAX_IDENTIFIER_CHARS, VerifiedUser,
-};
-pub use hooks::{HookContext, HookError, LoginFailure};
+pub use facade::CrudAuth;
+pub use hooks::{HookContext, HookError, LoginFailure, Veto};
 pub use keys::generate_secret_key;
+pub use layers::{RateLimitLayer, RequireLayer};
 pub use lockout::LockoutConfig;
-pub use principal::{Gate, Principal, Superuser, Transport};
+pub use login::{Login, VerifiedUser};
+pub use password::PasswordConfig;
+pub use policy::PasswordPolicy;
+pub use principal::{Gate, Principal, RequireSudo, Superuser, Transport};
 pub use ratelimit::{KeyBy, RateLimit};
-pub use recovery::RecoveryConfig;
+pub use recovery::{Recovery, RecoveryConfig};
+pub use revocation::Revocation;
 pub use routes::BODY_LIMIT;
 pub use session::{SameSite, SessionConfig, Sessions};
-pub use sudo::{RequireSudo, SudoConfig};
+pub use store::MemoryStore;
+pub use sudo::{Elevated, Sudo, SudoConfig};
 pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenFamily, TokenPair, TokenService};
 pub use user::{
-    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserContract, UserId, UserRecord,
-    UserRepository, UserSchema, UserUpdate,
+    DynUserRepository, IdKind, IdentityField, LogicalField, MAX_IDENTIFIER_CHARS, NewUser,
+    RepoError, UserContract, UserId, UserRecord, UserRepository, UserSchema, UserUpdate,
 };

@@ -169,8 +169,7 @@ struct Dim {
 }
 
 fn fault(e: crate::store::StoreError) -> AuthError {
-    crate::store::report_fault("lockout store", &e);
-    AuthError::Unavailable
+    crate::store::fail_closed("lockout store", &e)
 }
 
 impl Lockout {
@@ -460,6 +459,112 @@ impl Lockout {
                     .map_err(fault)?;
             }
         }
+        Ok(())
+    }
+}
+
+/// A small fixed budget of failures with a lock of fixed length, kept in the lockout's
+/// store under its key (sudo's three strikes: `{namespace}:fail:{who}` counts,
+/// `{namespace}:lock:{who}` locks, `who` an HMAC of the subject).
+#[derive(Clone)]
+pub(crate) struct Strikes {
+    store: Arc<dyn Store>,
+    key: [u8; 32],
+    namespace: &'static str,
+    max: u32,
+    lock_for: Duration,
+}
+
+impl Lockout {
+    /// A strike counter beside the login lockout: `max` failures within `lock_for` lock the
+    /// subject for `lock_for`.
+    pub(crate) fn strikes(&self, namespace: &'static str, max: u32, lock_for: Duration) -> Strikes {
+        Strikes {
+            store: self.store.clone(),
+            key: self.key,
+            namespace,
+            max,
+            lock_for,
+        }
+    }
+}
+
+/// The outcome of counting one strike.
+pub(crate) struct Strike {
+    /// The failures counted so far, this one included.
+    pub count: i64,
+    /// Over the budget already: the attempt must not be checked at all.
+    pub over: bool,
+}
+
+impl Strike {
+    /// Whether a failure of this attempt uses up the budget.
+    pub(crate) fn is_last(&self, max: u32) -> bool {
+        self.over || self.count >= i64::from(max)
+    }
+}
+
+impl Strikes {
+    fn key(&self, kind: &str, subject: &str) -> String {
+        let who = hmac_hex(&self.key, subject.as_bytes());
+        format!("{}:{kind}:{who}", self.namespace)
+    }
+
+    /// The budget.
+    pub(crate) fn max(&self) -> u32 {
+        self.max
+    }
+
+    /// `Err(TooManyAttempts)` while the subject is locked.
+    pub(crate) async fn check_unlocked(&self, subject: &str) -> Result<(), AuthError> {
+        match self.store.ttl(&self.key("lock", subject)).await.map_err(fault)? {
+            Some(left) => Err(AuthError::TooManyAttempts {
+                retry_after: ceil_secs(left),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts an attempt before it is checked, so concurrent guesses share one budget.
+    pub(crate) async fn count(&self, subject: &str) -> Result<Strike, AuthError> {
+        let count = self
+            .store
+            .incr(&self.key("fail", subject), 1, self.lock_for)
+            .await
+            .map_err(fault)?;
+        Ok(Strike {
+            count,
+            over: count > i64::from(self.max),
+        })
+    }
+
+    /// Gives a counted attempt back (it was refused before any check).
+    pub(crate) async fn give_back(&self, subject: &str) -> Result<(), AuthError> {
+        self.store
+            .incr(&self.key("fail", subject), -1, self.lock_for)
+            .await
+            .map_err(fault)?;
+        Ok(())
+    }
+
+    /// Locks the subject for the lock length and forgets its count; the answer to give.
+    pub(crate) async fn lock(&self, subject: &str) -> Result<AuthError, AuthError> {
+        self.store
+            .set(&self.key("lock", subject), b"1", Some(self.lock_for))
+            .await
+            .map_err(fault)?;
+        self.clear(subject).await?;
+        Ok(AuthError::TooManyAttempts {
+            retry_after: self.lock_for.as_secs().max(1),
+        })
+    }
+
+    /// Forgets the subject's count (after a success).
+    pub(crate) async fn clear(&self, subject: &str) -> Result<(), AuthError> {
+        self.store
+            .delete(&self.key("fail", subject))
+            .await
+            .map_err(fault)?;
         Ok(())
     }
 }

@@ -8,17 +8,13 @@
 //! - [`Superuser<U>`]: a superuser (403 `Insufficient privileges` otherwise).
 //!
 //! Other gates (verified, scopes, transport narrowing, a custom check) are declared once as a
-//! [`Gate`] and put on routes with [`crate::CrudAuth::require`]. Authentication happens once
+//! [`Gate`] and put on routes with `auth.require(gate)`. Authentication happens once
 //! per request, however many extractors and gates ask: the result is cached in the request.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
-use axum::http::request::Parts;
-
 use crate::error::AuthError;
-use crate::facade::CrudAuth;
-use crate::user::{UserId, UserRecord};
+use crate::user::UserId;
 
 /// The transport that authenticated a request.
 ///
@@ -119,53 +115,31 @@ impl<U> Principal<U> {
     }
 }
 
-/// The per-request cache of the authentication outcome.
-#[derive(Clone)]
-pub(crate) struct Resolved<U>(pub Result<Option<Principal<U>>, AuthError>);
-
-/// Authenticates once per request, reusing the cached outcome.
-pub(crate) async fn resolve<U: UserRecord>(
-    parts: &mut Parts,
-    auth: &CrudAuth<U>,
-) -> Result<Option<Principal<U>>, AuthError> {
-    if let Some(Resolved(cached)) = parts.extensions.get::<Resolved<U>>() {
-        return cached.clone();
+impl<U> Principal<U> {
+    /// Whether the session is elevated (sudo) right now. Always `false` for bearer
+    /// principals.
+    ///
+    /// ```
+    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
+    /// let p = Principal { user_id: UserId::Int(1), scopes: vec![], via: Transport::Bearer,
+    ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
+    ///     signed_in_at: None, sudo_until: Some(i64::MAX) };
+    /// assert!(!p.is_elevated());
+    /// ```
+    pub fn is_elevated(&self) -> bool {
+        self.via == Transport::Session
+            && self
+                .sudo_until
+                .is_some_and(|until| until > crate::clock::system_secs())
     }
-    let outcome = auth.authenticate(parts, None).await;
-    parts.extensions.insert(Resolved(outcome.clone()));
-    outcome
-}
 
-impl<S, U> FromRequestParts<S> for Principal<U>
-where
-    S: Send + Sync,
-    U: UserRecord,
-    CrudAuth<U>: FromRef<S>,
-{
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = CrudAuth::<U>::from_ref(state);
-        resolve(parts, &auth)
-            .await?
-            .ok_or(AuthError::NotAuthenticated)
-    }
-}
-
-impl<S, U> OptionalFromRequestParts<S> for Principal<U>
-where
-    S: Send + Sync,
-    U: UserRecord,
-    CrudAuth<U>: FromRef<S>,
-{
-    type Rejection = AuthError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        let auth = CrudAuth::<U>::from_ref(state);
-        resolve(parts, &auth).await
+    /// `Err(403 Re-authentication required.)` unless elevated.
+    pub(crate) fn require_elevated(&self) -> Result<(), AuthError> {
+        if self.is_elevated() {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden("Re-authentication required."))
+        }
     }
 }
 
@@ -186,24 +160,6 @@ where
 #[derive(Clone, Debug)]
 pub struct Superuser<U>(pub Principal<U>);
 
-impl<S, U> FromRequestParts<S> for Superuser<U>
-where
-    S: Send + Sync,
-    U: UserRecord,
-    CrudAuth<U>: FromRef<S>,
-{
-    type Rejection = AuthError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let principal =
-            <Principal<U> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        if principal.is_superuser {
-            Ok(Superuser(principal))
-        } else {
-            Err(AuthError::Forbidden("Insufficient privileges"))
-        }
-    }
-}
 
 type Check<U> = Arc<dyn Fn(&Principal<U>) -> bool + Send + Sync>;
 
@@ -353,3 +309,21 @@ impl<U> Gate<U> {
         Ok(())
     }
 }
+
+/// A principal whose session is elevated (sudo): 403 `Re-authentication required.`
+/// otherwise. Elevate with `auth.sudo().elevate(..)` (or `POST /sudo`).
+///
+/// ```no_run
+/// # #[derive(Clone)] struct User;
+/// # impl crudauth::UserRecord for User {
+/// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
+/// #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
+/// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
+/// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
+/// #   fn token_version(&self) -> Option<i64> { None } }
+/// async fn danger(crudauth::RequireSudo(who): crudauth::RequireSudo<User>) -> &'static str {
+///     "done"
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireSudo<U>(pub Principal<U>);

@@ -738,3 +738,4 @@ pub(crate) fn is_format_char(c: char) -> bool {
         })
         .is_ok()
 }
+pub use crate::user_dyn::DynUserRepository;

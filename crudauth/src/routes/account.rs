@@ -3,19 +3,20 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{email_field, json_object, no_store, set_cookie, string_field, with_limit};
-use crate::client_ip::ip_key;
+use super::with_limit;
+use crate::body::{email_field, json_object, string_field};
+use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::{AuthError, ValidationIssue};
-use crate::facade::{ClientMeta, CrudAuth};
-use crate::hooks::UserEvent;
-use crate::password::is_unusable_password;
+use crate::facade::CrudAuth;
+use crate::hooks::Event;
+use crate::login::repo_fault;
 use crate::policy::{PasswordContext, PasswordSource};
 use crate::principal::Principal;
-use crate::session::Sessions;
+use crate::transport::session::set_session_cookie;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
 
 const REGISTERED: &str = "If the email is available, check your inbox to finish signing up.";
@@ -30,10 +31,7 @@ fn repo_error(e: RepoError) -> AuthError {
         }
         RepoError::Duplicate { .. } => AuthError::Taken("Already taken"),
         RepoError::NotFound => AuthError::NotAuthenticated,
-        RepoError::Backend(cause) => {
-            crate::store::report_fault("user repository", &cause);
-            AuthError::Unavailable
-        }
+        e @ RepoError::Backend(_) => repo_fault(e),
     }
 }
 
@@ -97,7 +95,7 @@ pub(crate) async fn register<U: UserRecord>(
     } else {
         None
     };
-    for key in auth.register_extra_fields() {
+    for key in &auth.core().register_extra_fields {
         let too_long = match map.get(key) {
             None | Some(serde_json::Value::Null) => false,
             Some(serde_json::Value::String(v)) => {
@@ -121,7 +119,8 @@ pub(crate) async fn register<U: UserRecord>(
             username: username.map(str::to_owned),
             email: email.clone(),
         };
-        auth.check_password("password", password, &ctx, &mut issues)
+        auth.login()
+            .check_password("password", password, &ctx, &mut issues)
             .await;
     }
     if !issues.is_empty() {
@@ -141,31 +140,52 @@ pub(crate) async fn register<U: UserRecord>(
     let mut new = NewUser::new(String::new()).email(&email);
     new.username = username.map(str::to_owned);
     for (key, value) in &map {
-        if auth.register_extra_fields().contains(key) {
+        if auth.core().register_extra_fields.contains(key) {
             new.extra.insert(key.clone(), value.clone());
         }
     }
     // Hash before the uniqueness check, so a taken email costs the same work as a new one.
-    new.password_hash = auth.hash_new_password(password, "password").await?;
+    new.password_hash = auth
+        .login()
+        .hash_new_password(password, "password")
+        .await?;
+    // The app's veto, after validation and before anything is written; asked for a taken
+    // address as for a new one, so its answer tells nothing about existing accounts.
+    let ctx = client.hook_context(None);
+    if let Err(veto) = auth.core().hooks.before_register(&new, &ctx).await {
+        let loc = match veto.field() {
+            Some(field) => vec!["body".into(), field.into()],
+            None => vec!["body".into()],
+        };
+        return Err(AuthError::Validation(vec![ValidationIssue {
+            kind: "value_error",
+            loc,
+            msg: veto.message().to_owned(),
+            ctx: None,
+        }]));
+    }
 
     match auth.repo().create(new).await {
         Ok(user) => {
             // The hook runs after the answer, like the mails: whatever it does, its time
             // never tells a new address from a taken one.
-            let (hook_auth, contract) = (auth.clone(), user.contract());
-            let ctx = client.hook_context(None);
-            auth.deliveries().spawn(async move {
-                hook_auth
-                    .hooks()
-                    .fire(UserEvent::Registered, &contract, &ctx)
+            let core = auth.core().clone();
+            let registered = std::sync::Arc::new(user.clone());
+            core.background.clone().spawn(async move {
+                core.hooks
+                    .fire_user(Event::AfterRegister, registered, &ctx)
                     .await;
             });
-            auth.send_verification_to(user);
+            if let Some(recovery) = auth.recovery() {
+                recovery.send_verification_to(user);
+            }
         }
         // A taken email answers exactly like a new one: no enumeration. Its owner hears of
         // the attempt instead.
         Err(RepoError::Duplicate { field }) if field == "email" => {
-            auth.send_existing_account_notice(&email, &client);
+            if let Some(recovery) = auth.recovery() {
+                recovery.send_existing_account_notice(&email, &client);
+            }
         }
         Err(RepoError::Duplicate { field }) if field == "username" => {
             return Err(AuthError::Taken("Username already taken"));
@@ -195,16 +215,6 @@ pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
     }))
 }
 
-/// Puts a (new) session cookie on a response; it carries a credential, so not cacheable.
-pub(super) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut Response) {
-    let config = sessions.config();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(config, &config.cookie_name, id, true, None),
-    );
-    no_store(response);
-}
-
 /// `POST /change-password`: every earlier token and every other session ends; the current
 /// session (if the request rode one) lives on under a new id, set as its cookie.
 pub(crate) async fn change_password<U: UserRecord>(
@@ -226,36 +236,20 @@ pub(crate) async fn change_password<U: UserRecord>(
     let user = principal.user.as_ref();
     if let Some(new) = new {
         let ctx = PasswordContext::for_user(PasswordSource::Change, user);
-        auth.check_password("new_password", new, &ctx, &mut issues)
+        auth.login()
+            .check_password("new_password", new, &ctx, &mut issues)
             .await;
     }
     let (Some(current), Some(new), true) = (current, new, issues.is_empty()) else {
         return Err(AuthError::Validation(issues));
     };
-    if is_unusable_password(user.password_hash().unwrap_or_default()) {
-        return Err(AuthError::BadRequest(
-            "Account has no password; use the set-password or reset flow.",
-        ));
-    }
-    auth.check_current_password(
-        &principal,
-        current,
-        &client,
-        AuthError::Unauthorized("Current password is incorrect."),
-    )
-    .await?;
-    let hash = auth.hash_new_password(new, "new_password").await?;
     let moved = auth
-        .replace_password(user, &hash, principal.session_handle.as_deref())
+        .login()
+        .change_password(&principal, current, new, &client)
         .await?;
     let mut response = Json(json!({ "detail": "Password changed." })).into_response();
     if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {
         set_session_cookie(sessions, &moved.id, &mut response);
     }
-    let ctx = client.hook_context(Some(principal.via.as_str()));
-    let contract = auth.reload(user).await.contract();
-    auth.hooks()
-        .fire(UserEvent::PasswordChanged, &contract, &ctx)
-        .await;
     Ok(with_limit(response, allowed))
 }

@@ -4,84 +4,23 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::session::iso;
-use super::{json_object, login_form, no_store};
+use crate::body::login_form;
+use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
-use crate::facade::{ClientMeta, CrudAuth, cookie};
-use crate::hooks::UserEvent;
+use crate::facade::CrudAuth;
+use crate::hooks::{Event, HookContext};
+use crate::login::repo_fault;
 use crate::principal::Principal;
-use crate::tokens::{Claims, RefreshMode, TokenPair, TokenService};
+use crate::tokens::{Claims, RefreshMode};
+use crate::transport::bearer::{clear_refresh_cookie, pair_response, presented_refresh};
+use crate::transport::session::is_cross_site;
 use crate::user::UserRecord;
 
-/// The refresh cookie's name. Always `Secure` with `Path=/` and no `Domain`, so always the
-/// `__Host-` form: a sibling subdomain cannot plant a `refresh_token` cookie that the
-/// browser sends first and refresh the victim into the attacker's account (0.8 named it
-/// `refresh_token`; a cookie of that name is never read).
-const REFRESH_COOKIE: &str = "__Host-refresh_token";
-
-/// The refresh cookie: HttpOnly, Secure, `Path=/`, `SameSite=Lax`; `max_age` 0 clears it.
-fn refresh_cookie(value: String, max_age: i64) -> Option<HeaderValue> {
-    let mut builder = cookie::Cookie::build((REFRESH_COOKIE, value))
-        .http_only(true)
-        .secure(true)
-        .path("/")
-        .same_site(cookie::SameSite::Lax)
-        .max_age(time::Duration::seconds(max_age));
-    if max_age == 0 {
-        builder = builder.expires(time::OffsetDateTime::UNIX_EPOCH);
-    }
-    builder.build().to_string().parse().ok()
-}
-
-/// Clears the refresh cookie, in [`RefreshMode::Cookie`] (the only mode that sets it).
-pub(crate) fn clear_refresh_cookie<U: UserRecord>(auth: &CrudAuth<U>, response: &mut Response) {
-    if auth
-        .tokens()
-        .is_some_and(|t| t.config().refresh == RefreshMode::Cookie)
-        && let Some(v) = refresh_cookie(String::new(), 0)
-    {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
-}
-
-/// Whether the browser says the request comes from another site (login CSRF).
-pub(crate) fn is_cross_site(headers: &HeaderMap) -> bool {
-    headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-}
-
-fn pair_response<U: UserRecord>(auth: &CrudAuth<U>, pair: TokenPair) -> Response {
-    let Some(tokens) = auth.tokens() else {
-        return AuthError::Internal.into_response();
-    };
-    let mut response = match tokens.config().refresh {
-        RefreshMode::Body => Json(pair).into_response(),
-        RefreshMode::Cookie => {
-            let max_age = i64::try_from(pair.refresh_expires_in).unwrap_or(i64::MAX);
-            let mut response = Json(json!({
-                "access_token": pair.access_token,
-                "token_type": pair.token_type,
-                "expires_in": pair.expires_in,
-            }))
-            .into_response();
-            if let Some(v) = refresh_cookie(pair.refresh_token, max_age) {
-                response.headers_mut().append(header::SET_COOKIE, v);
-            }
-            response
-        }
-    };
-    no_store(&mut response);
-    response
-}
-
-/// `POST /token`: form `username`, `password`, optional space-separated `scope`. In
-/// refresh-cookie mode a cross-site request is refused (403), as at `/login`: it would sign
-/// the browser into the attacker's account.
 pub(crate) async fn token<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
@@ -99,40 +38,15 @@ pub(crate) async fn token<U: UserRecord>(
         .authenticate_password(&form.username, &form.password, &client, "bearer")
         .await?;
     let user = verified.user;
-    let pair = auth
-        .issue_tokens_at(&user, verified.epoch, form.scope.split(' '))
-        .await?;
+    let core = auth.core();
+    let pair =
+        crate::transport::bearer::issue(core, &user, verified.epoch, form.scope.split(' '))
+            .await?;
     let ctx = client.hook_context(Some("bearer"));
-    auth.hooks()
-        .fire(UserEvent::LoggedIn, &user.contract(), &ctx)
+    core.hooks
+        .fire_user(Event::AfterLogin, user.into(), &ctx)
         .await;
-    Ok(pair_response(&auth, pair))
-}
-
-/// The refresh token a request presents, where the mode says it travels and nowhere else:
-/// the JSON body in [`RefreshMode::Body`] (a cookie is ignored: a sibling subdomain could
-/// have planted it), the cookie in [`RefreshMode::Cookie`].
-fn presented_refresh(
-    tokens: &TokenService,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<String, AuthError> {
-    let missing = AuthError::Unauthorized("Refresh token missing");
-    match tokens.config().refresh {
-        RefreshMode::Cookie => cookie(headers, REFRESH_COOKIE)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned)
-            .ok_or(missing),
-        RefreshMode::Body => {
-            if body.is_empty() {
-                return Err(missing);
-            }
-            match json_object(headers, body)?.get("refresh_token") {
-                Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(t.clone()),
-                _ => Err(missing),
-            }
-        }
-    }
+    Ok(pair_response(tokens, pair))
 }
 
 /// `POST /refresh`: JSON `{refresh_token}` in body mode, the refresh cookie in cookie mode;
@@ -149,10 +63,7 @@ pub(crate) async fn refresh<U: UserRecord>(
     let Some(id) = auth.repo().schema().id_kind.parse(&claims.sub) else {
         return Err(invalid);
     };
-    let user = auth.repo().find_by_id(&id).await.map_err(|e| {
-        crate::store::report_fault("user repository", &e);
-        AuthError::Unavailable
-    })?;
+    let user = auth.repo().find_by_id(&id).await.map_err(repo_fault)?;
     let Some(user) = user.filter(UserRecord::is_active) else {
         tokens.revoke_family(&claims).await?;
         return Err(invalid);
@@ -163,7 +74,7 @@ pub(crate) async fn refresh<U: UserRecord>(
         return Err(invalid);
     }
     let pair = tokens.rotate(&claims, epoch).await?;
-    Ok(pair_response(&auth, pair))
+    Ok(pair_response(tokens, pair))
 }
 
 /// Ends the refresh family a logout presents (the cookie in cookie mode, a JSON
@@ -188,13 +99,14 @@ pub(crate) async fn end_presented_family<U: UserRecord>(
 pub(crate) async fn fire_logout<U: UserRecord>(
     auth: &CrudAuth<U>,
     uid: &str,
-    ctx: &crate::hooks::HookContext,
+    ctx: &HookContext,
 ) -> bool {
     if let Some(id) = auth.repo().schema().id_kind.parse(uid)
         && let Ok(Some(user)) = auth.repo().find_by_id(&id).await
     {
-        auth.hooks()
-            .fire(UserEvent::LoggedOut, &user.contract(), ctx)
+        auth.core()
+            .hooks
+            .fire_user(Event::AfterLogout, user.into(), ctx)
             .await;
         return true;
     }
@@ -223,7 +135,7 @@ pub(crate) async fn logout<U: UserRecord>(
         fire_bearer_logout(&auth, &claims, &client).await;
     }
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
-    clear_refresh_cookie(&auth, &mut response);
+    clear_refresh_cookie(auth.tokens(), &mut response);
     Ok(response)
 }
 

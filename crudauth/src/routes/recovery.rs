@@ -7,11 +7,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::account::set_session_cookie;
-use super::{email_field, json_object, string_field, with_limit};
-use crate::client_ip::ip_key;
+use super::with_limit;
+use crate::body::{email_field, json_object, string_field};
+use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
-use crate::facade::{ClientMeta, CrudAuth, cookie};
+use crate::facade::CrudAuth;
+use crate::recovery::Recovery;
+use crate::transport::session::{cookie, set_session_cookie};
 use crate::principal::Principal;
 use crate::ratelimit::{Allowed, Decision, RateLimit};
 use crate::user::UserRecord;
@@ -39,6 +41,11 @@ async fn confirm_limit<U: UserRecord>(
     }
 }
 
+/// The email flows of a route that is only mounted with them.
+fn flows<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Recovery<U>, AuthError> {
+    auth.recovery().ok_or(AuthError::NotFound("Not Found"))
+}
+
 const VERIFY_SENT: &str = "If an account exists, a verification email has been sent.";
 const RESET_SENT: &str = "If an account exists, a password reset email has been sent.";
 const CHANGE_SENT: &str = "If the address is available, a confirmation email has been sent.";
@@ -60,7 +67,7 @@ fn one_field(headers: &HeaderMap, body: &[u8], field: &str) -> Result<String, Au
 /// [`crate::RecoveryConfig::answer_after`]); never depends on the account.
 pub(super) async fn answer_at<U: UserRecord>(auth: &CrudAuth<U>, since: tokio::time::Instant) {
     if let Some(recovery) = auth.recovery() {
-        tokio::time::sleep_until(since + recovery.config.answer_after).await;
+        tokio::time::sleep_until(since + recovery.config().answer_after).await;
     }
 }
 
@@ -71,7 +78,7 @@ async fn request_route<U: UserRecord>(
     action: &str,
     client: &ClientMeta,
     (headers, body): (&HeaderMap, &[u8]),
-    start: fn(&CrudAuth<U>, &str, &ClientMeta),
+    start: fn(&Recovery<U>, &str, &ClientMeta),
     answer: &str,
 ) -> Result<Response, AuthError> {
     let since = tokio::time::Instant::now();
@@ -82,7 +89,7 @@ async fn request_route<U: UserRecord>(
     let map = json_object(headers, body)?;
     let mut issues = Vec::new();
     let email = email_field(&map, "email", &mut issues).ok_or(AuthError::Validation(issues))?;
-    start(auth, &email, client);
+    start(flows(auth)?, &email, client);
     answer_at(auth, since).await;
     Ok(with_limit(detail(answer), allowed))
 }
@@ -94,7 +101,7 @@ pub(crate) async fn verify_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let start: fn(&CrudAuth<U>, &str, &ClientMeta) = CrudAuth::request_verification;
+    let start: fn(&Recovery<U>, &str, &ClientMeta) = Recovery::request_verification;
     request_route(
         &auth,
         "email_verify_request",
@@ -115,7 +122,7 @@ pub(crate) async fn verify_confirm<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let allowed = confirm_limit(&auth, "email_verify_confirm", &client).await?;
     let token = one_field(&headers, &body, "token")?;
-    auth.confirm_verification(&token).await?;
+    flows(&auth)?.confirm_verification(&token).await?;
     Ok(with_limit(detail("Verified successfully."), allowed))
 }
 
@@ -126,7 +133,7 @@ pub(crate) async fn reset_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let start: fn(&CrudAuth<U>, &str, &ClientMeta) = CrudAuth::request_password_reset;
+    let start: fn(&Recovery<U>, &str, &ClientMeta) = Recovery::request_password_reset;
     request_route(
         &auth,
         "password_reset_request",
@@ -154,7 +161,7 @@ pub(crate) async fn reset_confirm<U: UserRecord>(
     let (Some(token), Some(new)) = (token, new) else {
         return Err(AuthError::Validation(issues));
     };
-    auth.confirm_password_reset(token, new).await?;
+    flows(&auth)?.confirm_password_reset(token, new).await?;
     Ok(with_limit(detail("Password reset successfully."), allowed))
 }
 
@@ -177,7 +184,7 @@ pub(crate) async fn change_request<U: UserRecord>(
     let (Some(new_email), Some(password)) = (new_email, password) else {
         return Err(AuthError::Validation(issues));
     };
-    auth.request_email_change(&principal, &new_email, password, &client)
+    flows(&auth)?.request_email_change(&principal, &new_email, password, &client)
         .await?;
     // Timed from after the password check: only the part that depends on the new
     // address must not show.
@@ -213,7 +220,7 @@ pub(crate) async fn change_confirm<U: UserRecord>(
             keep = Some(live);
         }
     }
-    let (_, moved) = auth
+    let (_, moved) = flows(&auth)?
         .confirm_email_change_keeping(&token, keep.as_ref())
         .await?;
     let mut response = detail("Email changed successfully.");
@@ -233,7 +240,7 @@ pub(crate) async fn set_password<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let new = one_field(&headers, &body, "new_password")?;
-    let moved = auth.set_password(&principal, &new, &client).await?;
+    let moved = auth.login().set_password(&principal, &new, &client).await?;
     let mut response = detail("Password set.");
     if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {
         set_session_cookie(sessions, &moved.id, &mut response);

@@ -3,38 +3,29 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::bearer::{
-    clear_refresh_cookie, end_presented_family, fire_bearer_logout, fire_logout, is_cross_site,
-};
-use super::{login_form, no_store, set_cookie, with_limit};
-use crate::client_ip::ip_key;
+use super::bearer::{end_presented_family, fire_bearer_logout, fire_logout};
+use super::with_limit;
+use crate::body::login_form;
+use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
-use crate::facade::{ClientMeta, CrudAuth, cookie};
-use crate::hooks::UserEvent;
+use crate::facade::CrudAuth;
+use crate::hooks::Event;
 use crate::principal::{Principal, Transport};
 use crate::session::{LiveSession, Sessions};
+use crate::transport::bearer::clear_refresh_cookie;
+use crate::transport::session::{
+    clear_cookies, cookie, is_cross_site, set_csrf_cookie, set_session_cookie,
+    set_sign_in_cookies,
+};
 use crate::user::UserRecord;
 
 fn manager<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Sessions, AuthError> {
     auth.sessions().ok_or(AuthError::NotFound("Not Found"))
-}
-
-fn clear_cookies(sessions: &Sessions, response: &mut Response) {
-    let config = sessions.config();
-    for (name, http_only) in [
-        (&config.cookie_name, true),
-        (&config.csrf_cookie_name, false),
-    ] {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie(config, name, "", http_only, Some(0)),
-        );
-    }
 }
 
 fn session_principal<U>(principal: &Principal<U>) -> Result<&str, AuthError> {
@@ -80,32 +71,17 @@ pub(crate) async fn login<U: UserRecord>(
         .await?;
     let mut ctx = client.hook_context(Some("session"));
     ctx.session_handle = Some(new.handle.clone());
-    auth.hooks()
-        .fire(UserEvent::LoggedIn, &user.contract(), &ctx)
-        .await;
-    let config = sessions.config();
     let mut response = Json(json!({
         "id": user.user_id(),
         "username": user.username().or(user.email()),
         "csrf_token": new.csrf_token,
     }))
     .into_response();
-    let h = response.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(config, &config.cookie_name, &new.id, true, None),
-    );
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(
-            config,
-            &config.csrf_cookie_name,
-            &new.csrf_token,
-            false,
-            None,
-        ),
-    );
-    no_store(&mut response);
+    set_sign_in_cookies(sessions, &new, &mut response);
+    auth.core()
+        .hooks
+        .fire_user(Event::AfterLogin, user.into(), &ctx)
+        .await;
     Ok(response)
 }
 
@@ -139,7 +115,7 @@ pub(crate) async fn logout<U: UserRecord>(
     }
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_cookies(sessions, &mut response);
-    clear_refresh_cookie(&auth, &mut response);
+    clear_refresh_cookie(auth.tokens(), &mut response);
     Ok(response)
 }
 
@@ -201,10 +177,10 @@ pub(crate) async fn logout_all<U: UserRecord>(
     let mut response = Json(json!({ "detail": "Signed out of all sessions.", "revoked": revoked }))
         .into_response();
     match moved {
-        Some(moved) => super::account::set_session_cookie(sessions, &moved.id, &mut response),
+        Some(moved) => set_session_cookie(sessions, &moved.id, &mut response),
         None => clear_cookies(sessions, &mut response),
     }
-    clear_refresh_cookie(&auth, &mut response);
+    clear_refresh_cookie(auth.tokens(), &mut response);
     Ok(with_limit(response, allowed))
 }
 
@@ -297,9 +273,6 @@ pub(crate) async fn csrf_refresh<U: UserRecord>(
     }
     let token = sessions.rotate_csrf(&live).await?;
     let mut response = super::private_json(json!({ "csrf_token": token }));
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(config, &config.csrf_cookie_name, &token, false, None),
-    );
+    set_csrf_cookie(sessions, &token, &mut response);
     Ok(with_limit(response, allowed))
 }

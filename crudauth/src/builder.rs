@@ -1,0 +1,606 @@
+//! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
+//! [`CrudAuthBuilder::build`].
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::background::Background;
+use crate::core::Core;
+use crate::delivery::{Deliveries, DeliveryChannel, EmailSender};
+use crate::error::ConfigError;
+use crate::facade::{CrudAuth, Inner};
+use crate::hooks::{Event, HookContext, HookError, Hooks, LoginFailure, Veto};
+use crate::keys::Keys;
+use crate::lockout::{Lockout, LockoutConfig};
+use crate::login::Login;
+use crate::password::{PasswordConfig, PasswordHasher};
+use crate::policy::PasswordPolicy;
+use crate::principal::Transport;
+use crate::ratelimit::{RateLimit, RateLimiter};
+use crate::recovery::{Recovery, RecoveryConfig};
+use crate::revocation::Revocation;
+use crate::session::{SessionConfig, Sessions};
+use crate::store::{MemoryStore, Store, TimeoutStore};
+use crate::sudo::{Sudo, SudoConfig};
+use crate::tokens::{BearerConfig, TokenService};
+use crate::user::{DynUserRepository, LogicalField, NewUser, UserRecord, UserRepository};
+
+/// Builds a [`CrudAuth`]; every contradiction is refused by [`CrudAuthBuilder::build`].
+pub struct CrudAuthBuilder<U> {
+    repo: Arc<dyn DynUserRepository<U>>,
+    secret: Option<Vec<u8>>,
+    session: Option<SessionConfig>,
+    bearer: Option<BearerConfig>,
+    order: Vec<Transport>,
+    lockout: LockoutConfig,
+    password: PasswordConfig,
+    policy: PasswordPolicy,
+    trusted_proxy_hops: usize,
+    store: Option<Arc<dyn Store>>,
+    hooks: Hooks<U>,
+    register_extra_fields: BTreeSet<String>,
+    rate_limits: std::collections::BTreeMap<String, RateLimit>,
+    recovery: Option<RecoveryConfig>,
+    email_sender: Option<Arc<dyn EmailSender>>,
+    channels: Vec<Arc<dyn DeliveryChannel>>,
+    sudo: SudoConfig,
+    store_timeout: Duration,
+}
+
+impl<U: UserRecord> CrudAuth<U> {
+    /// Starts a builder over a user repository.
+    ///
+    /// ```no_run
+    /// # fn f<R: crudauth::UserRepository>(repo: R) {
+    /// let builder = crudauth::CrudAuth::builder(repo);
+    /// # }
+    /// ```
+    pub fn builder<R: UserRepository<User = U>>(repo: R) -> CrudAuthBuilder<U> {
+        CrudAuthBuilder {
+            repo: Arc::new(repo),
+            secret: None,
+            session: None,
+            bearer: None,
+            order: Vec::new(),
+            lockout: LockoutConfig::default(),
+            password: PasswordConfig::default(),
+            policy: PasswordPolicy::default(),
+            trusted_proxy_hops: 0,
+            store: None,
+            hooks: Hooks::default(),
+            register_extra_fields: BTreeSet::new(),
+            rate_limits: crate::ratelimit::default_limits()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            recovery: None,
+            email_sender: None,
+            channels: Vec::new(),
+            sudo: SudoConfig::default(),
+            store_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl<U: UserRecord> CrudAuthBuilder<U> {
+    /// The secret key (at least 32 bytes); per-purpose keys are derived from it.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.secret_key(std::env::var("CRUDAUTH_SECRET_KEY").unwrap().into_bytes());
+    /// # }
+    /// ```
+    pub fn secret_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// Adds the session transport (cookie + CSRF), tried in the order transports are added.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.session(crudauth::SessionConfig::default());
+    /// # }
+    /// ```
+    pub fn session(mut self, config: SessionConfig) -> Self {
+        self.session = Some(config);
+        self.order.retain(|v| *v != Transport::Session);
+        self.order.push(Transport::Session);
+        self
+    }
+
+    /// Adds the bearer transport (JWT access + rotating refresh tokens).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.bearer(crudauth::BearerConfig::default());
+    /// # }
+    /// ```
+    pub fn bearer(mut self, config: BearerConfig) -> Self {
+        self.bearer = Some(config);
+        self.order.retain(|v| *v != Transport::Bearer);
+        self.order.push(Transport::Bearer);
+        self
+    }
+
+    /// Lockout thresholds.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.lockout(crudauth::LockoutConfig { max_attempts: 3, ..Default::default() });
+    /// # }
+    /// ```
+    pub fn lockout(mut self, config: LockoutConfig) -> Self {
+        self.lockout = config;
+        self
+    }
+
+    /// Password hashing parameters.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.password(crudauth::password::PasswordConfig::default());
+    /// # }
+    /// ```
+    pub fn password(mut self, config: PasswordConfig) -> Self {
+        self.password = config;
+        self
+    }
+
+    /// Minimum password length in characters (default 8); shorthand for the policy's
+    /// `min_length`.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.min_password_length(12);
+    /// # }
+    /// ```
+    pub fn min_password_length(mut self, min: usize) -> Self {
+        self.policy.min_length = min;
+        self
+    }
+
+    /// The password policy, applied on register, set, change and reset.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// use crudauth::policy::PasswordPolicy;
+    /// let b = b.password_policy(PasswordPolicy { min_length: 12, require_digit: true, ..Default::default() });
+    /// # }
+    /// ```
+    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Turns on the email flows (verify, reset, email change): links are built from
+    /// `config.frontend_url`, never from the request. Needs an email sender or a delivery
+    /// channel.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b
+    ///     .recovery(crudauth::RecoveryConfig::new("https://app.example.com"))
+    ///     .email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
+    /// # }
+    /// ```
+    pub fn recovery(mut self, config: RecoveryConfig) -> Self {
+        self.recovery = Some(config);
+        self
+    }
+
+    /// The email sender for the email flows.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
+    /// # }
+    /// ```
+    pub fn email_sender(mut self, sender: Arc<dyn EmailSender>) -> Self {
+        self.email_sender = Some(sender);
+        self
+    }
+
+    /// Adds a delivery channel (SMS, push, ...), fired after the email sender.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>, sms: std::sync::Arc<dyn crudauth::delivery::DeliveryChannel>) {
+    /// let b = b.delivery_channel(sms);
+    /// # }
+    /// ```
+    pub fn delivery_channel(mut self, channel: Arc<dyn DeliveryChannel>) -> Self {
+        self.channels.push(channel);
+        self
+    }
+
+    /// Sudo settings (elevation window, attempts, lock).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.sudo(crudauth::SudoConfig { window: std::time::Duration::from_secs(120), ..Default::default() });
+    /// # }
+    /// ```
+    pub fn sudo(mut self, config: SudoConfig) -> Self {
+        self.sudo = config;
+        self
+    }
+
+    /// How many proxies in front of the app to trust for `X-Forwarded-For` (default 0).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.trusted_proxy_hops(1); // one reverse proxy in front
+    /// # }
+    /// ```
+    pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
+        self.trusted_proxy_hops = hops;
+        self
+    }
+
+    /// The store for sessions, lockout counters, refresh families and epochs (default: memory).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.store(std::sync::Arc::new(crudauth::store::MemoryStore::new()));
+    /// # }
+    /// ```
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The deadline on every store call (default 2 s): a store that answers slower is a
+    /// fault, answered `503` (fail closed), never a request that hangs.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.store_timeout(std::time::Duration::from_millis(500));
+    /// # }
+    /// ```
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// The application's own columns `/register` may write (everything else is dropped).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.register_extra_fields(["display_name"]);
+    /// # }
+    /// ```
+    pub fn register_extra_fields<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        fields: I,
+    ) -> Self {
+        self.register_extra_fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Overrides a built-in rate limit (`register`, `change_password`, `logout_all`,
+    /// `csrf_refresh`, ...) or registers one for [`CrudAuth::rate_limit`];
+    /// [`RateLimit::OFF`] switches one off.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// use std::time::Duration;
+    /// let b = b
+    ///     .rate_limit("register", crudauth::RateLimit::new(20, Duration::from_secs(3600)))
+    ///     .rate_limit("csrf_refresh", crudauth::RateLimit::OFF);
+    /// # }
+    /// ```
+    pub fn rate_limit(mut self, action: &str, limit: RateLimit) -> Self {
+        self.rate_limits.insert(action.to_owned(), limit);
+        self
+    }
+}
+
+/// The setters of the hooks on user events: each takes an async closure receiving the
+/// application's own user model (`Arc<U>`) and the [`HookContext`].
+macro_rules! user_hooks {
+    ($( $(#[$doc:meta])* $name:ident => $event:ident; )*) => {
+        impl<U: UserRecord> CrudAuthBuilder<U> {
+            $(
+                $(#[$doc])*
+                pub fn $name<F, Fut>(mut self, hook: F) -> Self
+                where
+                    F: Fn(Arc<U>, HookContext) -> Fut + Send + Sync + 'static,
+                    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+                {
+                    self.hooks.on_user(Event::$event, hook);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+user_hooks! {
+    /// Called after a user registered. It runs after the answer is sent (the answer must not
+    /// take longer for a new address than for a taken one), so it may still be running when
+    /// the user first signs in. `auth.background().flush()` waits for it.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_register(|user, _ctx| async move { println!("welcome {}", user.user_id()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_register => AfterRegister;
+    /// Called after a successful sign-in (session or token).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_login(|user, ctx| async move { println!("{} from {:?}", user.user_id(), ctx.ip); Ok(()) });
+    /// # }
+    /// ```
+    on_after_login => AfterLogin;
+    /// Called after a logout (a session, or a bearer client's refresh family).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_logout(|user, _ctx| async move { println!("bye {}", user.user_id()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_logout => AfterLogout;
+    /// Called after a password change (or a first password set).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_password_changed(|user, _ctx| async move { println!("notify {:?}", user.email()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_password_changed => AfterPasswordChanged;
+    /// Called the first time a user's email address is verified (a verify token redeemed).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_recovery_verified(|user, _ctx| async move { println!("verified {:?}", user.email()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_recovery_verified => AfterRecoveryVerified;
+    /// Called after a completed password reset (every session and token of the user ended).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_password_reset(|user, _ctx| async move { println!("reset for {}", user.user_id()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_password_reset => AfterPasswordReset;
+    /// Called after a confirmed email change (the model holds the new address).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_email_changed(|user, _ctx| async move { println!("now {:?}", user.email()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_email_changed => AfterEmailChanged;
+    /// Called after a session was elevated (sudo mode).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_after_sudo(|user, _ctx| async move { println!("sudo by {}", user.user_id()); Ok(()) });
+    /// # }
+    /// ```
+    on_after_sudo => AfterSudo;
+}
+
+impl<U: UserRecord> CrudAuthBuilder<U> {
+    /// Called after a refused password login, with the identifier typed, the account's model
+    /// when the identifier named one, and why (not for lockout refusals: see
+    /// [`CrudAuthBuilder::on_lockout`]).
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_login_failed(|identifier, _user, reason, _ctx| async move { println!("{identifier}: {}", reason.as_str()); Ok(()) });
+    /// # }
+    /// ```
+    pub fn on_login_failed<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(String, Option<Arc<U>>, LoginFailure, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.on_login_failed(hook);
+        self
+    }
+
+    /// Called for every attempt the lockout refuses, with the identifier typed and the
+    /// seconds until it may try again.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_lockout(|identifier, retry_after, _ctx| async move { println!("{identifier} locked for {retry_after}s"); Ok(()) });
+    /// # }
+    /// ```
+    pub fn on_lockout<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(String, u64, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.on_lockout(hook);
+        self
+    }
+
+    /// A veto on every path that creates an account (today `/register`): given the account
+    /// about to be created, it may refuse with a [`Veto`], answered as the 422 entry of the
+    /// veto's field (so it tells nothing about existing accounts). It runs after validation,
+    /// before anything is written.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_before_register(|new, _ctx| async move {
+    ///     match new.email.as_deref() {
+    ///         Some(e) if e.ends_with("@competitor.example") => Err(crudauth::Veto::new("Sign-ups from this domain are closed").on_field("email")),
+    ///         _ => Ok(()),
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn on_before_register<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(NewUser, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Veto>> + Send + 'static,
+    {
+        self.hooks.on_before_register(hook);
+        self
+    }
+
+    /// A veto on every path that signs an account in (today `/login` and `/token`), asked
+    /// after the credential was found right: a refusal is answered exactly as a disabled
+    /// account is (same status, body and timing) and reported to `on_login_failed` with
+    /// the reason `refused`.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let b = b.on_before_login(|user, _ctx| async move {
+    ///     if user.is_superuser() { Err(crudauth::Veto::new("admins sign in elsewhere")) } else { Ok(()) }
+    /// });
+    /// # }
+    /// ```
+    pub fn on_before_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<U>, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Veto>> + Send + 'static,
+    {
+        self.hooks.on_before_login(hook);
+        self
+    }
+
+    /// Validates the configuration and wires the services.
+    ///
+    /// ```no_run
+    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// let auth: Result<crudauth::CrudAuth<U>, crudauth::ConfigError> = b.build();
+    /// # }
+    /// ```
+    pub fn build(self) -> Result<CrudAuth<U>, ConfigError> {
+        let secret = self.secret.ok_or(ConfigError::MissingSecret)?;
+        let keys = Arc::new(Keys::derive(&secret)?);
+        if self.order.is_empty() {
+            return Err(ConfigError::NoTransport);
+        }
+        self.policy.validate_config(self.password.max_length)?;
+        self.sudo.validate()?;
+        self.lockout.validate()?;
+        let schema = *self.repo.schema();
+        for field in &self.register_extra_fields {
+            let mapped = schema.login.iter().any(|f| f.column == field)
+                || schema.recovery.is_some_and(|f| f.column == field);
+            let privileged = LogicalField::ALL.iter().any(|f| f.name() == field);
+            if privileged || mapped {
+                return Err(ConfigError::Invalid(format!(
+                    "register_extra_fields: `{field}` is a contract field and can never be set by a client"
+                )));
+            }
+        }
+        if schema.login.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the user table has no login field".into(),
+            ));
+        }
+        if self.store_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "store_timeout must be positive".into(),
+            ));
+        }
+        let store: Arc<dyn Store> = match self.store {
+            Some(store) => Arc::new(TimeoutStore::new(store, self.store_timeout)),
+            None => {
+                tracing::warn!(
+                    "crudauth: sessions, CSRF tokens, lockout counters, rate-limit counters, refresh \
+                     families, one-time tokens and revocation epochs are in process memory: \
+                     right for one process, wrong behind a load balancer (configure a shared \
+                     store)"
+                );
+                Arc::new(MemoryStore::new())
+            }
+        };
+        if schema.has(LogicalField::TokenVersion) {
+            tracing::info!(
+                table = schema.table,
+                "crudauth: revocation epoch in the token_version column"
+            );
+        } else {
+            tracing::info!(
+                table = schema.table,
+                "crudauth: no token_version column; revocation epoch kept in the store"
+            );
+        }
+        let sessions = match self.session {
+            Some(config) => {
+                config.validate()?;
+                Some(Sessions::new(store.clone(), keys.clone(), config))
+            }
+            None => None,
+        };
+        let tokens = match self.bearer {
+            Some(config) => Some(TokenService::new(config, &keys.jwt, store.clone())?),
+            None => None,
+        };
+        let passwords = PasswordHasher::new(self.password)?;
+        let lockout = Lockout::new(store.clone(), keys.store, self.lockout);
+        if self
+            .rate_limits
+            .values()
+            .any(|l| !l.is_off() && l.period.is_zero())
+        {
+            return Err(ConfigError::Invalid(
+                "a rate limit's period must be positive".into(),
+            ));
+        }
+        let limiter = RateLimiter::new(store.clone(), keys.store, self.rate_limits);
+        let background = crate::background::Background::default();
+        let deliveries = Deliveries::new(self.email_sender, self.channels, background.clone());
+        let recovery = match self.recovery.clone() {
+            Some(config) => Some(config),
+            None => {
+                if deliveries.is_configured() {
+                    tracing::warn!(
+                        "crudauth: an email sender or channel is set but no recovery config: \
+                         the email flows are off"
+                    );
+                }
+                None
+            }
+        };
+        let fresh_sign_in = self
+            .recovery
+            .as_ref()
+            .map_or(Duration::from_secs(600), |r| r.fresh_sign_in);
+        let revocation = Revocation::new(self.repo.clone(), store.clone());
+        let core = Arc::new(Core {
+            repo: self.repo,
+            store: store.clone(),
+            keys: keys.clone(),
+            passwords,
+            policy: self.policy,
+            lockout,
+            limiter,
+            revocation,
+            sessions,
+            tokens,
+            transports: self.order,
+            hooks: self.hooks,
+            deliveries,
+            background,
+            trusted_proxy_hops: self.trusted_proxy_hops,
+            register_extra_fields: self.register_extra_fields,
+            fresh_sign_in,
+        });
+        let login = Login::new(core.clone());
+        let recovery = match recovery {
+            Some(config) => Some(Recovery::new(core.clone(), login.clone(), config, keys.one_time)?),
+            None => None,
+        };
+        let sudo = Sudo::new(core.clone(), login.clone(), self.sudo);
+        Ok(CrudAuth {
+            inner: Arc::new(Inner {
+                core,
+                login,
+                sudo,
+                recovery,
+            }),
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! The parts every service shares, built once by the builder and held by the facade and
+//! by each service (`login`, `sudo`, `recovery`, the transports) behind one `Arc`.
+//!
+//! Nothing here knows the facade: services import this module, never `facade`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::background::Background;
+use crate::delivery::Deliveries;
+use crate::hooks::Hooks;
+use crate::keys::Keys;
+use crate::lockout::Lockout;
+use crate::password::PasswordHasher;
+use crate::policy::PasswordPolicy;
+use crate::principal::Transport;
+use crate::ratelimit::RateLimiter;
+use crate::revocation::Revocation;
+use crate::session::Sessions;
+use crate::store::Store;
+use crate::tokens::TokenService;
+use crate::user::DynUserRepository;
+
+/// The shared parts of one configured `CrudAuth`.
+pub(crate) struct Core<U> {
+    pub repo: Arc<dyn DynUserRepository<U>>,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<Keys>,
+    pub passwords: PasswordHasher,
+    pub policy: PasswordPolicy,
+    pub lockout: Lockout,
+    pub limiter: RateLimiter,
+    pub revocation: Revocation<U>,
+    pub sessions: Option<Sessions>,
+    pub tokens: Option<TokenService>,
+    /// The configured transports, in the order they are tried.
+    pub transports: Vec<Transport>,
+    pub hooks: Hooks<U>,
+    pub deliveries: Deliveries,
+    pub background: Background,
+    pub trusted_proxy_hops: usize,
+    pub register_extra_fields: BTreeSet<String>,
+    /// How recent a sign-in must be for `/set-password` (the recovery config's
+    /// `fresh_sign_in`, 10 minutes without one).
+    pub fresh_sign_in: Duration,
+}

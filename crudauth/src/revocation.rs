@@ -1,0 +1,145 @@
+//! The revocation epoch: one number per user that every session and token carries; moving it
+//! on ends them all. It lives in the `token_version` column when the table has one, else in
+//! the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::AuthError;
+use crate::store::{Store, fail_closed};
+use crate::user::{DynUserRepository, LogicalField, UserId, UserRecord};
+
+const EPOCH_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Reads and moves users' revocation epochs. Reached as `auth.revocation()`.
+///
+/// ```no_run
+/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+/// let revocation = auth.revocation();
+/// let before = revocation.epoch(&user).await?;
+/// assert!(revocation.bump(&user).await? != before);
+/// # Ok(()) }
+/// ```
+pub struct Revocation<U> {
+    repo: Arc<dyn DynUserRepository<U>>,
+    store: Arc<dyn Store>,
+}
+
+impl<U> Clone for Revocation<U> {
+    fn clone(&self) -> Self {
+        Revocation {
+            repo: self.repo.clone(),
+            store: self.store.clone(),
+        }
+    }
+}
+
+impl<U> std::fmt::Debug for Revocation<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocation")
+            .field("store_kept", &self.store_kept())
+            .finish()
+    }
+}
+
+fn store_fault(e: crate::store::StoreError) -> AuthError {
+    fail_closed("epoch store", &e)
+}
+
+impl<U> Revocation<U> {
+    pub(crate) fn new(repo: Arc<dyn DynUserRepository<U>>, store: Arc<dyn Store>) -> Self {
+        Revocation { repo, store }
+    }
+
+    /// Whether the epoch is kept in the store (the table has no `token_version` column).
+    pub(crate) fn store_kept(&self) -> bool {
+        !self.repo.schema().has(LogicalField::TokenVersion)
+    }
+}
+
+impl<U: UserRecord> Revocation<U> {
+    /// The user's revocation epoch: the `token_version` column, or the store when the table
+    /// has none.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// let epoch = auth.revocation().epoch(&user).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
+        if let Some(v) = user.token_version() {
+            return Ok(v);
+        }
+        self.store_epoch(&user.user_id()).await
+    }
+
+    /// The epoch kept in the store for tables without a `token_version` column. A missing
+    /// record starts at the current unix time in microseconds, not 0, so losing the store (a
+    /// flush, an eviction, a restart of the memory store) can never bring revoked tokens
+    /// back: their epochs are all older.
+    pub(crate) async fn store_epoch(&self, id: &UserId) -> Result<i64, AuthError> {
+        let key = format!("epoch:{id}");
+        for _ in 0..2 {
+            if let Some(bytes) = self.store.get(&key).await.map_err(store_fault)? {
+                return std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(AuthError::Internal);
+            }
+            let start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_micros() as i64)
+                .to_string();
+            self.store
+                .set_if_absent(&key, start.as_bytes(), Some(EPOCH_TTL))
+                .await
+                .map_err(store_fault)?;
+        }
+        Err(AuthError::Unavailable)
+    }
+
+    /// Moves the user's revocation epoch on: every earlier token and session of the user
+    /// dies. Returns the new epoch.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// auth.revocation().bump(&user).await?; // every earlier token and session ends
+    /// # Ok(()) }
+    /// ```
+    pub async fn bump(&self, user: &U) -> Result<i64, AuthError> {
+        let id = user.user_id();
+        match self
+            .repo
+            .bump_token_version(&id)
+            .await
+            .map_err(|e| fail_closed("user repository", &e))?
+        {
+            Some(v) => Ok(v),
+            None => self.bump_store(&id).await,
+        }
+    }
+
+    /// Moves the store-kept epoch on (tables without `token_version`): compare-and-set,
+    /// retried, so concurrent bumps each move it.
+    pub(crate) async fn bump_store(&self, id: &UserId) -> Result<i64, AuthError> {
+        let key = format!("epoch:{id}");
+        for _ in 0..16 {
+            let current = self.store_epoch(id).await?;
+            let next = current + 1;
+            let swapped = self
+                .store
+                .compare_and_set(
+                    &key,
+                    current.to_string().as_bytes(),
+                    next.to_string().as_bytes(),
+                    Some(EPOCH_TTL),
+                )
+                .await
+                .map_err(store_fault)?;
+            if swapped {
+                return Ok(next);
+            }
+        }
+        Err(AuthError::Unavailable)
+    }
+}

@@ -1,0 +1,133 @@
+//! The bearer transport: a JWT access token in `Authorization: Bearer`, and a rotating
+//! refresh token in the body or an `HttpOnly` cookie. The header is read, the token
+//! verified, and the pair issued and cleared here and nowhere else.
+
+use axum::Json;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::core::Core;
+use crate::error::AuthError;
+use crate::principal::{Principal, Transport};
+use crate::tokens::{RefreshMode, TokenPair, TokenService};
+use crate::user::UserRecord;
+
+/// The refresh cookie in cookie mode (host-only, `Secure`, `HttpOnly`).
+pub(crate) const REFRESH_COOKIE: &str = "__Host-refresh_token";
+
+/// The principal of a request's `Authorization: Bearer` token. Another scheme is not ours
+/// (`None`); `Bearer` with an empty, unreadable, invalid or revoked token is an error, not
+/// the absence of a credential (optional-auth routes must not treat it as anonymous).
+pub(crate) async fn authenticate<U: UserRecord>(
+    core: &Core<U>,
+    parts: &Parts,
+) -> Result<Option<Principal<U>>, AuthError> {
+    let Some(tokens) = &core.tokens else {
+        return Ok(None);
+    };
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    let is_bearer = bytes.len() >= 6
+        && bytes[..6].eq_ignore_ascii_case(b"bearer")
+        && (bytes.len() == 6 || bytes[6] == b' ');
+    if !is_bearer {
+        return Ok(None); // another scheme (Basic, ...): not ours
+    }
+    let token = value
+        .to_str()
+        .ok()
+        .map(|v| v[6..].trim())
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::InvalidToken)?;
+    let claims = tokens.verify_access(token)?;
+    let Some(user) = super::load_current(core, &claims.sub, claims.epoch).await? else {
+        return Err(AuthError::NotAuthenticated);
+    };
+    let principal = super::principal(user, Transport::Bearer, claims.scopes, None);
+    Ok(Some(principal))
+}
+
+/// Issues an access + refresh pair for a user at a known epoch, scopes clamped to the
+/// grantable set.
+pub(crate) async fn issue<'a, U: UserRecord>(
+    core: &Core<U>,
+    user: &U,
+    epoch: i64,
+    requested_scopes: impl IntoIterator<Item = &'a str>,
+) -> Result<TokenPair, AuthError> {
+    let tokens = core.tokens.as_ref().ok_or(AuthError::Internal)?;
+    let scopes = tokens.clamp_scopes(requested_scopes);
+    tokens.issue(&user.user_id().to_string(), epoch, scopes).await
+}
+
+fn refresh_cookie(value: String, max_age: i64) -> Option<HeaderValue> {
+    let mut builder = cookie::Cookie::build((REFRESH_COOKIE, value))
+        .http_only(true)
+        .secure(true)
+        .path("/")
+        .same_site(cookie::SameSite::Lax)
+        .max_age(time::Duration::seconds(max_age));
+    if max_age == 0 {
+        builder = builder.expires(time::OffsetDateTime::UNIX_EPOCH);
+    }
+    builder.build().to_string().parse().ok()
+}
+
+/// Clears the refresh cookie (cookie mode only).
+pub(crate) fn clear_refresh_cookie(tokens: Option<&TokenService>, response: &mut Response) {
+    if tokens.is_some_and(|t| t.config().refresh == RefreshMode::Cookie)
+        && let Some(v) = refresh_cookie(String::new(), 0)
+    {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The answer carrying a token pair: all in the body, or the refresh token in its cookie.
+pub(crate) fn pair_response(tokens: &TokenService, pair: TokenPair) -> Response {
+    let mut response = match tokens.config().refresh {
+        RefreshMode::Body => Json(pair).into_response(),
+        RefreshMode::Cookie => {
+            let max_age = i64::try_from(pair.refresh_expires_in).unwrap_or(i64::MAX);
+            let mut response = Json(json!({
+                "access_token": pair.access_token,
+                "token_type": pair.token_type,
+                "expires_in": pair.expires_in,
+            }))
+            .into_response();
+            if let Some(v) = refresh_cookie(pair.refresh_token, max_age) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            response
+        }
+    };
+    super::session::no_store(&mut response);
+    response
+}
+
+/// The refresh token a request presents: its cookie, or `refresh_token` in a JSON body.
+pub(crate) fn presented_refresh(
+    tokens: &TokenService,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, AuthError> {
+    let missing = AuthError::Unauthorized("Refresh token missing");
+    match tokens.config().refresh {
+        RefreshMode::Cookie => super::session::cookie(headers, REFRESH_COOKIE)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or(missing),
+        RefreshMode::Body => {
+            if body.is_empty() {
+                return Err(missing);
+            }
+            match crate::body::json_object(headers, body)?.get("refresh_token") {
+                Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(t.clone()),
+                _ => Err(missing),
+            }
+        }
+    }
+}

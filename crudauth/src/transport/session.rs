@@ -1,0 +1,149 @@
+//! The session transport: an opaque id in an `HttpOnly` cookie, a server-side record, and a
+//! synchronizer CSRF token (cookie + header) on every unsafe method. The cookie is read,
+//! resolved, checked, written and cleared here and nowhere else.
+
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::Response;
+
+use crate::core::Core;
+use crate::error::AuthError;
+use crate::principal::{Principal, Transport};
+use crate::session::{NewSession, SameSite, SessionConfig, Sessions};
+use crate::user::UserRecord;
+
+/// Reads a cookie value from the request headers.
+pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// A request a cross-site page made (`Sec-Fetch-Site: cross-site`): refused on the routes
+/// that sign a browser in (login CSRF).
+pub(crate) fn is_cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+}
+
+/// The principal of a request's session cookie, the CSRF token checked on unsafe methods.
+/// A stale cookie (unknown, expired, revoked, its user gone) counts as absent.
+pub(crate) async fn authenticate<U: UserRecord>(
+    core: &Core<U>,
+    parts: &Parts,
+) -> Result<Option<Principal<U>>, AuthError> {
+    let Some(sessions) = &core.sessions else {
+        return Ok(None);
+    };
+    let Some(raw) = cookie(&parts.headers, &sessions.config().cookie_name) else {
+        return Ok(None);
+    };
+    let Some(live) = sessions.resolve(raw).await? else {
+        return Ok(None);
+    };
+    let record = &live.record;
+    let Some(user) = super::load_current(core, &record.user_id, record.epoch).await? else {
+        sessions.delete(&live.handle, &live.record.user_id).await?;
+        return Ok(None);
+    };
+    if is_unsafe(&parts.method) {
+        sessions.check_request_csrf(&live, &parts.headers)?;
+    }
+    let principal = super::principal(user, Transport::Session, Vec::new(), Some(live));
+    Ok(Some(principal))
+}
+
+/// A `Set-Cookie` value under the session cookie policy. A `__Host-` name is always sent
+/// `Secure` with `Path=/` (and, like every cookie here, without `Domain`), a `__Secure-`
+/// name always `Secure`, as browsers require for those prefixes.
+pub(crate) fn set_cookie(
+    config: &SessionConfig,
+    name: &str,
+    value: &str,
+    http_only: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let same_site = match config.same_site {
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::Strict => cookie::SameSite::Strict,
+    };
+    let host_only = name.starts_with("__Host-");
+    let secure = config.secure || host_only || name.starts_with("__Secure-");
+    let path = if host_only {
+        "/".to_owned()
+    } else {
+        config.path.clone()
+    };
+    let mut builder = cookie::Cookie::build((name.to_owned(), value.to_owned()))
+        .path(path)
+        .same_site(same_site)
+        .http_only(http_only)
+        .secure(secure);
+    if let Some(age) = max_age {
+        builder = builder.max_age(time::Duration::seconds(age));
+        if age == 0 {
+            builder = builder.expires(time::OffsetDateTime::UNIX_EPOCH);
+        }
+    }
+    HeaderValue::from_str(&builder.build().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Marks a response that carries credentials as not cacheable.
+pub(crate) fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// Sets the session cookie (a moved or new session id) on a response.
+pub(crate) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut Response) {
+    let config = sessions.config();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(config, &config.cookie_name, id, true, None),
+    );
+    no_store(response);
+}
+
+/// Sets the cookies of a new sign-in: the session id and the CSRF token.
+pub(crate) fn set_sign_in_cookies(sessions: &Sessions, new: &NewSession, response: &mut Response) {
+    set_session_cookie(sessions, &new.id, response);
+    set_csrf_cookie(sessions, &new.csrf_token, response);
+}
+
+/// Sets the (script-readable) CSRF cookie.
+pub(crate) fn set_csrf_cookie(sessions: &Sessions, token: &str, response: &mut Response) {
+    let config = sessions.config();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(config, &config.csrf_cookie_name, token, false, None),
+    );
+}
+
+/// Clears the session and CSRF cookies.
+pub(crate) fn clear_cookies(sessions: &Sessions, response: &mut Response) {
+    let config = sessions.config();
+    for (name, http_only) in [
+        (&config.cookie_name, true),
+        (&config.csrf_cookie_name, false),
+    ] {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(config, name, "", http_only, Some(0)),
+        );
+    }
+}
