@@ -235,7 +235,7 @@ impl RateLimiter {
             return Ok(Decision::Allowed(None));
         }
         let period = limit.period.as_secs().max(1);
-        let now = crate::session::now_secs().max(0) as u64;
+        let now = crate::clock::now_secs().max(0) as u64;
         let window = now - now % period;
         let reset = (window + period).saturating_sub(now).max(1);
         // Identities (emails, ids) are stored only as a fixed-size HMAC.

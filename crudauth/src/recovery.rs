@@ -228,7 +228,7 @@ impl OneTimeTokens {
         let token = random_token();
         let digest = self.digest(purpose, &token);
         let mut record = record.clone();
-        record.exp = Some(crate::session::now_secs() + ttl.as_secs() as i64);
+        record.exp = Some(crate::clock::now_secs() + ttl.as_secs() as i64);
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         if !self
             .store
@@ -365,7 +365,7 @@ impl OneTimeTokens {
         let Some(exp) = record.exp else {
             return Ok(false);
         };
-        let left = exp - crate::session::now_secs();
+        let left = exp - crate::clock::now_secs();
         if left <= 0 {
             return Ok(false);
         }
@@ -980,7 +980,7 @@ impl<U: UserRecord> CrudAuth<U> {
         // The session manager's clock: the one its sign-in times were written with.
         let now = self
             .sessions()
-            .map_or_else(crate::session::now_secs, |s| s.now_secs());
+            .map_or_else(crate::clock::now_secs, |s| s.now_secs());
         let recent = principal.via == Transport::Session
             && (principal.is_elevated()
                 || principal

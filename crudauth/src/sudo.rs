@@ -16,13 +16,13 @@ use std::time::Duration;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::clock::now_secs;
 use crate::error::AuthError;
 use crate::facade::{ClientMeta, CrudAuth};
 use crate::hooks::UserEvent;
 use crate::keys::hmac_hex;
 use crate::lockout::ceil_secs;
 use crate::principal::{Principal, Transport};
-use crate::session::now_secs;
 use crate::user::UserRecord;
 
 /// Sudo settings.

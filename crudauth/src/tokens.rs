@@ -31,9 +31,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::clock::now_secs;
 use crate::error::{AuthError, ConfigError};
 use crate::keys::{hmac_hex, random_token};
-use crate::session::now_secs;
 use crate::store::{Store, StoreError};
 
 /// The signing key of bearer tokens.
