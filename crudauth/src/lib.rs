@@ -45,6 +45,7 @@ pub mod lockout;
 pub mod password;
 pub mod policy;
 pub mod principal;
+mod quota;
 pub mod ratelimit;
 mod recovery;
 mod routes;
