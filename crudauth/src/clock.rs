@@ -40,6 +40,11 @@ pub(crate) fn system_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The system clock in unix seconds (for what is not tied to a session manager's clock).
+pub(crate) fn now_secs() -> i64 {
+    system_secs()
+}
+
 impl Clock {
     /// The system clock (the default).
     ///

@@ -146,7 +146,7 @@ pub enum AuthError {
     /// 429 `Too many requests. Try again later.` from a rate limit, with `Retry-After` and
     /// the rate-limit headers.
     #[error("Too many requests. Try again later.")]
-    RateLimited(crate::ratelimit::Limited),
+    RateLimited(crate::quota::Limited),
     /// 503: a store or the database is unreachable; nobody is authenticated (fail closed).
     #[error("Service temporarily unavailable")]
     Unavailable,

@@ -90,6 +90,7 @@ pub mod login;
 pub mod password;
 pub mod policy;
 pub mod principal;
+mod quota;
 pub mod ratelimit;
 mod recovery;
 pub mod revocation;
@@ -102,7 +103,6 @@ pub mod sudo;
 pub mod tokens;
 pub mod transport;
 pub mod user;
-mod user_dyn;
 
 pub use background::Background;
 pub use builder::CrudAuthBuilder;

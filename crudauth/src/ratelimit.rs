@@ -11,12 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
-
 use crate::error::AuthError;
 use crate::keys::hmac_hex;
 use crate::store::Store;
+
+pub use crate::quota::{Allowed, Limited};
 
 /// A limit: `times` requests per `period`; `times = 0` turns it off.
 ///
@@ -102,69 +101,6 @@ pub enum KeyBy {
     UserOrIp,
 }
 
-/// A counted request that was allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Allowed {
-    /// The limit.
-    pub limit: u32,
-    /// Requests left in this window.
-    pub remaining: u32,
-    /// Seconds until the window resets.
-    pub reset: u64,
-}
-
-impl Allowed {
-    /// Adds the rate-limit headers to a response.
-    ///
-    /// ```
-    /// let allowed = crudauth::ratelimit::Allowed { limit: 5, remaining: 4, reset: 3599 };
-    /// let mut headers = axum::http::HeaderMap::new();
-    /// allowed.write_headers(&mut headers);
-    /// assert_eq!(headers["x-ratelimit-limit"], "5");
-    /// ```
-    pub fn write_headers(&self, headers: &mut HeaderMap) {
-        for (name, value) in [
-            ("ratelimit-limit", u64::from(self.limit)),
-            ("ratelimit-remaining", u64::from(self.remaining)),
-            ("ratelimit-reset", self.reset),
-            ("x-ratelimit-limit", u64::from(self.limit)),
-            ("x-ratelimit-remaining", u64::from(self.remaining)),
-        ] {
-            headers.insert(name, HeaderValue::from(value));
-        }
-    }
-}
-
-/// A refused request: `429` with `Retry-After` and the rate-limit headers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limited {
-    /// The limit.
-    pub limit: u32,
-    /// Seconds until the window resets.
-    pub retry_after: u64,
-}
-
-impl IntoResponse for Limited {
-    fn into_response(self) -> Response {
-        let mut response = (
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(serde_json::json!({ "detail": "Too many requests. Try again later." })),
-        )
-            .into_response();
-        Allowed {
-            limit: self.limit,
-            remaining: 0,
-            reset: self.retry_after,
-        }
-        .write_headers(response.headers_mut());
-        response.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            HeaderValue::from(self.retry_after.max(1)),
-        );
-        response
-    }
-}
-
 /// Counts requests against limits. Reached as `auth.rate_limiter()`.
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -235,7 +171,7 @@ impl RateLimiter {
             return Ok(Decision::Allowed(None));
         }
         let period = limit.period.as_secs().max(1);
-        let now = crate::session::now_secs().max(0) as u64;
+        let now = crate::clock::now_secs().max(0) as u64;
         let window = now - now % period;
         let reset = (window + period).saturating_sub(now).max(1);
         // Identities (emails, ids) are stored only as a fixed-size HMAC.

@@ -1,0 +1,84 @@
+//! What a session is made of: the stored record, a session resolved from its cookie, and
+//! the raw ids handed out when a session is created or moved.
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceInfo;
+
+// Only the rustdoc links name it.
+#[cfg(doc)]
+use super::Sessions;
+
+/// A stored session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionRecord {
+    /// The user's id, in its textual form.
+    #[serde(rename = "uid")]
+    pub user_id: String,
+    /// The user's revocation epoch when the session was made (stored as `ver`).
+    #[serde(rename = "ver")]
+    pub epoch: i64,
+    /// Unix seconds of the login.
+    pub created: i64,
+    /// Unix seconds of the last recorded activity.
+    #[serde(rename = "last")]
+    pub last_seen: i64,
+    /// The client address at login.
+    pub ip: String,
+    /// The device parsed from the User-Agent at login.
+    pub device: DeviceInfo,
+    /// HMAC of the CSRF token (stored as `csrf`).
+    #[serde(rename = "csrf")]
+    pub csrf_digest: String,
+    /// Unix seconds until which the session is elevated (sudo), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_until: Option<i64>,
+}
+
+/// A session resolved from its cookie.
+#[derive(Clone, Debug)]
+pub struct LiveSession {
+    /// The public handle (the storage key's HMAC).
+    pub handle: String,
+    /// The record.
+    pub record: SessionRecord,
+}
+
+/// A freshly created session: the raw id for the cookie and the CSRF token.
+#[derive(Clone)]
+pub struct NewSession {
+    /// The raw session id (cookie value). Never stored.
+    pub id: String,
+    /// The CSRF token (cookie value and `/login` body). Stored only as an HMAC.
+    pub csrf_token: String,
+    /// The public handle.
+    pub handle: String,
+}
+
+/// A session moved to a new id by [`Sessions::rotate`]: the raw id for the new cookie
+/// and the new public handle. The CSRF token is unchanged.
+#[derive(Clone)]
+pub struct RotatedSession {
+    /// The new raw session id (cookie value). Never stored.
+    pub id: String,
+    /// The new public handle.
+    pub handle: String,
+    /// The record as written under the new id.
+    pub record: SessionRecord,
+}
+
+impl std::fmt::Debug for RotatedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSession")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}

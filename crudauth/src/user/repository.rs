@@ -1,0 +1,439 @@
+//! Writing and reading users: the [`UserRepository`] trait, the data it writes
+//! ([`NewUser`], [`UserUpdate`]), what it fails with ([`RepoError`]), and
+//! [`DynUserRepository`], the same trait behind a trait object.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use super::{BoxFuture, UserId, UserRecord, UserSchema};
+
+/// Validated data for a new user, plus the server-set defaults.
+///
+/// The runtime fills it after validation (password policy, allow-listed extras); the
+/// repository writes it. `extra` holds the application's own columns by name; a repository
+/// refuses any extra that names a mapped logical column or the primary key, so a client can
+/// never set a privileged column this way.
+///
+/// ```
+/// use crudauth::user::NewUser;
+/// let new = NewUser::new("$argon2id$...")
+///     .email("ann@example.com")
+///     .username("ann")
+///     .extra("display_name", "Ann");
+/// assert_eq!(new.email.as_deref(), Some("ann@example.com"));
+/// assert!(new.is_active && !new.is_superuser && !new.email_verified);
+/// // Debug output never shows the hash.
+/// assert!(!format!("{new:?}").contains("argon2"));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct NewUser {
+    /// The email address (normalised by the repository before it is written).
+    pub email: Option<String>,
+    /// The username.
+    pub username: Option<String>,
+    /// The password hash (or the unusable-password marker).
+    pub password_hash: String,
+    /// Server-set: may the account log in (default `true`).
+    pub is_active: bool,
+    /// Server-set: administrator (default `false`).
+    pub is_superuser: bool,
+    /// Server-set: email verified (default `false`).
+    pub email_verified: bool,
+    /// The application's own columns, by column name.
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("is_active", &self.is_active)
+            .field("is_superuser", &self.is_superuser)
+            .field("email_verified", &self.email_verified)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl NewUser {
+    /// A new active, unprivileged, unverified user with this password hash.
+    ///
+    /// ```
+    /// # use crudauth::user::NewUser;
+    /// assert_eq!(NewUser::new("h").password_hash, "h");
+    /// ```
+    pub fn new(password_hash: impl Into<String>) -> Self {
+        NewUser {
+            email: None,
+            username: None,
+            password_hash: password_hash.into(),
+            is_active: true,
+            is_superuser: false,
+            email_verified: false,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Sets the email address.
+    ///
+    /// ```
+    /// # use crudauth::user::NewUser;
+    /// assert!(NewUser::new("h").email("a@b.c").email.is_some());
+    /// ```
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Sets the username.
+    ///
+    /// ```
+    /// # use crudauth::user::NewUser;
+    /// assert!(NewUser::new("h").username("ann").username.is_some());
+    /// ```
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets one of the application's own columns.
+    ///
+    /// ```
+    /// # use crudauth::user::NewUser;
+    /// assert_eq!(NewUser::new("h").extra("display_name", "Ann").extra.len(), 1);
+    /// ```
+    pub fn extra(mut self, column: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(column.into(), value.into());
+        self
+    }
+}
+
+/// A partial update of a user's logical fields and own columns; `None` leaves a field as is.
+///
+/// The password hash and the revocation epoch have their own repository methods, so an
+/// update can never move them by accident.
+///
+/// ```
+/// use crudauth::user::UserUpdate;
+/// let update = UserUpdate { email_verified: Some(true), ..Default::default() };
+/// assert!(!update.is_empty());
+/// assert!(UserUpdate::default().is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserUpdate {
+    /// New email address.
+    pub email: Option<String>,
+    /// New username.
+    pub username: Option<String>,
+    /// New active flag.
+    pub is_active: Option<bool>,
+    /// New superuser flag.
+    pub is_superuser: Option<bool>,
+    /// New verified flag.
+    pub email_verified: Option<bool>,
+    /// The application's own columns, by column name.
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl UserUpdate {
+    /// Whether the update changes nothing.
+    ///
+    /// ```
+    /// # use crudauth::user::UserUpdate;
+    /// assert!(UserUpdate::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none()
+            && self.username.is_none()
+            && self.is_active.is_none()
+            && self.is_superuser.is_none()
+            && self.email_verified.is_none()
+            && self.extra.is_empty()
+    }
+}
+
+/// What a repository operation can fail with.
+///
+/// Database errors never reach callers raw: a unique violation is [`RepoError::Duplicate`],
+/// an over-long value is [`RepoError::TooLong`] (found before anything is written), and
+/// everything else is [`RepoError::Backend`], whose message is for logs, not for clients.
+///
+/// ```
+/// use crudauth::user::RepoError;
+/// let e = RepoError::Duplicate { field: "email".into() };
+/// assert_eq!(e.to_string(), "a user with this email already exists");
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// No user with that id.
+    #[error("user not found")]
+    NotFound,
+    /// A unique field already holds this value.
+    #[error("a user with this {field} already exists")]
+    Duplicate {
+        /// The logical field name (`email`, `username`) or the column name of an own column.
+        field: String,
+    },
+    /// A value is longer than its column allows.
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The logical field or column name.
+        field: String,
+        /// The column's limit in characters.
+        max: usize,
+    },
+    /// A value cannot be written to its column (unknown or privileged column, wrong type).
+    #[error("{field}: {reason}")]
+    InvalidValue {
+        /// The field or column name.
+        field: String,
+        /// What is wrong, for the client.
+        reason: String,
+    },
+    /// The backend failed; the message is for logs only.
+    #[error("user store failure: {0}")]
+    Backend(String),
+}
+
+/// Reads and writes users. The runtime's only door to the application's user table.
+///
+/// Lookups return `Ok(None)` for a missing user; writes return [`RepoError`]. Emails are
+/// normalised (trimmed, lower-cased) on write and matched case-insensitively on lookup.
+///
+/// ```
+/// use crudauth::user::{UserRepository, UserRecord};
+/// async fn greet<R: UserRepository>(repo: &R, login: &str) -> Option<String> {
+///     let user = repo.find_by_login(login).await.ok()??;
+///     Some(format!("hello {}", user.user_id()))
+/// }
+/// ```
+pub trait UserRepository: Send + Sync + 'static {
+    /// The loaded user (the application's own model type).
+    type User: UserRecord;
+
+    /// What the table provides.
+    fn schema(&self) -> &UserSchema;
+
+    /// Looks a user up by primary key.
+    fn find_by_id(
+        &self,
+        id: &UserId,
+    ) -> impl Future<Output = Result<Option<Self::User>, RepoError>> + Send;
+
+    /// Resolves a login identifier against the login fields, in their configured order: the
+    /// first field that matches wins. The email field matches case-insensitively.
+    fn find_by_login(
+        &self,
+        identifier: &str,
+    ) -> impl Future<Output = Result<Option<Self::User>, RepoError>> + Send;
+
+    /// Looks a user up by the recovery field (case-insensitively for an email).
+    fn find_by_recovery(
+        &self,
+        value: &str,
+    ) -> impl Future<Output = Result<Option<Self::User>, RepoError>> + Send;
+
+    /// Creates a user. Checks lengths and uniqueness before writing.
+    fn create(&self, new: NewUser) -> impl Future<Output = Result<Self::User, RepoError>> + Send;
+
+    /// Applies a partial update and returns the updated user.
+    fn update(
+        &self,
+        id: &UserId,
+        update: UserUpdate,
+    ) -> impl Future<Output = Result<Self::User, RepoError>> + Send;
+
+    /// Replaces the password hash.
+    fn set_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+
+    /// Increments the revocation epoch atomically and returns the new value, or `Ok(None)`
+    /// when the table has no `token_version` column (the epoch then lives in the store).
+    fn bump_token_version(
+        &self,
+        id: &UserId,
+    ) -> impl Future<Output = Result<Option<i64>, RepoError>> + Send;
+
+    /// Replaces the password hash *and* increments the revocation epoch as one write, and
+    /// returns the new epoch (`Ok(None)` when the table has no `token_version` column).
+    ///
+    /// A login reads the hash and the epoch from one row; if a password change could move
+    /// them separately, a login reading between the two writes would check the old password
+    /// and stamp the new epoch, and its tokens would survive the change. `crudauth-sea`
+    /// does it in one `UPDATE`. The default bumps the epoch, writes the hash and bumps
+    /// again: the first bump kills the old credentials before the hash moves (a failed
+    /// write leaves nothing alive), the second kills a login that read the old hash between
+    /// the two. Override it with one statement where you can.
+    ///
+    /// ```no_run
+    /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
+    /// let new_epoch = repo.replace_password_hash(&id, "$argon2id$...").await?;
+    /// # Ok(()) }
+    /// ```
+    fn replace_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<i64>, RepoError>> + Send {
+        async move {
+            self.bump_token_version(id).await?;
+            self.set_password_hash(id, hash).await?;
+            self.bump_token_version(id).await
+        }
+    }
+
+    /// Replaces the password hash only if it is still `expected` (the hash a login just
+    /// checked); `Ok(true)` if replaced. Used to store a rehash with current parameters
+    /// without ever overwriting a password change that landed meanwhile. The default
+    /// answers `Ok(false)` (no rehash: the old hash keeps working); `crudauth-sea` does it
+    /// with one conditional `UPDATE`.
+    ///
+    /// ```no_run
+    /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
+    /// let swapped = repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$new").await?;
+    /// # Ok(()) }
+    /// ```
+    fn compare_and_set_password_hash(
+        &self,
+        id: &UserId,
+        expected: &str,
+        hash: &str,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send {
+        let _ = (id, expected, hash);
+        async { Ok(false) }
+    }
+
+    /// The database handle delivery channels may use (see
+    /// [`crate::delivery::Delivery::database`]); `None` by default. `crudauth-sea` hands out
+    /// its `sea_orm::DatabaseConnection`.
+    fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
+        None
+    }
+}
+
+/// A [`UserRepository`] behind a trait object, so the facade is generic over the user type
+/// only. Implemented for every `UserRepository`.
+pub trait DynUserRepository<U>: Send + Sync {
+    /// See [`UserRepository::schema`].
+    fn schema(&self) -> &UserSchema;
+    /// See [`UserRepository::find_by_id`].
+    fn find_by_id<'a>(&'a self, id: &'a UserId) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::find_by_login`].
+    fn find_by_login<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::find_by_recovery`].
+    fn find_by_recovery<'a>(
+        &'a self,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::create`].
+    fn create(&self, new: NewUser) -> BoxFuture<'_, Result<U, RepoError>>;
+    /// See [`UserRepository::update`].
+    fn update<'a>(
+        &'a self,
+        id: &'a UserId,
+        update: UserUpdate,
+    ) -> BoxFuture<'a, Result<U, RepoError>>;
+    /// See [`UserRepository::set_password_hash`].
+    fn set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepoError>>;
+    /// See [`UserRepository::bump_token_version`].
+    fn bump_token_version<'a>(
+        &'a self,
+        id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
+    /// See [`UserRepository::replace_password_hash`].
+    fn replace_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
+    /// See [`UserRepository::compare_and_set_password_hash`].
+    fn compare_and_set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        expected: &'a str,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RepoError>>;
+    /// See [`UserRepository::database`].
+    fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
+}
+
+impl<R: UserRepository> DynUserRepository<R::User> for R {
+    fn schema(&self) -> &UserSchema {
+        UserRepository::schema(self)
+    }
+    fn find_by_id<'a>(
+        &'a self,
+        id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_id(self, id))
+    }
+    fn find_by_login<'a>(
+        &'a self,
+        identifier: &'a str,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_login(self, identifier))
+    }
+    fn find_by_recovery<'a>(
+        &'a self,
+        value: &'a str,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_recovery(self, value))
+    }
+    fn create(&self, new: NewUser) -> BoxFuture<'_, Result<R::User, RepoError>> {
+        Box::pin(UserRepository::create(self, new))
+    }
+    fn update<'a>(
+        &'a self,
+        id: &'a UserId,
+        update: UserUpdate,
+    ) -> BoxFuture<'a, Result<R::User, RepoError>> {
+        Box::pin(UserRepository::update(self, id, update))
+    }
+    fn set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<(), RepoError>> {
+        Box::pin(UserRepository::set_password_hash(self, id, hash))
+    }
+    fn bump_token_version<'a>(
+        &'a self,
+        id: &'a UserId,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
+        Box::pin(UserRepository::bump_token_version(self, id))
+    }
+    fn replace_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
+        Box::pin(UserRepository::replace_password_hash(self, id, hash))
+    }
+    fn compare_and_set_password_hash<'a>(
+        &'a self,
+        id: &'a UserId,
+        expected: &'a str,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RepoError>> {
+        Box::pin(UserRepository::compare_and_set_password_hash(
+            self, id, expected, hash,
+        ))
+    }
+    fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        UserRepository::database(self)
+    }
+}
