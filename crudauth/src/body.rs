@@ -165,4 +165,3 @@ pub(crate) fn login_form(headers: &HeaderMap, body: &[u8]) -> Result<LoginForm, 
         _ => Err(AuthError::Validation(issues)),
     }
 }
-

@@ -8,7 +8,7 @@
 //!
 //! Every channel is fired best-effort, off the request path: a failing or slow channel is
 //! logged and never reaches the caller (no enumeration oracle) and never stops the next one.
-//! [`Deliveries::flush`] waits for the messages still in flight (for a graceful shutdown).
+//! [`crate::Background::flush`] waits for the messages still in flight (for a graceful shutdown).
 //!
 //! Built in: [`OutboxSender`] (a JSON-lines file, for development and tests) and, with the
 //! `smtp` feature, `SmtpSender` (lettre).
@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::background::Background;
 use crate::user::UserContract;
 
 /// What a message is for.
@@ -389,14 +388,13 @@ impl EmailSender for OutboxSender {
 /// ```no_run
 /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
 /// let deliveries: &crudauth::delivery::Deliveries = auth.deliveries();
-/// deliveries.flush().await; // before shutting down
+/// auth.background().flush().await; // mail in flight, before shutting down
 /// # }
 /// ```
 #[derive(Clone, Default)]
 pub struct Deliveries {
     sender: Option<Arc<dyn EmailSender>>,
     channels: Vec<Arc<dyn DeliveryChannel>>,
-    background: Background,
 }
 
 impl std::fmt::Debug for Deliveries {
@@ -412,13 +410,8 @@ impl Deliveries {
     pub(crate) fn new(
         sender: Option<Arc<dyn EmailSender>>,
         channels: Vec<Arc<dyn DeliveryChannel>>,
-        background: Background,
     ) -> Self {
-        Deliveries {
-            sender,
-            channels,
-            background,
-        }
+        Deliveries { sender, channels }
     }
 
     /// Whether anything can deliver at all.
@@ -429,15 +422,6 @@ impl Deliveries {
     /// Whether an email sender is configured.
     pub(crate) fn sends_email(&self) -> bool {
         self.sender.is_some()
-    }
-
-    /// Runs `job` in the background (see [`Background`]). The request that starts it never
-    /// waits for it, so neither its time nor its failure is observable.
-    pub(crate) fn spawn<F>(&self, job: F)
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.background.spawn(job);
     }
 
     /// Sends one message through every channel, in order, logging each failure.

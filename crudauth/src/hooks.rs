@@ -198,7 +198,10 @@ pub(crate) enum Payload<U> {
         reason: LoginFailure,
     },
     /// A login refused by the lockout.
-    Lockout { identifier: String, retry_after: u64 },
+    Lockout {
+        identifier: String,
+        retry_after: u64,
+    },
 }
 
 /// One registered hook: given an event's payload, the future to run (or `None` when the
@@ -289,7 +292,9 @@ impl<U: Send + Sync + 'static> Hooks<U> {
                     identifier,
                     user,
                     reason,
-                } => Some(Box::pin(hook(identifier.clone(), user.clone(), *reason, ctx)) as HookFuture),
+                } => Some(
+                    Box::pin(hook(identifier.clone(), user.clone(), *reason, ctx)) as HookFuture,
+                ),
                 _ => None,
             }),
         );
@@ -361,7 +366,11 @@ impl<U: Send + Sync + 'static> Hooks<U> {
     }
 
     /// Asks every `on_before_register` veto, in order; the first refusal wins.
-    pub(crate) async fn before_register(&self, new: &NewUser, ctx: &HookContext) -> Result<(), Veto> {
+    pub(crate) async fn before_register(
+        &self,
+        new: &NewUser,
+        ctx: &HookContext,
+    ) -> Result<(), Veto> {
         for veto in &self.before_register {
             run_veto("on_before_register", veto(new.clone(), ctx.clone())).await?;
         }

@@ -24,7 +24,8 @@ type Middleware<T> = fn(State<T>, Request, Next) -> Pin<Box<dyn Future<Output = 
 pub type GateState<U> = (CrudAuth<U>, Arc<Gate<U>>);
 
 /// The layer [`CrudAuth::require`] returns.
-pub type RequireLayer<U> = FromFnLayer<Middleware<GateState<U>>, GateState<U>, (State<GateState<U>>, Request)>;
+pub type RequireLayer<U> =
+    FromFnLayer<Middleware<GateState<U>>, GateState<U>, (State<GateState<U>>, Request)>;
 
 /// What a [`RateLimitLayer`] limits: the action, its limit and what it is keyed by.
 pub type LimitSpec = Arc<(String, RateLimit, KeyBy)>;

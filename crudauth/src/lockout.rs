@@ -517,7 +517,12 @@ impl Strikes {
 
     /// `Err(TooManyAttempts)` while the subject is locked.
     pub(crate) async fn check_unlocked(&self, subject: &str) -> Result<(), AuthError> {
-        match self.store.ttl(&self.key("lock", subject)).await.map_err(fault)? {
+        match self
+            .store
+            .ttl(&self.key("lock", subject))
+            .await
+            .map_err(fault)?
+        {
             Some(left) => Err(AuthError::TooManyAttempts {
                 retry_after: ceil_secs(left),
             }),

@@ -418,6 +418,17 @@ pub fn is_unusable_password(stored: &str) -> bool {
     stored.is_empty() || stored.starts_with('!')
 }
 
+/// The hasher's queue is full: 503 with `Retry-After`, never an unbounded line.
+pub(crate) fn busy(e: PasswordError) -> crate::error::AuthError {
+    match e {
+        PasswordError::Busy => {
+            tracing::warn!("password hashing queue full; answering 503");
+            crate::error::AuthError::Unavailable
+        }
+        _ => crate::error::AuthError::Internal,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,7 +551,7 @@ mod queue_tests {
     #[test]
     fn a_busy_hasher_answers_503() {
         assert_eq!(
-            crate::facade::busy(PasswordError::Busy).status(),
+            busy(PasswordError::Busy).status(),
             axum::http::StatusCode::SERVICE_UNAVAILABLE
         );
     }

@@ -160,7 +160,6 @@ impl<U> Principal<U> {
 #[derive(Clone, Debug)]
 pub struct Superuser<U>(pub Principal<U>);
 
-
 type Check<U> = Arc<dyn Fn(&Principal<U>) -> bool + Send + Sync>;
 
 /// Requirements on the principal, checked in the original's order: authenticated (401),

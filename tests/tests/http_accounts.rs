@@ -373,7 +373,7 @@ async fn a_failing_or_panicking_hook_never_breaks_the_flow() {
             .on_after_login(move |user, ctx| {
                 let seen = seen2.clone();
                 async move {
-                    assert_eq!(user.username.as_deref(), Some("alice"));
+                    assert_eq!(user.contract().username.as_deref(), Some("alice"));
                     assert_eq!(ctx.transport, Some("session"));
                     assert!(ctx.session_handle.is_some());
                     seen.fetch_add(1, Ordering::SeqCst);

@@ -498,7 +498,7 @@ async fn email_change_end_to_end() {
         with_outbox(b, &path).on_after_email_changed(move |user, _| {
             let hook = hook.clone();
             async move {
-                assert_eq!(user.email.as_deref(), Some("ann@new.example"));
+                assert_eq!(user.contract().email.as_deref(), Some("ann@new.example"));
                 hook.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }

@@ -16,7 +16,7 @@ use crate::core::Core;
 use crate::error::AuthError;
 use crate::hooks::{Event, HookContext, LoginFailure, Payload};
 use crate::lockout::{Attempt, LockSubject};
-use crate::password::PasswordError;
+pub(crate) use crate::password::busy;
 use crate::store::fail_closed;
 use crate::user::{MAX_IDENTIFIER_CHARS, RepoError, UserId, UserRecord};
 
@@ -60,17 +60,6 @@ impl<U> Clone for Login<U> {
 impl<U> std::fmt::Debug for Login<U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Login").finish_non_exhaustive()
-    }
-}
-
-/// The hasher's queue is full: 503 with `Retry-After`, never an unbounded line.
-pub(crate) fn busy(e: PasswordError) -> AuthError {
-    match e {
-        PasswordError::Busy => {
-            tracing::warn!("password hashing queue full; answering 503");
-            AuthError::Unavailable
-        }
-        _ => AuthError::Internal,
     }
 }
 
@@ -173,7 +162,11 @@ impl<U: UserRecord> Login<U> {
         // make the same second read.
         let user = match user {
             Some(u) if store_kept => {
-                let again = core.repo.find_by_id(&u.user_id()).await.map_err(repo_fault)?;
+                let again = core
+                    .repo
+                    .find_by_id(&u.user_id())
+                    .await
+                    .map_err(repo_fault)?;
                 match again {
                     Some(fresh) if fresh.password_hash() == u.password_hash() => Some(fresh),
                     _ => {
@@ -237,7 +230,12 @@ impl<U: UserRecord> Login<U> {
         if !self.core.hooks.vets_logins() {
             return None;
         }
-        match self.core.hooks.before_login(&Arc::new(user.clone()), ctx).await {
+        match self
+            .core
+            .hooks
+            .before_login(&Arc::new(user.clone()), ctx)
+            .await
+        {
             Ok(()) => None,
             Err(veto) => {
                 tracing::info!(reason = %veto, "login refused by an on_before_login hook");

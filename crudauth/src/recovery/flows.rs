@@ -26,7 +26,8 @@ impl<U: UserRecord> Recovery<U> {
         requester: &str,
     ) -> Result<bool, AuthError> {
         let known = self.login.is_known_requester(user, requester).await?;
-        self.core.limiter
+        self.core
+            .limiter
             .allow_silently_from(action, email, requester, known)
             .await
     }
@@ -171,7 +172,7 @@ impl<U: UserRecord> Recovery<U> {
 
     /// Tells the owner of an address that someone tried to register it again.
     pub(crate) fn send_existing_account_notice(&self, email: &str, client: &ClientMeta) {
-                let auth = self.clone();
+        let auth = self.clone();
         let email = normalize_email(email);
         let requester = ip_key(client.ip);
         self.core.background.spawn(async move {
@@ -221,14 +222,19 @@ impl<U: UserRecord> Recovery<U> {
             email_verified: Some(true),
             ..Default::default()
         };
-        let user = self.core
+        let user = self
+            .core
             .repo
             .update(&user.user_id(), update)
             .await
             .map_err(repo_fault)?;
         self.core
             .hooks
-            .fire_user(Event::AfterRecoveryVerified, Arc::new(user.clone()), &Default::default())
+            .fire_user(
+                Event::AfterRecoveryVerified,
+                Arc::new(user.clone()),
+                &Default::default(),
+            )
             .await;
         Ok(user)
     }
@@ -274,10 +280,15 @@ impl<U: UserRecord> Recovery<U> {
         let user = self.current_user(&record).await?.ok_or(INVALID_TOKEN)?;
         let ctx = PasswordContext::for_user(PasswordSource::Reset, &user);
         let checked = self
+            .login
             .validate_password(new_password, &ctx, "new_password")
             .await;
         let hashed = match checked {
-            Ok(()) => self.login.hash_new_password(new_password, "new_password").await,
+            Ok(()) => {
+                self.login
+                    .hash_new_password(new_password, "new_password")
+                    .await
+            }
             Err(e) => Err(e),
         };
         let hash = match hashed {
@@ -302,7 +313,11 @@ impl<U: UserRecord> Recovery<U> {
         let user = self.login.reload(&user).await;
         self.core
             .hooks
-            .fire_user(Event::AfterPasswordReset, Arc::new(user.clone()), &Default::default())
+            .fire_user(
+                Event::AfterPasswordReset,
+                Arc::new(user.clone()),
+                &Default::default(),
+            )
             .await;
         Ok(user)
     }
@@ -325,13 +340,14 @@ impl<U: UserRecord> Recovery<U> {
         password: &str,
         client: &ClientMeta,
     ) -> Result<(), AuthError> {
-                self.login.check_current_password(
-            principal,
-            password,
-            client,
-            AuthError::BadRequest("Incorrect password"),
-        )
-        .await?;
+        self.login
+            .check_current_password(
+                principal,
+                password,
+                client,
+                AuthError::BadRequest("Incorrect password"),
+            )
+            .await?;
         let new_email = normalize_email(new_email);
         let user = principal.user.as_ref().clone();
         if user.email().map(normalize_email).as_deref() == Some(new_email.as_str()) {
@@ -419,7 +435,8 @@ impl<U: UserRecord> Recovery<U> {
             .ok_or(INVALID_TOKEN)?;
         self.current_user(&peeked).await?.ok_or(INVALID_TOKEN)?;
         let new_email = peeked.new_email.clone().ok_or(INVALID_TOKEN)?;
-        let taken = self.core
+        let taken = self
+            .core
             .repo
             .find_by_recovery(&new_email)
             .await
@@ -448,7 +465,8 @@ impl<U: UserRecord> Recovery<U> {
         let update = UserUpdate {
             email: Some(new_email),
             email_verified: self
-                .repo()
+                .core
+                .repo
                 .schema()
                 .has(LogicalField::EmailVerified)
                 .then_some(true),
@@ -478,7 +496,11 @@ impl<U: UserRecord> Recovery<U> {
         });
         self.core
             .hooks
-            .fire_user(Event::AfterEmailChanged, Arc::new(updated.clone()), &Default::default())
+            .fire_user(
+                Event::AfterEmailChanged,
+                Arc::new(updated.clone()),
+                &Default::default(),
+            )
             .await;
         Ok((updated, rotated))
     }

@@ -241,22 +241,22 @@ impl<U: UserRecord> Recovery<U> {
     /// The checks every redemption makes: the user still exists and is active, the epoch has
     /// not moved since the token was issued, and the address is still the one it was for.
     async fn current_user(&self, record: &TokenRecord) -> Result<Option<U>, AuthError> {
-    let repo = &self.core.repo;
-    let Some(id) = repo.schema().id_kind.parse(&record.user_id) else {
-        return Ok(None);
-    };
-    let user = repo.find_by_id(&id).await.map_err(repo_fault)?;
-    let Some(user) = user else {
-        return Ok(None);
-    };
-    if !user.is_active()
-        || self.core.revocation.epoch(&user).await? != record.epoch
-        || user.email().map(normalize_email).as_deref() != Some(record.email.as_str())
-    {
-        return Ok(None);
+        let repo = &self.core.repo;
+        let Some(id) = repo.schema().id_kind.parse(&record.user_id) else {
+            return Ok(None);
+        };
+        let user = repo.find_by_id(&id).await.map_err(repo_fault)?;
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        if !user.is_active()
+            || self.core.revocation.epoch(&user).await? != record.epoch
+            || user.email().map(normalize_email).as_deref() != Some(record.email.as_str())
+        {
+            return Ok(None);
+        }
+        Ok(Some(user))
     }
-    Ok(Some(user))
-}
 }
 
 /// Logs a background job's failure (it has no caller to answer).
@@ -265,4 +265,3 @@ fn log_job(job: &'static str, result: Result<(), AuthError>) {
         tracing::warn!(job, error = %e, "email flow job failed");
     }
 }
-

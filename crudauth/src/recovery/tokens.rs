@@ -168,7 +168,11 @@ impl OneTimeTokens {
     }
 
     /// Reads a token's record without consuming it (to validate a request first).
-    pub(super) async fn peek(&self, purpose: Purpose, token: &str) -> Result<Option<TokenRecord>, AuthError> {
+    pub(super) async fn peek(
+        &self,
+        purpose: Purpose,
+        token: &str,
+    ) -> Result<Option<TokenRecord>, AuthError> {
         if !Self::well_formed(token) {
             return Ok(None);
         }

@@ -145,10 +145,7 @@ pub(crate) async fn register<U: UserRecord>(
         }
     }
     // Hash before the uniqueness check, so a taken email costs the same work as a new one.
-    new.password_hash = auth
-        .login()
-        .hash_new_password(password, "password")
-        .await?;
+    new.password_hash = auth.login().hash_new_password(password, "password").await?;
     // The app's veto, after validation and before anything is written; asked for a taken
     // address as for a new one, so its answer tells nothing about existing accounts.
     let ctx = client.hook_context(None);

@@ -40,8 +40,7 @@ pub(crate) async fn token<U: UserRecord>(
     let user = verified.user;
     let core = auth.core();
     let pair =
-        crate::transport::bearer::issue(core, &user, verified.epoch, form.scope.split(' '))
-            .await?;
+        crate::transport::bearer::issue(core, &user, verified.epoch, form.scope.split(' ')).await?;
     let ctx = client.hook_context(Some("bearer"));
     core.hooks
         .fire_user(Event::AfterLogin, user.into(), &ctx)

@@ -12,10 +12,10 @@ use crate::body::{email_field, json_object, string_field};
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
-use crate::recovery::Recovery;
-use crate::transport::session::{cookie, set_session_cookie};
 use crate::principal::Principal;
 use crate::ratelimit::{Allowed, Decision, RateLimit};
+use crate::recovery::Recovery;
+use crate::transport::session::{cookie, set_session_cookie};
 use crate::user::UserRecord;
 
 /// The default limit of each confirm route (`password_reset_confirm`,
@@ -184,7 +184,8 @@ pub(crate) async fn change_request<U: UserRecord>(
     let (Some(new_email), Some(password)) = (new_email, password) else {
         return Err(AuthError::Validation(issues));
     };
-    flows(&auth)?.request_email_change(&principal, &new_email, password, &client)
+    flows(&auth)?
+        .request_email_change(&principal, &new_email, password, &client)
         .await?;
     // Timed from after the password check: only the part that depends on the new
     // address must not show.

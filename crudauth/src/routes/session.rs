@@ -19,8 +19,7 @@ use crate::principal::{Principal, Transport};
 use crate::session::{LiveSession, Sessions};
 use crate::transport::bearer::clear_refresh_cookie;
 use crate::transport::session::{
-    clear_cookies, cookie, is_cross_site, set_csrf_cookie, set_session_cookie,
-    set_sign_in_cookies,
+    clear_cookies, cookie, is_cross_site, set_csrf_cookie, set_session_cookie, set_sign_in_cookies,
 };
 use crate::user::UserRecord;
 

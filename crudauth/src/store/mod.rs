@@ -55,9 +55,9 @@ pub fn report_fault(context: &str, error: &dyn std::fmt::Display) {
 
 /// The one answer to a backend fault: reported (see [`report_fault`]) and refused as `503`,
 /// never let through (fail closed).
-pub(crate) fn fail_closed(context: &str, error: &dyn std::fmt::Display) -> crate::AuthError {
+pub(crate) fn fail_closed(context: &str, error: &dyn std::fmt::Display) -> crate::error::AuthError {
     report_fault(context, error);
-    crate::AuthError::Unavailable
+    crate::error::AuthError::Unavailable
 }
 
 /// A store backend failed (unreachable, timed out, corrupt data).

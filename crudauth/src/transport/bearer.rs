@@ -61,7 +61,9 @@ pub(crate) async fn issue<'a, U: UserRecord>(
 ) -> Result<TokenPair, AuthError> {
     let tokens = core.tokens.as_ref().ok_or(AuthError::Internal)?;
     let scopes = tokens.clamp_scopes(requested_scopes);
-    tokens.issue(&user.user_id().to_string(), epoch, scopes).await
+    tokens
+        .issue(&user.user_id().to_string(), epoch, scopes)
+        .await
 }
 
 fn refresh_cookie(value: String, max_age: i64) -> Option<HeaderValue> {

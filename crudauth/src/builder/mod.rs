@@ -1,8 +1,9 @@
 //! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
-//! [`CrudAuthBuilder::build`].
+//! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
+
+mod hooks;
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::core::Core;
 use crate::delivery::{Deliveries, DeliveryChannel, EmailSender};
 use crate::error::ConfigError;
 use crate::facade::{CrudAuth, Inner};
-use crate::hooks::{Event, HookContext, HookError, Hooks, LoginFailure, Veto};
+use crate::hooks::Hooks;
 use crate::keys::Keys;
 use crate::lockout::{Lockout, LockoutConfig};
 use crate::login::Login;
@@ -25,7 +26,7 @@ use crate::session::{SessionConfig, Sessions};
 use crate::store::{MemoryStore, Store, TimeoutStore};
 use crate::sudo::{Sudo, SudoConfig};
 use crate::tokens::{BearerConfig, TokenService};
-use crate::user::{DynUserRepository, LogicalField, NewUser, UserRecord, UserRepository};
+use crate::user::{DynUserRepository, LogicalField, UserRecord, UserRepository};
 
 /// Builds a [`CrudAuth`]; every contradiction is refused by [`CrudAuthBuilder::build`].
 pub struct CrudAuthBuilder<U> {
@@ -297,176 +298,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 }
 
-/// The setters of the hooks on user events: each takes an async closure receiving the
-/// application's own user model (`Arc<U>`) and the [`HookContext`].
-macro_rules! user_hooks {
-    ($( $(#[$doc:meta])* $name:ident => $event:ident; )*) => {
-        impl<U: UserRecord> CrudAuthBuilder<U> {
-            $(
-                $(#[$doc])*
-                pub fn $name<F, Fut>(mut self, hook: F) -> Self
-                where
-                    F: Fn(Arc<U>, HookContext) -> Fut + Send + Sync + 'static,
-                    Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-                {
-                    self.hooks.on_user(Event::$event, hook);
-                    self
-                }
-            )*
-        }
-    };
-}
-
-user_hooks! {
-    /// Called after a user registered. It runs after the answer is sent (the answer must not
-    /// take longer for a new address than for a taken one), so it may still be running when
-    /// the user first signs in. `auth.background().flush()` waits for it.
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_register(|user, _ctx| async move { println!("welcome {}", user.user_id()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_register => AfterRegister;
-    /// Called after a successful sign-in (session or token).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_login(|user, ctx| async move { println!("{} from {:?}", user.user_id(), ctx.ip); Ok(()) });
-    /// # }
-    /// ```
-    on_after_login => AfterLogin;
-    /// Called after a logout (a session, or a bearer client's refresh family).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_logout(|user, _ctx| async move { println!("bye {}", user.user_id()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_logout => AfterLogout;
-    /// Called after a password change (or a first password set).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_password_changed(|user, _ctx| async move { println!("notify {:?}", user.email()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_password_changed => AfterPasswordChanged;
-    /// Called the first time a user's email address is verified (a verify token redeemed).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_recovery_verified(|user, _ctx| async move { println!("verified {:?}", user.email()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_recovery_verified => AfterRecoveryVerified;
-    /// Called after a completed password reset (every session and token of the user ended).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_password_reset(|user, _ctx| async move { println!("reset for {}", user.user_id()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_password_reset => AfterPasswordReset;
-    /// Called after a confirmed email change (the model holds the new address).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_email_changed(|user, _ctx| async move { println!("now {:?}", user.email()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_email_changed => AfterEmailChanged;
-    /// Called after a session was elevated (sudo mode).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_after_sudo(|user, _ctx| async move { println!("sudo by {}", user.user_id()); Ok(()) });
-    /// # }
-    /// ```
-    on_after_sudo => AfterSudo;
-}
-
 impl<U: UserRecord> CrudAuthBuilder<U> {
-    /// Called after a refused password login, with the identifier typed, the account's model
-    /// when the identifier named one, and why (not for lockout refusals: see
-    /// [`CrudAuthBuilder::on_lockout`]).
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_login_failed(|identifier, _user, reason, _ctx| async move { println!("{identifier}: {}", reason.as_str()); Ok(()) });
-    /// # }
-    /// ```
-    pub fn on_login_failed<F, Fut>(mut self, hook: F) -> Self
-    where
-        F: Fn(String, Option<Arc<U>>, LoginFailure, HookContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-    {
-        self.hooks.on_login_failed(hook);
-        self
-    }
-
-    /// Called for every attempt the lockout refuses, with the identifier typed and the
-    /// seconds until it may try again.
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_lockout(|identifier, retry_after, _ctx| async move { println!("{identifier} locked for {retry_after}s"); Ok(()) });
-    /// # }
-    /// ```
-    pub fn on_lockout<F, Fut>(mut self, hook: F) -> Self
-    where
-        F: Fn(String, u64, HookContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-    {
-        self.hooks.on_lockout(hook);
-        self
-    }
-
-    /// A veto on every path that creates an account (today `/register`): given the account
-    /// about to be created, it may refuse with a [`Veto`], answered as the 422 entry of the
-    /// veto's field (so it tells nothing about existing accounts). It runs after validation,
-    /// before anything is written.
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_before_register(|new, _ctx| async move {
-    ///     match new.email.as_deref() {
-    ///         Some(e) if e.ends_with("@competitor.example") => Err(crudauth::Veto::new("Sign-ups from this domain are closed").on_field("email")),
-    ///         _ => Ok(()),
-    ///     }
-    /// });
-    /// # }
-    /// ```
-    pub fn on_before_register<F, Fut>(mut self, hook: F) -> Self
-    where
-        F: Fn(NewUser, HookContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Veto>> + Send + 'static,
-    {
-        self.hooks.on_before_register(hook);
-        self
-    }
-
-    /// A veto on every path that signs an account in (today `/login` and `/token`), asked
-    /// after the credential was found right: a refusal is answered exactly as a disabled
-    /// account is (same status, body and timing) and reported to `on_login_failed` with
-    /// the reason `refused`.
-    ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.on_before_login(|user, _ctx| async move {
-    ///     if user.is_superuser() { Err(crudauth::Veto::new("admins sign in elsewhere")) } else { Ok(()) }
-    /// });
-    /// # }
-    /// ```
-    pub fn on_before_login<F, Fut>(mut self, hook: F) -> Self
-    where
-        F: Fn(Arc<U>, HookContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Veto>> + Send + 'static,
-    {
-        self.hooks.on_before_login(hook);
-        self
-    }
-
     /// Validates the configuration and wires the services.
     ///
     /// ```no_run
@@ -550,8 +382,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             ));
         }
         let limiter = RateLimiter::new(store.clone(), keys.store, self.rate_limits);
-        let background = crate::background::Background::default();
-        let deliveries = Deliveries::new(self.email_sender, self.channels, background.clone());
+        let background = Background::default();
+        let deliveries = Deliveries::new(self.email_sender, self.channels);
         let recovery = match self.recovery.clone() {
             Some(config) => Some(config),
             None => {
@@ -590,7 +422,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         });
         let login = Login::new(core.clone());
         let recovery = match recovery {
-            Some(config) => Some(Recovery::new(core.clone(), login.clone(), config, keys.one_time)?),
+            Some(config) => Some(Recovery::new(
+                core.clone(),
+                login.clone(),
+                config,
+                keys.one_time,
+            )?),
             None => None,
         };
         let sudo = Sudo::new(core.clone(), login.clone(), self.sudo);
