@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Load harness: the demo server against a hand-written baseline, same SQLite file, same run.
+# Load harness: the demo server against a hand-written baseline (benches/baseline, package
+# crudauth-baseline), same SQLite file, same run.
 #
 #   scripts/load.sh                     # 10 s per run
 #   DURATION=5s CONNS=16 scripts/load.sh

@@ -1,5 +1,5 @@
-//! A one-user, in-memory repository shared by the benches and the session-memory example:
-//! they measure the library, not a database.
+//! A one-user, in-memory repository shared by the criterion benches and the session-memory
+//! bench: they measure the library, not a database.
 
 use std::sync::Arc;
 
