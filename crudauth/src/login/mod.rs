@@ -383,4 +383,23 @@ impl<U: UserRecord> Login<U> {
             _ => user.clone(),
         }
     }
+
+    /// Issues an access + refresh pair for a just-verified user at the epoch read *before*
+    /// its password check (a password change that completed meanwhile revokes the pair),
+    /// scopes clamped to the grantable set. 500 without the bearer transport.
+    ///
+    /// ```no_run
+    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
+    /// let verified = auth.authenticate_password("ann", "correct horse", &client, "bearer").await?;
+    /// let pair = auth.login().issue_tokens(&verified, ["me:read"]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn issue_tokens<'a>(
+        &self,
+        verified: &VerifiedUser<U>,
+        requested_scopes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<crate::tokens::TokenPair, AuthError> {
+        let (user, epoch) = (&verified.user, verified.epoch);
+        crate::transport::bearer::issue(&self.core, user, epoch, requested_scopes).await
+    }
 }

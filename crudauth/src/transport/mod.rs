@@ -5,8 +5,8 @@
 //! and [`bearer`] (JWT access + rotating refresh tokens). They are tried in the order they
 //! were configured; the first whose credential is present wins.
 
-pub(crate) mod bearer;
-pub(crate) mod session;
+pub mod bearer;
+pub mod session;
 
 use std::sync::Arc;
 

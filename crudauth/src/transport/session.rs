@@ -12,8 +12,15 @@ use crate::principal::{Principal, Transport};
 use crate::session::{NewSession, SameSite, SessionConfig, Sessions};
 use crate::user::UserRecord;
 
-/// Reads a cookie value from the request headers.
-pub(crate) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+/// Reads a cookie value from the request headers (the session id is
+/// `sessions.config().cookie_name`).
+///
+/// ```
+/// let mut headers = axum::http::HeaderMap::new();
+/// headers.insert("cookie", "a=1; session_id=xyz".parse().unwrap());
+/// assert_eq!(crudauth::transport::session::cookie(&headers, "session_id"), Some("xyz"));
+/// ```
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -119,8 +126,20 @@ pub(crate) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut R
     no_store(response);
 }
 
-/// Sets the cookies of a new sign-in: the session id and the CSRF token.
-pub(crate) fn set_sign_in_cookies(sessions: &Sessions, new: &NewSession, response: &mut Response) {
+/// Sets the cookies of a new sign-in on a response: the session id (`HttpOnly`) and the
+/// CSRF token (readable by the page's script), under the configured cookie policy (the
+/// `__Host-` rules included). For apps that sign users in from their own routes.
+///
+/// ```no_run
+/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, v: crudauth::VerifiedUser<U>) -> Result<(), crudauth::AuthError> {
+/// use axum::response::IntoResponse;
+/// let sessions = auth.sessions().expect("session transport on");
+/// let new = sessions.create(&v.user.user_id().to_string(), v.epoch, "203.0.113.7", "curl/8").await?;
+/// let mut response = axum::Json(serde_json::json!({ "csrf_token": new.csrf_token })).into_response();
+/// crudauth::transport::session::set_sign_in_cookies(sessions, &new, &mut response);
+/// # Ok(()) }
+/// ```
+pub fn set_sign_in_cookies(sessions: &Sessions, new: &NewSession, response: &mut Response) {
     set_session_cookie(sessions, &new.id, response);
     set_csrf_cookie(sessions, &new.csrf_token, response);
 }
@@ -134,8 +153,16 @@ pub(crate) fn set_csrf_cookie(sessions: &Sessions, token: &str, response: &mut R
     );
 }
 
-/// Clears the session and CSRF cookies.
-pub(crate) fn clear_cookies(sessions: &Sessions, response: &mut Response) {
+/// Clears the session and CSRF cookies on a response (after ending the session).
+///
+/// ```no_run
+/// # fn f(sessions: &crudauth::Sessions) {
+/// use axum::response::IntoResponse;
+/// let mut response = "signed out".into_response();
+/// crudauth::transport::session::clear_cookies(sessions, &mut response);
+/// # }
+/// ```
+pub fn clear_cookies(sessions: &Sessions, response: &mut Response) {
     let config = sessions.config();
     for (name, http_only) in [
         (&config.cookie_name, true),

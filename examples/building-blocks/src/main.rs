@@ -10,8 +10,9 @@
 //! - `POST /signup {email, password}`: the password policy, the hasher and the repository;
 //! - `POST /signin {email, password}`: `authenticate_password` (lockout, a timing-equalised
 //!   check, disabled accounts, rehash) and a session from `auth.sessions()`, whose cookies
-//!   the app sets itself;
-//! - `POST /api-token {email, password, scopes}`: `authenticate_password` and `issue_tokens`;
+//!   `crudauth::transport::session::set_sign_in_cookies` sets under the library's policy;
+//! - `POST /api-token {email, password, scopes}`: `authenticate_password` and
+//!   `auth.login().issue_tokens`;
 //! - `GET /profile`, `POST /signout`: the `Principal` extractor, which works on the app's
 //!   routes as on the library's (either transport; the CSRF check for a session's POST).
 
@@ -22,14 +23,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crudauth::policy::{PasswordContext, PasswordSource};
+use crudauth::transport::session;
 use crudauth::{
     AuthError, BearerConfig, ClientMeta, CrudAuth, KeyBy, NewUser, Principal, RateLimit, RepoError,
-    SameSite, SessionConfig, UserRecord,
+    SessionConfig, UserRecord,
 };
 use crudauth_sea::SeaUserRepository;
 use sea_orm::{ConnectionTrait, Database, Schema};
@@ -64,7 +66,8 @@ async fn signup(State(auth): Auth, Json(new): Json<Credentials>) -> Result<Respo
         username: None,
         email: Some(new.email.clone()),
     };
-    auth.validate_password(&new.password, &ctx, "password")
+    auth.login()
+        .validate_password(&new.password, &ctx, "password")
         .await?; // 422, one entry per unmet rule
     // After the policy check this fails only when the hasher's line is full: 503.
     let hash = auth.passwords().hash(&new.password).await;
@@ -113,13 +116,8 @@ async fn signin(
         .await?;
     let body = json!({ "user_id": verified.user.id, "csrf_token": new.csrf_token });
     let mut response = Json(body).into_response();
-    set_cookies(
-        &mut response,
-        sessions.config(),
-        &new.id,
-        &new.csrf_token,
-        None,
-    );
+    // The library's cookie policy (`HttpOnly`, `SameSite`, `Secure`, the `__Host-` rules).
+    session::set_sign_in_cookies(sessions, &new, &mut response);
     Ok(response)
 }
 
@@ -132,10 +130,10 @@ async fn api_token(
         .authenticate_password(&creds.email, &creds.password, &client, "bearer")
         .await?;
     // Scopes are clamped to `BearerConfig::grantable_scopes`; none asked for gets the defaults.
-    // (`issue_tokens` reads the revocation epoch anew; the library's own `/token` issues at
-    // `verified.epoch`, read before the password check, through a call that is not public.)
+    // Issued at `verified.epoch`, read before the password check: a password change that
+    // lands meanwhile revokes this pair too.
     let scopes = creds.scopes.iter().map(String::as_str);
-    let pair = auth.issue_tokens(&verified.user, scopes).await?;
+    let pair = auth.login().issue_tokens(&verified, scopes).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(pair)).into_response())
 }
 
@@ -153,32 +151,8 @@ async fn signout(State(auth): Auth, principal: Principal<User>) -> Result<Respon
         .delete(handle, &principal.user_id.to_string())
         .await?;
     let mut response = Json(json!({ "detail": "Signed out." })).into_response();
-    set_cookies(&mut response, sessions.config(), "", "", Some(0));
+    session::clear_cookies(sessions, &mut response);
     Ok(response)
-}
-
-/// Sets (with `age` 0: clears) the session cookie (`HttpOnly`) and the CSRF cookie (read
-/// by the page's scripts) under the configured policy; the names carry the `__Host-` prefix
-/// where it applies.
-fn set_cookies(res: &mut Response, config: &SessionConfig, id: &str, csrf: &str, age: Option<u32>) {
-    let same_site = match config.same_site {
-        SameSite::Lax => "Lax",
-        SameSite::Strict => "Strict",
-    };
-    let secure = if config.secure { "; Secure" } else { "" };
-    let age = age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
-    let path = &config.path;
-    for (name, value, http_only) in [
-        (&config.cookie_name, id, "; HttpOnly"),
-        (&config.csrf_cookie_name, csrf, ""),
-    ] {
-        let cookie =
-            format!("{name}={value}; Path={path}; SameSite={same_site}{http_only}{secure}{age}");
-        let cookie = HeaderValue::from_str(&cookie).expect("ids and tokens are URL-safe");
-        res.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 #[tokio::main]
