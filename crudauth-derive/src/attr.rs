@@ -16,64 +16,96 @@ pub enum Logical {
     TokenVersion,
 }
 
-impl Logical {
-    pub const ALL: [Logical; 8] = [
-        Logical::Id,
-        Logical::Email,
-        Logical::Username,
-        Logical::Password,
-        Logical::IsActive,
+/// One logical field of the contract: every fact the derive knows about it, in one row.
+pub struct Spec {
+    pub logical: Logical,
+    /// The contract name: the attribute key, and the default column name.
+    pub name: &'static str,
+    /// A short attribute key accepted beside the name (`active = "..."`).
+    pub alias: Option<&'static str>,
+    /// The variant of `crudauth::user::LogicalField` the generated code names.
+    pub variant: &'static str,
+}
+
+/// The one table of logical fields, in the declaration order of [`Logical`] (which indexes
+/// it).
+pub const TABLE: [Spec; 8] = [
+    spec(Logical::Id, "id", None, "Id"),
+    spec(Logical::Email, "email", None, "Email"),
+    spec(Logical::Username, "username", None, "Username"),
+    spec(Logical::Password, "password", None, "Password"),
+    spec(Logical::IsActive, "is_active", Some("active"), "IsActive"),
+    spec(
         Logical::IsSuperuser,
+        "is_superuser",
+        Some("superuser"),
+        "IsSuperuser",
+    ),
+    spec(
         Logical::EmailVerified,
-        Logical::TokenVersion,
-    ];
+        "email_verified",
+        Some("verified"),
+        "EmailVerified",
+    ),
+    spec(Logical::TokenVersion, "token_version", None, "TokenVersion"),
+];
+
+const fn spec(
+    logical: Logical,
+    name: &'static str,
+    alias: Option<&'static str>,
+    variant: &'static str,
+) -> Spec {
+    Spec {
+        logical,
+        name,
+        alias,
+        variant,
+    }
+}
+
+/// The keys `#[auth(...)]` takes besides the logical fields.
+const OTHER_KEYS: [&str; 2] = ["login", "recovery"];
+
+impl Logical {
+    /// Every logical field, in table order.
+    pub const ALL: [Logical; 8] = {
+        let mut all = [Logical::Id; 8];
+        let mut i = 0;
+        while i < TABLE.len() {
+            all[i] = TABLE[i].logical;
+            i += 1;
+        }
+        all
+    };
+
+    /// This field's row of [`TABLE`].
+    pub fn spec(self) -> &'static Spec {
+        &TABLE[self as usize]
+    }
 
     /// The contract name, which is also the default column name.
     pub fn name(self) -> &'static str {
-        match self {
-            Logical::Id => "id",
-            Logical::Email => "email",
-            Logical::Username => "username",
-            Logical::Password => "password",
-            Logical::IsActive => "is_active",
-            Logical::IsSuperuser => "is_superuser",
-            Logical::EmailVerified => "email_verified",
-            Logical::TokenVersion => "token_version",
-        }
+        self.spec().name
     }
 
     /// The attribute keys that name this field (the contract name plus a short alias).
     fn from_key(key: &str) -> Option<Logical> {
-        Some(match key {
-            "id" => Logical::Id,
-            "email" => Logical::Email,
-            "username" => Logical::Username,
-            "password" => Logical::Password,
-            "is_active" | "active" => Logical::IsActive,
-            "is_superuser" | "superuser" => Logical::IsSuperuser,
-            "email_verified" | "verified" => Logical::EmailVerified,
-            "token_version" => Logical::TokenVersion,
-            _ => return None,
-        })
+        TABLE
+            .iter()
+            .find(|s| s.name == key || s.alias == Some(key))
+            .map(|s| s.logical)
     }
 }
 
-/// Every key `#[auth(...)]` accepts, for the did-you-mean hint.
-pub const KEYS: &[&str] = &[
-    "id",
-    "email",
-    "username",
-    "password",
-    "is_active",
-    "active",
-    "is_superuser",
-    "superuser",
-    "email_verified",
-    "verified",
-    "token_version",
-    "login",
-    "recovery",
-];
+/// Every key `#[auth(...)]` accepts, for the did-you-mean hint and the error message.
+pub fn keys() -> Vec<&'static str> {
+    TABLE
+        .iter()
+        .flat_map(|s| std::iter::once(s.name).chain(s.alias))
+        .chain(OTHER_KEYS)
+        .collect()
+}
 
 /// A column name as written in the attribute, with its span for errors.
 #[derive(Clone)]
@@ -142,7 +174,8 @@ pub fn parse(input: &DeriveInput, errors: &mut Vec<syn::Error>) -> Mapping {
             }
             let logical = Logical::from_key(&key);
             if logical.is_none() && key != "recovery" {
-                let hint = crate::suggest::closest(&key, KEYS.iter().copied())
+                let keys = keys();
+                let hint = crate::suggest::closest(&key, keys.iter().copied())
                     .map(|k| format!(": did you mean `{k}`?"))
                     .unwrap_or_default();
                 // Consume a value so the remaining keys still parse.
@@ -153,7 +186,7 @@ pub fn parse(input: &DeriveInput, errors: &mut Vec<syn::Error>) -> Mapping {
                     &meta.path,
                     format!(
                         "unknown key `{key}` in #[auth(...)]{hint} (the keys are: {})",
-                        KEYS.join(", ")
+                        keys.join(", ")
                     ),
                 ));
                 return Ok(());
@@ -200,4 +233,18 @@ pub fn parse(input: &DeriveInput, errors: &mut Vec<syn::Error>) -> Mapping {
         }
     }
     mapping
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_indexed_by_declaration_order() {
+        for (i, spec) in TABLE.iter().enumerate() {
+            assert_eq!(spec.logical as usize, i, "{}", spec.name);
+            assert_eq!(Logical::from_key(spec.name), Some(spec.logical));
+        }
+        assert_eq!(keys().len(), TABLE.len() + 3 + OTHER_KEYS.len());
+    }
 }

@@ -48,17 +48,7 @@ fn variant(field: &Field<'_>) -> syn::Ident {
 }
 
 fn logical_path(logical: Logical) -> TokenStream {
-    let ident = match logical {
-        Logical::Id => "Id",
-        Logical::Email => "Email",
-        Logical::Username => "Username",
-        Logical::Password => "Password",
-        Logical::IsActive => "IsActive",
-        Logical::IsSuperuser => "IsSuperuser",
-        Logical::EmailVerified => "EmailVerified",
-        Logical::TokenVersion => "TokenVersion",
-    };
-    let ident = format_ident!("{}", ident);
+    let ident = format_ident!("{}", logical.spec().variant);
     quote!(__ca::crudauth::user::LogicalField::#ident)
 }
 

@@ -3,7 +3,8 @@
 use std::marker::PhantomData;
 
 use crudauth::user::{
-    NewUser, RepoError, UserId, UserRecord, UserRepository, UserSchema, UserUpdate, normalize_email,
+    LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository, UserSchema, UserUpdate,
+    normalize_email,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -110,21 +111,8 @@ fn backend(err: DbErr) -> RepoError {
 /// The name a client sees for a column: its logical name when mapped, else the field name.
 fn display_name<M: AuthModel>(column: ColumnOf<M>) -> String {
     let map = SeaUserRepository::<M>::map();
-    let logical = [
-        (Some(map.id), "id"),
-        (map.email, "email"),
-        (map.username, "username"),
-        (Some(map.password), "password"),
-        (map.is_active, "is_active"),
-        (map.is_superuser, "is_superuser"),
-        (map.email_verified, "email_verified"),
-        (map.token_version, "token_version"),
-    ];
-    if let Some((_, name)) = logical
-        .iter()
-        .find(|(c, _)| c.is_some_and(|c| same(c, column)))
-    {
-        return (*name).to_owned();
+    if let Some(logical) = map.logical_of(column) {
+        return logical.name().to_owned();
     }
     map.columns
         .iter()
@@ -447,11 +435,12 @@ where
             check_len::<M>(column, value)?;
             set::<M>(&mut am, column, Value::String(Some(value.to_owned())))?;
         }
-        for (column, flag, name) in [
-            (map.is_active, update.is_active, "is_active"),
-            (map.is_superuser, update.is_superuser, "is_superuser"),
-            (map.email_verified, update.email_verified, "email_verified"),
+        for (logical, flag) in [
+            (LogicalField::IsActive, update.is_active),
+            (LogicalField::IsSuperuser, update.is_superuser),
+            (LogicalField::EmailVerified, update.email_verified),
         ] {
+            let (column, name) = (map.logical(logical), logical.name());
             let Some(flag) = flag else { continue };
             let column = column.ok_or_else(|| RepoError::InvalidValue {
                 field: name.into(),

@@ -181,10 +181,7 @@ impl RateLimiter {
             .store
             .incr(&key, 1, Duration::from_secs(reset))
             .await
-            .map_err(|e| {
-                crate::store::report_fault("rate-limit store", &e);
-                AuthError::Unavailable
-            })?;
+            .map_err(|e| crate::store::fail_closed("rate-limit store", &e))?;
         let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
         if count > limit.times {
             return Ok(Decision::Limited(Limited {

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::with_limit;
-use crate::body::{email_field, json_object, string_field};
+use crate::body::Fields;
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::CrudAuth;
@@ -59,15 +59,16 @@ pub(crate) async fn register<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let since = tokio::time::Instant::now();
-    let map = json_object(&headers, &body)?;
+    let mut fields = Fields::json(&headers, &body)?;
     let schema = *auth.repo().schema();
-    let mut issues = Vec::new();
 
-    let email = email_field(&map, "email", &mut issues);
+    let email = fields.email("email");
     let username = if schema.has(LogicalField::Username) {
-        match string_field(&map, "username", &mut issues) {
+        match fields.string("username") {
             Some(name) if name.len() > MAX_USERNAME * 4 || name.chars().count() > MAX_USERNAME => {
-                issues.push(ValidationIssue::too_long("username", MAX_USERNAME));
+                fields
+                    .issues()
+                    .push(ValidationIssue::too_long("username", MAX_USERNAME));
                 None
             }
             Some(name) => {
@@ -75,14 +76,14 @@ pub(crate) async fn register<U: UserRecord>(
                     || name.chars().any(char::is_control)
                     || name != name.trim()
                 {
-                    issues.push(ValidationIssue::body(
+                    fields.issues().push(ValidationIssue::body(
                         "username",
                         "value_error",
                         "Username must be non-empty, without surrounding spaces or control characters",
                     ));
                 }
                 if name.chars().any(crate::user::is_format_char) {
-                    issues.push(ValidationIssue::body(
+                    fields.issues().push(ValidationIssue::body(
                         "username",
                         "value_error",
                         "Username must not contain invisible formatting characters",
@@ -96,7 +97,7 @@ pub(crate) async fn register<U: UserRecord>(
         None
     };
     for key in &auth.core().register_extra_fields {
-        let too_long = match map.get(key) {
+        let too_long = match fields.all().get(key) {
             None | Some(serde_json::Value::Null) => false,
             Some(serde_json::Value::String(v)) => {
                 v.len() > MAX_EXTRA * 4 || v.chars().count() > MAX_EXTRA
@@ -104,31 +105,35 @@ pub(crate) async fn register<U: UserRecord>(
             Some(other) => other.to_string().len() > MAX_EXTRA,
         };
         if too_long {
-            issues.push(ValidationIssue::too_long(key, MAX_EXTRA));
+            fields
+                .issues()
+                .push(ValidationIssue::too_long(key, MAX_EXTRA));
         }
     }
-    let password = string_field(&map, "password", &mut issues);
+    let password = fields.string("password");
     // The policy (and its validators, which may be costly) only for a body whose every
     // field is within its length; the policy reports a password over the cap itself.
-    let oversized = issues.iter().any(|i| i.kind == "string_too_long");
-    if let Some(password) = password
+    let oversized = fields.issues().iter().any(|i| i.kind == "string_too_long");
+    if let Some(password) = &password
         && !oversized
     {
         let ctx = PasswordContext {
             source: PasswordSource::Register,
-            username: username.map(str::to_owned),
+            username: username.clone(),
             email: email.clone(),
         };
         auth.login()
-            .check_password("password", password, &ctx, &mut issues)
+            .check_password("password", password, &ctx, fields.issues())
             .await;
     }
-    if !issues.is_empty() {
-        return Err(AuthError::Validation(issues));
-    }
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(AuthError::Validation(issues));
-    };
+    // Only allow-listed own columns; privileged and unknown fields are dropped silently.
+    let extra: Vec<(String, serde_json::Value)> = fields
+        .all()
+        .iter()
+        .filter(|(key, _)| auth.core().register_extra_fields.contains(*key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    let (email, password) = fields.finish(email.zip(password))?;
 
     // Counted after validation (as the original), before any hashing.
     let allowed = auth
@@ -136,16 +141,14 @@ pub(crate) async fn register<U: UserRecord>(
         .enforce("register", &format!("ip:{}", ip_key(client.ip)))
         .await?;
 
-    // Only allow-listed own columns; privileged and unknown fields are dropped silently.
     let mut new = NewUser::new(String::new()).email(&email);
-    new.username = username.map(str::to_owned);
-    for (key, value) in &map {
-        if auth.core().register_extra_fields.contains(key) {
-            new.extra.insert(key.clone(), value.clone());
-        }
-    }
+    new.username = username;
+    new.extra.extend(extra);
     // Hash before the uniqueness check, so a taken email costs the same work as a new one.
-    new.password_hash = auth.login().hash_new_password(password, "password").await?;
+    new.password_hash = auth
+        .login()
+        .hash_new_password(&password, "password")
+        .await?;
     // The app's veto, after validation and before anything is written; asked for a taken
     // address as for a new one, so its answer tells nothing about existing accounts.
     let ctx = client.hook_context(None);
@@ -226,23 +229,19 @@ pub(crate) async fn change_password<U: UserRecord>(
         .rate_limiter()
         .enforce("change_password", &format!("user:{}", principal.user_id))
         .await?;
-    let map = json_object(&headers, &body)?;
-    let mut issues = Vec::new();
-    let current = string_field(&map, "current_password", &mut issues);
-    let new = string_field(&map, "new_password", &mut issues);
-    let user = principal.user.as_ref();
-    if let Some(new) = new {
-        let ctx = PasswordContext::for_user(PasswordSource::Change, user);
+    let mut fields = Fields::json(&headers, &body)?;
+    let current = fields.string("current_password");
+    let new = fields.string("new_password");
+    if let Some(new) = &new {
+        let ctx = PasswordContext::for_user(PasswordSource::Change, principal.user.as_ref());
         auth.login()
-            .check_password("new_password", new, &ctx, &mut issues)
+            .check_password("new_password", new, &ctx, fields.issues())
             .await;
     }
-    let (Some(current), Some(new), true) = (current, new, issues.is_empty()) else {
-        return Err(AuthError::Validation(issues));
-    };
+    let (current, new) = fields.finish(current.zip(new))?;
     let moved = auth
         .login()
-        .change_password(&principal, current, new, &client)
+        .change_password(&principal, &current, &new, &client)
         .await?;
     let mut response = Json(json!({ "detail": "Password changed." })).into_response();
     if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {

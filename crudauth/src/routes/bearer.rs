@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::session::iso;
-use crate::body::login_form;
+use crate::body::{Body, LoginForm};
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -33,7 +33,7 @@ pub(crate) async fn token<U: UserRecord>(
             "Cross-site login requests are not allowed.",
         ));
     }
-    let form = login_form(&headers, &body)?;
+    let form = Body::<LoginForm>::parse(&headers, &body)?;
     let verified = auth
         .authenticate_password(&form.username, &form.password, &client, "bearer")
         .await?;

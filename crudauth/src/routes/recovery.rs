@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::with_limit;
-use crate::body::{email_field, json_object, string_field};
+use crate::body::{
+    Body, ChangeEmailBody, EmailBody, NewPasswordBody, PasswordBody, ResetBody, TokenBody,
+};
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -54,15 +56,6 @@ fn detail(text: &str) -> Response {
     Json(json!({ "detail": text })).into_response()
 }
 
-/// The one required string field of a JSON body, or the 422.
-fn one_field(headers: &HeaderMap, body: &[u8], field: &str) -> Result<String, AuthError> {
-    let map = json_object(headers, body)?;
-    let mut issues = Vec::new();
-    string_field(&map, field, &mut issues)
-        .map(str::to_owned)
-        .ok_or(AuthError::Validation(issues))
-}
-
 /// Holds a request route's answer until `answer_after` has passed since `since` (see
 /// [`crate::RecoveryConfig::answer_after`]); never depends on the account.
 pub(super) async fn answer_at<U: UserRecord>(auth: &CrudAuth<U>, since: tokio::time::Instant) {
@@ -86,9 +79,7 @@ async fn request_route<U: UserRecord>(
         .rate_limiter()
         .enforce(action, &format!("ip:{}", ip_key(client.ip)))
         .await?;
-    let map = json_object(headers, body)?;
-    let mut issues = Vec::new();
-    let email = email_field(&map, "email", &mut issues).ok_or(AuthError::Validation(issues))?;
+    let EmailBody { email } = Body::parse(headers, body)?;
     start(flows(auth)?, &email, client);
     answer_at(auth, since).await;
     Ok(with_limit(detail(answer), allowed))
@@ -121,7 +112,7 @@ pub(crate) async fn verify_confirm<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let allowed = confirm_limit(&auth, "email_verify_confirm", &client).await?;
-    let token = one_field(&headers, &body, "token")?;
+    let TokenBody { token } = Body::parse(&headers, &body)?;
     flows(&auth)?.confirm_verification(&token).await?;
     Ok(with_limit(detail("Verified successfully."), allowed))
 }
@@ -154,14 +145,13 @@ pub(crate) async fn reset_confirm<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let allowed = confirm_limit(&auth, "password_reset_confirm", &client).await?;
-    let map = json_object(&headers, &body)?;
-    let mut issues = Vec::new();
-    let token = string_field(&map, "token", &mut issues);
-    let new = string_field(&map, "new_password", &mut issues);
-    let (Some(token), Some(new)) = (token, new) else {
-        return Err(AuthError::Validation(issues));
-    };
-    flows(&auth)?.confirm_password_reset(token, new).await?;
+    let ResetBody {
+        token,
+        new_password,
+    } = Body::parse(&headers, &body)?;
+    flows(&auth)?
+        .confirm_password_reset(&token, &new_password)
+        .await?;
     Ok(with_limit(detail("Password reset successfully."), allowed))
 }
 
@@ -177,15 +167,12 @@ pub(crate) async fn change_request<U: UserRecord>(
         .rate_limiter()
         .enforce("email_change_request", &format!("ip:{}", ip_key(client.ip)))
         .await?;
-    let map = json_object(&headers, &body)?;
-    let mut issues = Vec::new();
-    let new_email = email_field(&map, "new_email", &mut issues);
-    let password = string_field(&map, "password", &mut issues);
-    let (Some(new_email), Some(password)) = (new_email, password) else {
-        return Err(AuthError::Validation(issues));
-    };
+    let ChangeEmailBody {
+        new_email,
+        password,
+    } = Body::parse(&headers, &body)?;
     flows(&auth)?
-        .request_email_change(&principal, &new_email, password, &client)
+        .request_email_change(&principal, &new_email, &password, &client)
         .await?;
     // Timed from after the password check: only the part that depends on the new
     // address must not show.
@@ -210,7 +197,7 @@ pub(crate) async fn change_confirm<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let allowed = confirm_limit(&auth, "email_change_confirm", &client).await?;
-    let token = one_field(&headers, &body, "token")?;
+    let TokenBody { token } = Body::parse(&headers, &body)?;
     let mut keep = None;
     if let Some(sessions) = auth.sessions() {
         let config = sessions.config();
@@ -237,11 +224,12 @@ pub(crate) async fn set_password<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
     client: ClientMeta,
-    headers: HeaderMap,
-    body: Bytes,
+    Body(NewPasswordBody { new_password }): Body<NewPasswordBody>,
 ) -> Result<Response, AuthError> {
-    let new = one_field(&headers, &body, "new_password")?;
-    let moved = auth.login().set_password(&principal, &new, &client).await?;
+    let login = auth.login();
+    let moved = login
+        .set_password(&principal, &new_password, &client)
+        .await?;
     let mut response = detail("Password set.");
     if let (Some(moved), Some(sessions)) = (moved, auth.sessions()) {
         set_session_cookie(sessions, &moved.id, &mut response);
@@ -255,10 +243,8 @@ pub(crate) async fn sudo<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
     client: ClientMeta,
-    headers: HeaderMap,
-    body: Bytes,
+    Body(PasswordBody { password }): Body<PasswordBody>,
 ) -> Result<Response, AuthError> {
-    let password = one_field(&headers, &body, "password")?;
     // The elevated session moves to a new id: a copy of the cookie taken before the
     // elevation never opens a sudo-gated route.
     let elevated = auth.sudo().elevate(&principal, &password, &client).await?;

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::bearer::{end_presented_family, fire_bearer_logout, fire_logout};
 use super::with_limit;
-use crate::body::login_form;
+use crate::body::{Body, LoginForm};
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -48,7 +48,7 @@ pub(crate) async fn login<U: UserRecord>(
             "Cross-site login requests are not allowed.",
         ));
     }
-    let form = login_form(&headers, &body)?;
+    let form = Body::<LoginForm>::parse(&headers, &body)?;
     let verified = auth
         .authenticate_password(&form.username, &form.password, &client, "session")
         .await?;

@@ -48,8 +48,7 @@ impl std::fmt::Debug for Sessions {
 }
 
 fn store_fault(e: StoreError) -> AuthError {
-    crate::store::report_fault("session store", &e);
-    AuthError::Unavailable
+    crate::store::fail_closed("session store", &e)
 }
 
 fn session_key(handle: &str) -> String {

@@ -151,8 +151,7 @@ fn invalid_refresh() -> AuthError {
 }
 
 fn store_fault(e: StoreError) -> AuthError {
-    crate::store::report_fault("refresh-family store", &e);
-    AuthError::Unavailable
+    crate::store::fail_closed("refresh-family store", &e)
 }
 
 /// A key for the public family handles, derived from the JWT key with HKDF-Expand, so a

@@ -126,10 +126,7 @@ pub(crate) fn presented_refresh(
             if body.is_empty() {
                 return Err(missing);
             }
-            match crate::body::json_object(headers, body)?.get("refresh_token") {
-                Some(serde_json::Value::String(t)) if !t.is_empty() => Ok(t.clone()),
-                _ => Err(missing),
-            }
+            crate::body::refresh_token(headers, body)?.ok_or(missing)
         }
     }
 }
