@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the import graph of a crate's top-level modules and fails on a circle.
 
-    scripts/import-graph.py crudauth/src [--show]
+    scripts/import-graph.py crudauth/src [--show] [--max-lines N] [--limit FILE=N ...]
 
 A module's edges are the `crate::<module>` paths in its files (comments and doc comments
 excluded; the crate root lib.rs, which only declares and re-exports, is skipped). Used by
@@ -21,6 +21,16 @@ def top_module(root, path):
 def main():
     root = sys.argv[1]
     show = "--show" in sys.argv
+    limits = {}
+    max_lines = None
+    args = sys.argv[2:]
+    for i, arg in enumerate(args):
+        if arg == "--max-lines":
+            max_lines = int(args[i + 1])
+        elif arg == "--limit":
+            name, n = args[i + 1].split("=")
+            limits[name] = int(n)
+    too_long = []
     graph = {}
     for dirpath, _, files in os.walk(root):
         for name in files:
@@ -32,7 +42,13 @@ def main():
                 continue
             edges = graph.setdefault(module, set())
             with open(path, encoding="utf-8") as f:
-                for line in f:
+                lines = f.readlines()
+            rel = os.path.relpath(path, root)
+            limit = limits.get(rel, max_lines)
+            if limit is not None and len(lines) > limit:
+                too_long.append(f"{rel}: {len(lines)} lines (limit {limit})")
+            if True:
+                for line in lines:
                     code = line.split("//", 1)[0]
                     for target in re.findall(r"\bcrate::([a-z_][a-z0-9_]*)", code):
                         if target != module:
@@ -73,9 +89,12 @@ def main():
     for v in sorted(graph):
         if v not in index:
             visit(v)
+    for line in too_long:
+        print("too long:", line)
     if out:
         for comp in out:
             print("import circle:", " <-> ".join(comp))
+    if out or too_long:
         sys.exit(1)
     print(f"{root}: {len(graph)} modules, no import circle")
 

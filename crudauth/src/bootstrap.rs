@@ -4,8 +4,9 @@
 
 use crate::core::Core;
 use crate::error::AuthError;
-use crate::login::{Login, repo_fault};
+use crate::login::Login;
 use crate::policy::{PasswordContext, PasswordSource};
+use crate::store::repo_fault;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord, UserUpdate};
 
 /// Creates the administrator, or promotes an existing account, from an email and a

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, header};
 
 use crate::hooks::HookContext;
 
-/// What the library knows of the client of a request. An extractor (for any state `S` with
-/// `CrudAuth<U>: FromRef<S>`), or `auth.client_meta(&parts)`.
+/// What the library knows of the client of a request. An extractor (for any state the auth
+/// facade is reached from through `FromRef`), or `auth.client_meta(&parts)`.
 ///
 /// ```
 /// let client = crudauth::ClientMeta { ip: Some([203, 0, 113, 7].into()), user_agent: "curl/8".into() };

@@ -22,7 +22,7 @@ use crate::store::Store;
 use crate::tokens::TokenService;
 use crate::user::DynUserRepository;
 
-/// The shared parts of one configured `CrudAuth`.
+/// The shared parts of one configured auth facade.
 pub(crate) struct Core<U> {
     pub repo: Arc<dyn DynUserRepository<U>>,
     pub store: Arc<dyn Store>,

@@ -298,10 +298,13 @@ impl Delivery {
     /// The repository's database handle, if it offers one of type `T` (with `crudauth-sea`,
     /// a `sea_orm::DatabaseConnection`).
     ///
-    /// ```no_run
-    /// # fn f(d: &crudauth::delivery::Delivery) {
-    /// let handle: Option<&String> = d.database::<String>();
-    /// # }
+    /// ```
+    /// use crudauth::delivery::Delivery;
+    /// // With `crudauth-sea` the handle is a `sea_orm::DatabaseConnection`; any other type answers `None`.
+    /// fn connection(delivery: &Delivery) -> Option<&String> {
+    ///     delivery.database::<String>()
+    /// }
+    /// # let _ = connection;
     /// ```
     pub fn database<T: Any>(&self) -> Option<&T> {
         self.database.as_deref()?.downcast_ref::<T>()
@@ -330,8 +333,16 @@ pub trait DeliveryChannel: Send + Sync + 'static {
 /// Appends one JSON line per message (`{"to", "subject", "kind", "link"}`) to a file: for
 /// development and tests, never for production.
 ///
-/// ```no_run
-/// let outbox = crudauth::delivery::OutboxSender::new("outbox.jsonl");
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use crudauth::delivery::{EmailContext, EmailMessage, EmailSender, MessageKind, OutboxSender};
+/// let path = std::env::temp_dir().join(format!("outbox-{}.jsonl", uuid::Uuid::new_v4()));
+/// let outbox = OutboxSender::new(&path);
+/// let notice = EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "ann@example.com".into(), expires_in: None };
+/// outbox.send(&EmailMessage::render(notice)).await?;
+/// assert!(std::fs::read_to_string(&path)?.contains(r#""kind":"email_changed""#));
+/// # std::fs::remove_file(path)?;
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct OutboxSender {
@@ -342,8 +353,8 @@ pub struct OutboxSender {
 impl OutboxSender {
     /// An outbox writing to `path` (created on first use).
     ///
-    /// ```no_run
-    /// let outbox = crudauth::delivery::OutboxSender::new("/tmp/outbox.jsonl");
+    /// ```
+    /// let outbox = crudauth::delivery::OutboxSender::new("/tmp/outbox.jsonl"); // nothing written yet
     /// ```
     pub fn new(path: impl Into<PathBuf>) -> Self {
         OutboxSender {
@@ -383,13 +394,15 @@ impl EmailSender for OutboxSender {
 }
 
 /// The configured sender and channels, fired off the request path; reached as
-/// [`crate::CrudAuth::deliveries`].
+/// `auth.deliveries()`.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
 /// let deliveries: &crudauth::delivery::Deliveries = auth.deliveries();
+/// assert_eq!(format!("{deliveries:?}"), "Deliveries { email: true, channels: 0 }");
 /// auth.background().flush().await; // mail in flight, before shutting down
-/// # }
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Default)]
 pub struct Deliveries {

@@ -230,7 +230,7 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// A configuration mistake caught by [`crate::CrudAuthBuilder::build`].
+/// A configuration mistake, caught once by the builder's `build()`.
 ///
 /// ```
 /// use crudauth::ConfigError;

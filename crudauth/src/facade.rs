@@ -36,8 +36,9 @@ pub(crate) struct Inner<U> {
 /// Cheap to clone (an `Arc` inside). Put it in your app state and expose it with
 /// `FromRef`, or use it as the state itself.
 ///
-/// ```no_run
-/// # async fn demo<R: crudauth::UserRepository>(repo: R) -> Result<(), crudauth::ConfigError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let repo = crudauth::doc_fixture::Repo::new();
 /// use crudauth::{BearerConfig, CrudAuth, SessionConfig};
 /// let auth = CrudAuth::builder(repo)
 ///     .secret_key(b"an example secret key of at least 32 bytes!".to_vec())
@@ -74,10 +75,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The user repository.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// let found = auth.repo().find_by_login("ann@example.com").await;
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// let found = auth.repo().find_by_login("Ann@Example.com").await?;
+    /// assert_eq!(found.map(|u| u.username).as_deref(), Some("ann"));
+    /// # Ok(()) }
     /// ```
     pub fn repo(&self) -> &dyn DynUserRepository<U> {
         self.inner.core.repo.as_ref()
@@ -85,9 +88,14 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The session service, when the session transport is configured.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
-    /// if let Some(sessions) = auth.sessions() { sessions.revoke_all("42", None).await?; }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::session_principal(&auth).await?;
+    /// if let Some(sessions) = auth.sessions() {
+    ///     let ended = sessions.revoke_all("1", None).await?;
+    ///     assert_eq!(ended, 1);
+    /// }
     /// # Ok(()) }
     /// ```
     pub fn sessions(&self) -> Option<&Sessions> {
@@ -96,10 +104,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The token service, when the bearer transport is configured.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// let bearer_configured = auth.tokens().is_some();
-    /// # }
+    /// assert!(bearer_configured);
+    /// # Ok(()) }
     /// ```
     pub fn tokens(&self) -> Option<&TokenService> {
         self.inner.core.tokens.as_ref()
@@ -107,10 +117,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The password hasher.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// let hash = auth.passwords().hash("correct horse").await;
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// let hash = auth.passwords().hash("correct horse").await?;
+    /// assert!(auth.passwords().verify("correct horse", Some(&hash)).await.matched);
+    /// # Ok(()) }
     /// ```
     pub fn passwords(&self) -> &PasswordHasher {
         &self.inner.core.passwords
@@ -118,10 +130,13 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The store.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// use crudauth::store::Store;
     /// let store = auth.store().clone();
-    /// # }
+    /// assert!(store.get("no-such-key").await?.is_none());
+    /// # Ok(()) }
     /// ```
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.core.store
@@ -129,10 +144,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The configured transports, in the order they are tried.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
-    /// assert!(!auth.transports().is_empty());
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// use crudauth::Transport;
+    /// assert_eq!(auth.transports(), [Transport::Session, Transport::Bearer]);
+    /// # Ok(()) }
     /// ```
     pub fn transports(&self) -> &[Transport] {
         &self.inner.core.transports
@@ -140,10 +157,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The configured deliveries (email sender and channels).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// let deliveries = auth.deliveries();
-    /// # }
+    /// assert_eq!(format!("{deliveries:?}"), "Deliveries { email: true, channels: 0 }");
+    /// # Ok(()) }
     /// ```
     pub fn deliveries(&self) -> &Deliveries {
         &self.inner.core.deliveries
@@ -152,10 +171,11 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The tracker of work done after answering (mail, the register hook);
     /// [`Background::flush`] waits for it before a shutdown.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// auth.background().flush().await;
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn background(&self) -> &Background {
         &self.inner.core.background
@@ -163,10 +183,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The rate limiter (shared through the configured store).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// let register = auth.rate_limiter().limit("register");
-    /// # }
+    /// assert_eq!(register.map(|l| l.times), Some(5));
+    /// # Ok(()) }
     /// ```
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.inner.core.limiter
@@ -174,9 +196,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The password service: sign-in by password, policy checks, set-password.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// let verified = auth.login().authenticate_password("ann", "correct horse", &client, "session").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let verified = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "session").await?;
+    /// assert_eq!(verified.user.email, "ann@example.com");
     /// # Ok(()) }
     /// ```
     pub fn login(&self) -> &Login<U> {
@@ -185,9 +210,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The revocation epochs.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
-    /// auth.revocation().bump(&user).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
+    /// let epoch = auth.revocation().bump(&user).await?;
+    /// assert_eq!(epoch, 1);
     /// # Ok(()) }
     /// ```
     pub fn revocation(&self) -> &Revocation<U> {
@@ -196,9 +224,13 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The sudo service.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// let elevated = auth.sudo().elevate(&p, "my password again", &client).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// # let p = crudauth::doc_fixture::session_principal(&auth).await?;
+    /// let elevated = auth.sudo().elevate(&p, "correct horse battery staple", &client).await?;
+    /// assert_eq!(elevated.session.record.sudo_until, Some(elevated.until));
     /// # Ok(()) }
     /// ```
     pub fn sudo(&self) -> &Sudo<U> {
@@ -207,10 +239,16 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The email flows, when a [`crate::RecoveryConfig`] is set.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) {
-    /// if let Some(recovery) = auth.recovery() { recovery.request_password_reset("ann@example.com", &client); }
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// if let Some(recovery) = auth.recovery() {
+    ///     recovery.request_password_reset("ann@example.com", &client);
+    /// }
+    /// auth.background().flush().await;
+    /// assert_eq!(mailbox.messages()[0].subject, "Reset your password");
+    /// # Ok(()) }
     /// ```
     pub fn recovery(&self) -> Option<&Recovery<U>> {
         self.inner.recovery.as_ref()
@@ -219,10 +257,13 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The client of a request (see [`ClientMeta::from_parts`]), with the configured
     /// `trusted_proxy_hops`.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, parts: axum::http::request::Parts) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let parts = crudauth::doc_fixture::parts();
     /// let client = auth.client_meta(&parts);
-    /// # }
+    /// assert_eq!(client.ip, Some([203, 0, 113, 7].into()));
+    /// # Ok(()) }
     /// ```
     pub fn client_meta(&self, parts: &Parts) -> ClientMeta {
         ClientMeta::from_parts(parts, self.inner.core.trusted_proxy_hops)
@@ -231,9 +272,14 @@ impl<U: UserRecord> CrudAuth<U> {
     /// Authenticates a request over the configured transports, in order (or only `only`);
     /// `Ok(None)` when no credential is present (see [`crate::transport`]).
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, parts: axum::http::request::Parts) -> Result<(), crudauth::AuthError> {
-    /// let principal = auth.authenticate(&parts, None).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// let anonymous = crudauth::doc_fixture::parts();
+    /// assert!(auth.authenticate(&anonymous, None).await?.is_none());
+    /// # let parts = crudauth::doc_fixture::signed_in_parts(&auth, "ann").await?;
+    /// let principal = auth.authenticate(&parts, None).await?.expect("a session cookie");
+    /// assert_eq!(principal.via, crudauth::Transport::Session);
     /// # Ok(()) }
     /// ```
     pub async fn authenticate(
@@ -246,9 +292,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The password check behind `/login` and `/token` ([`Login::authenticate_password`]).
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// let verified = auth.authenticate_password("ann@example.com", "correct horse", &client, "session").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let verified = auth.authenticate_password("ann@example.com", "correct horse battery staple", &client, "session").await?;
+    /// assert_eq!(verified.user.username, "ann");
     /// # Ok(()) }
     /// ```
     pub async fn authenticate_password(
@@ -267,9 +316,15 @@ impl<U: UserRecord> CrudAuth<U> {
     /// Issues an access + refresh pair for a user at its current epoch, scopes clamped to
     /// the grantable set.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// let pair = auth.issue_tokens(&user, ["me:read"]).await?;
+    /// let mut parts = crudauth::doc_fixture::parts();
+    /// parts.headers.insert("authorization", format!("Bearer {}", pair.access_token).parse()?);
+    /// let principal = auth.authenticate(&parts, None).await?.expect("a bearer token");
+    /// assert_eq!(principal.scopes, ["me:read"]);
     /// # Ok(()) }
     /// ```
     pub async fn issue_tokens<'a>(
@@ -283,9 +338,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The user's revocation epoch ([`Revocation::epoch`]).
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// let epoch = auth.epoch(&user).await?;
+    /// assert_eq!(epoch, 0);
     /// # Ok(()) }
     /// ```
     pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
@@ -294,9 +352,12 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// Ends every earlier token and session of the user ([`Revocation::bump`]).
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// auth.bump_epoch(&user).await?;
+    /// assert_eq!(auth.epoch(&auth.repo().find_by_login("ann").await?.expect("ann")).await?, 1);
     /// # Ok(()) }
     /// ```
     pub async fn bump_epoch(&self, user: &U) -> Result<i64, AuthError> {
@@ -304,11 +365,13 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 
     /// Creates the administrator, or promotes an existing account whose password is the
-    /// given one (see [`crate::bootstrap`]).
+    /// given one (an account with the address but another password is never promoted).
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// let admin = auth.ensure_admin("root@example.com", "a long admin password").await?;
+    /// assert!(admin.is_superuser);
     /// # Ok(()) }
     /// ```
     pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<U, AuthError> {

@@ -211,7 +211,7 @@ type RegisterVeto = Arc<dyn Fn(NewUser, HookContext) -> VetoFuture + Send + Sync
 type LoginVeto<U> = Arc<dyn Fn(Arc<U>, HookContext) -> VetoFuture + Send + Sync>;
 
 /// The registered hooks: one table keyed by [`Event`], and the veto hooks. Built through the
-/// `on_*` methods of [`crate::CrudAuthBuilder`].
+/// `on_*` methods of the builder.
 pub struct Hooks<U> {
     table: BTreeMap<Event, Vec<Handler<U>>>,
     before_register: Vec<RegisterVeto>,

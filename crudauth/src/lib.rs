@@ -79,6 +79,8 @@ pub mod clock;
 mod core;
 pub mod delivery;
 pub mod device;
+#[doc(hidden)]
+pub mod doc_fixture;
 pub mod error;
 pub mod extract;
 mod facade;

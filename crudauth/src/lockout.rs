@@ -232,13 +232,17 @@ impl Lockout {
     /// Checks the locks and counts this attempt. `Err(LockedOut)` when refused,
     /// `Err(Unavailable)` when the store fails (fail closed).
     ///
-    /// ```no_run
-    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let lockout = crudauth::doc_fixture::lockout();
     /// use crudauth::lockout::LockSubject;
     /// let id = crudauth::UserId::Int(3);
     /// let subject = LockSubject::Account { id: &id, known_client: false };
-    /// let attempt = lockout.check_and_count("203.0.113.9", subject).await?;
-    /// lockout.succeeded(attempt).await; // the password was right
+    /// for _ in 0..5 {
+    ///     lockout.check_and_count("203.0.113.9", subject).await?; // five wrong passwords
+    /// }
+    /// let sixth = lockout.check_and_count("203.0.113.9", subject).await;
+    /// assert!(matches!(sixth, Err(crudauth::AuthError::LockedOut { retry_after: 60 })));
     /// # Ok(()) }
     /// ```
     pub async fn check_and_count(
@@ -363,12 +367,17 @@ impl Lockout {
     /// this (successful) attempt back out of the IP and account counters, so legitimate
     /// logins from one busy address never add up to a lock. Earlier failures stay counted.
     ///
-    /// ```no_run
-    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
-    /// let attempt = lockout
-    ///     .check_and_count("203.0.113.9", crudauth::lockout::LockSubject::Unknown("ann"))
-    ///     .await?;
-    /// lockout.succeeded(attempt).await;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// use crudauth::lockout::LockSubject;
+    /// let subject = LockSubject::Unknown("ann");
+    /// for _ in 0..4 {
+    ///     lockout.check_and_count("203.0.113.9", subject).await?; // four wrong passwords
+    /// }
+    /// let attempt = lockout.check_and_count("203.0.113.9", subject).await?;
+    /// lockout.succeeded(attempt).await; // the fifth was right: the count starts over
+    /// assert!(lockout.check_and_count("203.0.113.9", subject).await.is_ok());
     /// # Ok(()) }
     /// ```
     pub async fn succeeded(&self, attempt: Attempt) {
@@ -397,12 +406,16 @@ impl Lockout {
     /// busy): every counter it added to is given back, so a flood of the hasher cannot
     /// push anyone into a lock.
     ///
-    /// ```no_run
-    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
-    /// let attempt = lockout
-    ///     .check_and_count("203.0.113.9", crudauth::lockout::LockSubject::Unknown("ann"))
-    ///     .await?;
-    /// lockout.refund(attempt).await; // nothing was checked
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// use crudauth::lockout::LockSubject;
+    /// let subject = LockSubject::Unknown("ann");
+    /// for _ in 0..5 {
+    ///     let attempt = lockout.check_and_count("203.0.113.9", subject).await?;
+    ///     lockout.refund(attempt).await; // nothing was checked: it does not count
+    /// }
+    /// assert!(lockout.check_and_count("203.0.113.9", subject).await.is_ok());
     /// # Ok(()) }
     /// ```
     pub async fn refund(&self, attempt: Attempt) {
@@ -421,8 +434,9 @@ impl Lockout {
     /// Clears every account-wide lock and counter of an account (after a completed password
     /// reset: the reset proves the owner).
     ///
-    /// ```no_run
-    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let lockout = crudauth::doc_fixture::lockout();
     /// lockout.clear_account(&crudauth::UserId::Int(3)).await?;
     /// # Ok(()) }
     /// ```
@@ -437,8 +451,9 @@ impl Lockout {
     /// Clears the account-wide locks and counters kept for an identifier that named no
     /// account when it was tried.
     ///
-    /// ```no_run
-    /// # async fn f(lockout: &crudauth::lockout::Lockout) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let lockout = crudauth::doc_fixture::lockout();
     /// lockout.clear_identifier("ann@example.com").await?;
     /// # Ok(()) }
     /// ```

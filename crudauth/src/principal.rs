@@ -45,18 +45,17 @@ impl Transport {
 
 /// One identity, whatever the transport.
 ///
-/// ```no_run
+/// ```
 /// use crudauth::Principal;
-/// # #[derive(Clone)] struct User;
-/// # impl crudauth::UserRecord for User {
-/// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
-/// #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
-/// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
-/// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
-/// #   fn token_version(&self) -> Option<i64> { None } }
+/// # use crudauth::doc_fixture::User;
 /// async fn whoami(principal: Principal<User>) -> String {
 ///     format!("{} via {}", principal.user_id, principal.via.as_str())
 /// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
+/// assert_eq!(whoami(principal).await, "1 via session");
+/// # Ok(()) }
 /// ```
 ///
 /// Its `Debug` output leaves the loaded user out (the application's model carries the
@@ -145,17 +144,19 @@ impl<U> Principal<U> {
 
 /// A superuser principal: 403 `Insufficient privileges` for anyone else.
 ///
-/// ```no_run
-/// # #[derive(Clone)] struct User;
-/// # impl crudauth::UserRecord for User {
-/// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
-/// #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
-/// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
-/// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
-/// #   fn token_version(&self) -> Option<i64> { None } }
-/// async fn admin_only(crudauth::Superuser(admin): crudauth::Superuser<User>) -> &'static str {
-///     "welcome"
+/// ```
+/// # use crudauth::doc_fixture::User;
+/// async fn admin_only(crudauth::Superuser(admin): crudauth::Superuser<User>) -> String {
+///     format!("welcome {}", admin.user_id)
 /// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # use tower::ServiceExt;
+/// let app = axum::Router::new().route("/admin", axum::routing::get(admin_only)).with_state(auth.clone());
+/// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/admin").await?;
+/// let response = app.oneshot(request).await?;
+/// assert_eq!(response.status(), 403); // Ann is no superuser
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Superuser<U>(pub Principal<U>);
@@ -312,17 +313,19 @@ impl<U> Gate<U> {
 /// A principal whose session is elevated (sudo): 403 `Re-authentication required.`
 /// otherwise. Elevate with `auth.sudo().elevate(..)` (or `POST /sudo`).
 ///
-/// ```no_run
-/// # #[derive(Clone)] struct User;
-/// # impl crudauth::UserRecord for User {
-/// #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
-/// #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
-/// #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
-/// #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
-/// #   fn token_version(&self) -> Option<i64> { None } }
-/// async fn danger(crudauth::RequireSudo(who): crudauth::RequireSudo<User>) -> &'static str {
-///     "done"
+/// ```
+/// # use crudauth::doc_fixture::User;
+/// async fn danger(crudauth::RequireSudo(who): crudauth::RequireSudo<User>) -> String {
+///     format!("done for {}", who.user_id)
 /// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # use tower::ServiceExt;
+/// let app = axum::Router::new().route("/danger", axum::routing::get(danger)).with_state(auth.clone());
+/// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/danger").await?;
+/// let response = app.oneshot(request).await?;
+/// assert_eq!(response.status(), 403); // signed in, but not elevated
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequireSudo<U>(pub Principal<U>);

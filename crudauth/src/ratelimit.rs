@@ -141,10 +141,14 @@ impl RateLimiter {
 
     /// The configured limit of an action (built-in or registered), if any.
     ///
-    /// ```no_run
-    /// # fn f(limiter: &crudauth::ratelimit::RateLimiter) {
-    /// let register = limiter.limit("register");
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let limiter = auth.rate_limiter();
+    /// let register = limiter.limit("register").expect("a built-in action");
+    /// assert_eq!(register.times, 5);
+    /// assert!(limiter.limit("export").is_none()); // registered by nobody
+    /// # Ok(()) }
     /// ```
     pub fn limit(&self, action: &str) -> Option<RateLimit> {
         self.limits.get(action).copied()
@@ -152,12 +156,17 @@ impl RateLimiter {
 
     /// Counts one request of `action` for `identity` against `limit`.
     ///
-    /// ```no_run
-    /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
-    /// let limit = crudauth::RateLimit::new(10, std::time::Duration::from_secs(60));
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let limiter = auth.rate_limiter();
+    /// use crudauth::ratelimit::Decision;
+    /// let limit = crudauth::RateLimit::new(1, std::time::Duration::from_secs(3600));
+    /// let first = limiter.check("export", limit, "user:42").await?;
+    /// assert!(matches!(first, Decision::Allowed(Some(_))));
     /// match limiter.check("export", limit, "user:42").await? {
-    ///     crudauth::ratelimit::Decision::Allowed(_) => {}
-    ///     crudauth::ratelimit::Decision::Limited(refusal) => { /* answer 429 */ }
+    ///     Decision::Allowed(_) => unreachable!("one an hour"),
+    ///     Decision::Limited(refusal) => println!("answer {refusal:?} as a 429"),
     /// }
     /// # Ok(()) }
     /// ```
@@ -214,11 +223,15 @@ impl RateLimiter {
     /// A per-target throttle for routes that must not enumerate (reset or verification
     /// requests): `false` means "do nothing, but answer as if done" — never a 429.
     ///
-    /// ```no_run
-    /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
-    /// if limiter.allow_silently("password_reset_request", "ann@example.com").await? {
-    ///     // send the mail
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let limiter = auth.rate_limiter();
+    /// // Five reset mails an hour per address; the sixth request is dropped, not refused.
+    /// for _ in 0..5 {
+    ///     assert!(limiter.allow_silently("password_reset_request", "ann@example.com").await?);
     /// }
+    /// assert!(!limiter.allow_silently("password_reset_request", "ann@example.com").await?);
     /// # Ok(()) }
     /// ```
     pub async fn allow_silently(&self, action: &str, target: &str) -> Result<bool, AuthError> {
@@ -236,8 +249,10 @@ impl RateLimiter {
     /// floods from many addresses), which a `known` requester (one the account has signed
     /// in from) is not held to.
     ///
-    /// ```no_run
-    /// # async fn f(limiter: &crudauth::ratelimit::RateLimiter) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let limiter = auth.rate_limiter();
     /// if limiter.allow_silently_from("password_reset_request", "ann@example.com", "203.0.113.9", false).await? {
     ///     // send the mail
     /// }

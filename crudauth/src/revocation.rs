@@ -13,8 +13,10 @@ const EPOCH_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Reads and moves users' revocation epochs. Reached as `auth.revocation()`.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let user = crudauth::doc_fixture::user(&auth).await?;
 /// let revocation = auth.revocation();
 /// let before = revocation.epoch(&user).await?;
 /// assert!(revocation.bump(&user).await? != before);
@@ -61,9 +63,12 @@ impl<U: UserRecord> Revocation<U> {
     /// The user's revocation epoch: the `token_version` column, or the store when the table
     /// has none.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// let epoch = auth.revocation().epoch(&user).await?;
+    /// assert_eq!(epoch, 0); // the user's `token_version`
     /// # Ok(()) }
     /// ```
     pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
@@ -101,9 +106,13 @@ impl<U: UserRecord> Revocation<U> {
     /// Moves the user's revocation epoch on: every earlier token and session of the user
     /// dies. Returns the new epoch.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, user: U) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
+    /// # let signed_in = crudauth::doc_fixture::signed_in_parts(&auth, "ann").await?;
     /// auth.revocation().bump(&user).await?; // every earlier token and session ends
+    /// assert!(auth.authenticate(&signed_in, None).await?.is_none());
     /// # Ok(()) }
     /// ```
     pub async fn bump(&self, user: &U) -> Result<i64, AuthError> {

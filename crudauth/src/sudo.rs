@@ -66,9 +66,13 @@ impl SudoConfig {
 
 /// The sudo service. Reached as `auth.sudo()`.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-/// let elevated = auth.sudo().elevate(&principal, "my password again", &client).await?;
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let client = crudauth::doc_fixture::client();
+/// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
+/// let elevated = auth.sudo().elevate(&principal, "correct horse battery staple", &client).await?;
+/// assert!(elevated.until > 0);
 /// # Ok(()) }
 /// ```
 pub struct Sudo<U> {
@@ -88,10 +92,14 @@ impl<U> std::fmt::Debug for Sudo<U> {
 
 /// A successful elevation: the session's new id and when the elevation ends.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-/// let elevated = auth.sudo().elevate(&principal, "my password again", &client).await?;
-/// // send `elevated.session.id` as the session cookie; elevated until `elevated.until`
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let client = crudauth::doc_fixture::client();
+/// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
+/// let elevated = auth.sudo().elevate(&principal, "correct horse battery staple", &client).await?;
+/// // Send `elevated.session.id` as the session cookie; elevated until `elevated.until`.
+/// assert_eq!(elevated.session.record.sudo_until, Some(elevated.until));
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -117,10 +125,11 @@ impl<U: UserRecord> Sudo<U> {
 
     /// The settings.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// assert_eq!(auth.sudo().config().max_attempts, 3);
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn config(&self) -> &SudoConfig {
         &self.config
@@ -131,9 +140,15 @@ impl<U: UserRecord> Sudo<U> {
     /// is dead) and the unix second the elevation ends. 403 for a bearer principal, 401
     /// `Incorrect password`, 429 when locked.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, principal: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// let elevated = auth.sudo().elevate(&principal, "my password again", &client).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
+    /// let wrong = auth.sudo().elevate(&principal, "not my password", &client).await;
+    /// assert!(matches!(wrong, Err(crudauth::AuthError::Unauthorized("Incorrect password"))));
+    /// let elevated = auth.sudo().elevate(&principal, "correct horse battery staple", &client).await?;
+    /// assert_eq!(elevated.session.record.sudo_until, Some(elevated.until));
     /// # Ok(()) }
     /// ```
     pub async fn elevate(

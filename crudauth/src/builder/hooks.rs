@@ -32,66 +32,90 @@ user_hooks! {
     /// take longer for a new address than for a taken one), so it may still be running when
     /// the user first signs in. `auth.background().flush()` waits for it.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_register(|user, _ctx| async move { println!("welcome {}", user.user_id()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_register => AfterRegister;
     /// Called after a successful sign-in (session or token).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_login(|user, ctx| async move { println!("{} from {:?}", user.user_id(), ctx.ip); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_login => AfterLogin;
     /// Called after a logout (a session, or a bearer client's refresh family).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_logout(|user, _ctx| async move { println!("bye {}", user.user_id()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_logout => AfterLogout;
     /// Called after a password change (or a first password set).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_password_changed(|user, _ctx| async move { println!("notify {:?}", user.email()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_password_changed => AfterPasswordChanged;
     /// Called the first time a user's email address is verified (a verify token redeemed).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_recovery_verified(|user, _ctx| async move { println!("verified {:?}", user.email()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_recovery_verified => AfterRecoveryVerified;
     /// Called after a completed password reset (every session and token of the user ended).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_password_reset(|user, _ctx| async move { println!("reset for {}", user.user_id()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_password_reset => AfterPasswordReset;
     /// Called after a confirmed email change (the model holds the new address).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_email_changed(|user, _ctx| async move { println!("now {:?}", user.email()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_email_changed => AfterEmailChanged;
     /// Called after a session was elevated (sudo mode).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_sudo(|user, _ctx| async move { println!("sudo by {}", user.user_id()); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     on_after_sudo => AfterSudo;
 }
@@ -101,10 +125,15 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// when the identifier named one, and why (not for lockout refusals: see
     /// [`CrudAuthBuilder::on_lockout`]).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # let client = crudauth::doc_fixture::client();
     /// let b = b.on_login_failed(|identifier, _user, reason, _ctx| async move { println!("{identifier}: {}", reason.as_str()); Ok(()) });
-    /// # }
+    /// let auth = b.build()?;
+    /// // Prints "ann: invalid_credentials".
+    /// assert!(auth.authenticate_password("ann", "wrong horse", &client, "session").await.is_err());
+    /// # Ok(()) }
     /// ```
     pub fn on_login_failed<F, Fut>(mut self, hook: F) -> Self
     where
@@ -118,10 +147,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Called for every attempt the lockout refuses, with the identifier typed and the
     /// seconds until it may try again.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_lockout(|identifier, retry_after, _ctx| async move { println!("{identifier} locked for {retry_after}s"); Ok(()) });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn on_lockout<F, Fut>(mut self, hook: F) -> Self
     where
@@ -137,15 +169,18 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// veto's field (so it tells nothing about existing accounts). It runs after validation,
     /// before anything is written.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_before_register(|new, _ctx| async move {
     ///     match new.email.as_deref() {
     ///         Some(e) if e.ends_with("@competitor.example") => Err(crudauth::Veto::new("Sign-ups from this domain are closed").on_field("email")),
     ///         _ => Ok(()),
     ///     }
     /// });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn on_before_register<F, Fut>(mut self, hook: F) -> Self
     where
@@ -161,12 +196,20 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// account is (same status, body and timing) and reported to `on_login_failed` with
     /// the reason `refused`.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # let client = crudauth::doc_fixture::client();
     /// let b = b.on_before_login(|user, _ctx| async move {
     ///     if user.is_superuser() { Err(crudauth::Veto::new("admins sign in elsewhere")) } else { Ok(()) }
     /// });
-    /// # }
+    /// let auth = b.build()?;
+    /// let admin = auth.ensure_admin("root@example.com", "a long admin password").await?;
+    /// let refused = auth.authenticate_password("root@example.com", "a long admin password", &client, "session").await;
+    /// assert!(matches!(refused, Err(crudauth::AuthError::BadCredentials))); // as a disabled account
+    /// assert!(auth.authenticate_password("ann", "correct horse battery staple", &client, "session").await.is_ok());
+    /// # Ok(()) }
     /// ```
     pub fn on_before_login<F, Fut>(mut self, hook: F) -> Self
     where

@@ -53,10 +53,11 @@ pub struct CrudAuthBuilder<U> {
 impl<U: UserRecord> CrudAuth<U> {
     /// Starts a builder over a user repository.
     ///
-    /// ```no_run
-    /// # fn f<R: crudauth::UserRepository>(repo: R) {
+    /// ```
+    /// # let repo = crudauth::doc_fixture::Repo::new();
     /// let builder = crudauth::CrudAuth::builder(repo);
-    /// # }
+    /// // Nothing configured yet: `build` says what is missing.
+    /// assert!(matches!(builder.build(), Err(crudauth::ConfigError::MissingSecret)));
     /// ```
     pub fn builder<R: UserRepository<User = U>>(repo: R) -> CrudAuthBuilder<U> {
         CrudAuthBuilder {
@@ -88,10 +89,14 @@ impl<U: UserRecord> CrudAuth<U> {
 impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The secret key (at least 32 bytes); per-purpose keys are derived from it.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.secret_key(std::env::var("CRUDAUTH_SECRET_KEY").unwrap().into_bytes());
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.secret_key(std::env::var("CRUDAUTH_SECRET_KEY").unwrap_or_else(|_| crudauth::generate_secret_key()));
+    /// assert!(b.build().is_ok());
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// assert!(matches!(b.secret_key("too short").build(), Err(crudauth::ConfigError::SecretTooShort)));
+    /// # Ok(()) }
     /// ```
     pub fn secret_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.secret = Some(secret.into());
@@ -100,10 +105,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// Adds the session transport (cookie + CSRF), tried in the order transports are added.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.session(crudauth::SessionConfig::default());
-    /// # }
+    /// assert!(b.build()?.sessions().is_some());
+    /// # Ok(()) }
     /// ```
     pub fn session(mut self, config: SessionConfig) -> Self {
         self.session = Some(config);
@@ -114,10 +121,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// Adds the bearer transport (JWT access + rotating refresh tokens).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.bearer(crudauth::BearerConfig::default());
-    /// # }
+    /// assert!(b.build()?.tokens().is_some());
+    /// # Ok(()) }
     /// ```
     pub fn bearer(mut self, config: BearerConfig) -> Self {
         self.bearer = Some(config);
@@ -128,10 +137,15 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// Lockout thresholds.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.lockout(crudauth::LockoutConfig { max_attempts: 3, ..Default::default() });
-    /// # }
+    /// # b.build()?;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let refused = b.lockout(crudauth::LockoutConfig { max_attempts: 0, ..Default::default() }).build();
+    /// assert!(refused.is_err());
+    /// # Ok(()) }
     /// ```
     pub fn lockout(mut self, config: LockoutConfig) -> Self {
         self.lockout = config;
@@ -140,10 +154,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// Password hashing parameters.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let b = b.password(crudauth::password::PasswordConfig::default());
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.password(crudauth::password::PasswordConfig { max_length: 256, ..Default::default() });
+    /// assert_eq!(b.build()?.passwords().max_length(), 256);
+    /// # Ok(()) }
     /// ```
     pub fn password(mut self, config: PasswordConfig) -> Self {
         self.password = config;
@@ -153,10 +169,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Minimum password length in characters (default 8); shorthand for the policy's
     /// `min_length`.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.min_password_length(12);
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn min_password_length(mut self, min: usize) -> Self {
         self.policy.min_length = min;
@@ -165,11 +183,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// The password policy, applied on register, set, change and reset.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// use crudauth::policy::PasswordPolicy;
     /// let b = b.password_policy(PasswordPolicy { min_length: 12, require_digit: true, ..Default::default() });
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.policy = policy;
@@ -180,12 +200,14 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// `config.frontend_url`, never from the request. Needs an email sender or a delivery
     /// channel.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b
     ///     .recovery(crudauth::RecoveryConfig::new("https://app.example.com"))
     ///     .email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
-    /// # }
+    /// assert!(b.build()?.recovery().is_some());
+    /// # Ok(()) }
     /// ```
     pub fn recovery(mut self, config: RecoveryConfig) -> Self {
         self.recovery = Some(config);
@@ -194,10 +216,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// The email sender for the email flows.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn email_sender(mut self, sender: Arc<dyn EmailSender>) -> Self {
         self.email_sender = Some(sender);
@@ -206,10 +230,19 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// Adds a delivery channel (SMS, push, ...), fired after the email sender.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>, sms: std::sync::Arc<dyn crudauth::delivery::DeliveryChannel>) {
-    /// let b = b.delivery_channel(sms);
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError};
+    /// # struct Sms;
+    /// # #[async_trait::async_trait]
+    /// # impl DeliveryChannel for Sms {
+    /// #     async fn deliver(&self, _: &Delivery) -> Result<(), DeliveryError> { Ok(()) }
     /// # }
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let sms: std::sync::Arc<dyn DeliveryChannel> = std::sync::Arc::new(Sms);
+    /// let b = b.delivery_channel(sms);
+    /// assert_eq!(format!("{:?}", b.build()?.deliveries()), "Deliveries { email: true, channels: 1 }");
+    /// # Ok(()) }
     /// ```
     pub fn delivery_channel(mut self, channel: Arc<dyn DeliveryChannel>) -> Self {
         self.channels.push(channel);
@@ -218,10 +251,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// Sudo settings (elevation window, attempts, lock).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.sudo(crudauth::SudoConfig { window: std::time::Duration::from_secs(120), ..Default::default() });
-    /// # }
+    /// assert_eq!(b.build()?.sudo().config().window.as_secs(), 120);
+    /// # Ok(()) }
     /// ```
     pub fn sudo(mut self, config: SudoConfig) -> Self {
         self.sudo = config;
@@ -230,10 +265,15 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// How many proxies in front of the app to trust for `X-Forwarded-For` (default 0).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.trusted_proxy_hops(1); // one reverse proxy in front
-    /// # }
+    /// let auth = b.build()?;
+    /// let mut parts = crudauth::doc_fixture::parts();
+    /// parts.headers.insert("x-forwarded-for", "198.51.100.4".parse()?);
+    /// assert_eq!(auth.client_meta(&parts).ip, Some([198, 51, 100, 4].into()));
+    /// # Ok(()) }
     /// ```
     pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
         self.trusted_proxy_hops = hops;
@@ -242,10 +282,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// The store for sessions, lockout counters, refresh families and epochs (default: memory).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.store(std::sync::Arc::new(crudauth::store::MemoryStore::new()));
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -255,10 +297,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The deadline on every store call (default 2 s): a store that answers slower is a
     /// fault, answered `503` (fail closed), never a request that hangs.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.store_timeout(std::time::Duration::from_millis(500));
-    /// # }
+    /// # b.build()?;
+    /// # Ok(()) }
     /// ```
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
@@ -267,10 +311,15 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 
     /// The application's own columns `/register` may write (everything else is dropped).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.register_extra_fields(["display_name"]);
-    /// # }
+    /// # b.build()?;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// // A contract field can never be set by a client.
+    /// assert!(b.register_extra_fields(["is_superuser"]).build().is_err());
+    /// # Ok(()) }
     /// ```
     pub fn register_extra_fields<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
@@ -284,13 +333,16 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// `csrf_refresh`, ...) or registers one for [`CrudAuth::rate_limit`];
     /// [`RateLimit::OFF`] switches one off.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
     /// use std::time::Duration;
     /// let b = b
     ///     .rate_limit("register", crudauth::RateLimit::new(20, Duration::from_secs(3600)))
     ///     .rate_limit("csrf_refresh", crudauth::RateLimit::OFF);
-    /// # }
+    /// let auth = b.build()?;
+    /// assert_eq!(auth.rate_limiter().limit("register").map(|l| l.times), Some(20));
+    /// # Ok(()) }
     /// ```
     pub fn rate_limit(mut self, action: &str, limit: RateLimit) -> Self {
         self.rate_limits.insert(action.to_owned(), limit);
@@ -301,10 +353,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
 impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Validates the configuration and wires the services.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(b: crudauth::CrudAuthBuilder<U>) {
-    /// let auth: Result<crudauth::CrudAuth<U>, crudauth::ConfigError> = b.build();
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # use crudauth::doc_fixture::User;
+    /// let auth: Result<crudauth::CrudAuth<User>, crudauth::ConfigError> = b.build();
+    /// assert!(auth.is_ok());
+    /// # Ok(()) }
     /// ```
     pub fn build(self) -> Result<CrudAuth<U>, ConfigError> {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;

@@ -17,11 +17,13 @@ impl<U: UserRecord> Login<U> {
     /// Checks a new password against the policy: `Err(Validation)` with one entry per
     /// unmet rule, on `field`.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// use crudauth::policy::{PasswordContext, PasswordSource};
     /// let ctx = PasswordContext { source: PasswordSource::Set, username: None, email: Some("ann@example.com".into()) };
     /// auth.login().validate_password("mauve staple orbit", &ctx, "password").await?;
+    /// assert!(auth.login().validate_password("short", &ctx, "password").await.is_err()); // under 8 characters
     /// # Ok(()) }
     /// ```
     pub async fn validate_password(
@@ -205,9 +207,16 @@ impl<U: UserRecord> Login<U> {
     /// provider): only from a recent session sign-in (or an elevated session), under the
     /// policy. Returns the moved session, which the caller sets as the cookie.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// # let unusable = crudauth::password::make_unusable_password();
+    /// # auth.repo().create(crudauth::NewUser::new(unusable).email("bob@example.com").username("bob")).await?;
+    /// // Bob signed up by a link and has no password yet; he signed in a moment ago.
+    /// # let p = crudauth::doc_fixture::session_principal_of(&auth, "bob").await?;
     /// let moved = auth.login().set_password(&p, "mauve staple orbit", &client).await?;
+    /// assert!(moved.is_some()); // the session moved to a new id: set it as the cookie
     /// # Ok(()) }
     /// ```
     pub async fn set_password(

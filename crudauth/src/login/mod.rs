@@ -1,6 +1,6 @@
 //! The password path: the one credential check behind `/login` and `/token`
 //! ([`Login::authenticate_password`]), the re-checks of a signed-in user's password, and the
-//! password changes ([`change`]).
+//! password changes ([`Login::validate_password`], [`Login::set_password`]).
 //!
 //! Lockout is counted before any hashing, an unknown identifier does the same store and
 //! database work as a known one and verifies against a dummy hash, the disabled-account and
@@ -18,16 +18,23 @@ use crate::hooks::{Event, HookContext, LoginFailure, Payload};
 use crate::lockout::{Attempt, LockSubject};
 pub(crate) use crate::password::busy;
 use crate::store::fail_closed;
-use crate::user::{MAX_IDENTIFIER_CHARS, RepoError, UserId, UserRecord};
+pub(crate) use crate::store::repo_fault;
+use crate::user::{MAX_IDENTIFIER_CHARS, UserId, UserRecord};
 
 /// A user whose password was just checked, with the revocation epoch read *before* the
 /// check; sessions and tokens made from it carry that epoch.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-/// let verified: crudauth::VerifiedUser<U> =
-///     auth.authenticate_password("ann@example.com", "correct horse", &client, "session").await?;
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let client = crudauth::doc_fixture::client();
+/// # use crudauth::doc_fixture::User;
+/// let verified: crudauth::VerifiedUser<User> = auth
+///     .login()
+///     .authenticate_password("ann@example.com", "correct horse battery staple", &client, "session")
+///     .await?;
 /// println!("signed in at epoch {}", verified.epoch);
+/// assert_eq!(verified.user.username, "ann");
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -40,9 +47,12 @@ pub struct VerifiedUser<U> {
 
 /// The password service. Reached as `auth.login()`.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-/// let verified = auth.login().authenticate_password("ann", "correct horse", &client, "bearer").await?;
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let client = crudauth::doc_fixture::client();
+/// let verified = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "bearer").await?;
+/// assert_eq!(verified.user.email, "ann@example.com");
 /// # Ok(()) }
 /// ```
 pub struct Login<U> {
@@ -69,10 +79,6 @@ fn is_hostile_char(c: char) -> bool {
     c.is_control() || crate::user::is_format_char(c)
 }
 
-pub(crate) fn repo_fault(e: RepoError) -> AuthError {
-    fail_closed("user repository", &e)
-}
-
 impl<U: UserRecord> Login<U> {
     pub(crate) fn new(core: Arc<Core<U>>) -> Self {
         Login { core }
@@ -84,9 +90,15 @@ impl<U: UserRecord> Login<U> {
     /// and the `on_before_login` vetoes after the password check (a refusal is answered as
     /// a disabled account is), a rehash when parameters changed, and the hooks.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// let verified = auth.login().authenticate_password("ann@example.com", "correct horse", &client, "session").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let login = auth.login();
+    /// let wrong = login.authenticate_password("ann@example.com", "wrong horse", &client, "session").await;
+    /// assert!(matches!(wrong, Err(crudauth::AuthError::BadCredentials)));
+    /// let verified = login.authenticate_password("Ann@Example.com", "correct horse battery staple", &client, "session").await?;
+    /// assert_eq!(verified.user.username, "ann");
     /// # Ok(()) }
     /// ```
     pub async fn authenticate_password(
@@ -388,10 +400,14 @@ impl<U: UserRecord> Login<U> {
     /// its password check (a password change that completed meanwhile revokes the pair),
     /// scopes clamped to the grantable set. 500 without the bearer transport.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// let verified = auth.authenticate_password("ann", "correct horse", &client, "bearer").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let verified = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "bearer").await?;
     /// let pair = auth.login().issue_tokens(&verified, ["me:read"]).await?;
+    /// let claims = auth.tokens().expect("bearer transport on").verify_access(&pair.access_token)?;
+    /// assert_eq!(claims.scopes, ["me:read"]);
     /// # Ok(()) }
     /// ```
     pub async fn issue_tokens<'a>(

@@ -8,10 +8,10 @@ use crate::client_ip::{ClientMeta, ip_key};
 use crate::delivery::{MessageKind, OneTimeLink, delivery};
 use crate::error::AuthError;
 use crate::hooks::Event;
-use crate::login::repo_fault;
 use crate::policy::{PasswordContext, PasswordSource};
 use crate::principal::Principal;
 use crate::session::{LiveSession, RotatedSession};
+use crate::store::repo_fault;
 use crate::user::{LogicalField, RepoError, UserRecord, UserUpdate, normalize_email};
 
 impl<U: UserRecord> Recovery<U> {
@@ -104,10 +104,14 @@ impl<U: UserRecord> Recovery<U> {
     /// the per-address throttle allows), a verify link is sent. Returns at once, the same
     /// way for every address; the work runs in the background.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) {
-    /// auth.recovery().expect(\"email flows on\").request_verification("ann@example.com", &client);
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// auth.recovery().expect("email flows on").request_verification("ann@example.com", &client);
+    /// auth.background().flush().await; // the work runs in the background
+    /// assert_eq!(mailbox.messages()[0].subject, "Verify your email");
+    /// # Ok(()) }
     /// ```
     pub fn request_verification(&self, email: &str, client: &ClientMeta) {
         if self.parts.verifies {
@@ -202,9 +206,16 @@ impl<U: UserRecord> Recovery<U> {
     /// `on_after_recovery_verified` the first time. 400 `Invalid or expired token` for any
     /// token that is not live.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
-    /// let user = auth.confirm_verification("token-from-the-link").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let recovery = auth.recovery().expect("email flows on");
+    /// recovery.request_verification("ann@example.com", &client);
+    /// auth.background().flush().await;
+    /// # let token = mailbox.last_token().expect("a verify link was sent");
+    /// let user = recovery.confirm_verification(&token).await?;
+    /// assert!(user.email_verified);
     /// # Ok(()) }
     /// ```
     pub async fn confirm_verification(&self, token: &str) -> Result<U, AuthError> {
@@ -243,10 +254,17 @@ impl<U: UserRecord> Recovery<U> {
     /// per-address throttle allows), a reset link is sent. Returns at once, the same way for
     /// every address; the work runs in the background.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) {
-    /// auth.recovery().expect(\"email flows on\").request_password_reset("ann@example.com", &client);
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let recovery = auth.recovery().expect("email flows on");
+    /// recovery.request_password_reset("ann@example.com", &client);
+    /// recovery.request_password_reset("nobody@example.com", &client); // answered alike
+    /// auth.background().flush().await;
+    /// let sent: Vec<_> = mailbox.messages().into_iter().map(|m| (m.to, m.subject)).collect();
+    /// assert_eq!(sent, [("ann@example.com".to_owned(), "Reset your password".to_owned())]);
+    /// # Ok(()) }
     /// ```
     pub fn request_password_reset(&self, email: &str, client: &ClientMeta) {
         self.spawn_token_request(Purpose::Reset, email, client, U::is_active);
@@ -261,9 +279,17 @@ impl<U: UserRecord> Recovery<U> {
     /// the user ends, the account's login lock is cleared, and `on_after_password_reset`
     /// fires.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
-    /// auth.recovery().expect(\"email flows on\").confirm_password_reset("token-from-the-link", "a new long passphrase").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// let recovery = auth.recovery().expect("email flows on");
+    /// # recovery.request_password_reset("ann@example.com", &client);
+    /// # auth.background().flush().await;
+    /// # let token = mailbox.last_token().expect("a reset link was sent");
+    /// recovery.confirm_password_reset(&token, "a new long passphrase").await?;
+    /// // The link is spent.
+    /// assert!(recovery.confirm_password_reset(&token, "a new long passphrase").await.is_err());
     /// # Ok(()) }
     /// ```
     pub async fn confirm_password_reset(
@@ -328,9 +354,17 @@ impl<U: UserRecord> Recovery<U> {
     /// requester, not even their own inbox). 400 `Incorrect password`, 400 `New email
     /// matches current email`.
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, p: crudauth::Principal<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
-    /// auth.recovery().expect(\"email flows on\").request_email_change(&p, "ann@new.example", "my password", &client).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// # let p = crudauth::doc_fixture::session_principal(&auth).await?;
+    /// let recovery = auth.recovery().expect("email flows on");
+    /// recovery.request_email_change(&p, "ann@new.example", "correct horse battery staple", &client).await?;
+    /// auth.background().flush().await;
+    /// // A notice to the current address, a confirmation link to the new one.
+    /// let sent: Vec<_> = mailbox.messages().into_iter().map(|m| m.to).collect();
+    /// assert_eq!(sent, ["ann@example.com", "ann@new.example"]);
     /// # Ok(()) }
     /// ```
     pub async fn request_email_change(
@@ -406,9 +440,17 @@ impl<U: UserRecord> Recovery<U> {
     /// issued, never one from the confirming request, and only the user's latest link is
     /// live (a second change request retires the first one's link).
     ///
-    /// ```no_run
-    /// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
-    /// let user = auth.recovery().expect("email flows on").confirm_email_change("token-from-the-link").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+    /// # let client = crudauth::doc_fixture::client();
+    /// # let p = crudauth::doc_fixture::session_principal(&auth).await?;
+    /// let recovery = auth.recovery().expect("email flows on");
+    /// # recovery.request_email_change(&p, "ann@new.example", "correct horse battery staple", &client).await?;
+    /// # auth.background().flush().await;
+    /// # let token = mailbox.last_token().expect("a confirmation link was sent");
+    /// let user = recovery.confirm_email_change(&token).await?;
+    /// assert_eq!((user.email.as_str(), user.email_verified), ("ann@new.example", true));
     /// # Ok(()) }
     /// ```
     pub async fn confirm_email_change(&self, token: &str) -> Result<U, AuthError> {

@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use crate::core::Core;
 use crate::error::{AuthError, ConfigError};
-use crate::login::{Login, repo_fault};
+use crate::login::Login;
+use crate::store::repo_fault;
 use crate::user::{LogicalField, UserRecord, normalize_email};
 
 use self::tokens::{OneTimeTokens, TokenRecord};
@@ -140,10 +141,14 @@ impl RecoveryConfig {
 /// The email flows (present when a [`RecoveryConfig`] was given). Reached as
 /// `auth.recovery()`.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, client: crudauth::ClientMeta) -> Result<(), crudauth::AuthError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
+/// # let client = crudauth::doc_fixture::client();
 /// let recovery = auth.recovery().expect("email flows on");
 /// recovery.request_password_reset("ann@example.com", &client);
+/// auth.background().flush().await;
+/// assert_eq!(mailbox.messages().len(), 1);
 /// # Ok(()) }
 /// ```
 pub struct Recovery<U> {
@@ -224,10 +229,12 @@ impl<U: UserRecord> Recovery<U> {
 
     /// The settings.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
     /// let ttl = auth.recovery().map(|r| r.config().reset_ttl);
-    /// # }
+    /// assert_eq!(ttl, Some(std::time::Duration::from_secs(3600)));
+    /// # Ok(()) }
     /// ```
     pub fn config(&self) -> &RecoveryConfig {
         &self.parts.config

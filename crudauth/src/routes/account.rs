@@ -13,9 +13,9 @@ use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::CrudAuth;
 use crate::hooks::Event;
-use crate::login::repo_fault;
 use crate::policy::{PasswordContext, PasswordSource};
 use crate::principal::Principal;
+use crate::store::repo_fault;
 use crate::transport::session::set_session_cookie;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord};
 

@@ -72,10 +72,12 @@ impl Sessions {
     /// compares against session timestamps (timeouts, sudo windows, sign-in freshness)
     /// should read this.
     ///
-    /// ```no_run
-    /// # fn f(sessions: &crudauth::Sessions) {
-    /// let now = sessions.now_secs();
-    /// # }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// assert!(sessions.now_secs() > 1_700_000_000);
+    /// # Ok(()) }
     /// ```
     pub fn now_secs(&self) -> i64 {
         self.config.clock.now_secs()
@@ -84,9 +86,11 @@ impl Sessions {
     /// The settings, with the cookie names as sent (the `__Host-` prefix applied where
     /// [`SessionConfig::host_prefix`] asks for it).
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let name = &sessions.config().cookie_name;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// assert_eq!(sessions.config().cookie_name, "__Host-session_id"); // the prefix applied
     /// # Ok(()) }
     /// ```
     pub fn config(&self) -> &SessionConfig {
@@ -95,9 +99,12 @@ impl Sessions {
 
     /// The public handle of a raw session id.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let handle = sessions.handle_of("raw-cookie-value");
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// assert_eq!(sessions.handle_of(&new.id), new.handle);
     /// # Ok(()) }
     /// ```
     pub fn handle_of(&self, raw_id: &str) -> String {
@@ -111,9 +118,14 @@ impl Sessions {
     /// Creates a session for a user (insert-if-absent; a collision draws a new id), and ends
     /// the least recently active sessions beyond the per-user cap.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let new = sessions.create("42", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// // `new.id` goes in the cookie, `new.csrf_token` to the page; only `new.handle` is stored.
+    /// let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// assert_eq!((live.handle, live.record.user_id), (new.handle, "1".to_owned()));
     /// # Ok(()) }
     /// ```
     pub async fn create(
@@ -187,9 +199,13 @@ impl Sessions {
     /// session is deleted on read). Refreshes the idle window at most once per
     /// `touch_interval`.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let live = sessions.resolve("raw-cookie-value").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// assert!(sessions.resolve(&new.id).await?.is_some());
+    /// assert!(sessions.resolve("not-a-session-id").await?.is_none());
     /// # Ok(()) }
     /// ```
     pub async fn resolve(&self, raw_id: &str) -> Result<Option<LiveSession>, AuthError> {
@@ -202,9 +218,13 @@ impl Sessions {
 
     /// Loads a session by handle, applying the timeouts.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let live = sessions.load("a-public-handle").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// let live = sessions.load(&new.handle).await?.expect("live");
+    /// assert_eq!(live.record.ip, "203.0.113.9");
     /// # Ok(()) }
     /// ```
     pub async fn load(&self, handle: &str) -> Result<Option<LiveSession>, AuthError> {
@@ -247,9 +267,15 @@ impl Sessions {
 
     /// Checks a presented CSRF token against the session's, in constant time.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// if let Some(live) = sessions.resolve("raw").await? { sessions.check_csrf(&live, Some("token"))?; }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// sessions.check_csrf(&live, Some(&new.csrf_token))?;
+    /// assert!(sessions.check_csrf(&live, Some("forged")).is_err());
+    /// assert!(sessions.check_csrf(&live, None).is_err());
     /// # Ok(()) }
     /// ```
     pub fn check_csrf(
@@ -278,8 +304,14 @@ impl Sessions {
     /// The CSRF check of a request riding `session`: the configured header must carry the
     /// session's token (always `Ok` when CSRF is switched off).
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions, live: crudauth::session::LiveSession, headers: axum::http::HeaderMap) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// let mut headers = axum::http::HeaderMap::new();
+    /// headers.insert("x-csrf-token", new.csrf_token.parse()?);
     /// sessions.check_request_csrf(&live, &headers)?;
     /// # Ok(()) }
     /// ```
@@ -299,9 +331,14 @@ impl Sessions {
 
     /// Whether a presented CSRF token is the session's (without an error).
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// if let Some(live) = sessions.resolve("raw").await? { let ok = sessions.csrf_matches(&live, "token"); }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// assert!(sessions.csrf_matches(&live, &new.csrf_token));
+    /// assert!(!sessions.csrf_matches(&live, "forged"));
     /// # Ok(()) }
     /// ```
     pub fn csrf_matches(&self, session: &LiveSession, presented: &str) -> bool {
@@ -311,9 +348,17 @@ impl Sessions {
     /// Replaces a session's record (CSRF rotation, sudo stamp, epoch rebind), only if it is
     /// still exactly as loaded; otherwise `Err(NotAuthenticated)` and nothing is written.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// if let Some(live) = sessions.resolve("raw").await? { let mut r = live.record.clone(); r.sudo_until = None; sessions.update(&live, &r).await?; }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// let mut record = live.record.clone();
+    /// record.sudo_until = Some(sessions.now_secs() + 300);
+    /// sessions.update(&live, &record).await?;
+    /// // `live` is stale now: an update from it writes nothing.
+    /// assert!(sessions.update(&live, &record).await.is_err());
     /// # Ok(()) }
     /// ```
     pub async fn update(
@@ -346,9 +391,13 @@ impl Sessions {
     /// (an activity touch, another change) got there first, it reloads and tries again, a
     /// few times. `Ok(false)` when the session is gone (never resurrected).
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// sessions.modify("a-public-handle", |r| r.sudo_until = None).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// assert!(sessions.modify(&new.handle, |r| r.sudo_until = None).await?);
+    /// assert!(!sessions.modify("a-handle-that-is-gone", |r| r.sudo_until = None).await?);
     /// # Ok(()) }
     /// ```
     pub async fn modify(
@@ -377,9 +426,15 @@ impl Sessions {
 
     /// Mints a new CSRF token for a session.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// if let Some(live) = sessions.resolve("raw").await? { let token = sessions.rotate_csrf(&live).await?; }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// let token = sessions.rotate_csrf(&live).await?;
+    /// let live = sessions.load(&new.handle).await?.expect("live");
+    /// assert!(sessions.csrf_matches(&live, &token) && !sessions.csrf_matches(&live, &new.csrf_token));
     /// # Ok(()) }
     /// ```
     pub async fn rotate_csrf(&self, session: &LiveSession) -> Result<String, AuthError> {
@@ -406,11 +461,15 @@ impl Sessions {
     /// compare-and-set on the new record, which also fails (and the rotation answers
     /// `None`) when a revocation reached the new id through the user's index.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// if let Some(moved) = sessions.rotate("the-current-handle").await? {
-    ///     // set `moved.id` as the new session cookie
-    /// }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// let moved = sessions.rotate(&new.handle).await?.expect("live");
+    /// // Set `moved.id` as the new session cookie: the old id is dead.
+    /// assert!(sessions.resolve(&new.id).await?.is_none());
+    /// assert!(sessions.resolve(&moved.id).await?.is_some());
     /// # Ok(()) }
     /// ```
     pub async fn rotate(&self, handle: &str) -> Result<Option<RotatedSession>, AuthError> {
@@ -421,9 +480,13 @@ impl Sessions {
     /// rebind, say). `change` may run twice (when a concurrent write has to be carried
     /// over); it must be a pure function of the record.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let moved = sessions.rotate_with("the-current-handle", |r| r.epoch = 7).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// let moved = sessions.rotate_with(&new.handle, |r| r.epoch = 7).await?.expect("live");
+    /// assert_eq!(moved.record.epoch, 7);
     /// # Ok(()) }
     /// ```
     pub async fn rotate_with(
@@ -503,9 +566,13 @@ impl Sessions {
 
     /// Ends one session.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// sessions.delete("a-public-handle", "42").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// assert!(sessions.delete(&new.handle, "1").await?);
+    /// assert!(sessions.resolve(&new.id).await?.is_none());
     /// # Ok(()) }
     /// ```
     pub async fn delete(&self, handle: &str, user_id: &str) -> Result<bool, AuthError> {
@@ -523,9 +590,13 @@ impl Sessions {
 
     /// A user's live sessions.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// for s in sessions.list("42").await? { println!("{} {}", s.handle, s.record.ip); }
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// for s in sessions.list("1").await? { println!("{} {}", s.handle, s.record.ip); }
+    /// assert_eq!(sessions.list("1").await?.len(), 1);
     /// # Ok(()) }
     /// ```
     pub async fn list(&self, user_id: &str) -> Result<Vec<LiveSession>, AuthError> {
@@ -559,9 +630,14 @@ impl Sessions {
 
     /// Ends every session of a user except `keep`; returns how many ended.
     ///
-    /// ```no_run
-    /// # async fn f(sessions: &crudauth::Sessions) -> Result<(), crudauth::AuthError> {
-    /// let ended = sessions.revoke_all("42", Some("the-current-handle")).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let sessions = auth.sessions().expect("session transport on");
+    /// let current = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// sessions.create("1", 0, "198.51.100.4", "curl/8").await?; // another device
+    /// let ended = sessions.revoke_all("1", Some(&current.handle)).await?;
+    /// assert_eq!(ended, 1);
     /// # Ok(()) }
     /// ```
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, AuthError> {

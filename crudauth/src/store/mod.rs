@@ -60,6 +60,11 @@ pub(crate) fn fail_closed(context: &str, error: &dyn std::fmt::Display) -> crate
     crate::error::AuthError::Unavailable
 }
 
+/// [`fail_closed`] for a user repository fault.
+pub(crate) fn repo_fault(e: crate::user::RepoError) -> crate::error::AuthError {
+    fail_closed("user repository", &e)
+}
+
 /// A store backend failed (unreachable, timed out, corrupt data).
 ///
 /// ```

@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::{Store, StoreError};
 
 /// Wraps a [`Store`] so that every call fails with a [`StoreError`] once `timeout` has
-/// passed. The facade wraps the configured store in it (see
-/// [`crate::CrudAuthBuilder::store_timeout`], 2 s by default), so a stalled Redis or
-/// database answers `503` and authenticates nobody, as any other store fault does.
+/// passed. The facade wraps the configured store in it (see the builder's `store_timeout`,
+/// 2 s by default), so a stalled Redis or database answers `503` and authenticates nobody,
+/// as any other store fault does.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {

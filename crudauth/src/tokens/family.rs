@@ -10,10 +10,14 @@ use crate::keys::hmac_hex;
 
 /// A refresh-token family as its owner sees it: no token, no secret.
 ///
-/// ```no_run
-/// # async fn f(tokens: &crudauth::TokenService) -> Result<(), crudauth::AuthError> {
-/// for family in tokens.families("42").await? {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let tokens = auth.tokens().expect("bearer transport on");
+/// tokens.issue("1", 0, vec!["me:read".into()]).await?;
+/// for family in tokens.families("1").await? {
 ///     println!("{} signed in at {}, scopes {:?}", family.id, family.created, family.scopes);
+///     assert_eq!(family.scopes, ["me:read"]);
 /// }
 /// # Ok(()) }
 /// ```
@@ -111,10 +115,14 @@ impl TokenService {
 
     /// Revokes the family of a refresh token's claims.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-    /// let claims = tokens.check_refresh(token).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// let claims = tokens.check_refresh(&pair.refresh_token).await?;
     /// tokens.revoke_family(&claims).await?;
+    /// assert!(tokens.check_refresh(&pair.refresh_token).await.is_err());
     /// # Ok(()) }
     /// ```
     pub async fn revoke_family(&self, claims: &Claims) -> Result<(), AuthError> {
@@ -129,11 +137,15 @@ impl TokenService {
     /// current one. Returns its claims when a live family was ended, `None` otherwise (an
     /// invalid token, or a family already gone).
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, refresh_token: &str) -> Result<(), crudauth::AuthError> {
-    /// if let Some(claims) = tokens.revoke_refresh_token(refresh_token).await? {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// if let Some(claims) = tokens.revoke_refresh_token(&pair.refresh_token).await? {
     ///     println!("signed out user {}", claims.sub);
     /// }
+    /// assert!(tokens.revoke_refresh_token(&pair.refresh_token).await?.is_none()); // already ended
     /// # Ok(()) }
     /// ```
     pub async fn revoke_refresh_token(&self, token: &str) -> Result<Option<Claims>, AuthError> {
@@ -157,10 +169,14 @@ impl TokenService {
     /// A user's live refresh families, most recently rotated first. Entries of the index
     /// whose family is gone are dropped on the way.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService) -> Result<(), crudauth::AuthError> {
-    /// let families = tokens.families("42").await?;
-    /// println!("{} signed-in token clients", families.len());
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// tokens.issue("1", 0, vec![]).await?;
+    /// tokens.issue("1", 0, vec![]).await?;
+    /// let families = tokens.families("1").await?;
+    /// assert_eq!(families.len(), 2); // two signed-in token clients
     /// # Ok(()) }
     /// ```
     pub async fn families(&self, user_id: &str) -> Result<Vec<TokenFamily>, AuthError> {
@@ -199,9 +215,14 @@ impl TokenService {
     /// `false` when the user has no live family with that handle (unknown, gone, or
     /// another user's: they are indistinguishable).
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService) -> Result<(), crudauth::AuthError> {
-    /// let found = tokens.revoke_family_by_id("42", "a-family-handle").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// let id = tokens.families("1").await?[0].id.clone();
+    /// assert!(!tokens.revoke_family_by_id("2", &id).await?); // not user 2's family
+    /// assert!(tokens.revoke_family_by_id("1", &id).await?);
     /// # Ok(()) }
     /// ```
     pub async fn revoke_family_by_id(&self, user_id: &str, id: &str) -> Result<bool, AuthError> {
@@ -219,11 +240,16 @@ impl TokenService {
 
     /// Revokes every refresh family of a user ("sign out everywhere"); returns how many
     /// ended. Access tokens already minted stay valid until they expire: bump the user's
-    /// epoch (`CrudAuth::bump_epoch`) to end them at once, as `/logout-all` does.
+    /// epoch (`auth.bump_epoch(&user)`) to end them at once, as `/logout-all` does.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService) -> Result<(), crudauth::AuthError> {
-    /// let ended = tokens.revoke_all_families("42").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// tokens.issue("1", 0, vec![]).await?;
+    /// tokens.issue("1", 0, vec![]).await?;
+    /// let ended = tokens.revoke_all_families("1").await?;
+    /// assert_eq!(ended, 2);
     /// # Ok(()) }
     /// ```
     pub async fn revoke_all_families(&self, user_id: &str) -> Result<usize, AuthError> {

@@ -21,7 +21,7 @@
 //!   user's revocation epoch, which ends every access token at once).
 //! - Revoking a family ends its refresh token; an access token already minted from it stays
 //!   valid until it expires (`access_ttl`), since access tokens are checked without a store
-//!   read. To end access tokens at once, bump the epoch (`CrudAuth::bump_epoch`), as
+//!   read. To end access tokens at once, bump the epoch (`auth.bump_epoch(&user)`), as
 //!   `/logout-all` does.
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -47,10 +47,14 @@ use family::{FamilyRecord, family_key, index_key};
 
 /// The claims of crudauth's tokens.
 ///
-/// ```no_run
-/// # fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-/// let claims: crudauth::tokens::Claims = tokens.verify_access(token)?;
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let tokens = auth.tokens().expect("bearer transport on");
+/// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+/// let claims: crudauth::tokens::Claims = tokens.verify_access(&pair.access_token)?;
 /// println!("user {} with scopes {:?}", claims.sub, claims.scopes);
+/// assert_eq!((claims.sub.as_str(), claims.token_type.as_str()), ("1", "access"));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -83,9 +87,11 @@ pub struct Claims {
 
 /// An issued pair. Serialised, it is the body of `/token` in [`RefreshMode::Body`].
 ///
-/// ```no_run
-/// # async fn f(tokens: &crudauth::TokenService) -> Result<(), crudauth::AuthError> {
-/// let pair: crudauth::TokenPair = tokens.issue("42", 0, vec![]).await?;
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let tokens = auth.tokens().expect("bearer transport on");
+/// let pair: crudauth::TokenPair = tokens.issue("1", 0, vec![]).await?;
 /// assert_eq!(pair.token_type, "bearer");
 /// assert!(pair.refresh_expires_in >= pair.expires_in);
 /// # Ok(()) }
@@ -116,11 +122,13 @@ impl std::fmt::Debug for TokenPair {
 }
 /// Mints and verifies tokens, and keeps the refresh families. Reached as `auth.tokens()`.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::AuthError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
 /// let tokens: &crudauth::TokenService = auth.tokens().expect("bearer configured");
-/// let pair = tokens.issue("42", 0, vec!["me:read".into()]).await?;
+/// let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
 /// let claims = tokens.verify_access(&pair.access_token)?;
+/// assert_eq!(claims.scopes, ["me:read"]);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -267,9 +275,11 @@ impl TokenService {
 
     /// The settings.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-    /// let ttl = tokens.config().access_ttl;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// assert_eq!(tokens.config().access_ttl.as_secs(), 15 * 60);
     /// # Ok(()) }
     /// ```
     pub fn config(&self) -> &BearerConfig {
@@ -280,9 +290,12 @@ impl TokenService {
     ///
     /// Unknown scopes are dropped silently, as in the original.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
     /// let granted = tokens.clamp_scopes("me:read admin:all".split(' '));
+    /// assert_eq!(granted, ["me:read"]); // `admin:all` is not grantable here
     /// # Ok(()) }
     /// ```
     pub fn clamp_scopes<'a>(&self, requested: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -338,9 +351,14 @@ impl TokenService {
 
     /// Verifies an access token: signature, algorithm, expiry, required claims, type.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-    /// let claims = tokens.verify_access(token)?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// let claims = tokens.verify_access(&pair.access_token)?;
+    /// assert_eq!(claims.sub, "1");
+    /// assert!(tokens.verify_access(&pair.refresh_token).is_err()); // not an access token
     /// # Ok(()) }
     /// ```
     pub fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
@@ -391,9 +409,12 @@ impl TokenService {
     /// Mints an access + refresh pair starting a new refresh family (listed in the user's
     /// index, with the absolute lifetime counted from now).
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-    /// let pair = tokens.issue("42", 0, vec!["me:read".into()]).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// assert_eq!(tokens.families("1").await?.len(), 1); // a new refresh family
     /// # Ok(()) }
     /// ```
     pub async fn issue(
@@ -436,10 +457,16 @@ impl TokenService {
     /// claims; the caller checks the user and then calls [`TokenService::rotate`]. An
     /// already-rotated token presented again (reuse) revokes its family.
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-    /// let claims = tokens.check_refresh(token).await?;
-    /// let pair = tokens.rotate(&claims, claims.epoch).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// let claims = tokens.check_refresh(&pair.refresh_token).await?;
+    /// let rotated = tokens.rotate(&claims, claims.epoch).await?;
+    /// // The old refresh token is spent: presenting it again is reuse, and ends the family.
+    /// assert!(tokens.check_refresh(&pair.refresh_token).await.is_err());
+    /// assert!(tokens.check_refresh(&rotated.refresh_token).await.is_err());
     /// # Ok(()) }
     /// ```
     pub async fn check_refresh(&self, token: &str) -> Result<Claims, AuthError> {
@@ -471,10 +498,14 @@ impl TokenService {
     /// Of two concurrent rotations of one token at most one succeeds, and the loser revokes
     /// the family (it is reuse).
     ///
-    /// ```no_run
-    /// # async fn f(tokens: &crudauth::TokenService, token: &str) -> Result<(), crudauth::AuthError> {
-    /// let claims = tokens.check_refresh(token).await?;
-    /// let pair = tokens.rotate(&claims, claims.epoch).await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
+    /// let claims = tokens.check_refresh(&pair.refresh_token).await?;
+    /// let rotated = tokens.rotate(&claims, claims.epoch).await?;
+    /// assert_ne!(rotated.refresh_token, pair.refresh_token);
     /// # Ok(()) }
     /// ```
     pub async fn rotate(&self, claims: &Claims, epoch: i64) -> Result<TokenPair, AuthError> {

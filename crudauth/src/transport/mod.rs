@@ -14,9 +14,9 @@ use axum::http::request::Parts;
 
 use crate::core::Core;
 use crate::error::AuthError;
-use crate::login::repo_fault;
 use crate::principal::{Principal, Transport};
 use crate::session::LiveSession;
+use crate::store::repo_fault;
 use crate::user::UserRecord;
 
 /// Authenticates a request: the configured transports in order (or only `only`).

@@ -130,13 +130,18 @@ pub(crate) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut R
 /// CSRF token (readable by the page's script), under the configured cookie policy (the
 /// `__Host-` rules included). For apps that sign users in from their own routes.
 ///
-/// ```no_run
-/// # async fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>, v: crudauth::VerifiedUser<U>) -> Result<(), crudauth::AuthError> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let client = crudauth::doc_fixture::client();
+/// # let v = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "session").await?;
 /// use axum::response::IntoResponse;
+/// use crudauth::UserRecord;
 /// let sessions = auth.sessions().expect("session transport on");
 /// let new = sessions.create(&v.user.user_id().to_string(), v.epoch, "203.0.113.7", "curl/8").await?;
 /// let mut response = axum::Json(serde_json::json!({ "csrf_token": new.csrf_token })).into_response();
 /// crudauth::transport::session::set_sign_in_cookies(sessions, &new, &mut response);
+/// assert_eq!(response.headers().get_all("set-cookie").iter().count(), 2);
 /// # Ok(()) }
 /// ```
 pub fn set_sign_in_cookies(sessions: &Sessions, new: &NewSession, response: &mut Response) {
@@ -155,12 +160,16 @@ pub(crate) fn set_csrf_cookie(sessions: &Sessions, token: &str, response: &mut R
 
 /// Clears the session and CSRF cookies on a response (after ending the session).
 ///
-/// ```no_run
-/// # fn f(sessions: &crudauth::Sessions) {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let auth = crudauth::doc_fixture::auth().await;
+/// # let sessions = auth.sessions().expect("session transport on");
 /// use axum::response::IntoResponse;
 /// let mut response = "signed out".into_response();
 /// crudauth::transport::session::clear_cookies(sessions, &mut response);
-/// # }
+/// let cleared = response.headers()["set-cookie"].to_str()?;
+/// assert!(cleared.starts_with("__Host-session_id=;") && cleared.contains("Max-Age=0"));
+/// # Ok(()) }
 /// ```
 pub fn clear_cookies(sessions: &Sessions, response: &mut Response) {
     let config = sessions.config();

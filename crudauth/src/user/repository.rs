@@ -272,9 +272,13 @@ pub trait UserRepository: Send + Sync + 'static {
     /// write leaves nothing alive), the second kills a login that read the old hash between
     /// the two. Override it with one statement where you can.
     ///
-    /// ```no_run
-    /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
-    /// let new_epoch = repo.replace_password_hash(&id, "$argon2id$...").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use crudauth::user::{NewUser, UserRecord, UserRepository};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// # let ann = repo.create(NewUser::new("$argon2id$old").email("ann@example.com")).await?;
+    /// let new_epoch = repo.replace_password_hash(&ann.user_id(), "$argon2id$new").await?;
+    /// assert_eq!(new_epoch, Some(1)); // every earlier session and token of Ann ends
     /// # Ok(()) }
     /// ```
     fn replace_password_hash(
@@ -295,9 +299,15 @@ pub trait UserRepository: Send + Sync + 'static {
     /// answers `Ok(false)` (no rehash: the old hash keeps working); `crudauth-sea` does it
     /// with one conditional `UPDATE`.
     ///
-    /// ```no_run
-    /// # async fn f<R: crudauth::UserRepository>(repo: R, id: crudauth::UserId) -> Result<(), crudauth::RepoError> {
-    /// let swapped = repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$new").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use crudauth::user::{NewUser, UserRecord, UserRepository};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// # let ann = repo.create(NewUser::new("$argon2id$old").email("ann@example.com")).await?;
+    /// let id = ann.user_id();
+    /// assert!(repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$new").await?);
+    /// // The hash moved meanwhile: the second swap writes nothing.
+    /// assert!(!repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$newer").await?);
     /// # Ok(()) }
     /// ```
     fn compare_and_set_password_hash(

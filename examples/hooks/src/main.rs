@@ -27,6 +27,7 @@ mod cli;
 mod outbox;
 mod users;
 
+use std::future::{Ready, ready};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -82,12 +83,11 @@ async fn read_audit(
 fn audit_event(
     log: &AuditLog,
     event: &'static str,
-) -> impl Fn(Arc<User>, HookContext) -> std::future::Ready<Result<(), HookError>> + Send + Sync + 'static
-{
+) -> impl Fn(Arc<User>, HookContext) -> Ready<Result<(), HookError>> + Send + Sync + 'static {
     let log = log.clone();
     move |user, ctx| {
         log.record(event, Some(&user), &ctx, json!({}));
-        std::future::ready(Ok(()))
+        ready(Ok(()))
     }
 }
 

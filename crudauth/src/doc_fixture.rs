@@ -1,0 +1,521 @@
+//! Test support for the rustdoc examples, **not part of the API**: a user type, an in-memory
+//! repository, a mailbox and a configured auth, so that the examples run instead of only
+//! compiling. Hidden from the docs, exempt from semver; never use it in an application.
+//!
+//! The configured auth ([`auth`]) has the session and bearer transports, the memory store,
+//! a fixed secret, cheap argon2 parameters, the email flows with a [`Mailbox`] as the sender,
+//! and one user: `ann@example.com`, username `ann`, password [`PASSWORD`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::header::{COOKIE, USER_AGENT as USER_AGENT_HEADER};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, Request};
+
+use crate::delivery::{DeliveryError, EmailMessage, EmailSender};
+use crate::error::AuthError;
+use crate::password::{PasswordConfig, PasswordHasher};
+use crate::principal::{Principal, Transport};
+use crate::recovery::RecoveryConfig;
+use crate::session::SessionConfig;
+use crate::store::MemoryStore;
+use crate::tokens::BearerConfig;
+use crate::user::{
+    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository,
+    UserSchema, UserUpdate, normalize_email,
+};
+use crate::{ClientMeta, CrudAuth, CrudAuthBuilder};
+
+/// Ann's password.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The fixture's secret key (a constant: fine for examples, never for an application).
+pub const SECRET: &[u8] = b"doc-fixture secret key: 32+ bytes, never for production";
+
+/// The User-Agent of [`client`] and [`parts`].
+pub const USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+/// A user row with every logical field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// The primary key.
+    pub id: i64,
+    /// The email address (stored normalised).
+    pub email: String,
+    /// The username.
+    pub username: String,
+    /// The password hash.
+    pub password_hash: String,
+    /// May the account log in.
+    pub is_active: bool,
+    /// Administrator.
+    pub is_superuser: bool,
+    /// Email verified.
+    pub email_verified: bool,
+    /// The revocation epoch.
+    pub token_version: Option<i64>,
+}
+
+impl UserRecord for User {
+    fn user_id(&self) -> UserId {
+        UserId::Int(self.id)
+    }
+    fn email(&self) -> Option<&str> {
+        Some(&self.email)
+    }
+    fn username(&self) -> Option<&str> {
+        Some(&self.username)
+    }
+    fn password_hash(&self) -> Option<&str> {
+        Some(&self.password_hash)
+    }
+    fn is_active(&self) -> bool {
+        self.is_active
+    }
+    fn is_superuser(&self) -> bool {
+        self.is_superuser
+    }
+    fn email_verified(&self) -> bool {
+        self.email_verified
+    }
+    fn token_version(&self) -> Option<i64> {
+        self.token_version
+    }
+}
+
+const EMAIL: IdentityField = IdentityField {
+    column: "email",
+    logical: Some(LogicalField::Email),
+};
+const USERNAME: IdentityField = IdentityField {
+    column: "username",
+    logical: Some(LogicalField::Username),
+};
+static SCHEMA: UserSchema = UserSchema {
+    table: "users",
+    id_kind: IdKind::Int,
+    present: &LogicalField::ALL,
+    login: &[EMAIL, USERNAME],
+    recovery: Some(EMAIL),
+};
+
+/// The longest email and username the repository stores.
+const MAX_EMAIL: usize = 254;
+const MAX_USERNAME: usize = 150;
+
+/// An in-memory user table: login by email (case-insensitive) or username, unique emails
+/// and usernames, the epoch in the `token_version` column.
+#[derive(Debug, Default)]
+pub struct Repo {
+    users: Mutex<Vec<User>>,
+}
+
+impl Repo {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn users(&self) -> MutexGuard<'_, Vec<User>> {
+        // No code path panics while holding the lock, but a poisoned lock is still usable.
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn with_user<T>(&self, id: &UserId, f: impl FnOnce(&mut User) -> T) -> Result<T, RepoError> {
+        let mut users = self.users();
+        let user = users
+            .iter_mut()
+            .find(|u| u.user_id() == *id)
+            .ok_or(RepoError::NotFound)?;
+        Ok(f(user))
+    }
+}
+
+/// Refuses a value that is too long or already held by another user (`except`).
+fn check_unique(
+    users: &[User],
+    except: Option<i64>,
+    email: Option<&str>,
+    username: Option<&str>,
+) -> Result<(), RepoError> {
+    let others = || users.iter().filter(|u| Some(u.id) != except);
+    if let Some(email) = email {
+        if email.chars().count() > MAX_EMAIL {
+            return Err(RepoError::TooLong {
+                field: "email".into(),
+                max: MAX_EMAIL,
+            });
+        }
+        if others().any(|u| u.email == email) {
+            return Err(RepoError::Duplicate {
+                field: "email".into(),
+            });
+        }
+    }
+    if let Some(username) = username {
+        if username.chars().count() > MAX_USERNAME {
+            return Err(RepoError::TooLong {
+                field: "username".into(),
+                max: MAX_USERNAME,
+            });
+        }
+        if others().any(|u| u.username == username) {
+            return Err(RepoError::Duplicate {
+                field: "username".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The table has no columns of its own: every extra is refused.
+fn no_extras(
+    extra: &std::collections::BTreeMap<String, serde_json::Value>,
+) -> Result<(), RepoError> {
+    match extra.keys().next() {
+        Some(column) => Err(RepoError::InvalidValue {
+            field: column.clone(),
+            reason: "no such column".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+impl UserRepository for Repo {
+    type User = User;
+
+    fn schema(&self) -> &UserSchema {
+        &SCHEMA
+    }
+
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.users().iter().find(|u| u.user_id() == *id).cloned())
+    }
+
+    async fn find_by_login(&self, identifier: &str) -> Result<Option<User>, RepoError> {
+        let email = normalize_email(identifier);
+        let users = self.users();
+        let found = users
+            .iter()
+            .find(|u| u.email == email)
+            .or_else(|| users.iter().find(|u| u.username == identifier));
+        Ok(found.cloned())
+    }
+
+    async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
+        let email = normalize_email(value);
+        Ok(self.users().iter().find(|u| u.email == email).cloned())
+    }
+
+    async fn create(&self, new: NewUser) -> Result<User, RepoError> {
+        no_extras(&new.extra)?;
+        let email = new
+            .email
+            .as_deref()
+            .map(normalize_email)
+            .unwrap_or_default();
+        let username = new.username.unwrap_or_default();
+        let mut users = self.users();
+        check_unique(
+            &users,
+            None,
+            Some(email.as_str()).filter(|e| !e.is_empty()),
+            Some(username.as_str()).filter(|u| !u.is_empty()),
+        )?;
+        let user = User {
+            id: users.iter().map(|u| u.id).max().unwrap_or(0) + 1,
+            email,
+            username,
+            password_hash: new.password_hash,
+            is_active: new.is_active,
+            is_superuser: new.is_superuser,
+            email_verified: new.email_verified,
+            token_version: Some(0),
+        };
+        users.push(user.clone());
+        Ok(user)
+    }
+
+    async fn update(&self, id: &UserId, update: UserUpdate) -> Result<User, RepoError> {
+        no_extras(&update.extra)?;
+        let email = update.email.as_deref().map(normalize_email);
+        let mut users = self.users();
+        let index = users
+            .iter()
+            .position(|u| u.user_id() == *id)
+            .ok_or(RepoError::NotFound)?;
+        let except = Some(users[index].id);
+        check_unique(&users, except, email.as_deref(), update.username.as_deref())?;
+        let user = &mut users[index];
+        if let Some(email) = email {
+            user.email = email;
+        }
+        if let Some(username) = update.username {
+            user.username = username;
+        }
+        user.is_active = update.is_active.unwrap_or(user.is_active);
+        user.is_superuser = update.is_superuser.unwrap_or(user.is_superuser);
+        user.email_verified = update.email_verified.unwrap_or(user.email_verified);
+        Ok(user.clone())
+    }
+
+    async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<(), RepoError> {
+        self.with_user(id, |u| u.password_hash = hash.to_owned())
+    }
+
+    async fn bump_token_version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
+        self.with_user(id, |u| {
+            let next = u.token_version.unwrap_or(0) + 1;
+            u.token_version = Some(next);
+            Some(next)
+        })
+    }
+
+    /// One write under one lock: the hash and the epoch move together.
+    async fn replace_password_hash(
+        &self,
+        id: &UserId,
+        hash: &str,
+    ) -> Result<Option<i64>, RepoError> {
+        self.with_user(id, |u| {
+            let next = u.token_version.unwrap_or(0) + 1;
+            u.password_hash = hash.to_owned();
+            u.token_version = Some(next);
+            Some(next)
+        })
+    }
+
+    async fn compare_and_set_password_hash(
+        &self,
+        id: &UserId,
+        expected: &str,
+        hash: &str,
+    ) -> Result<bool, RepoError> {
+        self.with_user(id, |u| {
+            let current = u.password_hash == expected;
+            if current {
+                u.password_hash = hash.to_owned();
+            }
+            current
+        })
+    }
+}
+
+/// An email sender that keeps every message in memory.
+#[derive(Clone, Debug, Default)]
+pub struct Mailbox {
+    messages: Arc<Mutex<Vec<EmailMessage>>>,
+}
+
+impl Mailbox {
+    fn inbox(&self) -> MutexGuard<'_, Vec<EmailMessage>> {
+        self.messages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every message sent so far, oldest first.
+    pub fn messages(&self) -> Vec<EmailMessage> {
+        self.inbox().clone()
+    }
+
+    /// The one-time token of the latest message that carried a link.
+    pub fn last_token(&self) -> Option<String> {
+        let inbox = self.inbox();
+        let link = inbox.iter().rev().find_map(|m| m.context.link.as_deref())?;
+        link.split_once("token=").map(|(_, token)| token.to_owned())
+    }
+}
+
+#[async_trait::async_trait]
+impl EmailSender for Mailbox {
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
+        self.inbox().push(message.clone());
+        Ok(())
+    }
+}
+
+/// Cheap argon2 parameters (the examples measure nothing), as the fixture's auth uses.
+pub fn password_config() -> PasswordConfig {
+    PasswordConfig {
+        memory_kib: 64,
+        iterations: 1,
+        ..Default::default()
+    }
+}
+
+/// The configured builder over a repository holding Ann, and the mailbox it sends to.
+async fn configured() -> (CrudAuthBuilder<User>, Mailbox) {
+    const INVALID: &str = "the doc fixture's constant configuration is valid";
+    let hasher = PasswordHasher::new(password_config()).expect(INVALID);
+    let hash = hasher.hash(PASSWORD).await.expect(INVALID);
+    let repo = Repo::new();
+    repo.users().push(User {
+        id: 1,
+        email: "ann@example.com".into(),
+        username: "ann".into(),
+        password_hash: hash,
+        is_active: true,
+        is_superuser: false,
+        email_verified: false,
+        token_version: Some(0),
+    });
+    let mailbox = Mailbox::default();
+    let bearer = BearerConfig {
+        grantable_scopes: ["me:read", "reports:read"].map(String::from).into(),
+        ..Default::default()
+    };
+    let builder = CrudAuth::builder(repo)
+        .secret_key(SECRET)
+        .session(SessionConfig::default())
+        .bearer(bearer)
+        .store(Arc::new(MemoryStore::new()))
+        .password(password_config())
+        .recovery(RecoveryConfig::new("https://app.example.com"))
+        .email_sender(Arc::new(mailbox.clone()));
+    (builder, mailbox)
+}
+
+/// The fixture's builder, fully configured (see the module docs); ready to `build()`.
+///
+/// # Panics
+///
+/// Only if the fixture's own constant configuration were invalid.
+pub async fn builder() -> CrudAuthBuilder<User> {
+    configured().await.0
+}
+
+/// The fixture's auth and the mailbox its email flows send to.
+///
+/// # Panics
+///
+/// Only if the fixture's own constant configuration were invalid.
+pub async fn auth_with_mailbox() -> (CrudAuth<User>, Mailbox) {
+    let (builder, mailbox) = configured().await;
+    let auth = builder
+        .build()
+        .expect("the doc fixture's constant configuration is valid");
+    (auth, mailbox)
+}
+
+/// The fixture's auth (see the module docs).
+///
+/// # Panics
+///
+/// Only if the fixture's own constant configuration were invalid.
+pub async fn auth() -> CrudAuth<User> {
+    auth_with_mailbox().await.0
+}
+
+/// A client at 203.0.113.7 with a browser's User-Agent.
+pub fn client() -> ClientMeta {
+    ClientMeta {
+        ip: Some([203, 0, 113, 7].into()),
+        user_agent: USER_AGENT.into(),
+    }
+}
+
+/// A request from [`client`] (its socket peer, as `ConnectInfo`, and its User-Agent),
+/// without credentials or body.
+pub fn request(method: Method, uri: &str) -> Result<Request<Body>, axum::http::Error> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(USER_AGENT_HEADER, USER_AGENT)
+        .extension(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 52000))))
+        .body(Body::empty())
+}
+
+/// [`request`] with the session cookie of the user `identifier` names.
+pub async fn signed_in_request(
+    auth: &CrudAuth<User>,
+    identifier: &str,
+    method: Method,
+    uri: &str,
+) -> Result<Request<Body>, AuthError> {
+    let cookie = session_cookie(auth, identifier).await?;
+    let mut request = request(method, uri).map_err(|_| AuthError::Internal)?;
+    let value = HeaderValue::from_str(&cookie).map_err(|_| AuthError::Internal)?;
+    request.headers_mut().insert(COOKIE, value);
+    Ok(request)
+}
+
+/// The head of a `GET /` [`request`].
+pub fn parts() -> Parts {
+    let mut request = Request::new(());
+    request
+        .headers_mut()
+        .insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 52000))));
+    request.into_parts().0
+}
+
+/// Ann, as stored now.
+pub async fn user(auth: &CrudAuth<User>) -> Result<User, AuthError> {
+    user_named(auth, "ann").await
+}
+
+async fn user_named(auth: &CrudAuth<User>, identifier: &str) -> Result<User, AuthError> {
+    auth.repo()
+        .find_by_login(identifier)
+        .await
+        .map_err(|_| AuthError::Unavailable)?
+        .ok_or(AuthError::BadCredentials)
+}
+
+/// Signs the user `identifier` names in over a new session, as `/login` does once the
+/// password was checked, and returns the `Cookie` header value that carries it.
+pub async fn session_cookie(auth: &CrudAuth<User>, identifier: &str) -> Result<String, AuthError> {
+    let sessions = auth.sessions().ok_or(AuthError::Internal)?;
+    let user = user_named(auth, identifier).await?;
+    let epoch = auth.epoch(&user).await?;
+    let new = sessions
+        .create(
+            &user.user_id().to_string(),
+            epoch,
+            "203.0.113.7",
+            USER_AGENT,
+        )
+        .await?;
+    Ok(format!("{}={}", sessions.config().cookie_name, new.id))
+}
+
+/// [`parts`] with the session cookie of the user `identifier` names.
+pub async fn signed_in_parts(auth: &CrudAuth<User>, identifier: &str) -> Result<Parts, AuthError> {
+    let cookie = session_cookie(auth, identifier).await?;
+    let mut parts = parts();
+    let value = HeaderValue::from_str(&cookie).map_err(|_| AuthError::Internal)?;
+    parts.headers.insert(COOKIE, value);
+    Ok(parts)
+}
+
+/// The principal of the user `identifier` names, signed in over a session (resolved by
+/// `auth.authenticate`, as every request is).
+pub async fn session_principal_of(
+    auth: &CrudAuth<User>,
+    identifier: &str,
+) -> Result<Principal<User>, AuthError> {
+    let parts = signed_in_parts(auth, identifier).await?;
+    auth.authenticate(&parts, Some(Transport::Session))
+        .await?
+        .ok_or(AuthError::NotAuthenticated)
+}
+
+/// Ann's principal, signed in over a session.
+pub async fn session_principal(auth: &CrudAuth<User>) -> Result<Principal<User>, AuthError> {
+    session_principal_of(auth, "ann").await
+}
+
+/// A lockout service over its own memory store, with the default thresholds (the lockout
+/// of a configured auth is internal to it).
+pub fn lockout() -> crate::lockout::Lockout {
+    crate::lockout::Lockout::new(
+        Arc::new(MemoryStore::new()),
+        [7; 32],
+        crate::lockout::LockoutConfig::default(),
+    )
+}
