@@ -5,6 +5,7 @@
 #
 #   scripts/load-compare.sh [OLD_REV]          # 10 s per run
 #   DURATION=5s ROUNDS=3 scripts/load-compare.sh ae20873
+#   OLD_BIN=/tmp/crudauth-demo-old scripts/load-compare.sh ae20873   # OLD already built
 #
 # Builds OLD's demo in release mode in a temporary git worktree (sharing the target
 # directory, so only the workspace's own crates compile twice), then this tree's demo and
@@ -37,10 +38,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building $OLD_REV and the working tree (release)..." >&2
-git worktree add --detach "$WORK/old" "$OLD_REV" >/dev/null
-(cd "$WORK/old" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p crudauth-demo)
-cp "$TARGET_DIR/release/crudauth-demo" "$WORK/demo-old"
+if [ -n "${OLD_BIN:-}" ]; then
+  cp "$OLD_BIN" "$WORK/demo-old"        # a demo binary already built at OLD_REV
+else
+  echo "building $OLD_REV and the working tree (release)..." >&2
+  git worktree add --detach "$WORK/old" "$OLD_REV" >/dev/null
+  (cd "$WORK/old" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p crudauth-demo)
+  cp "$TARGET_DIR/release/crudauth-demo" "$WORK/demo-old"
+fi
 CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p crudauth-demo -p crudauth-baseline
 cp "$TARGET_DIR/release/crudauth-demo" "$WORK/demo-new"
 cp "$TARGET_DIR/release/crudauth-baseline" "$WORK/baseline"

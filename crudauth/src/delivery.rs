@@ -334,7 +334,7 @@ pub trait DeliveryChannel: Send + Sync + 'static {
 /// development and tests, never for production.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # crudauth::doc_fixture::run(async |_| {
 /// use crudauth::delivery::{EmailContext, EmailMessage, EmailSender, MessageKind, OutboxSender};
 /// let path = std::env::temp_dir().join(format!("outbox-{}.jsonl", uuid::Uuid::new_v4()));
 /// let outbox = OutboxSender::new(&path);
@@ -342,7 +342,7 @@ pub trait DeliveryChannel: Send + Sync + 'static {
 /// outbox.send(&EmailMessage::render(notice)).await?;
 /// assert!(std::fs::read_to_string(&path)?.contains(r#""kind":"email_changed""#));
 /// # std::fs::remove_file(path)?;
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Debug)]
 pub struct OutboxSender {
@@ -397,12 +397,11 @@ impl EmailSender for OutboxSender {
 /// `auth.deliveries()`.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
+/// # crudauth::doc_fixture::run(async |auth| {
 /// let deliveries: &crudauth::delivery::Deliveries = auth.deliveries();
 /// assert_eq!(format!("{deliveries:?}"), "Deliveries { email: true, channels: 0 }");
 /// auth.background().flush().await; // mail in flight, before shutting down
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Default)]
 pub struct Deliveries {

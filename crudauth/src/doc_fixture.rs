@@ -4,7 +4,9 @@
 //!
 //! The configured auth ([`auth`]) has the session and bearer transports, the memory store,
 //! a fixed secret, cheap argon2 parameters, the email flows with a [`Mailbox`] as the sender,
-//! and one user: `ann@example.com`, username `ann`, password [`PASSWORD`].
+//! and one user: `ann@example.com`, username `ann`, password [`PASSWORD`]. An example runs
+//! inside two hidden lines, `# crudauth::doc_fixture::run(async |auth| {` and
+//! `# Ok(()) });` ([`run`]; the session examples use [`run_with_session`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,7 +22,7 @@ use crate::error::AuthError;
 use crate::password::{PasswordConfig, PasswordHasher};
 use crate::principal::{Principal, Transport};
 use crate::recovery::RecoveryConfig;
-use crate::session::SessionConfig;
+use crate::session::{LiveSession, NewSession, SessionConfig, Sessions};
 use crate::store::MemoryStore;
 use crate::tokens::BearerConfig;
 use crate::user::{
@@ -39,7 +41,7 @@ pub const SECRET: &[u8] = b"doc-fixture secret key: 32+ bytes, never for product
 pub const USER_AGENT: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
-/// A user row with every logical field.
+/// A user row with every logical field (an absent email or username is stored empty).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     /// The primary key.
@@ -135,37 +137,36 @@ impl Repo {
     }
 }
 
-/// Refuses a value that is too long or already held by another user (`except`).
+/// Reads a unique column of a user.
+type Column = fn(&User) -> &str;
+
+/// Refuses a value longer than its column, or one another user (than `except`) holds.
 fn check_unique(
     users: &[User],
     except: Option<i64>,
     email: Option<&str>,
     username: Option<&str>,
 ) -> Result<(), RepoError> {
-    let others = || users.iter().filter(|u| Some(u.id) != except);
-    if let Some(email) = email {
-        if email.chars().count() > MAX_EMAIL {
+    let columns: [(&str, Option<&str>, usize, Column); 2] = [
+        ("email", email, MAX_EMAIL, |u| &u.email),
+        ("username", username, MAX_USERNAME, |u| &u.username),
+    ];
+    for (field, value, max, column) in columns {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if value.chars().count() > max {
             return Err(RepoError::TooLong {
-                field: "email".into(),
-                max: MAX_EMAIL,
+                field: field.into(),
+                max,
             });
         }
-        if others().any(|u| u.email == email) {
+        if users
+            .iter()
+            .any(|u| Some(u.id) != except && column(u) == value)
+        {
             return Err(RepoError::Duplicate {
-                field: "email".into(),
-            });
-        }
-    }
-    if let Some(username) = username {
-        if username.chars().count() > MAX_USERNAME {
-            return Err(RepoError::TooLong {
-                field: "username".into(),
-                max: MAX_USERNAME,
-            });
-        }
-        if others().any(|u| u.username == username) {
-            return Err(RepoError::Duplicate {
-                field: "username".into(),
+                field: field.into(),
             });
         }
     }
@@ -220,12 +221,7 @@ impl UserRepository for Repo {
             .unwrap_or_default();
         let username = new.username.unwrap_or_default();
         let mut users = self.users();
-        check_unique(
-            &users,
-            None,
-            Some(email.as_str()).filter(|e| !e.is_empty()),
-            Some(username.as_str()).filter(|u| !u.is_empty()),
-        )?;
+        check_unique(&users, None, Some(&email), Some(&username))?;
         let user = User {
             id: users.iter().map(|u| u.id).max().unwrap_or(0) + 1,
             email,
@@ -337,6 +333,22 @@ impl EmailSender for Mailbox {
     }
 }
 
+/// Runs a rustdoc example on a current-thread runtime, handing it the fixture's [`auth`];
+/// an error fails the example (a doctest fails by panicking).
+pub fn run<F>(example: F)
+where
+    F: AsyncFnOnce(CrudAuth<User>) -> Result<(), Box<dyn std::error::Error>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime.map(|rt| rt.block_on(async { example(auth().await).await })) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("the example failed: {e}"),
+        Err(e) => panic!("no runtime for the example: {e}"),
+    }
+}
+
 /// Cheap argon2 parameters (the examples measure nothing), as the fixture's auth uses.
 pub fn password_config() -> PasswordConfig {
     PasswordConfig {
@@ -409,10 +421,13 @@ pub async fn auth() -> CrudAuth<User> {
     auth_with_mailbox().await.0
 }
 
+/// The address of [`client`].
+const CLIENT_IP: [u8; 4] = [203, 0, 113, 7];
+
 /// A client at 203.0.113.7 with a browser's User-Agent.
 pub fn client() -> ClientMeta {
     ClientMeta {
-        ip: Some([203, 0, 113, 7].into()),
+        ip: Some(CLIENT_IP.into()),
         user_agent: USER_AGENT.into(),
     }
 }
@@ -424,22 +439,8 @@ pub fn request(method: Method, uri: &str) -> Result<Request<Body>, axum::http::E
         .method(method)
         .uri(uri)
         .header(USER_AGENT_HEADER, USER_AGENT)
-        .extension(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 52000))))
+        .extension(ConnectInfo(SocketAddr::from((CLIENT_IP, 52000))))
         .body(Body::empty())
-}
-
-/// [`request`] with the session cookie of the user `identifier` names.
-pub async fn signed_in_request(
-    auth: &CrudAuth<User>,
-    identifier: &str,
-    method: Method,
-    uri: &str,
-) -> Result<Request<Body>, AuthError> {
-    let cookie = session_cookie(auth, identifier).await?;
-    let mut request = request(method, uri).map_err(|_| AuthError::Internal)?;
-    let value = HeaderValue::from_str(&cookie).map_err(|_| AuthError::Internal)?;
-    request.headers_mut().insert(COOKIE, value);
-    Ok(request)
 }
 
 /// The head of a `GET /` [`request`].
@@ -450,7 +451,7 @@ pub fn parts() -> Parts {
         .insert(USER_AGENT_HEADER, HeaderValue::from_static(USER_AGENT));
     request
         .extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([203, 0, 113, 7], 52000))));
+        .insert(ConnectInfo(SocketAddr::from((CLIENT_IP, 52000))));
     request.into_parts().0
 }
 
@@ -472,7 +473,7 @@ async fn user_named(auth: &CrudAuth<User>, identifier: &str) -> Result<User, Aut
 pub async fn session_cookie(auth: &CrudAuth<User>, identifier: &str) -> Result<String, AuthError> {
     let sessions = auth.sessions().ok_or(AuthError::Internal)?;
     let user = user_named(auth, identifier).await?;
-    let epoch = auth.epoch(&user).await?;
+    let epoch = auth.revocation().epoch(&user).await?;
     let new = sessions
         .create(
             &user.user_id().to_string(),
@@ -484,13 +485,24 @@ pub async fn session_cookie(auth: &CrudAuth<User>, identifier: &str) -> Result<S
     Ok(format!("{}={}", sessions.config().cookie_name, new.id))
 }
 
+/// [`request`] with the session cookie of the user `identifier` names.
+pub async fn signed_in_request(
+    auth: &CrudAuth<User>,
+    identifier: &str,
+    method: Method,
+    uri: &str,
+) -> Result<Request<Body>, AuthError> {
+    let cookie = session_cookie(auth, identifier).await?;
+    let mut request = request(method, uri).map_err(|_| AuthError::Internal)?;
+    let value = HeaderValue::from_str(&cookie).map_err(|_| AuthError::Internal)?;
+    request.headers_mut().insert(COOKIE, value);
+    Ok(request)
+}
+
 /// [`parts`] with the session cookie of the user `identifier` names.
 pub async fn signed_in_parts(auth: &CrudAuth<User>, identifier: &str) -> Result<Parts, AuthError> {
-    let cookie = session_cookie(auth, identifier).await?;
-    let mut parts = parts();
-    let value = HeaderValue::from_str(&cookie).map_err(|_| AuthError::Internal)?;
-    parts.headers.insert(COOKIE, value);
-    Ok(parts)
+    let request = signed_in_request(auth, identifier, Method::GET, "/").await?;
+    Ok(request.into_parts().0)
 }
 
 /// The principal of the user `identifier` names, signed in over a session (resolved by
@@ -508,6 +520,20 @@ pub async fn session_principal_of(
 /// Ann's principal, signed in over a session.
 pub async fn session_principal(auth: &CrudAuth<User>) -> Result<Principal<User>, AuthError> {
     session_principal_of(auth, "ann").await
+}
+
+/// [`run`] for the session examples: hands over the session service of the fixture's auth
+/// and a session of Ann's (user `1`, epoch 0) from [`client`], as created and as resolved.
+pub fn run_with_session<F>(example: F)
+where
+    F: AsyncFnOnce(Sessions, NewSession, LiveSession) -> Result<(), Box<dyn std::error::Error>>,
+{
+    run(async |auth| {
+        let sessions = auth.sessions().ok_or("no session transport")?.clone();
+        let new = sessions.create("1", 0, "203.0.113.7", USER_AGENT).await?;
+        let live = sessions.resolve(&new.id).await?.ok_or("no live session")?;
+        example(sessions, new, live).await
+    })
 }
 
 /// A lockout service over its own memory store, with the default thresholds (the lockout

@@ -5,23 +5,32 @@
 //! Authentication happens once per request, however many extractors, gates and rate-limit
 //! layers ask: the outcome is cached in the request's extensions.
 //!
-//! ```no_run
-//! use axum::extract::FromRef;
-//! use crudauth::{ClientMeta, CrudAuth, Principal};
-//! # #[derive(Clone)] struct User;
-//! # impl crudauth::UserRecord for User {
-//! #   fn user_id(&self) -> crudauth::UserId { crudauth::UserId::Int(1) }
-//! #   fn email(&self) -> Option<&str> { None } fn username(&self) -> Option<&str> { None }
-//! #   fn password_hash(&self) -> Option<&str> { None } fn is_active(&self) -> bool { true }
-//! #   fn is_superuser(&self) -> bool { false } fn email_verified(&self) -> bool { false }
-//! #   fn token_version(&self) -> Option<i64> { None } }
+//! ```
+//! use axum::{Router, extract::FromRef, routing::get};
+//! use crudauth::{ClientMeta, CrudAuth, Principal, extract::TrustedHops};
+//! use tower::ServiceExt; // `oneshot`: one request, no server
+//! # use crudauth::doc_fixture::User;
 //!
-//! #[derive(Clone, FromRef)]
+//! #[derive(Clone)]
 //! struct AppState { auth: CrudAuth<User>, greeting: String }
+//!
+//! impl FromRef<AppState> for CrudAuth<User> {
+//!     fn from_ref(state: &AppState) -> Self { state.auth.clone() }
+//! }
+//! impl FromRef<AppState> for TrustedHops {
+//!     fn from_ref(state: &AppState) -> Self { TrustedHops::from_ref(&state.auth) }
+//! }
 //!
 //! async fn hello(p: Principal<User>, client: ClientMeta) -> String {
 //!     format!("{} from {:?}", p.user_id, client.ip)
 //! }
+//! # crudauth::doc_fixture::run(async |auth| {
+//! let state = AppState { auth: auth.clone(), greeting: "hello".into() };
+//! let app: Router = Router::new().route("/hello", get(hello)).with_state(state);
+//! # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/hello").await?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//! # Ok(()) });
 //! ```
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
@@ -142,11 +151,12 @@ where
 /// with a `CrudAuth` field when it also implements `FromRef<AppState> for TrustedHops`
 /// (one line: `TrustedHops::from_ref(&state.auth)`).
 ///
-/// ```no_run
-/// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+/// ```
+/// # crudauth::doc_fixture::run(async |auth| {
 /// use axum::extract::FromRef;
 /// let crudauth::extract::TrustedHops(hops) = crudauth::extract::TrustedHops::from_ref(&auth);
-/// # }
+/// assert_eq!(hops, 0); // the default: no proxy in front
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct TrustedHops(pub usize);

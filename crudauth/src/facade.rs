@@ -1,7 +1,5 @@
-//! `CrudAuth`: the composition root. Built once by [`crate::CrudAuthBuilder`], validated
-//! once, cheap to clone. It holds the shared parts and the services; the work is theirs
-//! (`login`, `revocation`, `sudo`, `recovery`, the transports), the extractors live in
-//! [`crate::extract`], the route layers in `layers` and the routes in `routes`.
+//! `CrudAuth`: the composition root. It holds the shared parts and the services; the work is
+//! theirs (`login`, `revocation`, `sudo`, `recovery`, the transports).
 
 use std::sync::Arc;
 
@@ -37,8 +35,7 @@ pub(crate) struct Inner<U> {
 /// `FromRef`, or use it as the state itself.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let repo = crudauth::doc_fixture::Repo::new();
+/// # crudauth::doc_fixture::run(async |_| { let repo = crudauth::doc_fixture::Repo::new();
 /// use crudauth::{BearerConfig, CrudAuth, SessionConfig};
 /// let auth = CrudAuth::builder(repo)
 ///     .secret_key(b"an example secret key of at least 32 bytes!".to_vec())
@@ -46,7 +43,7 @@ pub(crate) struct Inner<U> {
 ///     .bearer(BearerConfig::default())
 ///     .build()?;
 /// let app: axum::Router = auth.router();
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub struct CrudAuth<U> {
     pub(crate) inner: Arc<Inner<U>>,
@@ -76,11 +73,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The user repository.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// let found = auth.repo().find_by_login("Ann@Example.com").await?;
     /// assert_eq!(found.map(|u| u.username).as_deref(), Some("ann"));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn repo(&self) -> &dyn DynUserRepository<U> {
         self.inner.core.repo.as_ref()
@@ -89,14 +85,9 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The session service, when the session transport is configured.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # crudauth::doc_fixture::session_principal(&auth).await?;
-    /// if let Some(sessions) = auth.sessions() {
-    ///     let ended = sessions.revoke_all("1", None).await?;
-    ///     assert_eq!(ended, 1);
-    /// }
-    /// # Ok(()) }
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// assert!(auth.sessions().is_some()); // the session transport is on
+    /// # Ok(()) });
     /// ```
     pub fn sessions(&self) -> Option<&Sessions> {
         self.inner.core.sessions.as_ref()
@@ -105,11 +96,9 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The token service, when the bearer transport is configured.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// let bearer_configured = auth.tokens().is_some();
-    /// assert!(bearer_configured);
-    /// # Ok(()) }
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// assert!(auth.tokens().is_some()); // the bearer transport is on
+    /// # Ok(()) });
     /// ```
     pub fn tokens(&self) -> Option<&TokenService> {
         self.inner.core.tokens.as_ref()
@@ -118,11 +107,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The password hasher.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// let hash = auth.passwords().hash("correct horse").await?;
     /// assert!(auth.passwords().verify("correct horse", Some(&hash)).await.matched);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn passwords(&self) -> &PasswordHasher {
         &self.inner.core.passwords
@@ -131,12 +119,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The store.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// use crudauth::store::Store;
-    /// let store = auth.store().clone();
-    /// assert!(store.get("no-such-key").await?.is_none());
-    /// # Ok(()) }
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// # use crudauth::store::Store;
+    /// assert!(auth.store().get("no-such-key").await?.is_none());
+    /// # Ok(()) });
     /// ```
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.core.store
@@ -145,26 +131,16 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The configured transports, in the order they are tried.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// use crudauth::Transport;
     /// assert_eq!(auth.transports(), [Transport::Session, Transport::Bearer]);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn transports(&self) -> &[Transport] {
         &self.inner.core.transports
     }
 
-    /// The configured deliveries (email sender and channels).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// let deliveries = auth.deliveries();
-    /// assert_eq!(format!("{deliveries:?}"), "Deliveries { email: true, channels: 0 }");
-    /// # Ok(()) }
-    /// ```
-    pub fn deliveries(&self) -> &Deliveries {
+    pub(crate) fn deliveries(&self) -> &Deliveries {
         &self.inner.core.deliveries
     }
 
@@ -172,10 +148,9 @@ impl<U: UserRecord> CrudAuth<U> {
     /// [`Background::flush`] waits for it before a shutdown.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// auth.background().flush().await;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn background(&self) -> &Background {
         &self.inner.core.background
@@ -184,11 +159,9 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The rate limiter (shared through the configured store).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// let register = auth.rate_limiter().limit("register");
-    /// assert_eq!(register.map(|l| l.times), Some(5));
-    /// # Ok(()) }
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// assert_eq!(auth.rate_limiter().limit("register").map(|l| l.times), Some(5));
+    /// # Ok(()) });
     /// ```
     pub fn rate_limiter(&self) -> &RateLimiter {
         &self.inner.core.limiter
@@ -197,12 +170,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The password service: sign-in by password, policy checks, set-password.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// let verified = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "session").await?;
     /// assert_eq!(verified.user.email, "ann@example.com");
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn login(&self) -> &Login<U> {
         &self.inner.login
@@ -211,12 +182,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The revocation epochs.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// # let user = crudauth::doc_fixture::user(&auth).await?;
-    /// let epoch = auth.revocation().bump(&user).await?;
-    /// assert_eq!(epoch, 1);
-    /// # Ok(()) }
+    /// assert_eq!(auth.revocation().bump(&user).await?, 1); // the new epoch
+    /// # Ok(()) });
     /// ```
     pub fn revocation(&self) -> &Revocation<U> {
         &self.inner.core.revocation
@@ -225,13 +194,11 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The sudo service.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// # let p = crudauth::doc_fixture::session_principal(&auth).await?;
     /// let elevated = auth.sudo().elevate(&p, "correct horse battery staple", &client).await?;
     /// assert_eq!(elevated.session.record.sudo_until, Some(elevated.until));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn sudo(&self) -> &Sudo<U> {
         &self.inner.sudo
@@ -240,15 +207,9 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The email flows, when a [`crate::RecoveryConfig`] is set.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
-    /// # let client = crudauth::doc_fixture::client();
-    /// if let Some(recovery) = auth.recovery() {
-    ///     recovery.request_password_reset("ann@example.com", &client);
-    /// }
-    /// auth.background().flush().await;
-    /// assert_eq!(mailbox.messages()[0].subject, "Reset your password");
-    /// # Ok(()) }
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// assert!(auth.recovery().is_some()); // the fixture has a RecoveryConfig
+    /// # Ok(()) });
     /// ```
     pub fn recovery(&self) -> Option<&Recovery<U>> {
         self.inner.recovery.as_ref()
@@ -258,12 +219,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// `trusted_proxy_hops`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let parts = crudauth::doc_fixture::parts();
+    /// # crudauth::doc_fixture::run(async |auth| { let parts = crudauth::doc_fixture::parts();
     /// let client = auth.client_meta(&parts);
     /// assert_eq!(client.ip, Some([203, 0, 113, 7].into()));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn client_meta(&self, parts: &Parts) -> ClientMeta {
         ClientMeta::from_parts(parts, self.inner.core.trusted_proxy_hops)
@@ -273,14 +232,11 @@ impl<U: UserRecord> CrudAuth<U> {
     /// `Ok(None)` when no credential is present (see [`crate::transport`]).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// let anonymous = crudauth::doc_fixture::parts();
-    /// assert!(auth.authenticate(&anonymous, None).await?.is_none());
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// # let parts = crudauth::doc_fixture::signed_in_parts(&auth, "ann").await?;
     /// let principal = auth.authenticate(&parts, None).await?.expect("a session cookie");
     /// assert_eq!(principal.via, crudauth::Transport::Session);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn authenticate(
         &self,
@@ -293,12 +249,10 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The password check behind `/login` and `/token` ([`Login::authenticate_password`]).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// let verified = auth.authenticate_password("ann@example.com", "correct horse battery staple", &client, "session").await?;
     /// assert_eq!(verified.user.username, "ann");
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn authenticate_password(
         &self,
@@ -308,24 +262,18 @@ impl<U: UserRecord> CrudAuth<U> {
         transport: &'static str,
     ) -> Result<VerifiedUser<U>, AuthError> {
         let login = &self.inner.login;
-        login
-            .authenticate_password(identifier, password, client, transport)
-            .await
+        (login.authenticate_password(identifier, password, client, transport)).await
     }
 
     /// Issues an access + refresh pair for a user at its current epoch, scopes clamped to
     /// the grantable set.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// let pair = auth.issue_tokens(&user, ["me:read"]).await?;
-    /// let mut parts = crudauth::doc_fixture::parts();
-    /// parts.headers.insert("authorization", format!("Bearer {}", pair.access_token).parse()?);
-    /// let principal = auth.authenticate(&parts, None).await?.expect("a bearer token");
-    /// assert_eq!(principal.scopes, ["me:read"]);
-    /// # Ok(()) }
+    /// assert_eq!(auth.tokens().unwrap().verify_access(&pair.access_token)?.scopes, ["me:read"]);
+    /// # Ok(()) });
     /// ```
     pub async fn issue_tokens<'a>(
         &self,
@@ -336,43 +284,14 @@ impl<U: UserRecord> CrudAuth<U> {
         crate::transport::bearer::issue(&self.inner.core, user, epoch, requested_scopes).await
     }
 
-    /// The user's revocation epoch ([`Revocation::epoch`]).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let user = crudauth::doc_fixture::user(&auth).await?;
-    /// let epoch = auth.epoch(&user).await?;
-    /// assert_eq!(epoch, 0);
-    /// # Ok(()) }
-    /// ```
-    pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
-        self.revocation().epoch(user).await
-    }
-
-    /// Ends every earlier token and session of the user ([`Revocation::bump`]).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let user = crudauth::doc_fixture::user(&auth).await?;
-    /// auth.bump_epoch(&user).await?;
-    /// assert_eq!(auth.epoch(&auth.repo().find_by_login("ann").await?.expect("ann")).await?, 1);
-    /// # Ok(()) }
-    /// ```
-    pub async fn bump_epoch(&self, user: &U) -> Result<i64, AuthError> {
-        self.revocation().bump(user).await
-    }
-
     /// Creates the administrator, or promotes an existing account whose password is the
     /// given one (an account with the address but another password is never promoted).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// let admin = auth.ensure_admin("root@example.com", "a long admin password").await?;
     /// assert!(admin.is_superuser);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<U, AuthError> {
         crate::bootstrap::ensure_admin(&self.inner.core, &self.inner.login, email, password).await

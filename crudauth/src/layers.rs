@@ -43,13 +43,17 @@ impl<U: UserRecord> CrudAuth<U> {
     /// verified gate on a table without `email_verified`, a transport that is not
     /// configured).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) -> Result<(), crudauth::ConfigError> {
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
     /// use axum::{Router, routing::get};
     /// let reports: Router = Router::new()
     ///     .route("/reports", get(|| async { "..." }))
     ///     .route_layer(auth.require(crudauth::Gate::new().scopes(["reports:read"]))?);
-    /// # Ok(()) }
+    /// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/reports").await?;
+    /// let response = reports.oneshot(request).await?;
+    /// assert_eq!(response.status(), 403); // a session grants no scopes
+    /// # Ok(()) });
     /// ```
     pub fn require(&self, gate: Gate<U>) -> Result<RequireLayer<U>, ConfigError> {
         if gate.verified && !self.repo().schema().has(LogicalField::EmailVerified) {
@@ -78,14 +82,18 @@ impl<U: UserRecord> CrudAuth<U> {
     /// user-or-IP; refused requests get `429` with `Retry-After`, allowed ones the
     /// rate-limit headers. `limit` of [`RateLimit::OFF`] is a no-op.
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// use std::time::Duration;
-    /// use axum::{Router, routing::post};
+    /// use axum::{Router, body::Body, http::Request, routing::post};
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
     /// let app: Router = Router::new()
     ///     .route("/export", post(|| async { "..." }))
-    ///     .route_layer(auth.rate_limit("export", crudauth::RateLimit::new(10, Duration::from_secs(60)), crudauth::KeyBy::UserOrIp));
-    /// # }
+    ///     .route_layer(auth.rate_limit("export", crudauth::RateLimit::new(1, Duration::from_secs(3600)), crudauth::KeyBy::UserOrIp));
+    /// let export = || Request::post("/export").body(Body::empty());
+    /// assert_eq!(app.clone().oneshot(export()?).await?.status(), 200);
+    /// assert_eq!(app.oneshot(export()?).await?.status(), 429); // one an hour
+    /// # Ok(()) });
     /// ```
     pub fn rate_limit(&self, action: &str, limit: RateLimit, key: KeyBy) -> RateLimitLayer<U> {
         let f: Middleware<LimitState<U>> = |State((auth, spec)), request, next| {

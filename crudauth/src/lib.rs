@@ -11,46 +11,35 @@
 //! [`UserRepository`] (implemented for SeaORM entities by `crudauth-sea`'s
 //! `#[derive(AuthUser)]`), and to server-side state through one [`store::Store`] trait.
 //!
-//! ```no_run
-//! # async fn demo<R: crudauth::UserRepository>(repo: R) -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # crudauth::doc_fixture::run(async |_| {
 //! use axum::{Router, routing::get};
 //! use crudauth::{BearerConfig, CrudAuth, Principal, SessionConfig};
+//! use tower::ServiceExt; // `oneshot`: one request, no server
+//! # use crudauth::doc_fixture::User;
+//! # let repo = crudauth::doc_fixture::Repo::new();
 //!
+//! // From the environment in production; a fresh key for this example.
+//! let secret = std::env::var("CRUDAUTH_SECRET_KEY").unwrap_or_else(|_| crudauth::generate_secret_key());
 //! let auth = CrudAuth::builder(repo)
-//!     .secret_key(std::env::var("CRUDAUTH_SECRET_KEY")?.into_bytes())
+//!     .secret_key(secret)
 //!     .session(SessionConfig::default())
 //!     .bearer(BearerConfig::default())
 //!     .build()?;
 //!
-//! async fn whoami<U: crudauth::UserRecord>(p: Principal<U>) -> String {
+//! async fn whoami(p: Principal<User>) -> String {
 //!     format!("{} via {}", p.user_id, p.via.as_str())
 //! }
 //! let app: Router = Router::new()
-//!     .route("/whoami", get(whoami::<R::User>))
+//!     .route("/whoami", get(whoami))
 //!     .with_state(auth.clone())
 //!     .merge(auth.router());
-//! # Ok(()) }
+//! let request = axum::http::Request::get("/whoami").body(axum::body::Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), 401); // nobody signed in yet
+//! # Ok(()) });
 //! ```
 //!
-//! ## Layout
-//!
-//! Imports run one way, from the plain types up to the routes:
-//!
-//! - plain types and stores: [`error`], [`clock`], [`user`], [`store`], [`password`],
-//!   [`policy`], [`lockout`], [`ratelimit`], [`delivery`], [`hooks`], [`session`],
-//!   [`tokens`], [`principal`];
-//! - services, each holding the shared parts it needs (never the facade): [`login`] (the
-//!   password path), [`revocation`] (the epoch), [`sudo`], `recovery` (the email flows),
-//!   `bootstrap` (the default admin), and the [`transport`]s (`session`, `bearer`: the
-//!   credential read, resolved, issued and cleared in one place each);
-//! - the facade, [`CrudAuth`] (the composition root) and its [`CrudAuthBuilder`];
-//! - above it: [`extract`] (the extractors), the route layers (`auth.require`,
-//!   `auth.rate_limit`) and the routes (`auth.router()`).
-//!
-//! Each later sign-in method (OAuth, two-factor, passkeys, passwordless codes, API keys,
-//! device login) gets a folder of its own beside `login`, switched on by one builder call
-//! and one cargo feature.
-
 //! ## Layout
 //!
 //! Imports run one way, from the plain types up to the routes:

@@ -233,8 +233,7 @@ impl Lockout {
     /// `Err(Unavailable)` when the store fails (fail closed).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// # crudauth::doc_fixture::run(async |_| { let lockout = crudauth::doc_fixture::lockout();
     /// use crudauth::lockout::LockSubject;
     /// let id = crudauth::UserId::Int(3);
     /// let subject = LockSubject::Account { id: &id, known_client: false };
@@ -243,7 +242,7 @@ impl Lockout {
     /// }
     /// let sixth = lockout.check_and_count("203.0.113.9", subject).await;
     /// assert!(matches!(sixth, Err(crudauth::AuthError::LockedOut { retry_after: 60 })));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn check_and_count(
         &self,
@@ -368,8 +367,7 @@ impl Lockout {
     /// logins from one busy address never add up to a lock. Earlier failures stay counted.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// # crudauth::doc_fixture::run(async |_| { let lockout = crudauth::doc_fixture::lockout();
     /// use crudauth::lockout::LockSubject;
     /// let subject = LockSubject::Unknown("ann");
     /// for _ in 0..4 {
@@ -378,7 +376,7 @@ impl Lockout {
     /// let attempt = lockout.check_and_count("203.0.113.9", subject).await?;
     /// lockout.succeeded(attempt).await; // the fifth was right: the count starts over
     /// assert!(lockout.check_and_count("203.0.113.9", subject).await.is_ok());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn succeeded(&self, attempt: Attempt) {
         for key in &attempt.uncount {
@@ -407,8 +405,7 @@ impl Lockout {
     /// push anyone into a lock.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// # crudauth::doc_fixture::run(async |_| { let lockout = crudauth::doc_fixture::lockout();
     /// use crudauth::lockout::LockSubject;
     /// let subject = LockSubject::Unknown("ann");
     /// for _ in 0..5 {
@@ -416,7 +413,7 @@ impl Lockout {
     ///     lockout.refund(attempt).await; // nothing was checked: it does not count
     /// }
     /// assert!(lockout.check_and_count("203.0.113.9", subject).await.is_ok());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn refund(&self, attempt: Attempt) {
         for key in std::iter::once(&attempt.pair).chain(&attempt.uncount) {
@@ -435,10 +432,9 @@ impl Lockout {
     /// reset: the reset proves the owner).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// # crudauth::doc_fixture::run(async |_| { let lockout = crudauth::doc_fixture::lockout();
     /// lockout.clear_account(&crudauth::UserId::Int(3)).await?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn clear_account(&self, id: &UserId) -> Result<(), AuthError> {
         self.clear_subject(LockSubject::Account {
@@ -452,10 +448,9 @@ impl Lockout {
     /// account when it was tried.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let lockout = crudauth::doc_fixture::lockout();
+    /// # crudauth::doc_fixture::run(async |_| { let lockout = crudauth::doc_fixture::lockout();
     /// lockout.clear_identifier("ann@example.com").await?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn clear_identifier(&self, identifier: &str) -> Result<(), AuthError> {
         self.clear_subject(LockSubject::Unknown(identifier)).await
@@ -520,6 +515,11 @@ impl Strike {
 }
 
 impl Strikes {
+    /// A fault of the store, reported under this counter's own name (`sudo store`).
+    fn fault(&self, e: crate::store::StoreError) -> AuthError {
+        crate::store::fail_closed(&format!("{} store", self.namespace), &e)
+    }
+
     fn key(&self, kind: &str, subject: &str) -> String {
         let who = hmac_hex(&self.key, subject.as_bytes());
         format!("{}:{kind}:{who}", self.namespace)
@@ -536,7 +536,7 @@ impl Strikes {
             .store
             .ttl(&self.key("lock", subject))
             .await
-            .map_err(fault)?
+            .map_err(|e| self.fault(e))?
         {
             Some(left) => Err(AuthError::TooManyAttempts {
                 retry_after: ceil_secs(left),
@@ -551,7 +551,7 @@ impl Strikes {
             .store
             .incr(&self.key("fail", subject), 1, self.lock_for)
             .await
-            .map_err(fault)?;
+            .map_err(|e| self.fault(e))?;
         Ok(Strike {
             count,
             over: count > i64::from(self.max),
@@ -563,7 +563,7 @@ impl Strikes {
         self.store
             .incr(&self.key("fail", subject), -1, self.lock_for)
             .await
-            .map_err(fault)?;
+            .map_err(|e| self.fault(e))?;
         Ok(())
     }
 
@@ -572,7 +572,7 @@ impl Strikes {
         self.store
             .set(&self.key("lock", subject), b"1", Some(self.lock_for))
             .await
-            .map_err(fault)?;
+            .map_err(|e| self.fault(e))?;
         self.clear(subject).await?;
         Ok(AuthError::TooManyAttempts {
             retry_after: self.lock_for.as_secs().max(1),
@@ -584,7 +584,7 @@ impl Strikes {
         self.store
             .delete(&self.key("fail", subject))
             .await
-            .map_err(fault)?;
+            .map_err(|e| self.fault(e))?;
         Ok(())
     }
 }

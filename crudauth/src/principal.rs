@@ -51,11 +51,10 @@ impl Transport {
 /// async fn whoami(principal: Principal<User>) -> String {
 ///     format!("{} via {}", principal.user_id, principal.via.as_str())
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
+/// # crudauth::doc_fixture::run(async |auth| {
 /// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
 /// assert_eq!(whoami(principal).await, "1 via session");
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 ///
 /// Its `Debug` output leaves the loaded user out (the application's model carries the
@@ -149,14 +148,13 @@ impl<U> Principal<U> {
 /// async fn admin_only(crudauth::Superuser(admin): crudauth::Superuser<User>) -> String {
 ///     format!("welcome {}", admin.user_id)
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # use tower::ServiceExt;
+/// # crudauth::doc_fixture::run(async |auth| {
+/// use tower::ServiceExt; // `oneshot`: one request, no server
 /// let app = axum::Router::new().route("/admin", axum::routing::get(admin_only)).with_state(auth.clone());
 /// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/admin").await?;
 /// let response = app.oneshot(request).await?;
 /// assert_eq!(response.status(), 403); // Ann is no superuser
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Debug)]
 pub struct Superuser<U>(pub Principal<U>);
@@ -318,14 +316,13 @@ impl<U> Gate<U> {
 /// async fn danger(crudauth::RequireSudo(who): crudauth::RequireSudo<User>) -> String {
 ///     format!("done for {}", who.user_id)
 /// }
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # use tower::ServiceExt;
+/// # crudauth::doc_fixture::run(async |auth| {
+/// use tower::ServiceExt; // `oneshot`: one request, no server
 /// let app = axum::Router::new().route("/danger", axum::routing::get(danger)).with_state(auth.clone());
 /// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/danger").await?;
 /// let response = app.oneshot(request).await?;
 /// assert_eq!(response.status(), 403); // signed in, but not elevated
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequireSudo<U>(pub Principal<U>);

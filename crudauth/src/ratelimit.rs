@@ -142,13 +142,11 @@ impl RateLimiter {
     /// The configured limit of an action (built-in or registered), if any.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let limiter = auth.rate_limiter();
+    /// # crudauth::doc_fixture::run(async |auth| { let limiter = auth.rate_limiter();
     /// let register = limiter.limit("register").expect("a built-in action");
     /// assert_eq!(register.times, 5);
     /// assert!(limiter.limit("export").is_none()); // registered by nobody
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn limit(&self, action: &str) -> Option<RateLimit> {
         self.limits.get(action).copied()
@@ -157,9 +155,7 @@ impl RateLimiter {
     /// Counts one request of `action` for `identity` against `limit`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let limiter = auth.rate_limiter();
+    /// # crudauth::doc_fixture::run(async |auth| { let limiter = auth.rate_limiter();
     /// use crudauth::ratelimit::Decision;
     /// let limit = crudauth::RateLimit::new(1, std::time::Duration::from_secs(3600));
     /// let first = limiter.check("export", limit, "user:42").await?;
@@ -168,7 +164,7 @@ impl RateLimiter {
     ///     Decision::Allowed(_) => unreachable!("one an hour"),
     ///     Decision::Limited(refusal) => println!("answer {refusal:?} as a 429"),
     /// }
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn check(
         &self,
@@ -224,15 +220,13 @@ impl RateLimiter {
     /// requests): `false` means "do nothing, but answer as if done" — never a 429.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let limiter = auth.rate_limiter();
+    /// # crudauth::doc_fixture::run(async |auth| { let limiter = auth.rate_limiter();
     /// // Five reset mails an hour per address; the sixth request is dropped, not refused.
     /// for _ in 0..5 {
     ///     assert!(limiter.allow_silently("password_reset_request", "ann@example.com").await?);
     /// }
     /// assert!(!limiter.allow_silently("password_reset_request", "ann@example.com").await?);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn allow_silently(&self, action: &str, target: &str) -> Result<bool, AuthError> {
         let Some(limit) = self.limit(action) else {
@@ -250,13 +244,11 @@ impl RateLimiter {
     /// in from) is not held to.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let limiter = auth.rate_limiter();
+    /// # crudauth::doc_fixture::run(async |auth| { let limiter = auth.rate_limiter();
     /// if limiter.allow_silently_from("password_reset_request", "ann@example.com", "203.0.113.9", false).await? {
     ///     // send the mail
     /// }
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn allow_silently_from(
         &self,

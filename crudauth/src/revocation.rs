@@ -14,13 +14,12 @@ const EPOCH_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// Reads and moves users' revocation epochs. Reached as `auth.revocation()`.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
+/// # crudauth::doc_fixture::run(async |auth| {
 /// # let user = crudauth::doc_fixture::user(&auth).await?;
 /// let revocation = auth.revocation();
 /// let before = revocation.epoch(&user).await?;
 /// assert!(revocation.bump(&user).await? != before);
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub struct Revocation<U> {
     repo: Arc<dyn DynUserRepository<U>>,
@@ -64,12 +63,11 @@ impl<U: UserRecord> Revocation<U> {
     /// has none.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// let epoch = auth.revocation().epoch(&user).await?;
     /// assert_eq!(epoch, 0); // the user's `token_version`
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn epoch(&self, user: &U) -> Result<i64, AuthError> {
         if let Some(v) = user.token_version() {
@@ -107,13 +105,12 @@ impl<U: UserRecord> Revocation<U> {
     /// dies. Returns the new epoch.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// # let user = crudauth::doc_fixture::user(&auth).await?;
     /// # let signed_in = crudauth::doc_fixture::signed_in_parts(&auth, "ann").await?;
     /// auth.revocation().bump(&user).await?; // every earlier token and session ends
     /// assert!(auth.authenticate(&signed_in, None).await?.is_none());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn bump(&self, user: &U) -> Result<i64, AuthError> {
         let id = user.user_id();

@@ -67,13 +67,11 @@ impl SudoConfig {
 /// The sudo service. Reached as `auth.sudo()`.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let client = crudauth::doc_fixture::client();
+/// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
 /// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
 /// let elevated = auth.sudo().elevate(&principal, "correct horse battery staple", &client).await?;
 /// assert!(elevated.until > 0);
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub struct Sudo<U> {
     core: Arc<Core<U>>,
@@ -93,14 +91,12 @@ impl<U> std::fmt::Debug for Sudo<U> {
 /// A successful elevation: the session's new id and when the elevation ends.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let client = crudauth::doc_fixture::client();
+/// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
 /// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
 /// let elevated = auth.sudo().elevate(&principal, "correct horse battery staple", &client).await?;
 /// // Send `elevated.session.id` as the session cookie; elevated until `elevated.until`.
 /// assert_eq!(elevated.session.record.sudo_until, Some(elevated.until));
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Debug)]
 pub struct Elevated {
@@ -126,10 +122,9 @@ impl<U: UserRecord> Sudo<U> {
     /// The settings.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// assert_eq!(auth.sudo().config().max_attempts, 3);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn config(&self) -> &SudoConfig {
         &self.config
@@ -141,15 +136,13 @@ impl<U: UserRecord> Sudo<U> {
     /// `Incorrect password`, 429 when locked.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// # let principal = crudauth::doc_fixture::session_principal(&auth).await?;
     /// let wrong = auth.sudo().elevate(&principal, "not my password", &client).await;
     /// assert!(matches!(wrong, Err(crudauth::AuthError::Unauthorized("Incorrect password"))));
     /// let elevated = auth.sudo().elevate(&principal, "correct horse battery staple", &client).await?;
     /// assert_eq!(elevated.session.record.sudo_until, Some(elevated.until));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn elevate(
         &self,

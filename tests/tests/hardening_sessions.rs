@@ -141,7 +141,7 @@ async fn a_session_cookie_copied_before_set_password_dies_with_it() {
             .username("oauthy");
         new.email_verified = true;
         let created = t.auth.repo().create(new).await.unwrap();
-        let epoch = t.auth.epoch(&created).await.unwrap();
+        let epoch = t.auth.revocation().epoch(&created).await.unwrap();
         let fresh = t
             .auth
             .sessions()
@@ -265,7 +265,7 @@ async fn a_rotation_is_atomic_one_winner_and_never_a_resurrected_session() {
         t.register("ann@example.com", "ann", PW).await;
         let user = t.auth.repo().find_by_login("ann").await.unwrap().unwrap();
         let uid = user.user_id().to_string();
-        let epoch = t.auth.epoch(&user).await.unwrap();
+        let epoch = t.auth.revocation().epoch(&user).await.unwrap();
         let sessions = t.auth.sessions().unwrap();
         let handles = |list: Vec<crudauth::session::LiveSession>| {
             list.into_iter().map(|s| s.handle).collect::<Vec<_>>()

@@ -502,17 +502,17 @@ async fn losing_the_store_never_revives_revoked_tokens_of_a_legacy_table() {
         .create(crudauth::NewUser::new(hash).email("old@example.com"))
         .await
         .unwrap();
-    let old = before.epoch(&user).await.unwrap();
+    let old = before.revocation().epoch(&user).await.unwrap();
     assert!(
         old > 1_000_000_000,
         "a fresh store epoch starts at the current time"
     );
-    let bumped = before.bump_epoch(&user).await.unwrap();
+    let bumped = before.revocation().bump(&user).await.unwrap();
     assert_eq!(bumped, old + 1);
     // The store is lost (flush, restart): the epoch restarts at the current time, above
     // every epoch a revoked token could carry.
     let after = build(Arc::new(MemoryStore::new()));
-    let fresh = after.epoch(&user).await.unwrap();
+    let fresh = after.revocation().epoch(&user).await.unwrap();
     assert!(
         fresh > bumped,
         "every revoked epoch is older than the restarted one"

@@ -783,7 +783,7 @@ async fn set_password_needs_a_fresh_session_and_an_account_without_one() {
     new.email_verified = true;
     let created = repo.create(new).await.unwrap();
     let uid = created.user_id().to_string();
-    let epoch = t.auth.epoch(&created).await.unwrap();
+    let epoch = t.auth.revocation().epoch(&created).await.unwrap();
     let sessions = t.auth.sessions().unwrap();
     let fresh = sessions
         .create(&uid, epoch, "127.0.0.1", "test")
@@ -978,7 +978,7 @@ async fn set_password_refuses_a_session_older_than_the_freshness_window() {
         )
         .await
         .unwrap();
-    let epoch = t.auth.epoch(&created).await.unwrap();
+    let epoch = t.auth.revocation().epoch(&created).await.unwrap();
     let new = t
         .auth
         .sessions()

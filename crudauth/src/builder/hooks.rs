@@ -33,89 +33,81 @@ user_hooks! {
     /// the user first signs in. `auth.background().flush()` waits for it.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_register(|user, _ctx| async move { println!("welcome {}", user.user_id()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_register => AfterRegister;
     /// Called after a successful sign-in (session or token).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_login(|user, ctx| async move { println!("{} from {:?}", user.user_id(), ctx.ip); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_login => AfterLogin;
     /// Called after a logout (a session, or a bearer client's refresh family).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_logout(|user, _ctx| async move { println!("bye {}", user.user_id()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_logout => AfterLogout;
     /// Called after a password change (or a first password set).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_password_changed(|user, _ctx| async move { println!("notify {:?}", user.email()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_password_changed => AfterPasswordChanged;
     /// Called the first time a user's email address is verified (a verify token redeemed).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_recovery_verified(|user, _ctx| async move { println!("verified {:?}", user.email()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_recovery_verified => AfterRecoveryVerified;
     /// Called after a completed password reset (every session and token of the user ended).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_password_reset(|user, _ctx| async move { println!("reset for {}", user.user_id()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_password_reset => AfterPasswordReset;
     /// Called after a confirmed email change (the model holds the new address).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_email_changed(|user, _ctx| async move { println!("now {:?}", user.email()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_email_changed => AfterEmailChanged;
     /// Called after a session was elevated (sudo mode).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_after_sudo(|user, _ctx| async move { println!("sudo by {}", user.user_id()); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     on_after_sudo => AfterSudo;
 }
@@ -126,14 +118,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// [`CrudAuthBuilder::on_lockout`]).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// # let client = crudauth::doc_fixture::client();
     /// let b = b.on_login_failed(|identifier, _user, reason, _ctx| async move { println!("{identifier}: {}", reason.as_str()); Ok(()) });
     /// let auth = b.build()?;
     /// // Prints "ann: invalid_credentials".
     /// assert!(auth.authenticate_password("ann", "wrong horse", &client, "session").await.is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn on_login_failed<F, Fut>(mut self, hook: F) -> Self
     where
@@ -148,12 +139,11 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// seconds until it may try again.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_lockout(|identifier, retry_after, _ctx| async move { println!("{identifier} locked for {retry_after}s"); Ok(()) });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn on_lockout<F, Fut>(mut self, hook: F) -> Self
     where
@@ -170,8 +160,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// before anything is written.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let b = b.on_before_register(|new, _ctx| async move {
     ///     match new.email.as_deref() {
@@ -180,7 +169,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     ///     }
     /// });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn on_before_register<F, Fut>(mut self, hook: F) -> Self
     where
@@ -197,19 +186,18 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// the reason `refused`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # use crudauth::UserRecord;
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// # let client = crudauth::doc_fixture::client();
     /// let b = b.on_before_login(|user, _ctx| async move {
     ///     if user.is_superuser() { Err(crudauth::Veto::new("admins sign in elsewhere")) } else { Ok(()) }
     /// });
     /// let auth = b.build()?;
-    /// let admin = auth.ensure_admin("root@example.com", "a long admin password").await?;
+    /// auth.ensure_admin("root@example.com", "a long admin password").await?;
     /// let refused = auth.authenticate_password("root@example.com", "a long admin password", &client, "session").await;
     /// assert!(matches!(refused, Err(crudauth::AuthError::BadCredentials))); // as a disabled account
     /// assert!(auth.authenticate_password("ann", "correct horse battery staple", &client, "session").await.is_ok());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn on_before_login<F, Fut>(mut self, hook: F) -> Self
     where

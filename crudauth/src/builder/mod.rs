@@ -90,13 +90,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The secret key (at least 32 bytes); per-purpose keys are derived from it.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.secret_key(std::env::var("CRUDAUTH_SECRET_KEY").unwrap_or_else(|_| crudauth::generate_secret_key()));
     /// assert!(b.build().is_ok());
     /// # let b = crudauth::doc_fixture::builder().await;
     /// assert!(matches!(b.secret_key("too short").build(), Err(crudauth::ConfigError::SecretTooShort)));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn secret_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
         self.secret = Some(secret.into());
@@ -106,11 +105,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Adds the session transport (cookie + CSRF), tried in the order transports are added.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.session(crudauth::SessionConfig::default());
     /// assert!(b.build()?.sessions().is_some());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn session(mut self, config: SessionConfig) -> Self {
         self.session = Some(config);
@@ -122,11 +120,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Adds the bearer transport (JWT access + rotating refresh tokens).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.bearer(crudauth::BearerConfig::default());
     /// assert!(b.build()?.tokens().is_some());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn bearer(mut self, config: BearerConfig) -> Self {
         self.bearer = Some(config);
@@ -138,14 +135,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Lockout thresholds.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.lockout(crudauth::LockoutConfig { max_attempts: 3, ..Default::default() });
     /// # b.build()?;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// let refused = b.lockout(crudauth::LockoutConfig { max_attempts: 0, ..Default::default() }).build();
     /// assert!(refused.is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn lockout(mut self, config: LockoutConfig) -> Self {
         self.lockout = config;
@@ -155,11 +151,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Password hashing parameters.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.password(crudauth::password::PasswordConfig { max_length: 256, ..Default::default() });
     /// assert_eq!(b.build()?.passwords().max_length(), 256);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn password(mut self, config: PasswordConfig) -> Self {
         self.password = config;
@@ -170,11 +165,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// `min_length`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.min_password_length(12);
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn min_password_length(mut self, min: usize) -> Self {
         self.policy.min_length = min;
@@ -184,12 +178,11 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The password policy, applied on register, set, change and reset.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// use crudauth::policy::PasswordPolicy;
     /// let b = b.password_policy(PasswordPolicy { min_length: 12, require_digit: true, ..Default::default() });
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
         self.policy = policy;
@@ -201,13 +194,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// channel.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b
     ///     .recovery(crudauth::RecoveryConfig::new("https://app.example.com"))
     ///     .email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
     /// assert!(b.build()?.recovery().is_some());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn recovery(mut self, config: RecoveryConfig) -> Self {
         self.recovery = Some(config);
@@ -217,11 +209,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The email sender for the email flows.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.email_sender(std::sync::Arc::new(crudauth::delivery::OutboxSender::new("outbox.jsonl")));
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn email_sender(mut self, sender: Arc<dyn EmailSender>) -> Self {
         self.email_sender = Some(sender);
@@ -231,7 +222,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Adds a delivery channel (SMS, push, ...), fired after the email sender.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError};
     /// # struct Sms;
     /// # #[async_trait::async_trait]
@@ -242,7 +233,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// let sms: std::sync::Arc<dyn DeliveryChannel> = std::sync::Arc::new(Sms);
     /// let b = b.delivery_channel(sms);
     /// assert_eq!(format!("{:?}", b.build()?.deliveries()), "Deliveries { email: true, channels: 1 }");
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn delivery_channel(mut self, channel: Arc<dyn DeliveryChannel>) -> Self {
         self.channels.push(channel);
@@ -252,11 +243,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Sudo settings (elevation window, attempts, lock).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.sudo(crudauth::SudoConfig { window: std::time::Duration::from_secs(120), ..Default::default() });
     /// assert_eq!(b.build()?.sudo().config().window.as_secs(), 120);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn sudo(mut self, config: SudoConfig) -> Self {
         self.sudo = config;
@@ -266,14 +256,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// How many proxies in front of the app to trust for `X-Forwarded-For` (default 0).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.trusted_proxy_hops(1); // one reverse proxy in front
     /// let auth = b.build()?;
-    /// let mut parts = crudauth::doc_fixture::parts();
+    /// let (mut parts, _) = axum::http::Request::new(()).into_parts();
     /// parts.headers.insert("x-forwarded-for", "198.51.100.4".parse()?);
     /// assert_eq!(auth.client_meta(&parts).ip, Some([198, 51, 100, 4].into()));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
         self.trusted_proxy_hops = hops;
@@ -283,11 +272,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The store for sessions, lockout counters, refresh families and epochs (default: memory).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.store(std::sync::Arc::new(crudauth::store::MemoryStore::new()));
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
@@ -298,11 +286,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// fault, answered `503` (fail closed), never a request that hangs.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.store_timeout(std::time::Duration::from_millis(500));
     /// # b.build()?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
@@ -312,14 +299,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// The application's own columns `/register` may write (everything else is dropped).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// let b = b.register_extra_fields(["display_name"]);
     /// # b.build()?;
     /// # let b = crudauth::doc_fixture::builder().await;
     /// // A contract field can never be set by a client.
     /// assert!(b.register_extra_fields(["is_superuser"]).build().is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn register_extra_fields<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
@@ -334,15 +320,14 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// [`RateLimit::OFF`] switches one off.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// use std::time::Duration;
     /// let b = b
     ///     .rate_limit("register", crudauth::RateLimit::new(20, Duration::from_secs(3600)))
     ///     .rate_limit("csrf_refresh", crudauth::RateLimit::OFF);
     /// let auth = b.build()?;
     /// assert_eq!(auth.rate_limiter().limit("register").map(|l| l.times), Some(20));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn rate_limit(mut self, action: &str, limit: RateLimit) -> Self {
         self.rate_limits.insert(action.to_owned(), limit);
@@ -354,12 +339,11 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// Validates the configuration and wires the services.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let b = crudauth::doc_fixture::builder().await;
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// # use crudauth::doc_fixture::User;
     /// let auth: Result<crudauth::CrudAuth<User>, crudauth::ConfigError> = b.build();
     /// assert!(auth.is_ok());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn build(self) -> Result<CrudAuth<U>, ConfigError> {
         let secret = self.secret.ok_or(ConfigError::MissingSecret)?;

@@ -18,13 +18,12 @@ impl<U: UserRecord> Login<U> {
     /// unmet rule, on `field`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// use crudauth::policy::{PasswordContext, PasswordSource};
     /// let ctx = PasswordContext { source: PasswordSource::Set, username: None, email: Some("ann@example.com".into()) };
     /// auth.login().validate_password("mauve staple orbit", &ctx, "password").await?;
     /// assert!(auth.login().validate_password("short", &ctx, "password").await.is_err()); // under 8 characters
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn validate_password(
         &self,
@@ -208,16 +207,14 @@ impl<U: UserRecord> Login<U> {
     /// policy. Returns the moved session, which the caller sets as the cookie.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// # let unusable = crudauth::password::make_unusable_password();
     /// # auth.repo().create(crudauth::NewUser::new(unusable).email("bob@example.com").username("bob")).await?;
     /// // Bob signed up by a link and has no password yet; he signed in a moment ago.
     /// # let p = crudauth::doc_fixture::session_principal_of(&auth, "bob").await?;
     /// let moved = auth.login().set_password(&p, "mauve staple orbit", &client).await?;
     /// assert!(moved.is_some()); // the session moved to a new id: set it as the cookie
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn set_password(
         &self,

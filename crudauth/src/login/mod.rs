@@ -25,9 +25,7 @@ use crate::user::{MAX_IDENTIFIER_CHARS, UserId, UserRecord};
 /// check; sessions and tokens made from it carry that epoch.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let client = crudauth::doc_fixture::client();
+/// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
 /// # use crudauth::doc_fixture::User;
 /// let verified: crudauth::VerifiedUser<User> = auth
 ///     .login()
@@ -35,7 +33,7 @@ use crate::user::{MAX_IDENTIFIER_CHARS, UserId, UserRecord};
 ///     .await?;
 /// println!("signed in at epoch {}", verified.epoch);
 /// assert_eq!(verified.user.username, "ann");
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Debug)]
 pub struct VerifiedUser<U> {
@@ -48,12 +46,10 @@ pub struct VerifiedUser<U> {
 /// The password service. Reached as `auth.login()`.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let client = crudauth::doc_fixture::client();
+/// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
 /// let verified = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "bearer").await?;
 /// assert_eq!(verified.user.email, "ann@example.com");
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub struct Login<U> {
     core: Arc<Core<U>>,
@@ -91,15 +87,13 @@ impl<U: UserRecord> Login<U> {
     /// a disabled account is), a rehash when parameters changed, and the hooks.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// let login = auth.login();
     /// let wrong = login.authenticate_password("ann@example.com", "wrong horse", &client, "session").await;
     /// assert!(matches!(wrong, Err(crudauth::AuthError::BadCredentials)));
     /// let verified = login.authenticate_password("Ann@Example.com", "correct horse battery staple", &client, "session").await?;
     /// assert_eq!(verified.user.username, "ann");
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn authenticate_password(
         &self,
@@ -401,14 +395,12 @@ impl<U: UserRecord> Login<U> {
     /// scopes clamped to the grantable set. 500 without the bearer transport.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let client = crudauth::doc_fixture::client();
+    /// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
     /// let verified = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "bearer").await?;
     /// let pair = auth.login().issue_tokens(&verified, ["me:read"]).await?;
     /// let claims = auth.tokens().expect("bearer transport on").verify_access(&pair.access_token)?;
     /// assert_eq!(claims.scopes, ["me:read"]);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn issue_tokens<'a>(
         &self,

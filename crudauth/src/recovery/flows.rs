@@ -105,13 +105,13 @@ impl<U: UserRecord> Recovery<U> {
     /// way for every address; the work runs in the background.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
     /// # let client = crudauth::doc_fixture::client();
     /// auth.recovery().expect("email flows on").request_verification("ann@example.com", &client);
     /// auth.background().flush().await; // the work runs in the background
     /// assert_eq!(mailbox.messages()[0].subject, "Verify your email");
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn request_verification(&self, email: &str, client: &ClientMeta) {
         if self.parts.verifies {
@@ -207,7 +207,7 @@ impl<U: UserRecord> Recovery<U> {
     /// token that is not live.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
     /// # let client = crudauth::doc_fixture::client();
     /// let recovery = auth.recovery().expect("email flows on");
@@ -216,7 +216,7 @@ impl<U: UserRecord> Recovery<U> {
     /// # let token = mailbox.last_token().expect("a verify link was sent");
     /// let user = recovery.confirm_verification(&token).await?;
     /// assert!(user.email_verified);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn confirm_verification(&self, token: &str) -> Result<U, AuthError> {
         let recovery = &*self.parts;
@@ -255,7 +255,7 @@ impl<U: UserRecord> Recovery<U> {
     /// every address; the work runs in the background.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
     /// # let client = crudauth::doc_fixture::client();
     /// let recovery = auth.recovery().expect("email flows on");
@@ -264,7 +264,7 @@ impl<U: UserRecord> Recovery<U> {
     /// auth.background().flush().await;
     /// let sent: Vec<_> = mailbox.messages().into_iter().map(|m| (m.to, m.subject)).collect();
     /// assert_eq!(sent, [("ann@example.com".to_owned(), "Reset your password".to_owned())]);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn request_password_reset(&self, email: &str, client: &ClientMeta) {
         self.spawn_token_request(Purpose::Reset, email, client, U::is_active);
@@ -280,7 +280,7 @@ impl<U: UserRecord> Recovery<U> {
     /// fires.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
     /// # let client = crudauth::doc_fixture::client();
     /// let recovery = auth.recovery().expect("email flows on");
@@ -290,7 +290,7 @@ impl<U: UserRecord> Recovery<U> {
     /// recovery.confirm_password_reset(&token, "a new long passphrase").await?;
     /// // The link is spent.
     /// assert!(recovery.confirm_password_reset(&token, "a new long passphrase").await.is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn confirm_password_reset(
         &self,
@@ -355,7 +355,7 @@ impl<U: UserRecord> Recovery<U> {
     /// matches current email`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
     /// # let client = crudauth::doc_fixture::client();
     /// # let p = crudauth::doc_fixture::session_principal(&auth).await?;
@@ -365,7 +365,7 @@ impl<U: UserRecord> Recovery<U> {
     /// // A notice to the current address, a confirmation link to the new one.
     /// let sent: Vec<_> = mailbox.messages().into_iter().map(|m| m.to).collect();
     /// assert_eq!(sent, ["ann@example.com", "ann@new.example"]);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn request_email_change(
         &self,
@@ -441,7 +441,7 @@ impl<U: UserRecord> Recovery<U> {
     /// live (a second change request retires the first one's link).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
     /// # let client = crudauth::doc_fixture::client();
     /// # let p = crudauth::doc_fixture::session_principal(&auth).await?;
@@ -451,7 +451,7 @@ impl<U: UserRecord> Recovery<U> {
     /// # let token = mailbox.last_token().expect("a confirmation link was sent");
     /// let user = recovery.confirm_email_change(&token).await?;
     /// assert_eq!((user.email.as_str(), user.email_verified), ("ann@new.example", true));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn confirm_email_change(&self, token: &str) -> Result<U, AuthError> {
         self.confirm_email_change_keeping(token, None)

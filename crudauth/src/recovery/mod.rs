@@ -142,14 +142,14 @@ impl RecoveryConfig {
 /// `auth.recovery()`.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # crudauth::doc_fixture::run(async |_| {
 /// # let (auth, mailbox) = crudauth::doc_fixture::auth_with_mailbox().await;
 /// # let client = crudauth::doc_fixture::client();
 /// let recovery = auth.recovery().expect("email flows on");
 /// recovery.request_password_reset("ann@example.com", &client);
 /// auth.background().flush().await;
 /// assert_eq!(mailbox.messages().len(), 1);
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub struct Recovery<U> {
     core: Arc<Core<U>>,
@@ -230,11 +230,10 @@ impl<U: UserRecord> Recovery<U> {
     /// The settings.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
+    /// # crudauth::doc_fixture::run(async |auth| {
     /// let ttl = auth.recovery().map(|r| r.config().reset_ttl);
     /// assert_eq!(ttl, Some(std::time::Duration::from_secs(3600)));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn config(&self) -> &RecoveryConfig {
         &self.parts.config

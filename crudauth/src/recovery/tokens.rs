@@ -31,7 +31,7 @@ impl Purpose {
 /// A one-time token's stored record.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct TokenRecord {
-    /// The user id, textual (stored as `user_id`).
+    /// The user id, textual (stored as `uid`).
     #[serde(rename = "uid")]
     pub(super) user_id: String,
     /// The user's revocation epoch at issue (stored as `ver`).

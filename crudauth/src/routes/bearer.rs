@@ -67,7 +67,7 @@ pub(crate) async fn refresh<U: UserRecord>(
         tokens.revoke_family(&claims).await?;
         return Err(invalid);
     };
-    let epoch = auth.epoch(&user).await?;
+    let epoch = auth.revocation().epoch(&user).await?;
     if epoch != claims.epoch {
         tokens.revoke_family(&claims).await?;
         return Err(invalid);

@@ -21,10 +21,14 @@ impl<U: UserRecord> CrudAuth<U> {
     /// (`/email/verify-request`, `/email/verify-confirm`, `/password/reset-request`,
     /// `/password/reset-confirm`, `/email/change-request`, `/email/change-confirm`).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
     /// let app: axum::Router = axum::Router::new().merge(auth.router());
-    /// # }
+    /// let request = axum::http::Request::get("/me").body(axum::body::Body::empty())?;
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), 401); // nobody signed in
+    /// # Ok(()) });
     /// ```
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let mut router = self.account_routes();
@@ -40,10 +44,14 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The session transport's routes only (empty without a session transport).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
     /// let app: axum::Router = auth.session_router();
-    /// # }
+    /// let request = axum::http::Request::get("/sessions").body(axum::body::Body::empty())?;
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), 401);
+    /// # Ok(()) });
     /// ```
     pub fn session_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let router = if self.sessions().is_some() {
@@ -56,10 +64,14 @@ impl<U: UserRecord> CrudAuth<U> {
 
     /// The bearer transport's routes only (empty without a bearer transport).
     ///
-    /// ```no_run
-    /// # fn f<U: crudauth::UserRecord>(auth: crudauth::CrudAuth<U>) {
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
     /// let app: axum::Router = auth.bearer_router();
-    /// # }
+    /// let request = axum::http::Request::get("/tokens").body(axum::body::Body::empty())?;
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), 401);
+    /// # Ok(()) });
     /// ```
     pub fn bearer_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let router = if self.tokens().is_some() {

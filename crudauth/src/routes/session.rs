@@ -154,7 +154,7 @@ pub(crate) async fn logout_all<U: UserRecord>(
         .enforce("logout_all", &format!("user:{uid}"))
         .await?;
     // The epoch first: every access token and session of the user dies in this one step.
-    let epoch = auth.bump_epoch(&principal.user).await?;
+    let epoch = auth.revocation().bump(&principal.user).await?;
     if let Some(tokens) = auth.tokens() {
         tokens.revoke_all_families(&uid).await?;
     }

@@ -73,11 +73,9 @@ impl Sessions {
     /// should read this.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, _| {
     /// assert!(sessions.now_secs() > 1_700_000_000);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn now_secs(&self) -> i64 {
         self.config.clock.now_secs()
@@ -87,11 +85,9 @@ impl Sessions {
     /// [`SessionConfig::host_prefix`] asks for it).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, _| {
     /// assert_eq!(sessions.config().cookie_name, "__Host-session_id"); // the prefix applied
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -100,12 +96,9 @@ impl Sessions {
     /// The public handle of a raw session id.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// assert_eq!(sessions.handle_of(&new.id), new.handle);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn handle_of(&self, raw_id: &str) -> String {
         hmac_hex(&self.keys.session, raw_id.as_bytes())
@@ -119,14 +112,12 @@ impl Sessions {
     /// the least recently active sessions beyond the per-user cap.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, _| {
     /// let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
     /// // `new.id` goes in the cookie, `new.csrf_token` to the page; only `new.handle` is stored.
     /// let live = sessions.resolve(&new.id).await?.expect("just created");
     /// assert_eq!((live.handle, live.record.user_id), (new.handle, "1".to_owned()));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn create(
         &self,
@@ -200,13 +191,10 @@ impl Sessions {
     /// `touch_interval`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// assert!(sessions.resolve(&new.id).await?.is_some());
     /// assert!(sessions.resolve("not-a-session-id").await?.is_none());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn resolve(&self, raw_id: &str) -> Result<Option<LiveSession>, AuthError> {
         if raw_id.is_empty() || raw_id.len() > 128 {
@@ -219,13 +207,10 @@ impl Sessions {
     /// Loads a session by handle, applying the timeouts.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// let live = sessions.load(&new.handle).await?.expect("live");
-    /// assert_eq!(live.record.ip, "203.0.113.9");
-    /// # Ok(()) }
+    /// assert_eq!(live.record.ip, "203.0.113.7");
+    /// # Ok(()) });
     /// ```
     pub async fn load(&self, handle: &str) -> Result<Option<LiveSession>, AuthError> {
         let key = session_key(handle);
@@ -268,15 +253,10 @@ impl Sessions {
     /// Checks a presented CSRF token against the session's, in constant time.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
-    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, live| {
     /// sessions.check_csrf(&live, Some(&new.csrf_token))?;
     /// assert!(sessions.check_csrf(&live, Some("forged")).is_err());
-    /// assert!(sessions.check_csrf(&live, None).is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn check_csrf(
         &self,
@@ -305,15 +285,11 @@ impl Sessions {
     /// session's token (always `Ok` when CSRF is switched off).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
-    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, live| {
     /// let mut headers = axum::http::HeaderMap::new();
     /// headers.insert("x-csrf-token", new.csrf_token.parse()?);
     /// sessions.check_request_csrf(&live, &headers)?;
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn check_request_csrf(
         &self,
@@ -332,14 +308,10 @@ impl Sessions {
     /// Whether a presented CSRF token is the session's (without an error).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
-    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, live| {
     /// assert!(sessions.csrf_matches(&live, &new.csrf_token));
     /// assert!(!sessions.csrf_matches(&live, "forged"));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn csrf_matches(&self, session: &LiveSession, presented: &str) -> bool {
         self.check_csrf(session, Some(presented)).is_ok()
@@ -349,17 +321,12 @@ impl Sessions {
     /// still exactly as loaded; otherwise `Err(NotAuthenticated)` and nothing is written.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
-    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, live| {
     /// let mut record = live.record.clone();
     /// record.sudo_until = Some(sessions.now_secs() + 300);
     /// sessions.update(&live, &record).await?;
-    /// // `live` is stale now: an update from it writes nothing.
-    /// assert!(sessions.update(&live, &record).await.is_err());
-    /// # Ok(()) }
+    /// assert!(sessions.update(&live, &record).await.is_err()); // `live` is stale now
+    /// # Ok(()) });
     /// ```
     pub async fn update(
         &self,
@@ -392,13 +359,10 @@ impl Sessions {
     /// few times. `Ok(false)` when the session is gone (never resurrected).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// assert!(sessions.modify(&new.handle, |r| r.sudo_until = None).await?);
     /// assert!(!sessions.modify("a-handle-that-is-gone", |r| r.sudo_until = None).await?);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn modify(
         &self,
@@ -427,15 +391,11 @@ impl Sessions {
     /// Mints a new CSRF token for a session.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
-    /// # let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, live| {
     /// let token = sessions.rotate_csrf(&live).await?;
     /// let live = sessions.load(&new.handle).await?.expect("live");
     /// assert!(sessions.csrf_matches(&live, &token) && !sessions.csrf_matches(&live, &new.csrf_token));
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn rotate_csrf(&self, session: &LiveSession) -> Result<String, AuthError> {
         let token = random_token();
@@ -462,15 +422,12 @@ impl Sessions {
     /// `None`) when a revocation reached the new id through the user's index.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// let moved = sessions.rotate(&new.handle).await?.expect("live");
     /// // Set `moved.id` as the new session cookie: the old id is dead.
     /// assert!(sessions.resolve(&new.id).await?.is_none());
     /// assert!(sessions.resolve(&moved.id).await?.is_some());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn rotate(&self, handle: &str) -> Result<Option<RotatedSession>, AuthError> {
         self.rotate_with(handle, |_| {}).await
@@ -481,13 +438,10 @@ impl Sessions {
     /// over); it must be a pure function of the record.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// let moved = sessions.rotate_with(&new.handle, |r| r.epoch = 7).await?.expect("live");
     /// assert_eq!(moved.record.epoch, 7);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn rotate_with(
         &self,
@@ -567,13 +521,10 @@ impl Sessions {
     /// Ends one session.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// # let new = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
     /// assert!(sessions.delete(&new.handle, "1").await?);
     /// assert!(sessions.resolve(&new.id).await?.is_none());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn delete(&self, handle: &str, user_id: &str) -> Result<bool, AuthError> {
         let removed = self
@@ -591,13 +542,10 @@ impl Sessions {
     /// A user's live sessions.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, _| {
     /// for s in sessions.list("1").await? { println!("{} {}", s.handle, s.record.ip); }
-    /// assert_eq!(sessions.list("1").await?.len(), 1);
-    /// # Ok(()) }
+    /// assert_eq!(sessions.list("1").await?.len(), 1); // Ann is signed in once
+    /// # Ok(()) });
     /// ```
     pub async fn list(&self, user_id: &str) -> Result<Vec<LiveSession>, AuthError> {
         let handles = self
@@ -631,14 +579,10 @@ impl Sessions {
     /// Ends every session of a user except `keep`; returns how many ended.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let sessions = auth.sessions().expect("session transport on");
-    /// let current = sessions.create("1", 0, "203.0.113.9", "Mozilla/5.0").await?;
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, current, _| {
     /// sessions.create("1", 0, "198.51.100.4", "curl/8").await?; // another device
-    /// let ended = sessions.revoke_all("1", Some(&current.handle)).await?;
-    /// assert_eq!(ended, 1);
-    /// # Ok(()) }
+    /// assert_eq!(sessions.revoke_all("1", Some(&current.handle)).await?, 1); // the other one
+    /// # Ok(()) });
     /// ```
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, AuthError> {
         let mut revoked = 0;

@@ -11,15 +11,13 @@ use crate::keys::hmac_hex;
 /// A refresh-token family as its owner sees it: no token, no secret.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let tokens = auth.tokens().expect("bearer transport on");
+/// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
 /// tokens.issue("1", 0, vec!["me:read".into()]).await?;
 /// for family in tokens.families("1").await? {
 ///     println!("{} signed in at {}, scopes {:?}", family.id, family.created, family.scopes);
 ///     assert_eq!(family.scopes, ["me:read"]);
 /// }
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TokenFamily {
@@ -41,7 +39,7 @@ pub struct TokenFamily {
 pub(super) struct FamilyRecord {
     /// The `jti` of the family's one current refresh token.
     pub(super) jti: String,
-    /// The owner (textual user id; stored as `user_id`).
+    /// The owner (textual user id; stored as `uid`).
     #[serde(rename = "uid")]
     pub(super) user_id: String,
     /// Unix seconds of the sign-in that started the family.
@@ -116,14 +114,12 @@ impl TokenService {
     /// Revokes the family of a refresh token's claims.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// let claims = tokens.check_refresh(&pair.refresh_token).await?;
     /// tokens.revoke_family(&claims).await?;
     /// assert!(tokens.check_refresh(&pair.refresh_token).await.is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn revoke_family(&self, claims: &Claims) -> Result<(), AuthError> {
         if let Some(fam) = &claims.fam {
@@ -138,15 +134,13 @@ impl TokenService {
     /// invalid token, or a family already gone).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// if let Some(claims) = tokens.revoke_refresh_token(&pair.refresh_token).await? {
     ///     println!("signed out user {}", claims.sub);
     /// }
     /// assert!(tokens.revoke_refresh_token(&pair.refresh_token).await?.is_none()); // already ended
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn revoke_refresh_token(&self, token: &str) -> Result<Option<Claims>, AuthError> {
         let Ok(claims) = self.decode(token) else {
@@ -170,14 +164,12 @@ impl TokenService {
     /// whose family is gone are dropped on the way.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// tokens.issue("1", 0, vec![]).await?;
     /// tokens.issue("1", 0, vec![]).await?;
     /// let families = tokens.families("1").await?;
     /// assert_eq!(families.len(), 2); // two signed-in token clients
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn families(&self, user_id: &str) -> Result<Vec<TokenFamily>, AuthError> {
         let store = &self.inner.store;
@@ -216,14 +208,12 @@ impl TokenService {
     /// another user's: they are indistinguishable).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// let id = tokens.families("1").await?[0].id.clone();
     /// assert!(!tokens.revoke_family_by_id("2", &id).await?); // not user 2's family
     /// assert!(tokens.revoke_family_by_id("1", &id).await?);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn revoke_family_by_id(&self, user_id: &str, id: &str) -> Result<bool, AuthError> {
         let members = self
@@ -240,17 +230,15 @@ impl TokenService {
 
     /// Revokes every refresh family of a user ("sign out everywhere"); returns how many
     /// ended. Access tokens already minted stay valid until they expire: bump the user's
-    /// epoch (`auth.bump_epoch(&user)`) to end them at once, as `/logout-all` does.
+    /// epoch (`auth.revocation().bump(&user)`) to end them at once, as `/logout-all` does.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// tokens.issue("1", 0, vec![]).await?;
     /// tokens.issue("1", 0, vec![]).await?;
     /// let ended = tokens.revoke_all_families("1").await?;
     /// assert_eq!(ended, 2);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn revoke_all_families(&self, user_id: &str) -> Result<usize, AuthError> {
         let members = self

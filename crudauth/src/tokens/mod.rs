@@ -21,7 +21,7 @@
 //!   user's revocation epoch, which ends every access token at once).
 //! - Revoking a family ends its refresh token; an access token already minted from it stays
 //!   valid until it expires (`access_ttl`), since access tokens are checked without a store
-//!   read. To end access tokens at once, bump the epoch (`auth.bump_epoch(&user)`), as
+//!   read. To end access tokens at once, bump the epoch (`auth.revocation().bump(&user)`), as
 //!   `/logout-all` does.
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -48,14 +48,12 @@ use family::{FamilyRecord, family_key, index_key};
 /// The claims of crudauth's tokens.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let tokens = auth.tokens().expect("bearer transport on");
+/// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
 /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
 /// let claims: crudauth::tokens::Claims = tokens.verify_access(&pair.access_token)?;
 /// println!("user {} with scopes {:?}", claims.sub, claims.scopes);
 /// assert_eq!((claims.sub.as_str(), claims.token_type.as_str()), ("1", "access"));
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
@@ -88,13 +86,11 @@ pub struct Claims {
 /// An issued pair. Serialised, it is the body of `/token` in [`RefreshMode::Body`].
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let tokens = auth.tokens().expect("bearer transport on");
+/// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
 /// let pair: crudauth::TokenPair = tokens.issue("1", 0, vec![]).await?;
 /// assert_eq!(pair.token_type, "bearer");
 /// assert!(pair.refresh_expires_in >= pair.expires_in);
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone, Serialize)]
 pub struct TokenPair {
@@ -123,13 +119,12 @@ impl std::fmt::Debug for TokenPair {
 /// Mints and verifies tokens, and keeps the refresh families. Reached as `auth.tokens()`.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
+/// # crudauth::doc_fixture::run(async |auth| {
 /// let tokens: &crudauth::TokenService = auth.tokens().expect("bearer configured");
 /// let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
 /// let claims = tokens.verify_access(&pair.access_token)?;
 /// assert_eq!(claims.scopes, ["me:read"]);
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 #[derive(Clone)]
 pub struct TokenService {
@@ -276,11 +271,9 @@ impl TokenService {
     /// The settings.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// assert_eq!(tokens.config().access_ttl.as_secs(), 15 * 60);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn config(&self) -> &BearerConfig {
         &self.inner.config
@@ -291,12 +284,10 @@ impl TokenService {
     /// Unknown scopes are dropped silently, as in the original.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// let granted = tokens.clamp_scopes("me:read admin:all".split(' '));
     /// assert_eq!(granted, ["me:read"]); // `admin:all` is not grantable here
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn clamp_scopes<'a>(&self, requested: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let requested: BTreeSet<&str> = requested.into_iter().filter(|s| !s.is_empty()).collect();
@@ -352,14 +343,12 @@ impl TokenService {
     /// Verifies an access token: signature, algorithm, expiry, required claims, type.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// let claims = tokens.verify_access(&pair.access_token)?;
     /// assert_eq!(claims.sub, "1");
     /// assert!(tokens.verify_access(&pair.refresh_token).is_err()); // not an access token
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token)?;
@@ -410,12 +399,10 @@ impl TokenService {
     /// index, with the absolute lifetime counted from now).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// assert_eq!(tokens.families("1").await?.len(), 1); // a new refresh family
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn issue(
         &self,
@@ -458,16 +445,14 @@ impl TokenService {
     /// already-rotated token presented again (reuse) revokes its family.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// let claims = tokens.check_refresh(&pair.refresh_token).await?;
     /// let rotated = tokens.rotate(&claims, claims.epoch).await?;
     /// // The old refresh token is spent: presenting it again is reuse, and ends the family.
     /// assert!(tokens.check_refresh(&pair.refresh_token).await.is_err());
     /// assert!(tokens.check_refresh(&rotated.refresh_token).await.is_err());
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn check_refresh(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token).map_err(|_| invalid_refresh())?;
@@ -499,14 +484,12 @@ impl TokenService {
     /// the family (it is reuse).
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let auth = crudauth::doc_fixture::auth().await;
-    /// # let tokens = auth.tokens().expect("bearer transport on");
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
     /// # let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
     /// let claims = tokens.check_refresh(&pair.refresh_token).await?;
     /// let rotated = tokens.rotate(&claims, claims.epoch).await?;
     /// assert_ne!(rotated.refresh_token, pair.refresh_token);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     pub async fn rotate(&self, claims: &Claims, epoch: i64) -> Result<TokenPair, AuthError> {
         let config = &self.inner.config;

@@ -39,8 +39,15 @@ fn is_unsafe(method: &Method) -> bool {
 }
 
 /// A request a cross-site page made (`Sec-Fetch-Site: cross-site`): refused on the routes
-/// that sign a browser in (login CSRF).
-pub(crate) fn is_cross_site(headers: &HeaderMap) -> bool {
+/// that sign a browser in (login CSRF); apps with their own sign-in routes should refuse it
+/// too.
+///
+/// ```
+/// let mut headers = axum::http::HeaderMap::new();
+/// headers.insert("sec-fetch-site", "cross-site".parse().unwrap());
+/// assert!(crudauth::transport::session::is_cross_site(&headers));
+/// ```
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
     headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
@@ -131,9 +138,7 @@ pub(crate) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut R
 /// `__Host-` rules included). For apps that sign users in from their own routes.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let client = crudauth::doc_fixture::client();
+/// # crudauth::doc_fixture::run(async |auth| { let client = crudauth::doc_fixture::client();
 /// # let v = auth.login().authenticate_password("ann", "correct horse battery staple", &client, "session").await?;
 /// use axum::response::IntoResponse;
 /// use crudauth::UserRecord;
@@ -142,7 +147,7 @@ pub(crate) fn set_session_cookie(sessions: &Sessions, id: &str, response: &mut R
 /// let mut response = axum::Json(serde_json::json!({ "csrf_token": new.csrf_token })).into_response();
 /// crudauth::transport::session::set_sign_in_cookies(sessions, &new, &mut response);
 /// assert_eq!(response.headers().get_all("set-cookie").iter().count(), 2);
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub fn set_sign_in_cookies(sessions: &Sessions, new: &NewSession, response: &mut Response) {
     set_session_cookie(sessions, &new.id, response);
@@ -161,15 +166,13 @@ pub(crate) fn set_csrf_cookie(sessions: &Sessions, token: &str, response: &mut R
 /// Clears the session and CSRF cookies on a response (after ending the session).
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let auth = crudauth::doc_fixture::auth().await;
-/// # let sessions = auth.sessions().expect("session transport on");
+/// # crudauth::doc_fixture::run(async |auth| { let sessions = auth.sessions().unwrap();
 /// use axum::response::IntoResponse;
 /// let mut response = "signed out".into_response();
 /// crudauth::transport::session::clear_cookies(sessions, &mut response);
 /// let cleared = response.headers()["set-cookie"].to_str()?;
 /// assert!(cleared.starts_with("__Host-session_id=;") && cleared.contains("Max-Age=0"));
-/// # Ok(()) }
+/// # Ok(()) });
 /// ```
 pub fn clear_cookies(sessions: &Sessions, response: &mut Response) {
     let config = sessions.config();

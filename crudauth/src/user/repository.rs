@@ -273,13 +273,13 @@ pub trait UserRepository: Send + Sync + 'static {
     /// the two. Override it with one statement where you can.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// use crudauth::user::{NewUser, UserRecord, UserRepository};
     /// # let repo = crudauth::doc_fixture::Repo::new();
     /// # let ann = repo.create(NewUser::new("$argon2id$old").email("ann@example.com")).await?;
     /// let new_epoch = repo.replace_password_hash(&ann.user_id(), "$argon2id$new").await?;
     /// assert_eq!(new_epoch, Some(1)); // every earlier session and token of Ann ends
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     fn replace_password_hash(
         &self,
@@ -300,7 +300,7 @@ pub trait UserRepository: Send + Sync + 'static {
     /// with one conditional `UPDATE`.
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # crudauth::doc_fixture::run(async |_| {
     /// use crudauth::user::{NewUser, UserRecord, UserRepository};
     /// # let repo = crudauth::doc_fixture::Repo::new();
     /// # let ann = repo.create(NewUser::new("$argon2id$old").email("ann@example.com")).await?;
@@ -308,7 +308,7 @@ pub trait UserRepository: Send + Sync + 'static {
     /// assert!(repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$new").await?);
     /// // The hash moved meanwhile: the second swap writes nothing.
     /// assert!(!repo.compare_and_set_password_hash(&id, "$argon2id$old", "$argon2id$newer").await?);
-    /// # Ok(()) }
+    /// # Ok(()) });
     /// ```
     fn compare_and_set_password_hash(
         &self,

@@ -97,10 +97,7 @@ async fn signin(
     Json(creds): Json<Credentials>,
 ) -> Result<Response, AuthError> {
     // Login CSRF: a page on another site must not sign the browser into someone's account.
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v == "cross-site")
-    {
+    if session::is_cross_site(&headers) {
         return Err(AuthError::Forbidden("Cross-site sign-in refused"));
     }
     let verified = auth
