@@ -393,18 +393,10 @@ impl EmailSender for OutboxSender {
     }
 }
 
-/// The configured sender and channels, fired off the request path; reached as
-/// `auth.deliveries()`.
-///
-/// ```
-/// # crudauth::doc_fixture::run(async |auth| {
-/// let deliveries: &crudauth::delivery::Deliveries = auth.deliveries();
-/// assert_eq!(format!("{deliveries:?}"), "Deliveries { email: true, channels: 0 }");
-/// auth.background().flush().await; // mail in flight, before shutting down
-/// # Ok(()) });
-/// ```
+/// The configured sender and channels, fired off the request path (in the tasks of
+/// `auth.background()`, whose `flush` waits for mail in flight).
 #[derive(Clone, Default)]
-pub struct Deliveries {
+pub(crate) struct Deliveries {
     sender: Option<Arc<dyn EmailSender>>,
     channels: Vec<Arc<dyn DeliveryChannel>>,
 }
