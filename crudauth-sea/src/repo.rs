@@ -9,7 +9,7 @@ use crudauth::user::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
-    IntoActiveModel, ModelTrait, QueryFilter, QuerySelect, SqlErr, Value,
+    IntoActiveModel, ModelTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Value,
 };
 
 use crate::model::{AuthModel, IdType, MapOf, same};
@@ -298,6 +298,32 @@ where
 
     async fn find_by_id(&self, id: &UserId) -> Result<Option<M>, RepoError> {
         self.fetch(id).await
+    }
+
+    async fn password_hashes(
+        &self,
+        after: Option<&UserId>,
+        limit: u64,
+    ) -> Result<Vec<(UserId, String)>, RepoError> {
+        let id = Self::map().id;
+        let mut query = M::Entity::find();
+        if let Some(after) = after {
+            let value = Self::id_value(after).ok_or(RepoError::NotFound)?;
+            query = query.filter(id.gt(value));
+        }
+        let rows = query
+            .order_by_asc(id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let hash = row.password_hash().unwrap_or_default().to_owned();
+                (row.user_id(), hash)
+            })
+            .collect())
     }
 
     async fn find_by_login(&self, identifier: &str) -> Result<Option<M>, RepoError> {

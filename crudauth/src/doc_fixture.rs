@@ -197,6 +197,22 @@ impl UserRepository for Repo {
         Ok(self.users().iter().find(|u| u.user_id() == *id).cloned())
     }
 
+    async fn password_hashes(
+        &self,
+        after: Option<&UserId>,
+        limit: u64,
+    ) -> Result<Vec<(UserId, String)>, RepoError> {
+        let mut rows: Vec<(UserId, String)> = self
+            .users()
+            .iter()
+            .map(|u| (u.user_id(), u.password_hash.clone()))
+            .filter(|(id, _)| after.is_none_or(|a| id > a))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
     async fn find_by_login(&self, identifier: &str) -> Result<Option<User>, RepoError> {
         let email = normalize_email(identifier);
         let users = self.users();

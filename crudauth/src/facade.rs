@@ -5,19 +5,15 @@ use std::sync::Arc;
 
 use axum::http::request::Parts;
 
-use crate::background::Background;
 use crate::client_ip::ClientMeta;
 use crate::core::Core;
-use crate::delivery::Deliveries;
 use crate::error::AuthError;
 use crate::login::{Login, VerifiedUser};
 use crate::password::PasswordHasher;
 use crate::principal::{Principal, Transport};
-use crate::ratelimit::RateLimiter;
 use crate::recovery::Recovery;
 use crate::revocation::Revocation;
 use crate::session::Sessions;
-use crate::store::Store;
 use crate::sudo::Sudo;
 use crate::tokens::{TokenPair, TokenService};
 use crate::user::{DynUserRepository, UserRecord};
@@ -124,35 +120,27 @@ impl<U: UserRecord> CrudAuth<U> {
     /// assert!(auth.store().get("no-such-key").await?.is_none());
     /// # Ok(()) });
     /// ```
-    pub fn store(&self) -> &Arc<dyn Store> {
+    pub fn store(&self) -> &Arc<dyn crate::store::Store> {
         &self.inner.core.store
     }
 
-    /// The configured transports, in the order they are tried.
-    ///
-    /// ```
-    /// # crudauth::doc_fixture::run(async |auth| {
-    /// use crudauth::Transport;
-    /// assert_eq!(auth.transports(), [Transport::Session, Transport::Bearer]);
-    /// # Ok(()) });
-    /// ```
-    pub fn transports(&self) -> &[Transport] {
+    pub(crate) fn transports(&self) -> &[Transport] {
         &self.inner.core.transports
     }
 
-    pub(crate) fn deliveries(&self) -> &Deliveries {
+    pub(crate) fn deliveries(&self) -> &crate::delivery::Deliveries {
         &self.inner.core.deliveries
     }
 
     /// The tracker of work done after answering (mail, the register hook);
-    /// [`Background::flush`] waits for it before a shutdown.
+    /// [`crate::Background::flush`] waits for it before a shutdown.
     ///
     /// ```
     /// # crudauth::doc_fixture::run(async |auth| {
     /// auth.background().flush().await;
     /// # Ok(()) });
     /// ```
-    pub fn background(&self) -> &Background {
+    pub fn background(&self) -> &crate::Background {
         &self.inner.core.background
     }
 
@@ -163,7 +151,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// assert_eq!(auth.rate_limiter().limit("register").map(|l| l.times), Some(5));
     /// # Ok(()) });
     /// ```
-    pub fn rate_limiter(&self) -> &RateLimiter {
+    pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
         &self.inner.core.limiter
     }
 
@@ -295,5 +283,16 @@ impl<U: UserRecord> CrudAuth<U> {
     /// ```
     pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<U, AuthError> {
         crate::bootstrap::ensure_admin(&self.inner.core, &self.inner.login, email, password).await
+    }
+
+    /// Counts the accounts per stored password hash format ([`Login::password_hash_report`]).
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// assert_eq!(auth.password_hash_report().await?.total, 1);
+    /// # Ok(()) });
+    /// ```
+    pub async fn password_hash_report(&self) -> Result<crate::password::HashReport, AuthError> {
+        self.inner.login.password_hash_report().await
     }
 }

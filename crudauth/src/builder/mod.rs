@@ -16,7 +16,7 @@ use crate::hooks::Hooks;
 use crate::keys::Keys;
 use crate::lockout::{Lockout, LockoutConfig};
 use crate::login::Login;
-use crate::password::{PasswordConfig, PasswordHasher};
+use crate::password::{LegacyHashes, PasswordConfig, PasswordHasher};
 use crate::policy::PasswordPolicy;
 use crate::principal::Transport;
 use crate::ratelimit::{RateLimit, RateLimiter};
@@ -37,6 +37,7 @@ pub struct CrudAuthBuilder<U> {
     order: Vec<Transport>,
     lockout: LockoutConfig,
     password: PasswordConfig,
+    legacy: Option<LegacyHashes>,
     policy: PasswordPolicy,
     trusted_proxy_hops: usize,
     store: Option<Arc<dyn Store>>,
@@ -68,6 +69,7 @@ impl<U: UserRecord> CrudAuth<U> {
             order: Vec::new(),
             lockout: LockoutConfig::default(),
             password: PasswordConfig::default(),
+            legacy: None,
             policy: PasswordPolicy::default(),
             trusted_proxy_hops: 0,
             store: None,
@@ -158,6 +160,22 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// ```
     pub fn password(mut self, config: PasswordConfig) -> Self {
         self.password = config;
+        self
+    }
+
+    /// The old hash formats a legacy table brings (bcrypt, PBKDF2, scrypt, an app's own
+    /// verifier): they verify, a successful sign-in upgrades them to argon2id, and every
+    /// password check is held to the slowest one's time (see [`LegacyHashes`]).
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+    /// use crudauth::password::LegacyHashes;
+    /// let legacy = LegacyHashes::built_in().timing_samples(Vec::<String>::new());
+    /// let auth = b.legacy_hashes(legacy).build()?;
+    /// # Ok(()) });
+    /// ```
+    pub fn legacy_hashes(mut self, legacy: LegacyHashes) -> Self {
+        self.legacy = Some(legacy);
         self
     }
 
@@ -409,7 +427,11 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             Some(config) => Some(TokenService::new(config, &keys.jwt, store.clone())?),
             None => None,
         };
-        let passwords = PasswordHasher::new(self.password)?;
+        let mut password = self.password;
+        if let Some(legacy) = self.legacy {
+            password.legacy = legacy;
+        }
+        let passwords = PasswordHasher::new(password)?;
         let lockout = Lockout::new(store.clone(), keys.store, self.lockout);
         if self
             .rate_limits

@@ -410,4 +410,31 @@ impl<U: UserRecord> Login<U> {
         let (user, epoch) = (&verified.user, verified.epoch);
         crate::transport::bearer::issue(&self.core, user, epoch, requested_scopes).await
     }
+
+    /// Counts the accounts per stored hash format ([`crate::password::HashReport`]): when no
+    /// account holds an old format any more, that format can be switched off. Reads the table
+    /// in pages of 1,000; 503 when the repository cannot list its users.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// let report = auth.login().password_hash_report().await?;
+    /// assert_eq!(report.counts["argon2"], 1);
+    /// # Ok(()) });
+    /// ```
+    pub async fn password_hash_report(&self) -> Result<crate::password::HashReport, AuthError> {
+        const PAGE: u64 = 1000;
+        let mut report = crate::password::HashReport::default();
+        let mut after: Option<UserId> = None;
+        loop {
+            let page = self.core.repo.password_hashes(after.as_ref(), PAGE);
+            let page = page.await.map_err(repo_fault)?;
+            for (_, hash) in &page {
+                report.count(hash);
+            }
+            match page.last() {
+                Some((last, _)) if page.len() as u64 == PAGE => after = Some(last.clone()),
+                _ => return Ok(report),
+            }
+        }
+    }
 }

@@ -320,6 +320,22 @@ pub trait UserRepository: Send + Sync + 'static {
         async { Ok(false) }
     }
 
+    /// A page of the stored password hashes, by ascending id after `after`, at most
+    /// `limit` of them (for the hash report, `auth.password_hash_report()`). The default
+    /// answers that this repository cannot list its users; `crudauth-sea` lists them.
+    fn password_hashes(
+        &self,
+        after: Option<&UserId>,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<(UserId, String)>, RepoError>> + Send {
+        let _ = (after, limit);
+        async {
+            Err(RepoError::Backend(
+                "this repository cannot list its users' password hashes".into(),
+            ))
+        }
+    }
+
     /// The database handle delivery channels may use (see
     /// [`crate::delivery::Delivery::database`]); `None` by default. `crudauth-sea` hands out
     /// its `sea_orm::DatabaseConnection`.
@@ -377,6 +393,12 @@ pub trait DynUserRepository<U>: Send + Sync {
         expected: &'a str,
         hash: &'a str,
     ) -> BoxFuture<'a, Result<bool, RepoError>>;
+    /// See [`UserRepository::password_hashes`].
+    fn password_hashes<'a>(
+        &'a self,
+        after: Option<&'a UserId>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<(UserId, String)>, RepoError>>;
     /// See [`UserRepository::database`].
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
 }
@@ -442,6 +464,13 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
         Box::pin(UserRepository::compare_and_set_password_hash(
             self, id, expected, hash,
         ))
+    }
+    fn password_hashes<'a>(
+        &'a self,
+        after: Option<&'a UserId>,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<(UserId, String)>, RepoError>> {
+        Box::pin(UserRepository::password_hashes(self, after, limit))
     }
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         UserRepository::database(self)

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crudauth::delivery::{DeliveryError, EmailMessage, EmailSender, OutboxSender};
+use crudauth::password::LegacyHashes;
 use crudauth::{
     BearerConfig, CrudAuth, Principal, RecoveryConfig, RequireSudo, SessionConfig, Superuser,
 };
@@ -35,6 +36,8 @@ use serde_json::json;
 type User = accounts::Model;
 
 struct Args {
+    /// `users hash-report`: print the accounts per password hash format and exit.
+    hash_report: bool,
     addr: SocketAddr,
     database: String,
     store: String,
@@ -42,15 +45,42 @@ struct Args {
     redis_prefix: String,
 }
 
+/// One stored hash per old format and cost in the table (for the timing floor).
+async fn old_hash_samples(
+    repo: &SeaUserRepository<User>,
+) -> Result<Vec<String>, crudauth::RepoError> {
+    use crudauth::UserRepository as _;
+    let mut hashes = Vec::new();
+    let mut after = None;
+    loop {
+        let page = repo.password_hashes(after.as_ref(), 1000).await?;
+        let full = page.len() == 1000;
+        after = page.last().map(|(id, _)| id.clone());
+        hashes.extend(page.into_iter().map(|(_, hash)| hash));
+        if !full {
+            break;
+        }
+    }
+    Ok(LegacyHashes::distinct_costs(hashes.iter().map(String::as_str)))
+}
+
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        hash_report: false,
         addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
         database: "sqlite://crudauth-demo.db?mode=rwc".to_owned(),
         store: "memory".to_owned(),
         redis_url: "redis://127.0.0.1:6379".to_owned(),
         redis_prefix: "crudauth-demo:".to_owned(),
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = std::env::args().skip(1).peekable();
+    if it.peek().map(String::as_str) == Some("users") {
+        it.next();
+        match it.next().as_deref() {
+            Some("hash-report") => args.hash_report = true,
+            other => return Err(format!("users {}: unknown command (try `users hash-report`)", other.unwrap_or(""))),
+        }
+    }
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--addr" => {
@@ -73,7 +103,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "crudauth-demo [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
+                    "crudauth-demo [users hash-report] [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
                      [--store memory|database|redis] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
                 );
                 std::process::exit(0);
@@ -196,7 +226,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         grantable_scopes: ["me:read".to_owned(), "reports:read".to_owned()].into(),
         ..BearerConfig::default()
     };
-    let mut builder = CrudAuth::builder(SeaUserRepository::<User>::new(db.clone()));
+    let repo = SeaUserRepository::<User>::new(db.clone());
+    // The table may hold the hashes of the system it came from (bcrypt, PBKDF2, scrypt):
+    // they verify and are upgraded on sign-in, and every password check is held to the time
+    // of the slowest format and cost found in the table (argon2id's when there is none).
+    let samples = old_hash_samples(&repo).await?;
+    if !samples.is_empty() {
+        tracing::info!(kinds = samples.len(), "old password hashes in the table; they upgrade on sign-in");
+    }
+    let legacy = LegacyHashes::built_in().timing_samples(samples);
+    let mut builder = CrudAuth::builder(repo).legacy_hashes(legacy);
     if args.store == "database" {
         let tables = crudauth_sea::StoreTables::default();
         crudauth_sea::DatabaseStore::create_tables(&db, &tables).await?;
@@ -223,6 +262,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .email_sender(email_sender()?)
         .build()?;
+
+    if args.hash_report {
+        let report = auth.password_hash_report().await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
 
     if let (Ok(email), Ok(password)) = (
         std::env::var("CRUDAUTH_DEFAULT_ADMIN_EMAIL"),

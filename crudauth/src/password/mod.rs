@@ -5,15 +5,22 @@
 //! - a maximum length enforced *before* normalising or hashing, to bound the work;
 //! - hashing on the blocking pool behind a semaphore sized to the cores, so a burst of logins
 //!   cannot starve other requests;
-//! - an unusable-password marker for accounts that sign in another way.
+//! - an unusable-password marker for accounts that sign in another way;
+//! - the hashes of older systems ([`LegacyHashes`]: bcrypt, PBKDF2, scrypt, an app's own),
+//!   verified and upgraded to argon2id, behind a timing floor.
+
+mod legacy;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ConfigError;
+
+pub use legacy::{HashFormat, HashReport, LegacyHashes, SampleCosts, Verifier};
 
 /// Parameters of password hashing.
 ///
@@ -37,6 +44,9 @@ pub struct PasswordConfig {
     /// refused at once (`503` with `Retry-After`) instead of joining an unbounded line that
     /// holds every waiting request's body and connection.
     pub max_waiting: usize,
+    /// The old hash formats that verify besides argon2id (none by default; see
+    /// [`LegacyHashes`]).
+    pub legacy: LegacyHashes,
 }
 
 impl Default for PasswordConfig {
@@ -48,6 +58,7 @@ impl Default for PasswordConfig {
             max_length: 1024,
             concurrency: std::thread::available_parallelism().map_or(2, usize::from),
             max_waiting: 256,
+            legacy: LegacyHashes::default(),
         }
     }
 }
@@ -123,6 +134,10 @@ struct Inner {
     /// A real hash of a random password, verified against for unknown or unusable accounts
     /// so they cost the same work as a wrong password.
     dummy: String,
+    /// The old formats that verify.
+    legacy: LegacyHashes,
+    /// With old formats on: how long every check takes at least (see [`LegacyHashes`]).
+    floor: Duration,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -155,6 +170,14 @@ impl PasswordHasher {
         }
         let dummy = hash_blocking(&params, &crate::keys::random_token())
             .map_err(|_| ConfigError::Invalid("argon2 failed to hash".into()))?;
+        let floor = timing_floor(&config.legacy, &dummy)?;
+        if !floor.is_zero() {
+            tracing::info!(
+                floor_ms = floor.as_millis() as u64,
+                "crudauth: old password hash formats on; every password check takes at least \
+                 the slowest one's time"
+            );
+        }
         Ok(PasswordHasher {
             inner: Arc::new(Inner {
                 params,
@@ -164,6 +187,8 @@ impl PasswordHasher {
                 queue_cap: config.concurrency.saturating_add(config.max_waiting),
                 verifications: std::sync::atomic::AtomicU64::new(0),
                 dummy,
+                legacy: config.legacy,
+                floor,
             }),
         })
     }
@@ -273,45 +298,29 @@ impl PasswordHasher {
         let typed = (normalized != password).then(|| password.to_owned());
         let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
         let inner = self.inner.clone();
-        self.run(move || {
-            // Every argon2 run is counted; every refusal runs argon2 as often as a wrong
-            // password for a real account would (twice when the typed form differs from the
-            // NFKC form), so neither time nor work tells whether the account exists.
-            let argon = |stored: &str, candidate: &str| {
-                inner
-                    .verifications
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                verify_blocking(stored, candidate)
-            };
-            let dummy_refusal = || {
-                let _ = argon(&inner.dummy, &normalized);
-                if let Some(t) = &typed {
-                    let _ = argon(&inner.dummy, t);
-                }
-                refused
-            };
-            let Some(stored) = usable else {
-                return dummy_refusal();
-            };
-            match argon(&stored, &normalized) {
-                Some(true) => Verification {
-                    matched: true,
-                    needs_rehash: !same_params(&stored, &inner.params),
-                },
-                Some(false) => {
-                    // A hash made from the password as typed (before normalisation existed).
-                    let typed_ok = typed
-                        .as_deref()
-                        .is_some_and(|t| argon(&stored, t) == Some(true));
-                    Verification {
-                        matched: typed_ok,
-                        needs_rehash: typed_ok,
-                    }
-                }
-                None => dummy_refusal(),
-            }
-        })
-        .await
+        let (verification, took) = self
+            .run(move || {
+                let started = Instant::now();
+                let verification = check_blocking(&inner, usable, &normalized, typed.as_deref());
+                (verification, started.elapsed())
+            })
+            .await?;
+        // With old formats on, every check (any format, known or unknown account) lasts the
+        // floor: neither time tells an old hash, an upgraded one or no account apart.
+        if let Some(rest) = self.inner.floor.checked_sub(took) {
+            tokio::time::sleep(rest).await;
+        }
+        Ok(verification)
+    }
+
+    /// How long every password check takes at least (zero without old formats).
+    ///
+    /// ```
+    /// # let h = crudauth::password::PasswordHasher::new(crudauth::password::PasswordConfig { memory_kib: 64, iterations: 1, ..Default::default() }).unwrap();
+    /// assert!(h.timing_floor().is_zero());
+    /// ```
+    pub fn timing_floor(&self) -> Duration {
+        self.inner.floor
     }
 
     /// Verifies against the dummy hash: the work of a wrong password, for an unknown account.
@@ -362,6 +371,101 @@ impl PasswordHasher {
         .await
         .map_err(|_| PasswordError::Internal)
     }
+}
+
+/// The blocking part of a check. Every verification is counted; every refusal runs as many
+/// as a wrong password for a real account would (twice when the typed form differs from the
+/// NFKC form), so neither time nor work tells whether the account exists.
+fn check_blocking(
+    inner: &Inner,
+    usable: Option<String>,
+    normalized: &str,
+    typed: Option<&str>,
+) -> Verification {
+    let refused = Verification {
+        matched: false,
+        needs_rehash: false,
+    };
+    let argon = |stored: &str, candidate: &str| {
+        inner
+            .verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        verify_blocking(stored, candidate)
+    };
+    let dummy_refusal = || {
+        let _ = argon(&inner.dummy, normalized);
+        if let Some(t) = typed {
+            let _ = argon(&inner.dummy, t);
+        }
+        refused
+    };
+    let Some(stored) = usable else {
+        return dummy_refusal();
+    };
+    if HashFormat::detect(&stored) != HashFormat::Argon2 {
+        // An old format (or an app's own): the old system hashed the password as typed;
+        // the NFKC form is tried second. A match is always upgraded.
+        let raw = typed.unwrap_or(normalized);
+        let mut runs = 1;
+        let mut verdict = inner.legacy.verify(&stored, raw);
+        if verdict == Some(false) && typed.is_some() {
+            runs += 1;
+            verdict = inner.legacy.verify(&stored, normalized);
+        }
+        let Some(matched) = verdict else {
+            // Nothing recognises it (an unsalted digest, junk): the work of a refusal.
+            return dummy_refusal();
+        };
+        inner
+            .verifications
+            .fetch_add(runs, std::sync::atomic::Ordering::Relaxed);
+        return Verification {
+            matched,
+            needs_rehash: matched,
+        };
+    }
+    match argon(&stored, normalized) {
+        Some(true) => Verification {
+            matched: true,
+            needs_rehash: !same_params(&stored, &inner.params),
+        },
+        Some(false) => {
+            // A hash made from the password as typed (before normalisation existed).
+            let typed_ok = typed.is_some_and(|t| argon(&stored, t) == Some(true));
+            Verification {
+                matched: typed_ok,
+                needs_rehash: typed_ok,
+            }
+        }
+        None => dummy_refusal(),
+    }
+}
+
+/// The floor every check is held to while old formats verify: the longest of one argon2id
+/// dummy verification and one verification of each timing sample. Zero without old formats.
+fn timing_floor(legacy: &LegacyHashes, dummy: &str) -> Result<Duration, ConfigError> {
+    if legacy.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    let wrong = crate::keys::random_token();
+    let started = Instant::now();
+    let _ = verify_blocking(dummy, &wrong);
+    let mut floor = started.elapsed();
+    for sample in legacy.samples() {
+        let started = Instant::now();
+        let verdict = if HashFormat::detect(&sample) == HashFormat::Argon2 {
+            verify_blocking(&sample, &wrong)
+        } else {
+            legacy.verify(&sample, &wrong)
+        };
+        if verdict.is_none() {
+            return Err(ConfigError::Invalid(
+                "legacy hashes: the timing sample is in no format that verifies".into(),
+            ));
+        }
+        floor = floor.max(started.elapsed());
+    }
+    Ok(floor)
 }
 
 fn argon(params: &Params) -> Argon2<'static> {
