@@ -2,8 +2,8 @@
 //! and checks the mapping at compile time.
 //!
 //! Use it through `crudauth_sea` (`use crudauth_sea::AuthUser;`), which documents the
-//! attribute in full. The macro is split by phase: [`ast`] reads the struct, [`attr`] parses
-//! `#[auth(...)]`, [`valid`] checks the mapping against the struct, [`expand`] emits the code.
+//! attribute in full. The macro is split by phase: `ast` reads the struct, `attr` parses
+//! `#[auth(...)]`, `valid` checks the mapping against the struct, `expand` emits the code.
 
 mod ast;
 mod attr;
