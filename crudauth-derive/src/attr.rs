@@ -65,7 +65,7 @@ const fn spec(
 }
 
 /// The keys `#[auth(...)]` takes besides the logical fields.
-const OTHER_KEYS: [&str; 2] = ["login", "recovery"];
+const OTHER_KEYS: [&str; 3] = ["login", "recovery", "assume_unique"];
 
 impl Logical {
     /// Every logical field, in table order.
@@ -123,12 +123,106 @@ impl From<&LitStr> for ColumnRef {
     }
 }
 
+/// The functions a flag of another shape is read (and maybe written) through:
+/// `is_active(column = "deleted_at", read = "path::to::fn", write = "path::to::fn")`.
+pub struct FlagFns {
+    /// `fn(&ColumnType) -> bool`.
+    pub read: syn::Path,
+    /// `fn(bool) -> ColumnType`; without it crudauth never writes the column.
+    pub write: Option<syn::Path>,
+}
+
 /// The parsed attribute: explicit mappings only; defaults are resolved in `valid`.
 #[derive(Default)]
 pub struct Mapping {
     pub explicit: Vec<(Logical, ColumnRef)>,
     pub login: Option<(Vec<ColumnRef>, Span)>,
     pub recovery: Option<ColumnRef>,
+    /// Flags mapped through functions.
+    pub flag_fns: Vec<(Logical, FlagFns)>,
+    /// Columns unique in the database though not declared so in the entity.
+    pub assume_unique: Vec<ColumnRef>,
+}
+
+impl Mapping {
+    /// The functions of a flag mapped through them.
+    pub fn flag_fns(&self, logical: Logical) -> Option<&FlagFns> {
+        self.flag_fns
+            .iter()
+            .find(|(l, _)| *l == logical)
+            .map(|(_, f)| f)
+    }
+}
+
+fn is_flag(logical: Logical) -> bool {
+    matches!(
+        logical,
+        Logical::IsActive | Logical::IsSuperuser | Logical::EmailVerified
+    )
+}
+
+/// A list of string literals naming columns: `["a", "b"]`.
+fn column_list(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    key: &str,
+    errors: &mut Vec<syn::Error>,
+) -> syn::Result<(Vec<ColumnRef>, Span)> {
+    let value = meta.value()?;
+    let span = value.span();
+    let list: syn::ExprArray = value.parse().map_err(|_| {
+        syn::Error::new(
+            span,
+            format!("expected a list of column names: {key} = [\"email\", \"username\"]"),
+        )
+    })?;
+    let mut columns = Vec::new();
+    for elem in &list.elems {
+        match elem {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(lit),
+                ..
+            }) => columns.push(ColumnRef::from(lit)),
+            other => errors.push(syn::Error::new_spanned(
+                other,
+                "expected a string literal naming a column",
+            )),
+        }
+    }
+    Ok((columns, list.bracket_token.span.join()))
+}
+
+/// `flag(column = "..", read = "..", write = "..")`: the column and its functions.
+fn flag_list(
+    meta: &syn::meta::ParseNestedMeta<'_>,
+    logical: Logical,
+    errors: &mut Vec<syn::Error>,
+) -> syn::Result<Option<(ColumnRef, FlagFns)>> {
+    let (mut column, mut read, mut write) = (None, None, None);
+    meta.parse_nested_meta(|inner| {
+        let key = inner.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let lit: LitStr = inner.value()?.parse()?;
+        match key.as_str() {
+            "column" => column = Some(ColumnRef::from(&lit)),
+            "read" | "write" => {
+                let path: syn::Path = lit.parse()?;
+                if key == "read" { read = Some(path) } else { write = Some(path) }
+            }
+            _ => errors.push(syn::Error::new_spanned(
+                &inner.path,
+                format!("unknown key `{key}`: a flag takes column = \"..\", read = \"fn\", write = \"fn\""),
+            )),
+        }
+        Ok(())
+    })?;
+    let (Some(column), Some(read)) = (column, read) else {
+        errors.push(meta.error(format!(
+            "`{}(...)` needs column = \"..\" and read = \"a fn(&ColumnType) -> bool\" \
+             (and write = \"a fn(bool) -> ColumnType\" if crudauth may write the flag)",
+            logical.name()
+        )));
+        return Ok(None);
+    };
+    Ok(Some((column, FlagFns { read, write })))
 }
 
 /// Parses every `#[auth(...)]` on the struct, collecting all errors rather than the first.
@@ -145,34 +239,50 @@ pub fn parse(input: &DeriveInput, errors: &mut Vec<syn::Error>) -> Mapping {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             if key == "login" {
-                let value = meta.value()?;
-                let span = value.span();
-                let list: syn::ExprArray = value.parse().map_err(|_| {
-                    syn::Error::new(
-                        span,
-                        "expected a list of column names: login = [\"email\", \"username\"]",
-                    )
-                })?;
-                let mut columns = Vec::new();
-                for elem in &list.elems {
-                    match elem {
-                        syn::Expr::Lit(syn::ExprLit {
-                            lit: syn::Lit::Str(lit),
-                            ..
-                        }) => columns.push(ColumnRef::from(lit)),
-                        other => errors.push(syn::Error::new_spanned(
-                            other,
-                            "expected a string literal naming a column",
-                        )),
-                    }
-                }
+                let list = column_list(&meta, "login", errors)?;
                 if mapping.login.is_some() {
                     errors.push(meta.error("`login` is given twice"));
                 }
-                mapping.login = Some((columns, list.bracket_token.span.join()));
+                mapping.login = Some(list);
+                return Ok(());
+            }
+            if key == "assume_unique" {
+                let (columns, _) = column_list(&meta, "assume_unique", errors)?;
+                mapping.assume_unique.extend(columns);
                 return Ok(());
             }
             let logical = Logical::from_key(&key);
+            if let Some(logical) = logical
+                && meta.input.peek(syn::token::Paren)
+            {
+                if !is_flag(logical) {
+                    errors.push(syn::Error::new_spanned(
+                        &meta.path,
+                        format!(
+                            "only the flags (is_active, is_superuser, email_verified) map through \
+                             functions; `{}` takes a column: {key} = \"column_name\"",
+                            logical.name()
+                        ),
+                    ));
+                    meta.parse_nested_meta(|inner| {
+                        let _: syn::Expr = inner.value()?.parse()?;
+                        Ok(())
+                    })?;
+                    return Ok(());
+                }
+                if let Some((column, fns)) = flag_list(&meta, logical, errors)? {
+                    if mapping.explicit.iter().any(|(l, _)| *l == logical) {
+                        errors.push(syn::Error::new(
+                            column.span,
+                            format!("`{}` is mapped twice", logical.name()),
+                        ));
+                    } else {
+                        mapping.explicit.push((logical, column));
+                        mapping.flag_fns.push((logical, fns));
+                    }
+                }
+                return Ok(());
+            }
             if logical.is_none() && key != "recovery" {
                 let keys = keys();
                 let hint = crate::suggest::closest(&key, keys.iter().copied())

@@ -21,7 +21,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
     }) {
         return Err(combined);
     }
-    Ok(emit(&model, &resolved))
+    Ok(emit(&model, &resolved, &mapping))
 }
 
 /// The `Column` variant SeaORM's `DeriveEntityModel` generates for a field: the field name in
@@ -52,7 +52,7 @@ fn logical_path(logical: Logical) -> TokenStream {
     quote!(__ca::crudauth::user::LogicalField::#ident)
 }
 
-fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
+fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping) -> TokenStream {
     let ident = model.ident;
     let table = model
         .table_name
@@ -123,13 +123,59 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let flag_accessor = |l: Logical, absent: bool| match resolved.get(l) {
-        Some(f) => {
+    // A flag of another shape is read through the attribute's function; its signature is
+    // checked here, on the attribute's span, against the column's type.
+    let flag_accessor = |l: Logical, absent: bool| match (resolved.get(l), mapping.flag_fns(l)) {
+        (Some(f), Some(fns)) => {
+            let (fi, ty, read) = (f.ident, f.ty, &fns.read);
+            quote_spanned!(read.span()=> {
+                let read: fn(&#ty) -> bool = #read;
+                read(&self.#fi)
+            })
+        }
+        (Some(f), None) => {
             let fi = f.ident;
             quote!(__ca::AsFlag::as_flag(&self.#fi))
         }
-        None => quote!(#absent),
+        (None, _) => quote!(#absent),
     };
+    // How each flag is stored: a bool, the attribute's write function, or not at all.
+    let flag_values = [
+        Logical::IsActive,
+        Logical::IsSuperuser,
+        Logical::EmailVerified,
+    ]
+    .into_iter()
+    .filter_map(|l| {
+        let f = resolved.get(l)?;
+        let path = logical_path(l);
+        let value = match mapping.flag_fns(l) {
+            None => quote!(::core::option::Option::Some(__ca::Value::Bool(
+                ::core::option::Option::Some(value)
+            ))),
+            Some(attr::FlagFns {
+                write: Some(write), ..
+            }) => {
+                let ty = f.ty;
+                quote_spanned!(write.span()=> {
+                    let write: fn(bool) -> #ty = #write;
+                    ::core::option::Option::Some(::core::convert::Into::into(write(value)))
+                })
+            }
+            Some(_) => quote!(::core::option::Option::None),
+        };
+        Some(quote!(#path => #value,))
+    });
+    let read_only = [
+        Logical::IsActive,
+        Logical::IsSuperuser,
+        Logical::EmailVerified,
+    ]
+    .into_iter()
+    .filter(|l| {
+        resolved.get(*l).is_some() && mapping.flag_fns(*l).is_some_and(|fns| fns.write.is_none())
+    })
+    .map(logical_path);
     let email = str_accessor(Logical::Email);
     let username = str_accessor(Logical::Username);
     let password_ident = password.ident;
@@ -164,6 +210,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
                         present: &[#(#present),*],
                         login: &[#(#login_identity),*],
                         recovery: #recovery_identity,
+                        read_only: &[#(#read_only),*],
                     },
                     id: Column::#id_col,
                     email: #email_col,
@@ -179,6 +226,15 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>) -> TokenStream {
                 };
                 fn auth_id(&self) -> &Self::Id {
                     &self.#id_ident
+                }
+                fn flag_value(
+                    field: __ca::crudauth::user::LogicalField,
+                    value: bool,
+                ) -> ::core::option::Option<__ca::Value> {
+                    match field {
+                        #(#flag_values)*
+                        _ => ::core::option::Option::None,
+                    }
                 }
             }
 

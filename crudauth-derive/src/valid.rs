@@ -70,9 +70,11 @@ fn expected_kind(logical: Logical) -> Option<(TypeKind, &'static str)> {
         Logical::Email | Logical::Username | Logical::Password => {
             Some((TypeKind::Str, "a string (`String` or `Option<String>`)"))
         }
-        Logical::IsActive | Logical::IsSuperuser | Logical::EmailVerified => {
-            Some((TypeKind::Bool, "a flag (`bool`)"))
-        }
+        Logical::IsActive | Logical::IsSuperuser | Logical::EmailVerified => Some((
+            TypeKind::Bool,
+            "a flag (`bool`), or be read through a function: \
+                 flag(column = \"..\", read = \"fn(&ColumnType) -> bool\")",
+        )),
         Logical::TokenVersion => Some((TypeKind::Int, "an integer (`i32` or `i64`)")),
     }
 }
@@ -167,12 +169,16 @@ pub fn check<'m, 'a>(
         }
     }
 
-    // Types.
+    // Types (a flag read through a function is checked against that function's signature
+    // by the generated code, on the attribute's span).
     for logical in Logical::ALL {
         let (Some(field), Some((kind, what))) = (resolved.get(logical), expected_kind(logical))
         else {
             continue;
         };
+        if mapping.flag_fns(logical).is_some() {
+            continue;
+        }
         if type_kind(field.ty) != kind {
             errors.push(syn::Error::new_spanned(
                 field.ty,
@@ -223,6 +229,12 @@ pub fn check<'m, 'a>(
         }
     }
 
+    // Columns the app vouches are unique in the database (not declared so in the entity).
+    for column in &mapping.assume_unique {
+        lookup(model, column, errors);
+    }
+    let assumed = |field: &Field<'_>| mapping.assume_unique.iter().any(|c| c.name == field.name);
+
     // Login fields: explicit list or [email, username]; each a unique string column.
     match &mapping.login {
         Some((columns, span)) => {
@@ -240,7 +252,7 @@ pub fn check<'m, 'a>(
                     ));
                     continue;
                 }
-                check_identity(field, column.span, "login", errors);
+                check_identity(field, column.span, "login", assumed(field), errors);
                 resolved.login.push(field);
             }
         }
@@ -248,7 +260,7 @@ pub fn check<'m, 'a>(
             for logical in [Logical::Email, Logical::Username] {
                 if let Some(field) = resolved.get(logical) {
                     let span = span_of(field, explicit_of[index(logical)]);
-                    check_identity(field, span, "login", errors);
+                    check_identity(field, span, "login", assumed(field), errors);
                     resolved.login.push(field);
                 }
             }
@@ -270,7 +282,7 @@ pub fn check<'m, 'a>(
     match &mapping.recovery {
         Some(column) => {
             if let Some(field) = lookup(model, column, errors) {
-                check_identity(field, column.span, "recovery", errors);
+                check_identity(field, column.span, "recovery", assumed(field), errors);
                 resolved.recovery = Some(field);
             }
         }
@@ -279,7 +291,7 @@ pub fn check<'m, 'a>(
                 // Uniqueness was checked above when email is a login field.
                 if !resolved.login.iter().any(|f| f.name == email.name) {
                     let span = span_of(email, explicit_of[index(Logical::Email)]);
-                    check_identity(email, span, "recovery", errors);
+                    check_identity(email, span, "recovery", assumed(email), errors);
                 }
                 resolved.recovery = Some(email);
             }
@@ -290,7 +302,13 @@ pub fn check<'m, 'a>(
 }
 
 /// A login or recovery column identifies one user: a unique (or primary key) string column.
-fn check_identity(field: &Field<'_>, span: Span, role: &str, errors: &mut Vec<syn::Error>) {
+fn check_identity(
+    field: &Field<'_>,
+    span: Span,
+    role: &str,
+    assumed_unique: bool,
+    errors: &mut Vec<syn::Error>,
+) {
     if type_kind(field.ty) != TypeKind::Str {
         errors.push(syn::Error::new(
             span,
@@ -299,12 +317,14 @@ fn check_identity(field: &Field<'_>, span: Span, role: &str, errors: &mut Vec<sy
                 field.name
             ),
         ));
-    } else if !field.unique && !field.primary_key {
+    } else if !field.unique && !field.primary_key && !assumed_unique {
         errors.push(syn::Error::new(
             span,
             format!(
-                "{role} field `{}` must identify one user: mark it #[sea_orm(unique)]",
-                field.name
+                "{role} field `{}` must identify one user: mark it #[sea_orm(unique)], or, when \
+                 the database has the unique index the entity does not declare, \
+                 #[auth(assume_unique = [\"{}\"])]",
+                field.name, field.name
             ),
         ));
     }

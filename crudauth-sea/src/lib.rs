@@ -54,10 +54,48 @@
 //! | `token_version` | integer | the revocation epoch lives in the configured store |
 //! | `login = ["..", ..]` | unique string columns, in resolution order | `[email, username]` |
 //! | `recovery = ".."` | a unique string column | the email column |
+//! | `assume_unique = ["..", ..]` | columns unique in the database though the entity does not say so | none |
+//!
+//! A flag whose column is not a `bool` (a soft-delete timestamp, a status string, an integer
+//! role) maps through functions: `is_active(column = "deleted_at", read = "not_deleted")`
+//! with `fn not_deleted(at: &Option<i64>) -> bool`, and optionally `write = "fn"` with
+//! `fn(bool) -> ColumnType`. Without a write function crudauth never writes the column
+//! (creating a user leaves it to its default; an update of it is refused). Columns renamed
+//! with `#[sea_orm(column_name = "..")]` work as they are: the attribute names the Rust field.
+//!
+//! ```
+//! mod members {
+//!     use crudauth_sea::AuthUser;
+//!     use sea_orm::entity::prelude::*;
+//!
+//!     pub fn not_deleted(at: &Option<i64>) -> bool { at.is_none() }
+//!
+//!     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+//!     #[sea_orm(table_name = "members")]
+//!     #[auth(password = "passwd", is_active(column = "deleted_at", read = "not_deleted"))]
+//!     pub struct Model {
+//!         #[sea_orm(primary_key)]
+//!         pub id: i32,
+//!         #[sea_orm(unique)]
+//!         pub email: String,
+//!         #[sea_orm(column_name = "PASSWD")]
+//!         pub passwd: String,
+//!         pub deleted_at: Option<i64>,
+//!     }
+//!
+//!     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//!     pub enum Relation {}
+//!     impl ActiveModelBehavior for ActiveModel {}
+//! }
+//! use crudauth::UserRecord;
+//! let gone = members::Model { id: 1, email: "a@example.com".into(), passwd: String::new(), deleted_at: Some(1) };
+//! assert!(!gone.is_active());
+//! ```
 //!
 //! Checked at compile time, each error pointing at the token to change: unknown keys, missing
-//! columns (with a did-you-mean hint), column types, `id` being the primary key, login and
-//! recovery fields being unique, a column mapped twice, and required fields without a column.
+//! columns (with a did-you-mean hint), column types, a flag function's signature against its
+//! column, `id` being the primary key, login and recovery fields being unique, a column
+//! mapped twice, and required fields without a column.
 //!
 //! ## Behaviour
 //!
@@ -87,4 +125,5 @@ pub mod __private {
     pub use crate::model::{AsEpoch, AsFlag, AsOptStr, AuthModel, ColumnMap, IdType, MapOf};
     pub use crudauth;
     pub use sea_orm;
+    pub use sea_orm::Value;
 }

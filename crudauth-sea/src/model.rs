@@ -98,6 +98,9 @@ pub trait AuthModel: ModelTrait + FromQueryResult + Clone + Send + Sync + 'stati
     const MAP: MapOf<Self>;
     /// The primary key value.
     fn auth_id(&self) -> &Self::Id;
+    /// The column value that stores a flag: the `bool` itself, or what the attribute's
+    /// write function makes of it; `None` for a flag mapped read-only (or not mapped).
+    fn flag_value(field: LogicalField, value: bool) -> Option<Value>;
 }
 
 /// A primary-key type the repository can use: integers, `Uuid` and `String`.

@@ -108,6 +108,18 @@ fn backend(err: DbErr) -> RepoError {
     RepoError::Backend(err.to_string())
 }
 
+/// A write to a flag mapped through a read function only.
+fn read_only(logical: LogicalField) -> RepoError {
+    let name = logical.name();
+    RepoError::InvalidValue {
+        field: name.into(),
+        reason: format!(
+            "{name} is read through a function and has no write function: crudauth does not \
+             write it"
+        ),
+    }
+}
+
 /// The name a client sees for a column: its logical name when mapped, else the field name.
 fn display_name<M: AuthModel>(column: ColumnOf<M>) -> String {
     let map = SeaUserRepository::<M>::map();
@@ -403,13 +415,21 @@ where
             map.password,
             Value::String(Some(new.password_hash)),
         )?;
-        for (column, flag) in [
-            (map.is_active, new.is_active),
-            (map.is_superuser, new.is_superuser),
-            (map.email_verified, new.email_verified),
+        // A flag mapped read-only is never written: the row's own default stands, which is
+        // only right when the new user asks for the ordinary value (active, not a superuser,
+        // not verified).
+        for (logical, flag, ordinary) in [
+            (LogicalField::IsActive, new.is_active, true),
+            (LogicalField::IsSuperuser, new.is_superuser, false),
+            (LogicalField::EmailVerified, new.email_verified, false),
         ] {
-            if let Some(column) = column {
-                set::<M>(&mut am, column, Value::Bool(Some(flag)))?;
+            let Some(column) = map.logical(logical) else {
+                continue;
+            };
+            match M::flag_value(logical, flag) {
+                Some(value) => set::<M>(&mut am, column, value)?,
+                None if flag == ordinary => {}
+                None => return Err(read_only(logical)),
             }
         }
         apply_extra::<M>(&mut am, &new.extra)?;
@@ -472,7 +492,8 @@ where
                 field: name.into(),
                 reason: format!("this user table has no {name} column"),
             })?;
-            set::<M>(&mut am, column, Value::Bool(Some(flag)))?;
+            let value = M::flag_value(logical, flag).ok_or_else(|| read_only(logical))?;
+            set::<M>(&mut am, column, value)?;
         }
         apply_extra::<M>(&mut am, &update.extra)?;
         if let Some(dup) = self

@@ -9,6 +9,11 @@ use crate::policy::{PasswordContext, PasswordSource};
 use crate::store::repo_fault;
 use crate::user::{LogicalField, NewUser, RepoError, UserRecord, UserUpdate};
 
+/// The superuser flag is read through a function only: crudauth cannot make anyone one.
+const READ_ONLY: AuthError = AuthError::BadRequest(
+    "the superuser column is read through a function only: make the admin in the database",
+);
+
 /// Creates the administrator, or promotes an existing account, from an email and a
 /// password (the demo calls it with `CRUDAUTH_DEFAULT_ADMIN_EMAIL` / `_PASSWORD`). An
 /// existing account with that address is promoted only if the password is its own; its
@@ -39,6 +44,9 @@ pub(crate) async fn ensure_admin<U: UserRecord>(
         if user.is_superuser() {
             return Ok(user);
         }
+        if !schema.writable(LogicalField::IsSuperuser) {
+            return Err(READ_ONLY);
+        }
         if !core
             .passwords
             .verify(password, user.password_hash())
@@ -59,6 +67,9 @@ pub(crate) async fn ensure_admin<U: UserRecord>(
             .update(&user.user_id(), update)
             .await
             .map_err(repo_fault);
+    }
+    if !schema.writable(LogicalField::IsSuperuser) {
+        return Err(READ_ONLY);
     }
     let ctx = PasswordContext {
         source: PasswordSource::Admin,

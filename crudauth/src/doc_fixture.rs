@@ -103,6 +103,7 @@ static SCHEMA: UserSchema = UserSchema {
     present: &LogicalField::ALL,
     login: &[EMAIL, USERNAME],
     recovery: Some(EMAIL),
+    read_only: &[],
 };
 
 /// The longest email and username the repository stores.

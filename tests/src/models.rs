@@ -1,4 +1,4 @@
-//! The two reference models used throughout the tests and docs.
+//! The reference models used throughout the tests and docs.
 
 /// (a) A legacy `accounts` table adopted as it is: an integer key named `account_id`, the
 /// email in `email_address`, the hash in `pw_hash`, the admin flag in `is_admin`, an own
@@ -72,6 +72,114 @@ pub mod users {
         /// The application's own column.
         #[sea_orm(nullable)]
         pub bio: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// (c) A legacy `members` table whose flags are not booleans and whose columns have other
+/// names in the database: a soft-delete timestamp read as `is_active`, an integer role read
+/// as `is_superuser` (never written), a status string read and written as `email_verified`,
+/// `EmailAddress` and `PASSWD` columns behind Rust fields, and a login column the entity does
+/// not declare unique (the database has the unique index: `assume_unique`).
+pub mod members {
+    use crudauth_sea::AuthUser;
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `members`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+    #[sea_orm(table_name = "members")]
+    #[auth(
+        id = "member_id",
+        email = "email_address",
+        password = "passwd",
+        is_active(column = "deleted_at", read = "crate::models::members::not_deleted"),
+        superuser(column = "role", read = "crate::models::members::is_admin_role"),
+        email_verified(column = "status", read = "crate::models::members::verified", write = "crate::models::members::set_verified"),
+        assume_unique = ["email_address"]
+    )]
+    pub struct Model {
+        /// The key.
+        #[sea_orm(primary_key)]
+        pub member_id: i32,
+        /// The address, in a column named `EmailAddress` (unique in the database only).
+        #[sea_orm(
+            column_name = "EmailAddress",
+            column_type = "String(StringLen::N(254))"
+        )]
+        pub email_address: String,
+        /// The password hash, in a column named `PASSWD`.
+        #[sea_orm(column_name = "PASSWD")]
+        pub passwd: String,
+        /// Unix seconds of the soft delete; `None` while the member is active.
+        #[sea_orm(nullable)]
+        pub deleted_at: Option<i64>,
+        /// 10 and up: an administrator.
+        #[sea_orm(default_value = 0)]
+        pub role: i32,
+        /// `verified` or `pending`.
+        #[sea_orm(column_type = "String(StringLen::N(16))")]
+        pub status: String,
+    }
+
+    /// Active until soft-deleted.
+    pub fn not_deleted(deleted_at: &Option<i64>) -> bool {
+        deleted_at.is_none()
+    }
+
+    /// Role 10 and up administers.
+    pub fn is_admin_role(role: &i32) -> bool {
+        *role >= 10
+    }
+
+    /// The status says the address was verified.
+    pub fn verified(status: &String) -> bool {
+        status == "verified"
+    }
+
+    /// The status that records a verified (or not yet verified) address.
+    pub fn set_verified(verified: bool) -> String {
+        if verified { "verified" } else { "pending" }.to_owned()
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// (d) A table whose verified flag is a timestamp read through a function and never written:
+/// the email flows (which mark addresses verified) refuse to build over it.
+pub mod readers {
+    use crudauth_sea::AuthUser;
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `readers`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+    #[sea_orm(table_name = "readers")]
+    #[auth(email_verified(column = "verified_at", read = "crate::models::readers::is_set"))]
+    pub struct Model {
+        /// The key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The address.
+        #[sea_orm(unique)]
+        pub email: String,
+        /// The password hash.
+        pub password: String,
+        /// When the address was verified.
+        #[sea_orm(nullable)]
+        pub verified_at: Option<i64>,
+    }
+
+    /// Verified once a time is recorded.
+    pub fn is_set(at: &Option<i64>) -> bool {
+        at.is_some()
     }
 
     /// No relations.

@@ -45,7 +45,10 @@ async fn stored_hash(repo: &SeaUserRepository<User>, name: &str) -> String {
 
 async fn token(app: &axum::Router, name: &str, password: &str) -> u16 {
     let form = [("username", name), ("password", password)];
-    send(app, Req::post("/token").form(&form)).await.status.as_u16()
+    send(app, Req::post("/token").form(&form))
+        .await
+        .status
+        .as_u16()
 }
 
 async fn each_backend(test: &str, run: impl AsyncFn(TestDb)) {
@@ -76,10 +79,17 @@ async fn every_old_format_signs_in_and_is_upgraded_on_every_database() {
             // The right one signs in and upgrades it in the same request.
             assert_eq!(token(&app, &name, &v.password).await, 200, "{case}");
             let upgraded = stored_hash(&repo, &name).await;
-            assert!(upgraded.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{case}: {upgraded}");
+            assert!(
+                upgraded.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+                "{case}: {upgraded}"
+            );
             // And the new hash signs in.
             assert_eq!(token(&app, &name, &v.password).await, 200, "{case}: again");
-            assert_eq!(stored_hash(&repo, &name).await, upgraded, "{case}: upgraded once");
+            assert_eq!(
+                stored_hash(&repo, &name).await,
+                upgraded,
+                "{case}: upgraded once"
+            );
         }
         let report = auth.password_hash_report().await.unwrap();
         assert_eq!(report.counts.get("argon2"), Some(&(vectors().len() as u64)));
@@ -98,12 +108,23 @@ async fn bcrypt_cuts_at_72_bytes_as_bcrypt_does() {
         .build()
         .unwrap()
         .router();
-    let v = vectors().into_iter().find(|v| v.format == "bcrypt-72").unwrap();
+    let v = vectors()
+        .into_iter()
+        .find(|v| v.format == "bcrypt-72")
+        .unwrap();
     seed(&repo, "long", &v.hash, true).await;
     let first_72 = &v.password[..72];
     let other_tail = format!("{first_72}yyyyyyyy");
-    assert_eq!(token(&app, "long", &v.password[..71]).await, 401, "71 bytes differ");
-    assert_eq!(token(&app, "long", &other_tail).await, 200, "bytes past 72 never counted");
+    assert_eq!(
+        token(&app, "long", &v.password[..71]).await,
+        401,
+        "71 bytes differ"
+    );
+    assert_eq!(
+        token(&app, "long", &other_tail).await,
+        200,
+        "bytes past 72 never counted"
+    );
 }
 
 #[tokio::test]
@@ -116,10 +137,17 @@ async fn a_disabled_account_is_not_upgraded_and_unsalted_digests_are_refused() {
         .build()
         .unwrap()
         .router();
-    let v = vectors().into_iter().find(|v| v.format == "bcrypt").unwrap();
+    let v = vectors()
+        .into_iter()
+        .find(|v| v.format == "bcrypt")
+        .unwrap();
     seed(&repo, "off", &v.hash, false).await;
     assert_eq!(token(&app, "off", &v.password).await, 401);
-    assert_eq!(stored_hash(&repo, "off").await, v.hash, "a disabled account keeps its hash");
+    assert_eq!(
+        stored_hash(&repo, "off").await,
+        v.hash,
+        "a disabled account keeps its hash"
+    );
 
     // md5("correct horse 1"): a plain digest never verifies by default.
     let md5 = "26cddb9f7d28f3d57a5a7c824b1216b7";
@@ -159,7 +187,10 @@ async fn without_legacy_hashes_old_formats_do_not_verify() {
     let auth = default_builder(repo.clone()).build().unwrap();
     assert!(auth.passwords().timing_floor().is_zero());
     let app = auth.router();
-    let v = vectors().into_iter().find(|v| v.format == "django").unwrap();
+    let v = vectors()
+        .into_iter()
+        .find(|v| v.format == "django")
+        .unwrap();
     seed(&repo, "dj", &v.hash, true).await;
     assert_eq!(token(&app, "dj", &v.password).await, 401);
     assert_eq!(stored_hash(&repo, "dj").await, v.hash);
@@ -206,15 +237,24 @@ async fn an_upgrade_racing_a_password_change_keeps_the_change() {
             hash: &str,
         ) -> Result<bool, RepoError> {
             // The owner changes the password right between the check and the upgrade.
-            self.inner.replace_password_hash(id, &self.changed_to).await?;
-            self.inner.compare_and_set_password_hash(id, expected, hash).await
+            self.inner
+                .replace_password_hash(id, &self.changed_to)
+                .await?;
+            self.inner
+                .compare_and_set_password_hash(id, expected, hash)
+                .await
         }
     }
     each_backend("legacy_race", async |tdb| {
         let inner = SeaUserRepository::<User>::new(tdb.db.clone());
-        let v = vectors().into_iter().find(|v| v.format == "werkzeug").unwrap();
+        let v = vectors()
+            .into_iter()
+            .find(|v| v.format == "werkzeug")
+            .unwrap();
         let user = seed(&inner, "racer", &v.hash, true).await;
-        let changed_to = "$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdA$changedchangedchangedchangedchangedchangedc".to_owned();
+        let changed_to =
+            "$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdA$changedchangedchangedchangedchangedchangedc"
+                .to_owned();
         let repo = Racing {
             inner: inner.clone(),
             changed_to: changed_to.clone(),
@@ -227,17 +267,62 @@ async fn an_upgrade_racing_a_password_change_keeps_the_change() {
             .build()
             .unwrap();
         let app = auth.router();
-        let r = send(&app, Req::post("/token").form(&[("username", "racer"), ("password", &v.password)])).await;
+        let r = send(
+            &app,
+            Req::post("/token").form(&[("username", "racer"), ("password", &v.password)]),
+        )
+        .await;
         let case = format!("{:?}", tdb.backend);
-        assert_eq!(stored_hash(&inner, "racer").await, changed_to, "{case}: the change stands");
+        assert_eq!(
+            stored_hash(&inner, "racer").await,
+            changed_to,
+            "{case}: the change stands"
+        );
         // The sign-in that raced the change carries the old epoch: its token is dead.
         if r.status == 200 {
             let access = r.json["access_token"].as_str().unwrap();
             let me = send(&app, Req::get("/me").bearer(access)).await;
-            assert_eq!(me.status, 401, "{case}: the racing sign-in is revoked by the change");
+            assert_eq!(
+                me.status, 401,
+                "{case}: the racing sign-in is revoked by the change"
+            );
         }
         let _ = user.user_id();
         tdb.cleanup().await;
     })
     .await;
+}
+
+/// With old formats on, every password check (an unknown identifier, an argon2id account,
+/// an old-format account) lasts at least the timing floor, which is at least the slowest
+/// sample's verification: a lower bound, so this never depends on the machine's speed. The
+/// ratios between them are measured in `tests/benches/legacy_login.rs`.
+#[tokio::test]
+async fn every_password_check_lasts_the_timing_floor() {
+    let tdb = open(Backend::Sqlite, "legacy_floor").await.unwrap();
+    tdb.create_table(users::Entity).await;
+    let repo = SeaUserRepository::<User>::new(tdb.db.clone());
+    let bcrypt = vectors()
+        .into_iter()
+        .find(|v| v.format == "bcrypt")
+        .unwrap();
+    let auth = default_builder(repo.clone())
+        .legacy_hashes(LegacyHashes::built_in().timing_samples([bcrypt.hash.clone()]))
+        .build()
+        .unwrap();
+    let floor = auth.passwords().timing_floor();
+    assert!(!floor.is_zero());
+    let app = auth.router();
+    seed(&repo, "old", &bcrypt.hash, true).await;
+    let modern = auth.passwords().hash("correct horse 1").await.unwrap();
+    seed(&repo, "modern", &modern, true).await;
+    for login in ["nobody", "modern", "old"] {
+        let started = std::time::Instant::now();
+        assert_eq!(token(&app, login, "not the password").await, 401);
+        assert!(
+            started.elapsed() >= floor,
+            "{login}: {:?} < {floor:?}",
+            started.elapsed()
+        );
+    }
 }

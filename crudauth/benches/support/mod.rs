@@ -61,6 +61,7 @@ static SCHEMA: UserSchema = UserSchema {
     ],
     login: &[EMAIL],
     recovery: Some(EMAIL),
+    read_only: &[],
 };
 
 /// One user held in memory: the bench measures the library, not a database.

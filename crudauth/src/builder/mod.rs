@@ -383,6 +383,15 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 )));
             }
         }
+        let verified = LogicalField::EmailVerified;
+        if self.recovery.is_some() && schema.has(verified) && !schema.writable(verified) {
+            return Err(ConfigError::Invalid(
+                "the email flows mark addresses verified, but email_verified is read through a \
+                 function only: give it a write function (#[auth(email_verified(column = .., \
+                 read = .., write = ..))]) or leave the recovery config out"
+                    .into(),
+            ));
+        }
         if schema.login.is_empty() {
             return Err(ConfigError::Invalid(
                 "the user table has no login field".into(),

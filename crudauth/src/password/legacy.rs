@@ -56,7 +56,10 @@ impl HashFormat {
             HashFormat::Unusable
         } else if argon.iter().any(|p| stored.starts_with(p)) {
             HashFormat::Argon2
-        } else if ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p)) {
+        } else if ["$2a$", "$2b$", "$2y$"]
+            .iter()
+            .any(|p| stored.starts_with(p))
+        {
             HashFormat::Bcrypt
         } else if stored.starts_with("pbkdf2_sha256$") {
             HashFormat::DjangoPbkdf2
@@ -146,7 +149,10 @@ pub struct HashReport {
 impl HashReport {
     /// Counts one stored hash.
     pub fn count(&mut self, stored: &str) {
-        *self.counts.entry(HashFormat::detect(stored).as_str()).or_default() += 1;
+        *self
+            .counts
+            .entry(HashFormat::detect(stored).as_str())
+            .or_default() += 1;
         self.total += 1;
     }
 }
@@ -218,7 +224,10 @@ impl std::fmt::Debug for LegacyHashes {
         f.debug_struct("LegacyHashes")
             .field("formats", &self.formats)
             .field("verifiers", &verifiers)
-            .field("timing_samples", &self.timing_samples.as_ref().map(Vec::len))
+            .field(
+                "timing_samples",
+                &self.timing_samples.as_ref().map(Vec::len),
+            )
             .field("costs", &self.costs)
             .finish()
     }
@@ -388,7 +397,11 @@ mod builtin {
     }
 
     /// A hash of `password` in `format` at the sample costs (for the timing floor).
-    pub(super) fn sample(format: HashFormat, password: &str, costs: &SampleCosts) -> Option<String> {
+    pub(super) fn sample(
+        format: HashFormat,
+        password: &str,
+        costs: &SampleCosts,
+    ) -> Option<String> {
         let _ = (password, costs);
         match format {
             #[cfg(feature = "bcrypt")]
@@ -399,7 +412,12 @@ mod builtin {
                 let mut out = [0u8; 32];
                 let salt = "timingsample";
                 let n = costs.pbkdf2_iterations.max(1);
-                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), n, &mut out);
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+                    password.as_bytes(),
+                    salt.as_bytes(),
+                    n,
+                    &mut out,
+                );
                 let hash = base64::engine::general_purpose::STANDARD.encode(out);
                 Some(format!("pbkdf2_sha256${n}${salt}${hash}"))
             }
@@ -429,9 +447,18 @@ mod builtin {
 
     /// PBKDF2-HMAC-SHA256 of `password`, compared in constant time with `expected`.
     #[cfg(feature = "pbkdf2")]
-    fn pbkdf2_matches(password: &[u8], salt: &[u8], iterations: u32, expected: &[u8]) -> Option<bool> {
+    fn pbkdf2_matches(
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+        expected: &[u8],
+    ) -> Option<bool> {
         use subtle::ConstantTimeEq;
-        if iterations == 0 || iterations > MAX_ITERATIONS || expected.is_empty() || expected.len() > 64 {
+        if iterations == 0
+            || iterations > MAX_ITERATIONS
+            || expected.is_empty()
+            || expected.len() > 64
+        {
             return None;
         }
         let mut out = vec![0u8; expected.len()];
@@ -453,8 +480,15 @@ mod builtin {
         ) else {
             return None;
         };
-        let expected = base64::engine::general_purpose::STANDARD.decode(hash).ok()?;
-        pbkdf2_matches(password, salt.as_bytes(), iterations.parse().ok()?, &expected)
+        let expected = base64::engine::general_purpose::STANDARD
+            .decode(hash)
+            .ok()?;
+        pbkdf2_matches(
+            password,
+            salt.as_bytes(),
+            iterations.parse().ok()?,
+            &expected,
+        )
     }
 
     /// Werkzeug: `pbkdf2:sha256:<iterations>$<salt>$<hex of the 32-byte key>`.

@@ -124,6 +124,7 @@ impl IdentityField {
 ///     present: &[LogicalField::Id, LogicalField::Email, LogicalField::Password],
 ///     login: &[EMAIL],
 ///     recovery: Some(EMAIL),
+///     read_only: &[],
 /// };
 /// assert!(!schema.has(LogicalField::TokenVersion));
 /// ```
@@ -139,6 +140,9 @@ pub struct UserSchema {
     pub login: &'static [IdentityField],
     /// The recovery factor (where reset and verification messages go).
     pub recovery: Option<IdentityField>,
+    /// Flags mapped to a column of another shape through a read function only (a
+    /// soft-delete timestamp read as `is_active`): crudauth reads them and never writes them.
+    pub read_only: &'static [LogicalField],
 }
 
 impl UserSchema {
@@ -146,10 +150,24 @@ impl UserSchema {
     ///
     /// ```
     /// # use crudauth::user::{IdKind, LogicalField, UserSchema};
-    /// # let schema = UserSchema { table: "t", id_kind: IdKind::Int, present: &[LogicalField::Id], login: &[], recovery: None };
+    /// # let schema = UserSchema { table: "t", id_kind: IdKind::Int, present: &[LogicalField::Id], login: &[], recovery: None, read_only: &[] };
     /// assert!(schema.has(LogicalField::Id));
     /// ```
     pub fn has(&self, field: LogicalField) -> bool {
         self.present.contains(&field)
+    }
+
+    /// Whether crudauth may write `field`: it has a column, and not one only read through a
+    /// function.
+    ///
+    /// ```
+    /// # use crudauth::user::{IdKind, LogicalField, UserSchema};
+    /// let schema = UserSchema { table: "t", id_kind: IdKind::Int,
+    ///     present: &[LogicalField::Id, LogicalField::IsActive], login: &[], recovery: None,
+    ///     read_only: &[LogicalField::IsActive] };
+    /// assert!(schema.has(LogicalField::IsActive) && !schema.writable(LogicalField::IsActive));
+    /// ```
+    pub fn writable(&self, field: LogicalField) -> bool {
+        self.has(field) && !self.read_only.contains(&field)
     }
 }

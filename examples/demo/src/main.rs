@@ -61,7 +61,9 @@ async fn old_hash_samples(
             break;
         }
     }
-    Ok(LegacyHashes::distinct_costs(hashes.iter().map(String::as_str)))
+    Ok(LegacyHashes::distinct_costs(
+        hashes.iter().map(String::as_str),
+    ))
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -78,7 +80,12 @@ fn parse_args() -> Result<Args, String> {
         it.next();
         match it.next().as_deref() {
             Some("hash-report") => args.hash_report = true,
-            other => return Err(format!("users {}: unknown command (try `users hash-report`)", other.unwrap_or(""))),
+            other => {
+                return Err(format!(
+                    "users {}: unknown command (try `users hash-report`)",
+                    other.unwrap_or("")
+                ));
+            }
         }
     }
     while let Some(arg) = it.next() {
@@ -232,7 +239,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // of the slowest format and cost found in the table (argon2id's when there is none).
     let samples = old_hash_samples(&repo).await?;
     if !samples.is_empty() {
-        tracing::info!(kinds = samples.len(), "old password hashes in the table; they upgrade on sign-in");
+        tracing::info!(
+            kinds = samples.len(),
+            "old password hashes in the table; they upgrade on sign-in"
+        );
     }
     let legacy = LegacyHashes::built_in().timing_samples(samples);
     let mut builder = CrudAuth::builder(repo).legacy_hashes(legacy);

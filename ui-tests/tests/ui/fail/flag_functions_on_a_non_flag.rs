@@ -1,0 +1,24 @@
+use crudauth_sea::AuthUser;
+use sea_orm::entity::prelude::*;
+
+pub fn lower(email: &String) -> bool {
+    email.is_empty()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+#[sea_orm(table_name = "members")]
+#[auth(email(column = "email", read = "lower"))]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    #[sea_orm(unique)]
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+fn main() {}
