@@ -508,7 +508,7 @@ mod builtin {
     /// Lower- or upper-case hex to bytes.
     #[cfg(feature = "pbkdf2")]
     fn hex(text: &str) -> Option<Vec<u8>> {
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return None;
         }
         (0..text.len())
