@@ -193,15 +193,19 @@ where
         M::Id::from_user_id(id).map(Into::into)
     }
 
+    /// The row with this key. Without `.one()`: it binds a `LIMIT 1` parameter, and SQLite
+    /// plans a bound `LIMIT` into the statement, so its statement cache missed on every
+    /// lookup. A primary-key match returns at most one row without it, on every backend.
     async fn fetch(&self, id: &UserId) -> Result<Option<M>, RepoError> {
         let Some(value) = Self::id_value(id) else {
             return Ok(None);
         };
-        M::Entity::find()
+        let rows = M::Entity::find()
             .filter(Self::map().id.eq(value))
-            .one(&self.db)
+            .all(&self.db)
             .await
-            .map_err(backend)
+            .map_err(backend)?;
+        Ok(rows.into_iter().next())
     }
 
     /// A condition matching `value` in `column`: case-insensitive for the email column.

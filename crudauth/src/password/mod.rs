@@ -10,12 +10,12 @@
 //!   verified and upgraded to argon2id, behind a timing floor.
 
 mod legacy;
+mod workers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::Semaphore;
+use argon2::Params;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ConfigError;
@@ -123,8 +123,9 @@ pub struct PasswordHasher {
 struct Inner {
     params: Params,
     max_length: usize,
-    permits: Arc<Semaphore>,
-    /// Requests holding or waiting for a permit (hashes running count until they end).
+    /// The hashing workers' queue (one worker per slot, each with its own argon2 memory).
+    jobs: std::sync::mpsc::Sender<workers::Job>,
+    /// Requests holding or waiting for a worker (hashes running count until they end).
     queued: Arc<std::sync::atomic::AtomicUsize>,
     /// `concurrency + max_waiting`.
     queue_cap: usize,
@@ -168,9 +169,11 @@ impl PasswordHasher {
                 "password max_length and concurrency must be positive".into(),
             ));
         }
-        let dummy = hash_blocking(&params, &crate::keys::random_token())
-            .map_err(|_| ConfigError::Invalid("argon2 failed to hash".into()))?;
-        let floor = timing_floor(&config.legacy, &dummy)?;
+        let mut memory = workers::Memory::default();
+        let dummy = workers::hash(&mut memory, &params, &crate::keys::random_token())
+            .ok_or_else(|| ConfigError::Invalid("argon2 failed to hash".into()))?;
+        let floor = timing_floor(&config.legacy, &dummy, &params, &mut memory)?;
+        drop(memory);
         if !floor.is_zero() {
             tracing::info!(
                 floor_ms = floor.as_millis() as u64,
@@ -182,7 +185,7 @@ impl PasswordHasher {
             inner: Arc::new(Inner {
                 params,
                 max_length: config.max_length,
-                permits: Arc::new(Semaphore::new(config.concurrency)),
+                jobs: workers::start(config.concurrency),
                 queued: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
                 queue_cap: config.concurrency.saturating_add(config.max_waiting),
                 verifications: std::sync::atomic::AtomicU64::new(0),
@@ -248,9 +251,9 @@ impl PasswordHasher {
             max: self.inner.max_length,
         })?;
         let inner = self.inner.clone();
-        self.run(move || hash_blocking(&inner.params, &normalized))
+        self.run(move |memory| workers::hash(memory, &inner.params, &normalized))
             .await?
-            .map_err(|_| PasswordError::Internal)
+            .ok_or(PasswordError::Internal)
     }
 
     /// Verifies a password against a stored hash, on the blocking pool.
@@ -299,9 +302,10 @@ impl PasswordHasher {
         let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
         let inner = self.inner.clone();
         let (verification, took) = self
-            .run(move || {
+            .run(move |memory| {
                 let started = Instant::now();
-                let verification = check_blocking(&inner, usable, &normalized, typed.as_deref());
+                let verification =
+                    check_blocking(&inner, memory, usable, &normalized, typed.as_deref());
                 (verification, started.elapsed())
             })
             .await?;
@@ -335,14 +339,14 @@ impl PasswordHasher {
         let _ = self.verify(password, None).await;
     }
 
-    /// Runs argon2 work on the blocking pool once a permit is free; refuses at once when
-    /// `concurrency + max_waiting` requests already hold or wait for one. The permit and
-    /// the queue slot move into the blocking task: a client that hangs up mid-hash frees
-    /// neither until the hash it started has finished, so cancelled requests cannot stack
-    /// up argon2 work beyond `concurrency`.
+    /// Runs hashing work on a worker (see the `workers` module); refuses at once when
+    /// `concurrency + max_waiting` requests already hold or wait for one. The queue slot
+    /// moves into the job: a client that hangs up mid-hash frees it only when the hash it
+    /// started has finished, and a job whose client hung up before a worker took it is
+    /// dropped unrun, so cancelled requests cannot stack up argon2 work.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut workers::Memory) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         use std::sync::atomic::Ordering;
         struct Slot(Arc<std::sync::atomic::AtomicUsize>);
@@ -357,19 +361,21 @@ impl PasswordHasher {
             return Err(PasswordError::Busy);
         }
         let slot = Slot(queued.clone());
-        let permit = self
-            .inner
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: workers::Job = Box::new(move |memory| {
+            if tx.is_closed() {
+                return; // the client hung up before a worker took the job
+            }
+            let result = work(memory);
+            // The slot is free before the answer arrives: whoever the answer wakes finds it.
+            drop(slot);
+            let _ = tx.send(result);
+        });
+        self.inner
+            .jobs
+            .send(job)
             .map_err(|_| PasswordError::Internal)?;
-        tokio::task::spawn_blocking(move || {
-            let _held = (slot, permit);
-            work()
-        })
-        .await
-        .map_err(|_| PasswordError::Internal)
+        rx.await.map_err(|_| PasswordError::Internal)
     }
 }
 
@@ -378,6 +384,7 @@ impl PasswordHasher {
 /// NFKC form), so neither time nor work tells whether the account exists.
 fn check_blocking(
     inner: &Inner,
+    memory: &mut workers::Memory,
     usable: Option<String>,
     normalized: &str,
     typed: Option<&str>,
@@ -386,21 +393,21 @@ fn check_blocking(
         matched: false,
         needs_rehash: false,
     };
-    let argon = |stored: &str, candidate: &str| {
+    let argon = |memory: &mut workers::Memory, stored: &str, candidate: &str| {
         inner
             .verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        verify_blocking(stored, candidate)
+        workers::verify(memory, &inner.params, stored, candidate)
     };
-    let dummy_refusal = || {
-        let _ = argon(&inner.dummy, normalized);
+    let dummy_refusal = |memory: &mut workers::Memory| {
+        let _ = argon(memory, &inner.dummy, normalized);
         if let Some(t) = typed {
-            let _ = argon(&inner.dummy, t);
+            let _ = argon(memory, &inner.dummy, t);
         }
         refused
     };
     let Some(stored) = usable else {
-        return dummy_refusal();
+        return dummy_refusal(memory);
     };
     if HashFormat::detect(&stored) != HashFormat::Argon2 {
         // An old format (or an app's own): the old system hashed the password as typed;
@@ -414,7 +421,7 @@ fn check_blocking(
         }
         let Some(matched) = verdict else {
             // Nothing recognises it (an unsalted digest, junk): the work of a refusal.
-            return dummy_refusal();
+            return dummy_refusal(memory);
         };
         inner
             .verifications
@@ -424,37 +431,42 @@ fn check_blocking(
             needs_rehash: matched,
         };
     }
-    match argon(&stored, normalized) {
+    match argon(memory, &stored, normalized) {
         Some(true) => Verification {
             matched: true,
             needs_rehash: !same_params(&stored, &inner.params),
         },
         Some(false) => {
             // A hash made from the password as typed (before normalisation existed).
-            let typed_ok = typed.is_some_and(|t| argon(&stored, t) == Some(true));
+            let typed_ok = typed.is_some_and(|t| argon(memory, &stored, t) == Some(true));
             Verification {
                 matched: typed_ok,
                 needs_rehash: typed_ok,
             }
         }
-        None => dummy_refusal(),
+        None => dummy_refusal(memory),
     }
 }
 
 /// The floor every check is held to while old formats verify: the longest of one argon2id
 /// dummy verification and one verification of each timing sample. Zero without old formats.
-fn timing_floor(legacy: &LegacyHashes, dummy: &str) -> Result<Duration, ConfigError> {
+fn timing_floor(
+    legacy: &LegacyHashes,
+    dummy: &str,
+    params: &Params,
+    memory: &mut workers::Memory,
+) -> Result<Duration, ConfigError> {
     if legacy.is_empty() {
         return Ok(Duration::ZERO);
     }
     let wrong = crate::keys::random_token();
     let started = Instant::now();
-    let _ = verify_blocking(dummy, &wrong);
+    let _ = workers::verify(memory, params, dummy, &wrong);
     let mut floor = started.elapsed();
     for sample in legacy.samples() {
         let started = Instant::now();
         let verdict = if HashFormat::detect(&sample) == HashFormat::Argon2 {
-            verify_blocking(&sample, &wrong)
+            workers::verify(memory, params, &sample, &wrong)
         } else {
             legacy.verify(&sample, &wrong)
         };
@@ -466,27 +478,6 @@ fn timing_floor(legacy: &LegacyHashes, dummy: &str) -> Result<Duration, ConfigEr
         floor = floor.max(started.elapsed());
     }
     Ok(floor)
-}
-
-fn argon(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-}
-
-fn hash_blocking(params: &Params, password: &str) -> Result<String, argon2::password_hash::Error> {
-    argon(params)
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-}
-
-/// `Some(matched)`, or `None` when the stored hash is not a valid PHC string.
-fn verify_blocking(stored: &str, password: &str) -> Option<bool> {
-    let parsed = argon2::PasswordHash::new(stored).ok()?;
-    let params = Params::try_from(&parsed).ok()?;
-    Some(
-        argon(&params)
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-    )
 }
 
 fn same_params(stored: &str, wanted: &Params) -> bool {

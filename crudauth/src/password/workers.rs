@@ -1,0 +1,125 @@
+//! The hashing workers: one thread per hashing slot, each owning one argon2 memory block
+//! that it reuses for every hash and verification.
+//!
+//! argon2id at the default parameters needs 19 MiB per run. Run on tokio's blocking pool,
+//! each run allocated that on whichever pool thread picked it up, and the allocator kept the
+//! freed buffers per thread: a login flood grew the process by hundreds of MiB. Here the
+//! memory is allocated once per worker, so the hasher holds at most `concurrency` blocks of
+//! the configured size, however many logins pass.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+/// A job for a worker: runs with the worker's memory.
+pub(super) type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// A worker's argon2 memory: sized to the configured parameters on first use and kept.
+#[derive(Default)]
+pub(crate) struct Memory {
+    blocks: Vec<Block>,
+}
+
+impl Memory {
+    /// Memory for `params`: the kept block when it is large enough (grown to the configured
+    /// size at most), else a block for this run only (a stored hash with costlier
+    /// parameters than the configured ones, which an upgrade then replaces).
+    fn run<T>(
+        &mut self,
+        params: &Params,
+        configured: &Params,
+        f: impl FnOnce(&mut [Block]) -> T,
+    ) -> T {
+        let needed = params.block_count();
+        if needed <= configured.block_count().max(self.blocks.len()) {
+            if self.blocks.len() < needed {
+                self.blocks.resize(needed, Block::default());
+            }
+            f(&mut self.blocks[..needed])
+        } else {
+            let mut once = vec![Block::default(); needed];
+            f(&mut once)
+        }
+    }
+}
+
+/// Starts `count` workers taking jobs from one queue; they end when every sender is gone.
+pub(super) fn start(count: usize) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..count {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("crudauth-argon2-{i}"))
+            .spawn(move || {
+                let mut memory = Memory::default();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&mut memory),
+                        Err(_) => return, // the hasher is gone
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start a password hashing worker");
+        }
+    }
+    tx
+}
+
+fn argon(algorithm: Algorithm, version: Version, params: &Params) -> Argon2<'static> {
+    Argon2::new(algorithm, version, params.clone())
+}
+
+/// An argon2id PHC string of `password` with a fresh random salt, in `memory`.
+pub(crate) fn hash(memory: &mut Memory, params: &Params, password: &str) -> Option<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).ok()?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let hasher = argon(Algorithm::Argon2id, Version::V0x13, params);
+    memory
+        .run(params, params, |blocks| {
+            hasher.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
+        })
+        .ok()?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).ok()?,
+        salt: Some(Salt::new(&salt).ok()?),
+        hash: Some(Output::new(&out).ok()?),
+    };
+    Some(phc.to_string())
+}
+
+/// `Some(matched)` for an argon2 (i, d or id) PHC string of any parameters, computed in
+/// `memory`; `None` when `stored` is not one. The comparison is the constant-time one of
+/// `password_hash::Output`.
+pub(crate) fn verify(
+    memory: &mut Memory,
+    configured: &Params,
+    stored: &str,
+    password: &str,
+) -> Option<bool> {
+    let parsed = PasswordHash::new(stored).ok()?;
+    let params = Params::try_from(&parsed).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+    let version = parsed
+        .version
+        .map_or(Some(Version::V0x13), |v| Version::try_from(v).ok())?;
+    let (salt, expected) = (parsed.salt.as_ref()?, parsed.hash.as_ref()?);
+    let mut out = vec![0u8; expected.len()];
+    let hasher = argon(algorithm, version, &params);
+    memory
+        .run(&params, configured, |blocks| {
+            hasher.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, blocks)
+        })
+        .ok()?;
+    Some(Output::new(&out).ok()? == *expected)
+}
