@@ -97,6 +97,14 @@
 //! column, `id` being the primary key, login and recovery fields being unique, a column
 //! mapped twice, and required fields without a column.
 //!
+//! ## Writing to the table outside crudauth
+//!
+//! crudauth keeps the users it loaded in a per-process cache (see `crudauth::UserCacheConfig`)
+//! and retires a cached copy on every write it makes. A write the app makes itself (an admin
+//! panel deactivating a user with plain SeaORM, a script promoting one) must be announced with
+//! `auth.invalidate_user(&id).await?`, which every process sharing the store sees on its next
+//! request; unannounced, the old copy is used for at most `max_age` (5 s by default).
+//!
 //! ## Behaviour
 //!
 //! - Emails are stored trimmed and lower-cased and matched case-insensitively.

@@ -63,10 +63,12 @@ pub(crate) async fn ensure_admin<U: UserRecord>(
             is_superuser: Some(true),
             ..Default::default()
         };
-        return repo
+        let promoted = repo
             .update(&user.user_id(), update)
             .await
-            .map_err(repo_fault);
+            .map_err(repo_fault)?;
+        core.revocation.changed(&promoted.user_id()).await?;
+        return Ok(promoted);
     }
     if !schema.writable(LogicalField::IsSuperuser) {
         return Err(READ_ONLY);

@@ -40,6 +40,13 @@ pub(crate) fn system_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The system clock in unix microseconds (where store-kept counters start).
+pub(crate) fn system_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as i64)
+}
+
 /// The system clock in unix seconds (for what is not tied to a session manager's clock).
 pub(crate) fn now_secs() -> i64 {
     system_secs()

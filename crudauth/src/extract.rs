@@ -42,6 +42,21 @@ use crate::facade::CrudAuth;
 use crate::principal::{Principal, RequireSudo, Superuser};
 use crate::user::UserRecord;
 
+impl<U: UserRecord> CrudAuth<U> {
+    /// The client of a request (see [`ClientMeta::from_parts`]), with the configured
+    /// `trusted_proxy_hops`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| { let parts = crudauth::doc_fixture::parts();
+    /// let client = auth.client_meta(&parts);
+    /// assert_eq!(client.ip, Some([203, 0, 113, 7].into()));
+    /// # Ok(()) });
+    /// ```
+    pub fn client_meta(&self, parts: &Parts) -> ClientMeta {
+        ClientMeta::from_parts(parts, self.inner.core.trusted_proxy_hops)
+    }
+}
+
 /// The per-request cache of the authentication outcome.
 #[derive(Clone)]
 pub(crate) struct Resolved<U>(pub Result<Option<Principal<U>>, AuthError>);

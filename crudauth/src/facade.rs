@@ -47,9 +47,8 @@ pub struct CrudAuth<U> {
 
 impl<U> Clone for CrudAuth<U> {
     fn clone(&self) -> Self {
-        CrudAuth {
-            inner: self.inner.clone(),
-        }
+        let inner = self.inner.clone();
+        CrudAuth { inner }
     }
 }
 
@@ -203,19 +202,6 @@ impl<U: UserRecord> CrudAuth<U> {
         self.inner.recovery.as_ref()
     }
 
-    /// The client of a request (see [`ClientMeta::from_parts`]), with the configured
-    /// `trusted_proxy_hops`.
-    ///
-    /// ```
-    /// # crudauth::doc_fixture::run(async |auth| { let parts = crudauth::doc_fixture::parts();
-    /// let client = auth.client_meta(&parts);
-    /// assert_eq!(client.ip, Some([203, 0, 113, 7].into()));
-    /// # Ok(()) });
-    /// ```
-    pub fn client_meta(&self, parts: &Parts) -> ClientMeta {
-        ClientMeta::from_parts(parts, self.inner.core.trusted_proxy_hops)
-    }
-
     /// Authenticates a request over the configured transports, in order (or only `only`);
     /// `Ok(None)` when no credential is present (see [`crate::transport`]).
     ///
@@ -294,5 +280,17 @@ impl<U: UserRecord> CrudAuth<U> {
     /// ```
     pub async fn password_hash_report(&self) -> Result<crate::password::HashReport, AuthError> {
         self.inner.login.password_hash_report().await
+    }
+
+    /// Announces a write the app made to a user outside crudauth (a deactivation with plain
+    /// SeaORM, say): every process stops using its cached copy on its next request.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// auth.invalidate_user(&crudauth::UserId::Int(1)).await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn invalidate_user(&self, id: &crate::UserId) -> Result<(), AuthError> {
+        self.inner.core.revocation.changed(id).await
     }
 }

@@ -1,11 +1,18 @@
 //! The revocation epoch: one number per user that every session and token carries; moving it
 //! on ends them all. It lives in the `token_version` column when the table has one, else in
 //! the store.
+//!
+//! This module also owns the user *generation* (`crate::generation`): every write crudauth
+//! makes to a user ends with [`Revocation::changed`], which moves the generation, tells the
+//! user's sessions, and forgets this process's cached copy, so no process uses a copy read
+//! before the write.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::UserCache;
 use crate::error::AuthError;
+use crate::session::Sessions;
 use crate::store::{Store, fail_closed};
 use crate::user::{DynUserRepository, LogicalField, UserId, UserRecord};
 
@@ -24,6 +31,8 @@ const EPOCH_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 pub struct Revocation<U> {
     repo: Arc<dyn DynUserRepository<U>>,
     store: Arc<dyn Store>,
+    sessions: Option<Sessions>,
+    cache: Arc<UserCache<U>>,
 }
 
 impl<U> Clone for Revocation<U> {
@@ -31,6 +40,8 @@ impl<U> Clone for Revocation<U> {
         Revocation {
             repo: self.repo.clone(),
             store: self.store.clone(),
+            sessions: self.sessions.clone(),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -48,8 +59,43 @@ fn store_fault(e: crate::store::StoreError) -> AuthError {
 }
 
 impl<U> Revocation<U> {
-    pub(crate) fn new(repo: Arc<dyn DynUserRepository<U>>, store: Arc<dyn Store>) -> Self {
-        Revocation { repo, store }
+    pub(crate) fn new(
+        repo: Arc<dyn DynUserRepository<U>>,
+        store: Arc<dyn Store>,
+        sessions: Option<Sessions>,
+        cache: Arc<UserCache<U>>,
+    ) -> Self {
+        Revocation {
+            repo,
+            store,
+            sessions,
+            cache,
+        }
+    }
+
+    /// The user cache (read by the transports).
+    pub(crate) fn cache(&self) -> &UserCache<U> {
+        &self.cache
+    }
+
+    /// The user's generation (one store read).
+    pub(crate) async fn generation(&self, id: &UserId) -> Result<i64, AuthError> {
+        crate::generation::read(self.store.as_ref(), &id.to_string()).await
+    }
+
+    /// Announces a write to the user (by crudauth, or by the app through
+    /// `auth.invalidate_user`): the generation moves, every session of the user is told, and
+    /// this process's cached copy is forgotten. Called after the write, before the answer.
+    pub(crate) async fn changed(&self, id: &UserId) -> Result<(), AuthError> {
+        self.cache.forget(id);
+        let user_id = id.to_string();
+        let generation = crate::generation::bump(self.store.as_ref(), &user_id).await?;
+        if let Some(sessions) = &self.sessions {
+            sessions.set_generation(&user_id, generation).await?;
+        }
+        // Forgotten again: a request that read the old generation may have refilled it.
+        self.cache.forget(id);
+        Ok(())
     }
 
     /// Whether the epoch is kept in the store (the table has no `token_version` column).
@@ -114,15 +160,17 @@ impl<U: UserRecord> Revocation<U> {
     /// ```
     pub async fn bump(&self, user: &U) -> Result<i64, AuthError> {
         let id = user.user_id();
-        match self
+        let epoch = match self
             .repo
             .bump_token_version(&id)
             .await
             .map_err(|e| fail_closed("user repository", &e))?
         {
-            Some(v) => Ok(v),
-            None => self.bump_store(&id).await,
-        }
+            Some(v) => v,
+            None => self.bump_store(&id).await?,
+        };
+        self.changed(&id).await?;
+        Ok(epoch)
     }
 
     /// Moves the store-kept epoch on (tables without `token_version`): compare-and-set,
@@ -143,6 +191,7 @@ impl<U: UserRecord> Revocation<U> {
                 .await
                 .map_err(store_fault)?;
             if swapped {
+                self.changed(id).await?;
                 return Ok(next);
             }
         }

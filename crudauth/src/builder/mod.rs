@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::background::Background;
+use crate::cache::{UserCache, UserCacheConfig};
 use crate::core::Core;
 use crate::delivery::{Deliveries, DeliveryChannel, EmailSender};
 use crate::error::ConfigError;
@@ -38,6 +39,7 @@ pub struct CrudAuthBuilder<U> {
     lockout: LockoutConfig,
     password: PasswordConfig,
     legacy: Option<LegacyHashes>,
+    user_cache: UserCacheConfig,
     policy: PasswordPolicy,
     trusted_proxy_hops: usize,
     store: Option<Arc<dyn Store>>,
@@ -70,6 +72,7 @@ impl<U: UserRecord> CrudAuth<U> {
             lockout: LockoutConfig::default(),
             password: PasswordConfig::default(),
             legacy: None,
+            user_cache: UserCacheConfig::default(),
             policy: PasswordPolicy::default(),
             trusted_proxy_hops: 0,
             store: None,
@@ -176,6 +179,20 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// ```
     pub fn legacy_hashes(mut self, legacy: LegacyHashes) -> Self {
         self.legacy = Some(legacy);
+        self
+    }
+
+    /// The user cache: authenticated requests use a user read earlier, in this process, while
+    /// its generation says nothing changed (default: 10,000 users, 5 s at most; see
+    /// [`UserCacheConfig`]). `capacity: 0` reads the user on every request.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+    /// let auth = b.user_cache(crudauth::UserCacheConfig { capacity: 0, ..Default::default() }).build()?;
+    /// # Ok(()) });
+    /// ```
+    pub fn user_cache(mut self, config: UserCacheConfig) -> Self {
+        self.user_cache = config;
         self
     }
 
@@ -470,7 +487,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             .recovery
             .as_ref()
             .map_or(Duration::from_secs(600), |r| r.fresh_sign_in);
-        let revocation = Revocation::new(self.repo.clone(), store.clone());
+        let cache = Arc::new(UserCache::<U>::new(self.user_cache));
+        let revocation = Revocation::new(self.repo.clone(), store.clone(), sessions.clone(), cache);
         let core = Arc::new(Core {
             repo: self.repo,
             store: store.clone(),

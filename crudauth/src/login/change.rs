@@ -146,7 +146,10 @@ impl<U: UserRecord> Login<U> {
             Err(_) => return Err(AuthError::NotAuthenticated),
         };
         let epoch = match written {
-            Some(v) => v,
+            Some(v) => {
+                core.revocation.changed(&id).await?;
+                v
+            }
             None => core.revocation.bump_store(&id).await?,
         };
         let Some(sessions) = &core.sessions else {

@@ -260,7 +260,11 @@ impl<U: UserRecord> Login<U> {
                 .compare_and_set_password_hash(id, checked, &hash)
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => {
+                    if let Err(e) = self.core.revocation.changed(id).await {
+                        tracing::warn!(error = %e, "could not announce a rehashed password");
+                    }
+                }
                 Ok(false) => tracing::info!("password changed before its rehash; kept"),
                 Err(e) => tracing::warn!(error = %e, "could not store a rehashed password"),
             },

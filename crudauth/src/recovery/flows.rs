@@ -239,6 +239,7 @@ impl<U: UserRecord> Recovery<U> {
             .update(&user.user_id(), update)
             .await
             .map_err(repo_fault)?;
+        self.core.revocation.changed(&user.user_id()).await?;
         self.core
             .hooks
             .fire_user(
@@ -521,6 +522,7 @@ impl<U: UserRecord> Recovery<U> {
             }
             Err(e) => return Err(repo_fault(e)),
         };
+        self.core.revocation.changed(&updated.user_id()).await?;
         let rotated = match (self.core.sessions.as_ref(), keep) {
             (Some(sessions), Some(live)) => {
                 sessions

@@ -26,6 +26,7 @@ use crate::keys::{Keys, hmac_hex, random_token};
 use crate::store::{Store, StoreError};
 
 mod config;
+mod index;
 mod record;
 
 pub use config::{SameSite, SessionConfig};
@@ -47,15 +48,15 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
-fn store_fault(e: StoreError) -> AuthError {
+pub(super) fn store_fault(e: StoreError) -> AuthError {
     crate::store::fail_closed("session store", &e)
 }
 
-fn session_key(handle: &str) -> String {
+pub(super) fn session_key(handle: &str) -> String {
     format!("session:{handle}")
 }
 
-fn index_key(user_id: &str) -> String {
+pub(super) fn index_key(user_id: &str) -> String {
     format!("sessions:{user_id}")
 }
 
@@ -137,6 +138,7 @@ impl Sessions {
             device: DeviceInfo::parse(user_agent),
             csrf_digest: self.csrf_digest(&csrf_token),
             sudo_until: None,
+            generation: 0,
         };
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         let (id, handle) = self.insert_fresh(&bytes).await?;
@@ -145,6 +147,11 @@ impl Sessions {
             .await
             .map_err(store_fault)?;
         self.evict_beyond_cap(user_id, &handle).await?;
+        // The user's generation, read after the session is indexed: a move of it from here
+        // on finds this session in the index, and one before is read here.
+        let generation = crate::generation::read(self.store.as_ref(), user_id).await?;
+        self.modify(&handle, |r| r.generation = r.generation.max(generation))
+            .await?;
         Ok(NewSession {
             id,
             csrf_token,
@@ -169,21 +176,6 @@ impl Sessions {
             }
         }
         Err(AuthError::Internal)
-    }
-
-    async fn evict_beyond_cap(&self, user_id: &str, keep: &str) -> Result<(), AuthError> {
-        let mut sessions = self.list(user_id).await?;
-        if sessions.len() <= self.config.max_sessions_per_user {
-            return Ok(());
-        }
-        sessions.sort_by_key(|s| std::cmp::Reverse(s.record.last_seen));
-        let excess = sessions.len() - self.config.max_sessions_per_user;
-        let mut victims: Vec<_> = sessions.into_iter().filter(|s| s.handle != keep).collect();
-        victims.sort_by_key(|s| s.record.last_seen);
-        for victim in victims.into_iter().take(excess) {
-            self.delete(&victim.handle, user_id).await?;
-        }
-        Ok(())
     }
 
     /// Resolves a raw session id: `Ok(None)` when unknown, expired or timed out (an expired
@@ -516,84 +508,5 @@ impl Sessions {
             handle: new_handle,
             record,
         }))
-    }
-
-    /// Ends one session.
-    ///
-    /// ```
-    /// # crudauth::doc_fixture::run_with_session(async |sessions, new, _| {
-    /// assert!(sessions.delete(&new.handle, "1").await?);
-    /// assert!(sessions.resolve(&new.id).await?.is_none());
-    /// # Ok(()) });
-    /// ```
-    pub async fn delete(&self, handle: &str, user_id: &str) -> Result<bool, AuthError> {
-        let removed = self
-            .store
-            .delete(&session_key(handle))
-            .await
-            .map_err(store_fault)?;
-        self.store
-            .index_remove(&index_key(user_id), handle)
-            .await
-            .map_err(store_fault)?;
-        Ok(removed)
-    }
-
-    /// A user's live sessions.
-    ///
-    /// ```
-    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, _| {
-    /// for s in sessions.list("1").await? { println!("{} {}", s.handle, s.record.ip); }
-    /// assert_eq!(sessions.list("1").await?.len(), 1); // Ann is signed in once
-    /// # Ok(()) });
-    /// ```
-    pub async fn list(&self, user_id: &str) -> Result<Vec<LiveSession>, AuthError> {
-        let handles = self
-            .store
-            .index_members(&index_key(user_id))
-            .await
-            .map_err(store_fault)?;
-        let mut out = Vec::with_capacity(handles.len());
-        for handle in handles {
-            let bytes = self
-                .store
-                .get(&session_key(&handle))
-                .await
-                .map_err(store_fault)?;
-            match bytes.and_then(|b| serde_json::from_slice::<SessionRecord>(&b).ok()) {
-                Some(record) if record.user_id == user_id => {
-                    out.push(LiveSession { handle, record })
-                }
-                _ => {
-                    // Expired or gone: keep the index consistent.
-                    self.store
-                        .index_remove(&index_key(user_id), &handle)
-                        .await
-                        .map_err(store_fault)?;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Ends every session of a user except `keep`; returns how many ended.
-    ///
-    /// ```
-    /// # crudauth::doc_fixture::run_with_session(async |sessions, current, _| {
-    /// sessions.create("1", 0, "198.51.100.4", "curl/8").await?; // another device
-    /// assert_eq!(sessions.revoke_all("1", Some(&current.handle)).await?, 1); // the other one
-    /// # Ok(()) });
-    /// ```
-    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, AuthError> {
-        let mut revoked = 0;
-        for session in self.list(user_id).await? {
-            if Some(session.handle.as_str()) == keep {
-                continue;
-            }
-            if self.delete(&session.handle, user_id).await? {
-                revoked += 1;
-            }
-        }
-        Ok(revoked)
     }
 }

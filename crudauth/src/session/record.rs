@@ -33,6 +33,10 @@ pub struct SessionRecord {
     /// Unix seconds until which the session is elevated (sudo), if it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sudo_until: Option<i64>,
+    /// The user's generation as last told to this session (stored as `gen`; see
+    /// `crate::generation`): a cached copy of the user read under another one is not used.
+    #[serde(default, rename = "gen")]
+    pub generation: i64,
 }
 
 /// A session resolved from its cookie.

@@ -44,7 +44,11 @@ pub(crate) async fn authenticate<U: UserRecord>(
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::InvalidToken)?;
     let claims = tokens.verify_access(token)?;
-    let Some(user) = super::load_current(core, &claims.sub, claims.epoch).await? else {
+    let Some(generation) = super::generation_of(core, &claims.sub).await? else {
+        return Err(AuthError::NotAuthenticated);
+    };
+    let found = super::load_current(core, &claims.sub, claims.epoch, generation);
+    let Some(user) = found.await? else {
         return Err(AuthError::NotAuthenticated);
     };
     let principal = super::principal(user, Transport::Bearer, claims.scopes, None);

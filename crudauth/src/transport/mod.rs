@@ -44,27 +44,58 @@ pub(crate) async fn authenticate<U: UserRecord>(
     Ok(None)
 }
 
-/// Loads a user for a credential: `None` when gone, disabled or the epoch moved on.
+/// The user of a credential: `None` when gone, disabled or the epoch moved on.
+///
+/// `generation` is the user's generation as the credential's path learned it (the session
+/// record carries it; the bearer path reads it from the store, see [`generation_of`]). A
+/// copy cached under that generation is used without reading the table; otherwise the row
+/// (and a store-kept epoch) is read and cached under it. The generation is learned before
+/// the row is read and every write moves it after writing, so a copy read before a write is
+/// never used after it.
 pub(crate) async fn load_current<U: UserRecord>(
     core: &Core<U>,
     raw_id: &str,
     epoch: i64,
-) -> Result<Option<U>, AuthError> {
+    generation: i64,
+) -> Result<Option<Arc<U>>, AuthError> {
     let Some(id) = core.repo.schema().id_kind.parse(raw_id) else {
         return Ok(None);
     };
-    let Some(user) = core.repo.find_by_id(&id).await.map_err(repo_fault)? else {
-        return Ok(None);
+    let revocation = &core.revocation;
+    let (user, current) = match revocation.cache().get(&id, generation) {
+        Some(entry) => (entry.user, entry.epoch),
+        None => {
+            let Some(user) = core.repo.find_by_id(&id).await.map_err(repo_fault)? else {
+                return Ok(None);
+            };
+            let current = revocation.epoch(&user).await?;
+            let user = Arc::new(user);
+            revocation
+                .cache()
+                .put(id, user.clone(), current, generation);
+            (user, current)
+        }
     };
-    if !user.is_active() || core.revocation.epoch(&user).await? != epoch {
+    if !user.is_active() || current != epoch {
         return Ok(None);
     }
     Ok(Some(user))
 }
 
+/// The generation of the user a raw id names (the bearer path's one store read).
+pub(crate) async fn generation_of<U: UserRecord>(
+    core: &Core<U>,
+    raw_id: &str,
+) -> Result<Option<i64>, AuthError> {
+    match core.repo.schema().id_kind.parse(raw_id) {
+        Some(id) => core.revocation.generation(&id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The principal for a loaded user.
 pub(crate) fn principal<U: UserRecord>(
-    user: U,
+    user: Arc<U>,
     via: Transport,
     scopes: Vec<String>,
     session: Option<LiveSession>,
@@ -77,7 +108,7 @@ pub(crate) fn principal<U: UserRecord>(
         user_id: user.user_id(),
         is_superuser: user.is_superuser(),
         email_verified: user.email_verified(),
-        user: Arc::new(user),
+        user,
         scopes,
         via,
         session_handle,

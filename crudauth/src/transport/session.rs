@@ -69,7 +69,8 @@ pub(crate) async fn authenticate<U: UserRecord>(
         return Ok(None);
     };
     let record = &live.record;
-    let Some(user) = super::load_current(core, &record.user_id, record.epoch).await? else {
+    let found = super::load_current(core, &record.user_id, record.epoch, record.generation);
+    let Some(user) = found.await? else {
         sessions.delete(&live.handle, &live.record.user_id).await?;
         return Ok(None);
     };
