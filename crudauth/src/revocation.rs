@@ -3,7 +3,7 @@
 //! the store.
 //!
 //! This module also owns the user *generation* (`crate::generation`): every write crudauth
-//! makes to a user ends with [`Revocation::changed`], which moves the generation, tells the
+//! makes to a user ends with `Revocation::changed`, which moves the generation, tells the
 //! user's sessions, and forgets this process's cached copy, so no process uses a copy read
 //! before the write.
 
