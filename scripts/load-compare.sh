@@ -56,7 +56,7 @@ export CRUDAUTH_SECRET_KEY="load-harness-secret-key-0123456789abcdef"
 export BASELINE_KEY="load-harness-baseline-key-0123456789abcdef"
 export RUST_LOG=warn
 
-start_demo() { # name, port -> prints "session token"
+start_demo() { # name, port -> writes "session token" to $WORK/$name.creds
   local name=$1 port=$2
   "$WORK/demo-$name" --addr "127.0.0.1:$port" --database "sqlite://$WORK/$name.db?mode=rwc" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!)
@@ -70,11 +70,14 @@ start_demo() { # name, port -> prints "session token"
   token=$(curl -sf -X POST "$d/token" -d 'username=load&password=correct+horse+1' \
     | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
   curl -sf "$d/me" -H "Authorization: Bearer $token" >/dev/null
-  echo "$session $token"
+  echo "$session $token" >"$WORK/$name.creds"
 }
 
-read -r OLD_SESSION OLD_TOKEN < <(start_demo old 8110)
-read -r NEW_SESSION NEW_TOKEN < <(start_demo new 8111)
+# Not in a subshell: the demos' pids must reach `cleanup`.
+start_demo old 8110
+start_demo new 8111
+read -r OLD_SESSION OLD_TOKEN <"$WORK/old.creds"
+read -r NEW_SESSION NEW_TOKEN <"$WORK/new.creds"
 "$WORK/baseline" serve --addr 127.0.0.1:8112 --database "sqlite://$WORK/new.db" >"$WORK/base.log" 2>&1 &
 PIDS+=($!)
 wait_port 8112
