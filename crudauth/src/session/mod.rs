@@ -129,6 +129,10 @@ impl Sessions {
     ) -> Result<NewSession, AuthError> {
         let now = self.now_secs();
         let csrf_token = random_token();
+        // The user's generation, read before the session exists and again once it is
+        // indexed: a move in between is caught by the second read, one after it finds the
+        // session in the index.
+        let generation = crate::generation::read(self.store.as_ref(), user_id).await?;
         let record = SessionRecord {
             user_id: user_id.to_owned(),
             epoch,
@@ -138,7 +142,7 @@ impl Sessions {
             device: DeviceInfo::parse(user_agent),
             csrf_digest: self.csrf_digest(&csrf_token),
             sudo_until: None,
-            generation: 0,
+            generation,
         };
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         let (id, handle) = self.insert_fresh(&bytes).await?;
@@ -147,11 +151,11 @@ impl Sessions {
             .await
             .map_err(store_fault)?;
         self.evict_beyond_cap(user_id, &handle).await?;
-        // The user's generation, read after the session is indexed: a move of it from here
-        // on finds this session in the index, and one before is read here.
-        let generation = crate::generation::read(self.store.as_ref(), user_id).await?;
-        self.modify(&handle, |r| r.generation = r.generation.max(generation))
-            .await?;
+        let now_generation = crate::generation::read(self.store.as_ref(), user_id).await?;
+        if now_generation != generation {
+            self.modify(&handle, |r| r.generation = r.generation.max(now_generation))
+                .await?;
+        }
         Ok(NewSession {
             id,
             csrf_token,
