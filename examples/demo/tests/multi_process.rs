@@ -164,6 +164,38 @@ async fn exercise(pa: u16, pb: u16, outbox: &str) {
     assert_eq!(http(pa, "POST", "/refresh", &[JSON], &payload).await.0, 200);
     assert_eq!(http(pb, "POST", "/refresh", &[JSON], &payload).await.0, 401);
 
+    // A's user cache is warm with a token and a session of mp; the reset redeemed on B below
+    // must end both on A's very next request.
+    let (_, _, body) = http(
+        pa,
+        "POST",
+        "/token",
+        &[FORM],
+        "username=mp&password=correct+horse+1",
+    )
+    .await;
+    let access = field(&body, "access_token");
+    let bearer = format!("Bearer {access}");
+    assert_eq!(
+        http(pa, "GET", "/me", &[("authorization", &bearer)], "")
+            .await
+            .0,
+        200
+    );
+    let (_, head, _) = http(
+        pa,
+        "POST",
+        "/login",
+        &[FORM],
+        "username=mp&password=correct+horse+1",
+    )
+    .await;
+    let session = format!("session_id={}", cookie(&head, "session_id"));
+    assert_eq!(
+        http(pa, "GET", "/me", &[("cookie", &session)], "").await.0,
+        200
+    );
+
     // A reset link mailed by A is redeemed on B, once.
     let (status, _, _) = http(
         pa,
@@ -188,6 +220,18 @@ async fn exercise(pa: u16, pb: u16, outbox: &str) {
             .0,
         400,
         "used on B, dead on A"
+    );
+    assert_eq!(
+        http(pa, "GET", "/me", &[("authorization", &bearer)], "")
+            .await
+            .0,
+        401,
+        "reset on B: A's cached user no longer serves the old token"
+    );
+    assert_eq!(
+        http(pa, "GET", "/me", &[("cookie", &session)], "").await.0,
+        401,
+        "reset on B: nor the old session"
     );
 
     // Five wrong passwords spread over both processes trip the lockout on either.
