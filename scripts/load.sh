@@ -4,6 +4,8 @@
 #
 #   scripts/load.sh                     # 10 s per run
 #   DURATION=5s CONNS=16 scripts/load.sh
+#   DEMO_ARGS="--store redis" scripts/load.sh        # state in Redis (default redis://127.0.0.1:6379)
+#   DEMO_ARGS="--store database --database postgres://..." scripts/load.sh   # users and state in PostgreSQL
 #
 # Builds both in release mode, starts them on 127.0.0.1 only, creates a user, drives fixed-
 # duration runs with wrk (installed from Debian's packages if missing), and prints req/s and
@@ -39,7 +41,8 @@ export CRUDAUTH_SECRET_KEY="load-harness-secret-key-0123456789abcdef"
 export BASELINE_KEY="load-harness-baseline-key-0123456789abcdef"
 export RUST_LOG=warn
 DB="sqlite://$WORK/load.db?mode=rwc"
-"$TARGET/crudauth-demo" --addr "127.0.0.1:$DEMO_PORT" --database "$DB" >"$WORK/demo.log" 2>&1 &
+# shellcheck disable=SC2086 # DEMO_ARGS is a list of arguments
+"$TARGET/crudauth-demo" --addr "127.0.0.1:$DEMO_PORT" --database "$DB" ${DEMO_ARGS:-} >"$WORK/demo.log" 2>&1 &
 PIDS+=($!)
 wait_port "$DEMO_PORT"
 D="http://127.0.0.1:$DEMO_PORT"
