@@ -5,7 +5,7 @@
 #   scripts/load.sh                     # 10 s per run
 #   DURATION=5s CONNS=16 scripts/load.sh
 #   DEMO_ARGS="--store redis" scripts/load.sh        # state in Redis (default redis://127.0.0.1:6379)
-#   DEMO_ARGS="--store database --database postgres://..." scripts/load.sh   # users and state in PostgreSQL
+#   DEMO_ARGS="--store database --store-database postgres://..." scripts/load.sh   # state in PostgreSQL
 #
 # Builds both in release mode, starts them on 127.0.0.1 only, creates a user, drives fixed-
 # duration runs with wrk (installed from Debian's packages if missing), and prints req/s and

@@ -43,6 +43,8 @@ struct Args {
     store: String,
     redis_url: String,
     redis_prefix: String,
+    /// `--store database` on another database than the users' (default: the same).
+    store_database: Option<String>,
 }
 
 /// One stored hash per old format and cost in the table (for the timing floor).
@@ -74,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         store: "memory".to_owned(),
         redis_url: "redis://127.0.0.1:6379".to_owned(),
         redis_prefix: "crudauth-demo:".to_owned(),
+        store_database: None,
     };
     let mut it = std::env::args().skip(1).peekable();
     if it.peek().map(String::as_str) == Some("users") {
@@ -108,10 +111,13 @@ fn parse_args() -> Result<Args, String> {
             "--redis-prefix" => {
                 args.redis_prefix = it.next().ok_or("--redis-prefix needs a value")?;
             }
+            "--store-database" => {
+                args.store_database = Some(it.next().ok_or("--store-database needs a value")?);
+            }
             "-h" | "--help" => {
                 println!(
                     "crudauth-demo [users hash-report] [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
-                     [--store memory|database|redis] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
+                     [--store memory|database|redis] [--store-database <SeaORM URL>] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
                 );
                 std::process::exit(0);
             }
@@ -248,12 +254,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let legacy = LegacyHashes::built_in().timing_samples(samples);
     let mut builder = CrudAuth::builder(repo).legacy_hashes(legacy);
     if args.store == "database" {
+        let state = match &args.store_database {
+            Some(url) => Database::connect(url).await?,
+            None => db.clone(),
+        };
         let tables = crudauth_sea::StoreTables::default();
-        crudauth_sea::DatabaseStore::create_tables(&db, &tables).await?;
+        crudauth_sea::DatabaseStore::create_tables(&state, &tables).await?;
         tracing::info!("sessions, lockout, refresh families and epochs in the database");
         builder = builder.store(std::sync::Arc::new(crudauth_sea::DatabaseStore::new(
-            db.clone(),
-            tables,
+            state, tables,
         )));
     }
     if args.store == "redis" {
