@@ -38,7 +38,8 @@ pub struct PasswordConfig {
     pub parallelism: u32,
     /// The longest accepted password, in characters after NFKC (default 1024).
     pub max_length: usize,
-    /// How many hashes may run at once (default: the number of cores).
+    /// How many hashes may run at once (default: one less than the number of cores, at
+    /// least one, so a login flood always leaves a core to the other requests).
     pub concurrency: usize,
     /// How many requests may wait for a hashing slot (default 256). Past it a request is
     /// refused at once (`503` with `Retry-After`) instead of joining an unbounded line that
@@ -56,7 +57,8 @@ impl Default for PasswordConfig {
             iterations: Params::DEFAULT_T_COST,
             parallelism: Params::DEFAULT_P_COST,
             max_length: 1024,
-            concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
             max_waiting: 256,
             legacy: LegacyHashes::default(),
         }
