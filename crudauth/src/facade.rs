@@ -20,6 +20,8 @@ use crate::user::{DynUserRepository, UserRecord};
 
 pub(crate) struct Inner<U> {
     pub core: Arc<Core<U>>,
+    /// `repo()`: the repository with its writes announced.
+    pub repo: Arc<dyn DynUserRepository<U>>,
     pub login: Login<U>,
     pub sudo: Sudo<U>,
     pub recovery: Option<Recovery<U>>,
@@ -65,7 +67,8 @@ impl<U: UserRecord> CrudAuth<U> {
         &self.inner.core
     }
 
-    /// The user repository.
+    /// The user repository. Writes through it are announced like crudauth's own (every
+    /// process stops using its cached copy of the user on its next request).
     ///
     /// ```
     /// # crudauth::doc_fixture::run(async |auth| {
@@ -74,7 +77,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// # Ok(()) });
     /// ```
     pub fn repo(&self) -> &dyn DynUserRepository<U> {
-        self.inner.core.repo.as_ref()
+        self.inner.repo.as_ref()
     }
 
     /// The session service, when the session transport is configured.

@@ -4,12 +4,8 @@
 //! process's cached copy; session records carry the generation they were last told of, so
 //! the session path learns it from the read it makes anyway.
 
-use std::time::Duration;
-
 use crate::error::AuthError;
 use crate::store::{Store, fail_closed};
-
-const TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 fn key(user_id: &str) -> String {
     format!("gen:{user_id}")
@@ -21,7 +17,8 @@ fn fault(e: crate::store::StoreError) -> AuthError {
 
 /// The user's generation. A missing counter starts at the current time in microseconds, so
 /// a store that lost it (a flush, a restart of the memory store) never hands out a number
-/// an older cached copy was read under.
+/// an older cached copy was read under. The counter has no expiry: a store must not evict it
+/// (Redis: a `noeviction` or `volatile-*` policy), and `max_age` is the backstop if it does.
 pub(crate) async fn read(store: &dyn Store, user_id: &str) -> Result<i64, AuthError> {
     let key = key(user_id);
     for _ in 0..2 {
@@ -33,7 +30,7 @@ pub(crate) async fn read(store: &dyn Store, user_id: &str) -> Result<i64, AuthEr
         }
         let start = crate::clock::system_micros().to_string();
         store
-            .set_if_absent(&key, start.as_bytes(), Some(TTL))
+            .set_if_absent(&key, start.as_bytes(), None)
             .await
             .map_err(fault)?;
     }
@@ -46,10 +43,12 @@ pub(crate) async fn bump(store: &dyn Store, user_id: &str) -> Result<i64, AuthEr
     let key = key(user_id);
     for _ in 0..16 {
         let current = read(store, user_id).await?;
-        let next = current + 1;
+        // Never below the clock either: a counter a store lost and started again from a
+        // lagging clock still moves past every number handed out before.
+        let next = (current + 1).max(crate::clock::system_micros());
         let (old, new) = (current.to_string(), next.to_string());
         let swapped = store
-            .compare_and_set(&key, old.as_bytes(), new.as_bytes(), Some(TTL))
+            .compare_and_set(&key, old.as_bytes(), new.as_bytes(), None)
             .await
             .map_err(fault)?;
         if swapped {

@@ -59,6 +59,7 @@
 //! device login) gets a folder of its own beside `login`, switched on by one builder call
 //! and one cargo feature.
 
+mod announce;
 mod background;
 mod body;
 mod bootstrap;

@@ -454,3 +454,49 @@ async fn a_revocation_on_one_process_takes_effect_on_the_other() {
         case.cleanup().await;
     }
 }
+
+/// Writes through `auth.repo()` are announced like crudauth's own; a process without the
+/// session transport still tells the session records of every process.
+#[tokio::test]
+async fn repo_writes_and_bearer_only_processes_announce_too() {
+    let db = sqlite("cache_repo_writes").await;
+    let store: Arc<dyn Store> = Arc::new(crudauth::MemoryStore::new());
+    let web = process(&db, store.clone(), |b| b);
+    register(&web, "kim@example.com", "kim").await;
+    register(&web, "lou@example.com", "lou").await;
+
+    let (s, token) = (
+        web.login("kim", PASSWORD).await,
+        web.token("kim", PASSWORD).await,
+    );
+    assert_eq!(web.whoami(&s, &token).await, (200, 200));
+    let kim = web.auth.repo().find_by_login("kim").await.unwrap().unwrap();
+    let off = UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    web.auth.repo().update(&kim.user_id(), off).await.unwrap();
+    assert_eq!(
+        web.whoami(&s, &token).await,
+        (401, 401),
+        "a write through auth.repo()"
+    );
+
+    // A bearer-only process (an API, an admin worker) sharing the store.
+    let api = CrudAuth::builder(SeaUserRepository::<User>::new(db.db.clone()))
+        .secret_key(SECRET.to_vec())
+        .password(fast_passwords())
+        .store(store)
+        .bearer(crudauth::BearerConfig::default())
+        .build()
+        .unwrap();
+    let s = web.login("lou", PASSWORD).await;
+    assert_eq!(web.send(Req::get("/whoami").session(&s)).await.status, 200);
+    let lou = deactivate_outside(&db, &web, "lou").await;
+    api.invalidate_user(&lou).await.unwrap();
+    assert_eq!(
+        web.send(Req::get("/whoami").session(&s)).await.status,
+        401,
+        "announced by a process without sessions"
+    );
+}

@@ -488,7 +488,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             .as_ref()
             .map_or(Duration::from_secs(600), |r| r.fresh_sign_in);
         let cache = Arc::new(UserCache::<U>::new(self.user_cache));
-        let revocation = Revocation::new(self.repo.clone(), store.clone(), sessions.clone(), cache);
+        // Session records are told of generation moves even by a process without the session
+        // transport (a bearer-only API sharing the store with the web processes).
+        let session_index = sessions.clone().unwrap_or_else(|| {
+            Sessions::new(store.clone(), keys.clone(), SessionConfig::default())
+        });
+        let revocation =
+            Revocation::new(self.repo.clone(), store.clone(), Some(session_index), cache);
         let core = Arc::new(Core {
             repo: self.repo,
             store: store.clone(),
@@ -519,8 +525,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             None => None,
         };
         let sudo = Sudo::new(core.clone(), login.clone(), self.sudo);
+        let repo = Arc::new(crate::announce::Announcing {
+            repo: core.repo.clone(),
+            revocation: core.revocation.clone(),
+        });
         Ok(CrudAuth {
             inner: Arc::new(Inner {
+                repo,
                 core,
                 login,
                 sudo,

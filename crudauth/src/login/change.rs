@@ -145,17 +145,18 @@ impl<U: UserRecord> Login<U> {
             Err(RepoError::Backend(e)) => return Err(repo_fault(RepoError::Backend(e))),
             Err(_) => return Err(AuthError::NotAuthenticated),
         };
-        let epoch = match written {
-            Some(v) => {
-                core.revocation.changed(&id).await?;
-                v
-            }
-            None => core.revocation.bump_store(&id).await?,
+        // The announcement (the generation move) is made after the write; if it fails, the
+        // sessions are still revoked below before the failure is answered.
+        let (epoch, announced) = match written {
+            Some(v) => (v, core.revocation.changed(&id).await),
+            None => (core.revocation.bump_store(&id).await?, Ok(())),
         };
         let Some(sessions) = &core.sessions else {
+            announced?;
             return Ok(None);
         };
         sessions.revoke_all(&id.to_string(), keep).await?;
+        announced?;
         let Some(handle) = keep else {
             return Ok(None);
         };

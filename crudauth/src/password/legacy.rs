@@ -435,13 +435,21 @@ mod builtin {
         }
     }
 
-    /// A PHC string verified by a password-hash implementation (scrypt, PBKDF2).
+    /// A PHC string verified by a password-hash implementation (scrypt, PBKDF2), unless its
+    /// own parameters ask for more work than any real system stores (an import gone wrong,
+    /// a planted row): PBKDF2 past `MAX_ITERATIONS`, scrypt past N = 2^20, r = 32, p = 16.
     #[cfg(any(feature = "pbkdf2", feature = "scrypt"))]
     fn phc<H>(hasher: &H, stored: &str, password: &[u8]) -> Option<bool>
     where
         H: argon2::password_hash::PasswordVerifier<argon2::password_hash::phc::PasswordHash>,
     {
         let parsed = argon2::password_hash::phc::PasswordHash::new(stored).ok()?;
+        let over =
+            |name: &str, most: u32| parsed.params.get_decimal(name).is_some_and(|v| v > most);
+        if over("i", 20_000_000) || over("ln", 20) || over("r", 32) || over("p", 16) {
+            tracing::warn!("a stored hash asks for more work than crudauth computes; refused");
+            return None;
+        }
         Some(hasher.verify_password(password, &parsed).is_ok())
     }
 

@@ -3,7 +3,8 @@
 //! - argon2id with OWASP parameters by default (19 MiB, t=2, p=1), configurable;
 //! - NFKC normalisation, so a password typed in another Unicode form still verifies;
 //! - a maximum length enforced *before* normalising or hashing, to bound the work;
-//! - hashing on the blocking pool behind a semaphore sized to the cores, so a burst of logins
+//! - hashing on fixed worker threads (one less than the cores), each reusing one argon2
+//!   memory block, with a bounded wait queue, so a burst of logins
 //!   cannot starve other requests;
 //! - an unusable-password marker for accounts that sign in another way;
 //! - the hashes of older systems ([`LegacyHashes`]: bcrypt, PBKDF2, scrypt, an app's own),
@@ -239,7 +240,7 @@ impl PasswordHasher {
         (normalized.chars().count() <= self.inner.max_length).then_some(normalized)
     }
 
-    /// Hashes a password (NFKC-normalised) on the blocking pool.
+    /// Hashes a password (NFKC-normalised) on a hashing worker.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -258,7 +259,7 @@ impl PasswordHasher {
             .ok_or(PasswordError::Internal)
     }
 
-    /// Verifies a password against a stored hash, on the blocking pool.
+    /// Verifies a password against a stored hash, on a hashing worker.
     ///
     /// `None`, an unusable marker or a malformed hash verifies against a dummy hash instead,
     /// so every refusal costs the same work; all of them answer `matched: false`. A password

@@ -60,9 +60,15 @@ pub(super) fn start(count: usize) -> mpsc::Sender<Job> {
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    match job {
-                        Ok(job) => job(&mut memory),
-                        Err(_) => return, // the hasher is gone
+                    let Ok(job) = job else {
+                        return; // the hasher is gone
+                    };
+                    // A job that panics (an app's verifier on a malformed row, say) costs its
+                    // own request, never the worker: the thread and its slot live on.
+                    let run = std::panic::AssertUnwindSafe(|| job(&mut memory));
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("a password hashing job panicked; the worker goes on");
+                        memory = Memory::default();
                     }
                 }
             });
@@ -109,6 +115,14 @@ pub(crate) fn verify(
 ) -> Option<bool> {
     let parsed = PasswordHash::new(stored).ok()?;
     let params = Params::try_from(&parsed).ok()?;
+    // A stored hash names its own cost: one that asks for far more than the configured cost
+    // (an import gone wrong, a planted row) is refused, not computed.
+    let most_memory = configured.m_cost().max(256 * 1024);
+    let most_passes = configured.t_cost().saturating_mul(10).max(10);
+    if params.m_cost() > most_memory || params.t_cost() > most_passes || params.p_cost() > 16 {
+        tracing::warn!("a stored argon2 hash asks for more than crudauth computes; refused");
+        return None;
+    }
     let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
     let version = parsed
         .version

@@ -507,6 +507,18 @@ impl Sessions {
             }
             record = latest;
         }
+        // 3. The user's generation, read again now that the new id is indexed: a move that
+        //    listed the index before it (and so told only the old id) is caught here.
+        let generation = crate::generation::read(self.store.as_ref(), &user_id).await?;
+        if generation > record.generation {
+            if !self
+                .modify(&new_handle, |r| r.generation = r.generation.max(generation))
+                .await?
+            {
+                return Ok(None);
+            }
+            record.generation = generation;
+        }
         Ok(Some(RotatedSession {
             id,
             handle: new_handle,

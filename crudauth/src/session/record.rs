@@ -35,7 +35,9 @@ pub struct SessionRecord {
     pub sudo_until: Option<i64>,
     /// The user's generation as last told to this session (stored as `gen`; see
     /// `crate::generation`): a cached copy of the user read under another one is not used.
-    #[serde(default, rename = "gen")]
+    /// Left out when 0, so a record written before generations existed serialises to the
+    /// same bytes (its compare-and-set updates keep matching).
+    #[serde(default, rename = "gen", skip_serializing_if = "is_zero")]
     pub generation: i64,
 }
 
@@ -85,4 +87,8 @@ impl std::fmt::Debug for NewSession {
             .field("handle", &self.handle)
             .finish_non_exhaustive()
     }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
