@@ -123,6 +123,35 @@ async fn a_store_that_answers_slowly_is_a_503_never_a_hang() {
     assert_eq!(t.send(Req::get("/me").session(&s)).await.status, 200);
 }
 
+/// DESIGN 6.10 against the user cache: a request whose user is cached still needs the
+/// store (the session record, or the user's generation for a token). With the store failing,
+/// a warm cache serves nobody: a revocation the store can no longer tell is never bypassed.
+#[tokio::test]
+async fn a_failing_store_is_a_503_even_for_a_cached_user() {
+    let slow = Arc::new(SlowStore {
+        inner: MemoryStore::new(),
+        slow: false.into(),
+        delay: Duration::from_secs(30),
+        calls: 0.into(),
+    });
+    let store: Arc<dyn Store> = slow.clone();
+    let t = app_with("store_down_cached", move |b| {
+        b.store(store).store_timeout(Duration::from_millis(200))
+    })
+    .await;
+    t.register("alice@example.com", "alice", PW).await;
+    let s = t.login("alice", PW).await;
+    let (access, _) = t.token("alice", PW, "").await;
+    for req in [Req::get("/me").session(&s), Req::get("/me").bearer(&access)] {
+        assert_eq!(t.send(req).await.status, 200, "warm the cache");
+    }
+    slow.slow.store(true, std::sync::atomic::Ordering::SeqCst);
+    for req in [Req::get("/me").session(&s), Req::get("/me").bearer(&access)] {
+        let r = t.send(req).await;
+        assert_eq!(r.status, 503, "{:?}", r.json);
+    }
+}
+
 #[tokio::test]
 async fn the_user_database_down_while_the_store_is_up_fails_closed() {
     let t = app("users_db_down").await;

@@ -151,11 +151,8 @@ impl Sessions {
             .await
             .map_err(store_fault)?;
         self.evict_beyond_cap(user_id, &handle).await?;
-        let now_generation = crate::generation::read(self.store.as_ref(), user_id).await?;
-        if now_generation != generation {
-            self.modify(&handle, |r| r.generation = r.generation.max(now_generation))
-                .await?;
-        }
+        self.catch_up_generation(&handle, user_id, generation)
+            .await?;
         Ok(NewSession {
             id,
             csrf_token,
@@ -509,20 +506,37 @@ impl Sessions {
         }
         // 3. The user's generation, read again now that the new id is indexed: a move that
         //    listed the index before it (and so told only the old id) is caught here.
-        let generation = crate::generation::read(self.store.as_ref(), &user_id).await?;
-        if generation > record.generation {
-            if !self
-                .modify(&new_handle, |r| r.generation = r.generation.max(generation))
-                .await?
-            {
-                return Ok(None);
-            }
-            record.generation = generation;
+        match self
+            .catch_up_generation(&new_handle, &user_id, record.generation)
+            .await?
+        {
+            Some(generation) => record.generation = generation,
+            None => return Ok(None),
         }
         Ok(Some(RotatedSession {
             id,
             handle: new_handle,
             record,
         }))
+    }
+
+    /// Reads the user's generation once a session is indexed, and raises the session's to it
+    /// when it moved past `known` (the generation the record was written with): a move that
+    /// listed the index before the session was in it is caught here, one after it finds the
+    /// session. The session's generation, or `None` if the session ended meanwhile.
+    async fn catch_up_generation(
+        &self,
+        handle: &str,
+        user_id: &str,
+        known: i64,
+    ) -> Result<Option<i64>, AuthError> {
+        let generation = crate::generation::read(self.store.as_ref(), user_id).await?;
+        if generation <= known {
+            return Ok(Some(known));
+        }
+        let raised = self
+            .modify(handle, |r| r.generation = r.generation.max(generation))
+            .await?;
+        Ok(raised.then_some(generation))
     }
 }

@@ -44,11 +44,12 @@ pub(crate) async fn authenticate<U: UserRecord>(
         .filter(|t| !t.is_empty())
         .ok_or(AuthError::InvalidToken)?;
     let claims = tokens.verify_access(token)?;
-    let Some(generation) = super::generation_of(core, &claims.sub).await? else {
+    let Some(id) = core.repo.schema().id_kind.parse(&claims.sub) else {
         return Err(AuthError::NotAuthenticated);
     };
-    let found = super::load_current(core, &claims.sub, claims.epoch, generation);
-    let Some(user) = found.await? else {
+    let generation = core.revocation.generation(&id).await?;
+    let found = super::load_current(core, id, claims.epoch, generation).await?;
+    let Some(user) = found else {
         return Err(AuthError::NotAuthenticated);
     };
     let principal = super::principal(user, Transport::Bearer, claims.scopes, None);

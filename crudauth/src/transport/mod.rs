@@ -17,7 +17,7 @@ use crate::error::AuthError;
 use crate::principal::{Principal, Transport};
 use crate::session::LiveSession;
 use crate::store::repo_fault;
-use crate::user::UserRecord;
+use crate::user::{UserId, UserRecord};
 
 /// Authenticates a request: the configured transports in order (or only `only`).
 ///
@@ -47,20 +47,17 @@ pub(crate) async fn authenticate<U: UserRecord>(
 /// The user of a credential: `None` when gone, disabled or the epoch moved on.
 ///
 /// `generation` is the user's generation as the credential's path learned it (the session
-/// record carries it; the bearer path reads it from the store, see [`generation_of`]). A
+/// record carries it; the bearer path reads it from the store). A
 /// copy cached under that generation is used without reading the table; otherwise the row
 /// (and a store-kept epoch) is read and cached under it. The generation is learned before
 /// the row is read and every write moves it after writing, so a copy read before a write is
 /// never used after it.
 pub(crate) async fn load_current<U: UserRecord>(
     core: &Core<U>,
-    raw_id: &str,
+    id: UserId,
     epoch: i64,
     generation: i64,
 ) -> Result<Option<Arc<U>>, AuthError> {
-    let Some(id) = core.repo.schema().id_kind.parse(raw_id) else {
-        return Ok(None);
-    };
     let revocation = &core.revocation;
     let (user, current) = match revocation.cache().get(&id, generation) {
         Some(entry) => (entry.user, entry.epoch),
@@ -80,17 +77,6 @@ pub(crate) async fn load_current<U: UserRecord>(
         return Ok(None);
     }
     Ok(Some(user))
-}
-
-/// The generation of the user a raw id names (the bearer path's one store read).
-pub(crate) async fn generation_of<U: UserRecord>(
-    core: &Core<U>,
-    raw_id: &str,
-) -> Result<Option<i64>, AuthError> {
-    match core.repo.schema().id_kind.parse(raw_id) {
-        Some(id) => core.revocation.generation(&id).await.map(Some),
-        None => Ok(None),
-    }
 }
 
 /// The principal for a loaded user.

@@ -69,8 +69,12 @@ pub(crate) async fn authenticate<U: UserRecord>(
         return Ok(None);
     };
     let record = &live.record;
-    let found = super::load_current(core, &record.user_id, record.epoch, record.generation);
-    let Some(user) = found.await? else {
+    let id = core.repo.schema().id_kind.parse(&record.user_id);
+    let found = match id {
+        Some(id) => super::load_current(core, id, record.epoch, record.generation).await?,
+        None => None,
+    };
+    let Some(user) = found else {
         sessions.delete(&live.handle, &live.record.user_id).await?;
         return Ok(None);
     };

@@ -2,13 +2,14 @@
 //! drives the library's routes, then reads what the hooks did: the welcome mail in the
 //! outbox file, the vetoes' answers, and the audit log at `GET /audit`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+#[path = "../../common/harness.rs"]
+mod harness;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use harness::*;
 use serde_json::Value;
 
 const ADMIN: &str = "username=root@example.com&password=the+administrator%27s+long+password";
@@ -16,128 +17,25 @@ const ALICE: &str = "username=alice@example.com&password=a+long+enough+password"
 /// The suspended account the example seeds, with its right password.
 const SAM: &str = "username=sam@example.com&password=correct-horse-battery-staple";
 
-/// The running example, killed when dropped (also when an assertion fails).
-struct Server {
-    child: Child,
-    addr: String,
-    outbox: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.outbox);
-    }
-}
-
-/// Starts the example on `127.0.0.1:0` (the OS picks a free port), with an administrator
-/// and an outbox file of its own, and waits, at most 30 s, for the `listening on
-/// http://ADDR` line it prints once its socket is bound.
+/// Starts the example with an administrator and an outbox file of its own (removed with
+/// the server).
 fn start(name: &str) -> Server {
     let outbox = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("hooks-outbox-{name}-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&outbox);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crudauth-example-hooks"))
-        .args(["--addr", "127.0.0.1:0", "--database", "sqlite::memory:"])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crudauth-example-hooks"));
+    command
         .arg("--outbox")
         .arg(&outbox)
-        .env(
-            "CRUDAUTH_SECRET_KEY",
-            "the tests' secret key, at least 32 bytes long",
-        )
         .env("CRUDAUTH_DEFAULT_ADMIN_EMAIL", "root@example.com")
         .env(
             "CRUDAUTH_DEFAULT_ADMIN_PASSWORD",
             "the administrator's long password",
-        )
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let mut server = Server {
-        child,
-        addr: String::new(),
-        outbox,
-    };
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(addr) => server.addr = addr,
-        Err(e) => panic!(
-            "the example never listened ({e}); exit status: {:?}",
-            server.child.try_wait()
-        ),
-    }
+        );
+    let mut server = harness::start(command);
+    server.files.push(outbox);
     server
 }
-
-/// A response: status, head (status line and headers) and body.
-struct Response {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Response {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The value of a cookie this response sets.
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            let pair = value.trim().split(';').next()?;
-            let (cookie, value) = pair.split_once('=')?;
-            (key.eq_ignore_ascii_case("set-cookie") && cookie == name).then(|| value.to_owned())
-        })
-    }
-}
-
-/// One HTTP/1.1 request on its own connection (`Connection: close`), at most 10 s.
-fn request(
-    server: &Server,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> Response {
-    let mut stream = TcpStream::connect(&server.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut raw = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        server.addr,
-        body.len()
-    );
-    for (name, value) in headers {
-        raw.push_str(&format!("{name}: {value}\r\n"));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(body);
-    stream.write_all(raw.as_bytes()).expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read the answer");
-    let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-    Response {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
-}
-
-const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
-const JSON: (&str, &str) = ("content-type", "application/json");
 
 /// An access token for the form `credentials`.
 fn bearer(server: &Server, credentials: &str) -> String {
@@ -167,7 +65,7 @@ fn entry<'a>(log: &'a [Value], event: &str, email: &str) -> &'a Value {
 fn mails_once_one_to(server: &Server, to: &str) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mails: Vec<Value> = std::fs::read_to_string(&server.outbox)
+        let mails: Vec<Value> = std::fs::read_to_string(&server.files[0])
             .unwrap_or_default()
             .lines()
             .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
