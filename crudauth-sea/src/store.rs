@@ -261,6 +261,35 @@ impl Store for DatabaseStore {
         Ok(live(e).then_some(v))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; keys.len()].join(", ");
+        let sql = format!("SELECT k, v, expires_at FROM {{r}} WHERE k IN ({marks})");
+        let rows = self
+            .retry(|| {
+                let values = keys.iter().map(|k| bytes(k.as_bytes())).collect();
+                self.db.query_all_raw(self.stmt(&sql, values))
+            })
+            .await?;
+        let mut out = vec![None; keys.len()];
+        for row in rows {
+            let k: Vec<u8> = row.try_get("", "k").map_err(fault)?;
+            let v: Vec<u8> = row.try_get("", "v").map_err(fault)?;
+            let e: Option<i64> = row.try_get("", "expires_at").map_err(fault)?;
+            if !live(e) {
+                continue;
+            }
+            for (slot, key) in out.iter_mut().zip(keys) {
+                if key.as_bytes() == k.as_slice() {
+                    *slot = Some(v.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
         self.upsert_record(key.as_bytes(), value, ttl).await
     }

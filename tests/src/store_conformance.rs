@@ -14,6 +14,7 @@ const LONG: Duration = Duration::from_secs(60);
 /// Runs every check.
 pub async fn run_all(store: Arc<dyn Store>) {
     records_round_trip_and_expire(&*store).await;
+    get_many_answers_in_order(&*store).await;
     set_if_absent_never_overwrites(&*store).await;
     get_and_delete_has_exactly_one_winner(store.clone()).await;
     increments_are_exact_under_contention(store.clone()).await;
@@ -74,6 +75,29 @@ async fn records_round_trip_and_expire(store: &dyn Store) {
         store.get("r:b").await.unwrap().as_deref(),
         Some(&b"y"[..]),
         "set replaces"
+    );
+}
+
+async fn get_many_answers_in_order(store: &dyn Store) {
+    assert!(store.get_many(&[]).await.unwrap().is_empty(), "no keys");
+    store.set("m:a", b"1", None).await.unwrap();
+    store.set("m:b", b"2", Some(LONG)).await.unwrap();
+    store.set("m:gone", b"3", Some(SHORT)).await.unwrap();
+    tokio::time::sleep(SHORT + Duration::from_millis(150)).await;
+    let found = store
+        .get_many(&["m:b", "m:missing", "m:gone", "m:a", "m:b"])
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![
+            Some(b"2".to_vec()),
+            None,
+            None,
+            Some(b"1".to_vec()),
+            Some(b"2".to_vec()),
+        ],
+        "get_many: in order, missing and expired as None, a repeated key twice"
     );
 }
 

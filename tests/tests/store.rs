@@ -309,6 +309,14 @@ impl Store for Counting {
         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.0.get(k).await
     }
+    async fn get_many(
+        &self,
+        k: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, crudauth::store::StoreError> {
+        // One round trip, as the networked stores make it.
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get_many(k).await
+    }
     async fn set(
         &self,
         k: &str,

@@ -103,6 +103,16 @@ impl StoreError {
 pub trait Store: Send + Sync + 'static {
     /// The record under `key`, if present and unexpired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The records under `keys`, in order, each `None` if absent or expired: one round trip
+    /// in the Redis and database stores. The default asks [`get`](Store::get) once a key;
+    /// a store on a network should override it.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
     /// Writes a record (replacing any), expiring after `ttl` (`None`: never).
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError>;
     /// Writes a record only if none exists; `true` if written.

@@ -68,6 +68,9 @@ impl Store for TimeoutStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.within("get", self.inner.get(key)).await
     }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.within("get_many", self.inner.get_many(keys)).await
+    }
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
         self.within("set", self.inner.set(key, value, ttl)).await
     }
