@@ -1,5 +1,8 @@
 //! Memory per idle session in the memory store: creates N sessions (default 100,000) through
-//! the real `Sessions` and reports the process RSS before and after.
+//! the real `Sessions` and reports the process RSS before and after. Then the memory of the
+//! user cache per cached user: N users (this bench's model: an integer id, a 20-odd-byte
+//! email, a 97-byte argon2id hash) signed in by bearer token and resolved once each, with a
+//! cache large enough to keep them all.
 //!
 //! ```text
 //! cargo bench -p crudauth --bench session_memory            # 100,000 sessions
@@ -14,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crudauth::{CrudAuth, SessionConfig};
+use crudauth::{BearerConfig, CrudAuth, SessionConfig, UserCacheConfig};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -101,5 +104,51 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("sessions: {n}");
     println!("RSS before: {before} KiB, after: {after} KiB");
     println!("per idle session: {per} bytes");
+    drop(auth);
+    cache_memory(n).await
+}
+
+/// RSS growth per cached user: tokens are minted first (their refresh records are not the
+/// cache's), then each is resolved once, which loads its user into the cache.
+async fn cache_memory(n: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let template = support::User {
+        id: 0,
+        email: String::new(),
+        hash: concat!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$",
+            "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+        )
+        .to_owned(),
+    };
+    let capacity = usize::try_from(n)?;
+    let auth = CrudAuth::builder(support::OneUser::every_id(template))
+        .secret_key(vec![9u8; 32])
+        .bearer(BearerConfig::default())
+        .user_cache(UserCacheConfig {
+            capacity,
+            max_age: None,
+        })
+        .build()?;
+    let tokens = auth.tokens().ok_or("bearer transport")?;
+    let mut headers = Vec::with_capacity(capacity);
+    for i in 1..=n {
+        let pair = tokens.issue(&i.to_string(), 0, vec![]).await?;
+        headers.push(format!("Bearer {}", pair.access_token));
+    }
+    let before = rss_kib();
+    for header in &headers {
+        let request = axum::http::Request::get("/me")
+            .header(axum::http::header::AUTHORIZATION, header)
+            .body(())?;
+        let (parts, ()) = request.into_parts();
+        auth.authenticate(&parts, None)
+            .await?
+            .ok_or("a minted token resolves")?;
+    }
+    let after = rss_kib();
+    let per = (after.saturating_sub(before) * 1024) / n;
+    println!("cached users: {n}");
+    println!("RSS before: {before} KiB, after: {after} KiB");
+    println!("per cached user: {per} bytes");
     Ok(())
 }

@@ -106,11 +106,18 @@ mod tests {
         let store = MemoryStore::new();
         let a = read(&store, "1").await.unwrap();
         assert_eq!(read(&store, "2").await.unwrap(), a, "both on the base");
-        assert!(store.get("gen:1").await.unwrap().is_none(), "no record per reader");
+        assert!(
+            store.get("gen:1").await.unwrap().is_none(),
+            "no record per reader"
+        );
         let bumped = bump(&store, "1").await.unwrap();
         assert!(bumped > a);
         assert_eq!(read(&store, "1").await.unwrap(), bumped);
-        assert_eq!(read(&store, "2").await.unwrap(), a, "the other user keeps the base");
+        assert_eq!(
+            read(&store, "2").await.unwrap(),
+            a,
+            "the other user keeps the base"
+        );
         let again = bump(&store, "1").await.unwrap();
         assert!(again > bumped, "a second bump moves the user's own counter");
     }
@@ -121,7 +128,10 @@ mod tests {
         let before = bump(&store, "1").await.unwrap();
         std::thread::sleep(std::time::Duration::from_millis(2));
         let fresh = MemoryStore::new();
-        assert!(read(&fresh, "1").await.unwrap() > before, "starts again from the clock");
+        assert!(
+            read(&fresh, "1").await.unwrap() > before,
+            "starts again from the clock"
+        );
     }
 
     #[tokio::test]

@@ -67,6 +67,49 @@ static SCHEMA: UserSchema = UserSchema {
 /// One user held in memory: the bench measures the library, not a database.
 pub struct OneUser(pub Arc<User>);
 
+impl OneUser {
+    /// Every numeric id finds a copy of this user under that id (for benches that need many
+    /// users, such as the cache's memory per user); sign-in still knows only the one.
+    pub fn every_id(user: User) -> EveryId {
+        EveryId(OneUser(Arc::new(user)))
+    }
+}
+
+/// [`OneUser::every_id`].
+pub struct EveryId(OneUser);
+
+impl UserRepository for EveryId {
+    type User = User;
+    fn schema(&self) -> &UserSchema {
+        self.0.schema()
+    }
+    async fn find_by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
+        let UserId::Int(n) = id else { return Ok(None) };
+        let mut user = (*self.0.0).clone();
+        user.id = *n;
+        user.email = format!("user{n}@example.com");
+        Ok(Some(user))
+    }
+    async fn find_by_login(&self, identifier: &str) -> Result<Option<User>, RepoError> {
+        self.0.find_by_login(identifier).await
+    }
+    async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
+        self.0.find_by_recovery(value).await
+    }
+    async fn create(&self, new: NewUser) -> Result<User, RepoError> {
+        self.0.create(new).await
+    }
+    async fn update(&self, id: &UserId, update: UserUpdate) -> Result<User, RepoError> {
+        self.0.update(id, update).await
+    }
+    async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<(), RepoError> {
+        self.0.set_password_hash(id, hash).await
+    }
+    async fn bump_token_version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
+        self.0.bump_token_version(id).await
+    }
+}
+
 impl UserRepository for OneUser {
     type User = User;
     fn schema(&self) -> &UserSchema {

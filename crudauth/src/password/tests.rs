@@ -12,6 +12,31 @@ mod unit {
         .unwrap()
     }
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_workers_run_at_the_configured_niceness() {
+        let caller = rustix::process::getpriority_process(None).unwrap();
+        for (niceness, expected) in [(0u8, caller), (7, (caller + 7).min(19))] {
+            let h = PasswordHasher::new(PasswordConfig {
+                memory_kib: 64,
+                iterations: 1,
+                worker_niceness: niceness,
+                ..Default::default()
+            })
+            .unwrap();
+            let seen = h
+                .run(|_| rustix::process::getpriority_process(None).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(seen, expected, "a worker at niceness {niceness}");
+        }
+        assert_eq!(
+            rustix::process::getpriority_process(None).unwrap(),
+            caller,
+            "only the workers yield, never the caller's thread"
+        );
+    }
+
     #[tokio::test]
     async fn a_password_typed_in_another_unicode_form_verifies() {
         let h = fast();

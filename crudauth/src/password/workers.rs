@@ -45,8 +45,21 @@ impl Memory {
     }
 }
 
-/// Starts `count` workers taking jobs from one queue; they end when every sender is gone.
-pub(super) fn start(count: usize) -> mpsc::Sender<Job> {
+/// Lowers the calling thread's priority by `niceness` (Linux: nice(2) applies to the calling
+/// thread only). A refusal is logged; the worker runs at normal priority then.
+fn yield_priority(niceness: u8) {
+    if niceness == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::nice(i32::from(niceness.min(19))) {
+        tracing::warn!(error = %e, "could not lower a hashing worker's priority");
+    }
+}
+
+/// Starts `count` workers taking jobs from one queue, each at `niceness`; they end when every
+/// sender is gone.
+pub(super) fn start(count: usize, niceness: u8) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel::<Job>();
     let rx = Arc::new(Mutex::new(rx));
     for i in 0..count {
@@ -54,6 +67,7 @@ pub(super) fn start(count: usize) -> mpsc::Sender<Job> {
         let spawned = std::thread::Builder::new()
             .name(format!("crudauth-argon2-{i}"))
             .spawn(move || {
+                yield_priority(niceness);
                 let mut memory = Memory::default();
                 loop {
                     let job = match rx.lock() {

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p crudauth-demo -- [--addr 127.0.0.1:8000] [--database sqlite://crudauth-demo.db?mode=rwc]
 //!                               [--store memory|database|redis] [--redis-url redis://127.0.0.1:6379]
+//!                               [--hash-workers N] [--hash-niceness 0-19]
 //! ```
 //!
 //! It adopts a legacy `accounts` table with `#[derive(AuthUser)]`, mounts the session and
@@ -45,6 +46,10 @@ struct Args {
     redis_prefix: String,
     /// `--store database` on another database than the users' (default: the same).
     store_database: Option<String>,
+    /// `--hash-workers N`: password hashing threads (default: one less than the cores).
+    hash_workers: Option<usize>,
+    /// `--hash-niceness N`: how much the hashing threads yield the CPU (default 5).
+    hash_niceness: Option<u8>,
 }
 
 /// One stored hash per old format and cost in the table (for the timing floor).
@@ -77,6 +82,8 @@ fn parse_args() -> Result<Args, String> {
         redis_url: "redis://127.0.0.1:6379".to_owned(),
         redis_prefix: "crudauth-demo:".to_owned(),
         store_database: None,
+        hash_workers: None,
+        hash_niceness: None,
     };
     let mut it = std::env::args().skip(1).peekable();
     if it.peek().map(String::as_str) == Some("users") {
@@ -114,10 +121,28 @@ fn parse_args() -> Result<Args, String> {
             "--store-database" => {
                 args.store_database = Some(it.next().ok_or("--store-database needs a value")?);
             }
+            "--hash-workers" => {
+                let value = it.next().ok_or("--hash-workers needs a value")?;
+                match value.parse::<usize>() {
+                    Ok(n) if n > 0 => args.hash_workers = Some(n),
+                    _ => {
+                        return Err(format!(
+                            "--hash-workers {value}: expected a positive number"
+                        ));
+                    }
+                }
+            }
+            "--hash-niceness" => {
+                let value = it.next().ok_or("--hash-niceness needs a value")?;
+                match value.parse::<u8>() {
+                    Ok(n) if n <= 19 => args.hash_niceness = Some(n),
+                    _ => return Err(format!("--hash-niceness {value}: expected 0 to 19")),
+                }
+            }
             "-h" | "--help" => {
                 println!(
                     "crudauth-demo [users hash-report] [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
-                     [--store memory|database|redis] [--store-database <SeaORM URL>] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:]"
+                     [--store memory|database|redis] [--store-database <SeaORM URL>] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:] [--hash-workers N] [--hash-niceness 0-19]"
                 );
                 std::process::exit(0);
             }
@@ -253,6 +278,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let legacy = LegacyHashes::built_in().timing_samples(samples);
     let mut builder = CrudAuth::builder(repo).legacy_hashes(legacy);
+    if args.hash_workers.is_some() || args.hash_niceness.is_some() {
+        let default = crudauth::PasswordConfig::default();
+        builder = builder.password(crudauth::PasswordConfig {
+            concurrency: args.hash_workers.unwrap_or(default.concurrency),
+            worker_niceness: args.hash_niceness.unwrap_or(default.worker_niceness),
+            ..default
+        });
+    }
     if args.store == "database" {
         let state = match &args.store_database {
             Some(url) => Database::connect(url).await?,
