@@ -311,17 +311,26 @@ impl PasswordHasher {
         let typed = (normalized != password).then(|| password.to_owned());
         let usable = hash.filter(|h| !is_unusable_password(h)).map(str::to_owned);
         let inner = self.inner.clone();
-        let (verification, took) = self
+        let (verification, rest) = self
             .run(move |memory| {
                 let started = Instant::now();
                 let verification =
                     check_blocking(&inner, memory, usable, &normalized, typed.as_deref());
-                (verification, started.elapsed())
+                // With old formats on, every check (any format, known or unknown account)
+                // lasts the floor: neither time tells an old hash, an upgraded one or no
+                // account apart. A short rest is slept here, to the microsecond: tokio's
+                // timer ticks in whole milliseconds and would add up to one to every
+                // sign-in. A long one (a slow old format sets the floor) is slept on the
+                // runtime below, so the worker is free to hash meanwhile.
+                let rest = inner.floor.saturating_sub(started.elapsed());
+                if rest <= PRECISE_REST {
+                    std::thread::sleep(rest);
+                    return (verification, Duration::ZERO);
+                }
+                (verification, rest)
             })
             .await?;
-        // With old formats on, every check (any format, known or unknown account) lasts the
-        // floor: neither time tells an old hash, an upgraded one or no account apart.
-        if let Some(rest) = self.inner.floor.checked_sub(took) {
+        if !rest.is_zero() {
             tokio::time::sleep(rest).await;
         }
         Ok(verification)
@@ -457,6 +466,9 @@ fn check_blocking(
         None => dummy_refusal(memory),
     }
 }
+
+/// The longest rest to the timing floor a hashing worker sleeps itself (see `verify`).
+const PRECISE_REST: Duration = Duration::from_millis(5);
 
 /// The floor every check is held to while old formats verify: the longest of an argon2id
 /// dummy verification (the median of three, after one untimed run that warms the memory
