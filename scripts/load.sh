@@ -91,7 +91,8 @@ C="-t1 -c$CONNS"
 run "baseline: plain handler (no auth)"    $C "$B/plain"
 run "baseline: bearer /me"                 $C -H "Authorization: Bearer $BTOKEN" "$B/me"
 run "crudauth: bearer /me"                 $C -H "Authorization: Bearer $TOKEN" "$D/me"
-run "crudauth: session /me (memory store)" $C -H "Cookie: session_id=$SESSION" "$D/me"
+STORE=$(printf '%s\n' ${DEMO_ARGS:-} | sed -n '/^--store$/{n;p;q}')
+run "crudauth: session /me (${STORE:-memory} store)" $C -H "Cookie: session_id=$SESSION" "$D/me"
 run "crudauth: /me without credential (401)" $C "$D/me"
 # One argon2id verify with the same parameters, measured by criterion right before and right
 # after the /token run (the machine's speed drifts over minutes; the mean of the two is the

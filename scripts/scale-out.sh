@@ -6,7 +6,8 @@
 #   PG=postgres://postgres@127.0.0.1:5432/test REDIS=redis://127.0.0.1:6379 scripts/scale-out.sh
 #
 # Checks, each across processes: a session made on one works on all; a logout, a password
-# change and a sign-out-everywhere made on one are refused by every process on the next
+# change, a sign-out-everywhere and a deactivation (the app's own write to its table,
+# announced with auth.invalidate_user) made on one are refused by every process on the next
 # request (the staleness, counted as old credentials still served, must be zero); 40
 # concurrent wrong passwords spread over the three perform exactly 5 password checks before
 # the 429s; a refresh token's reuse on another process is detected. Then throughput of one
@@ -53,7 +54,10 @@ SEP='?'; case "$PG" in *\?*) SEP='&';; esac
 DB="$PG${SEP}options[search_path]=$SCHEMA"
 export CRUDAUTH_SECRET_KEY="scale-out-secret-key-$(date +%s)-0123456789abcdef"
 export RUST_LOG=warn
+ADMIN_PASSWORD="scale-out admin $(date +%s)"
 for port in "${PORTS[@]}"; do
+  # The first process makes the admin before it listens; the others find it.
+  CRUDAUTH_DEFAULT_ADMIN_EMAIL=admin@example.com CRUDAUTH_DEFAULT_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
   "$DEMO" --addr "127.0.0.1:$port" --database "$DB" --store redis --redis-url "$REDIS" \
     --redis-prefix "crudauth-scale:$SCHEMA:" >"$WORK/demo-$port.log" 2>&1 &
   PIDS+=($!)
@@ -81,10 +85,10 @@ NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK" -g 'daemon on;'
 wait_port "$LB"
 
-python3 - "$LB" "${PORTS[@]}" <<'PY'
-import http.client, json, sys, threading
+python3 - "$LB" "$ADMIN_PASSWORD" "${PORTS[@]}" <<'PY'
+import http.client, json, sys, threading, urllib.parse
 
-lb, ports = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
+lb, admin_password, ports = int(sys.argv[1]), sys.argv[2], [int(p) for p in sys.argv[3:]]
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
 
@@ -126,7 +130,7 @@ def check(name, ok):
     checks.append((name, ok))
     print(("ok   " if ok else "FAIL ") + name)
 
-for i, user in enumerate(["ann", "bob", "cyd", "dee"]):
+for i, user in enumerate(["ann", "bob", "cyd", "dee", "eve"]):
     s, *_ = call(lb, "POST", "/register", json.dumps({"email": f"{user}@example.com", "username": user, "password": "correct horse 1"}), JSON)
     assert s == 202, s
 pw = "correct+horse+1"
@@ -156,6 +160,18 @@ warm = all(me(p, access=access) == 200 for p in ports)
 s, *_ = call(ports[2], "POST", "/logout-all", "", {"Cookie": f"session_id={sid}", "X-CSRF-Token": csrf})
 stale = sum(me(p, access=access) == 200 for p in ports)
 check(f"sign out everywhere on one process: token served {stale} times afterwards (staleness 0)", warm and s == 200 and stale == 0)
+
+# A deactivation on one (the app writes its table, then calls auth.invalidate_user): the
+# account's session and token are refused by every process on the next request.
+sid, _, _ = login(ports[1], "eve", pw)
+access = token(ports[2], "eve", pw)["access_token"]
+warm = all(me(p, sid=sid) == 200 and me(p, access=access) == 200 for p in ports)
+s, _, _, b = call(ports[0], "GET", "/me", "", {"Authorization": f"Bearer {access}"})
+eve_id = json.loads(b)["user_id"]
+asid, _, acsrf = login(ports[0], "admin@example.com", urllib.parse.quote_plus(admin_password))
+s, *_ = call(ports[0], "POST", f"/admin/users/{eve_id}/deactivate", "", {"Cookie": f"session_id={asid}", "X-CSRF-Token": acsrf})
+stale = sum((me(p, sid=sid) == 200) + (me(p, access=access) == 200) for p in ports)
+check(f"deactivation on one process: session and token served {stale} times afterwards (staleness 0)", warm and s == 204 and stale == 0)
 
 # 40 concurrent wrong passwords over the three processes: exactly 5 checked (401), the rest 429.
 statuses = []

@@ -47,6 +47,36 @@ fn passwords(c: &mut Criterion) {
             )
         })
     });
+    // The whole password sign-in (lookup, lockout counters, verify, known-address record)
+    // against the same verify: what the library adds around argon2.
+    let user = User {
+        id: 1,
+        email: "bench@example.com".into(),
+        hash,
+    };
+    let auth = CrudAuth::builder(OneUser(Arc::new(user)))
+        .secret_key(vec![7u8; 32])
+        .session(SessionConfig::default())
+        .build()
+        .expect("config");
+    let client = crudauth::ClientMeta {
+        ip: Some(std::net::IpAddr::from([203, 0, 113, 9])),
+        user_agent: "bench".into(),
+    };
+    g.bench_function("sign-in (authenticate_password)", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(
+                auth.authenticate_password(
+                    "bench@example.com",
+                    "correct horse battery staple",
+                    &client,
+                    "session",
+                )
+                .await
+                .is_ok(),
+            )
+        })
+    });
     g.finish();
 }
 

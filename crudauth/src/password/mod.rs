@@ -471,10 +471,13 @@ fn check_blocking(
 const PRECISE_REST: Duration = Duration::from_millis(5);
 
 /// The floor every check is held to while old formats verify: the longest of an argon2id
-/// dummy verification (the median of three, after one untimed run that warms the memory
+/// dummy verification (the fastest of three, after one untimed run that warms the memory
 /// block as a worker's is warm) and one verification of each timing sample. Zero without
-/// old formats. A single cold run used to set it: the first touch of argon2's memory made
-/// the floor, and so every sign-in, up to a fifth slower than a verification.
+/// old formats. The fastest argon2id run, not a typical one: a check at the configured
+/// parameters then seldom waits at all, while anything quicker (an old format, an argon2
+/// hash of lower cost, no account) is still held to it. A single cold run used to set it:
+/// the first touch of argon2's memory made the floor, and so every sign-in, up to a fifth
+/// slower than a verification.
 fn timing_floor(
     legacy: &LegacyHashes,
     dummy: &str,
@@ -492,8 +495,7 @@ fn timing_floor(
         let _ = workers::verify(memory, params, dummy, &wrong);
         *run = started.elapsed();
     }
-    runs.sort();
-    let mut floor = runs[1];
+    let mut floor = runs.into_iter().min().unwrap_or_default();
     for sample in legacy.samples() {
         let started = Instant::now();
         let verdict = if HashFormat::detect(&sample) == HashFormat::Argon2 {

@@ -11,7 +11,8 @@ use sea_orm::entity::prelude::*;
     email = "email_address",
     password = "pw_hash",
     superuser = "is_admin",
-    email_verified = "email_confirmed"
+    email_verified = "email_confirmed",
+    is_active = "enabled"
 )]
 pub struct Model {
     /// The key.
@@ -32,6 +33,10 @@ pub struct Model {
     /// `main` adds the column to a database made before it existed.
     #[sea_orm(default_value = false)]
     pub email_confirmed: bool,
+    /// Whether the account may sign in. Added for the admin's deactivation
+    /// (`POST /admin/users/{id}/deactivate`); `main` adds the column to an older database.
+    #[sea_orm(default_value = true)]
+    pub enabled: bool,
     /// The app's own column, writable at registration.
     #[sea_orm(column_type = "String(StringLen::N(80))", nullable)]
     pub display_name: Option<String>,

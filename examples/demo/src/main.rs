@@ -8,7 +8,9 @@
 //!
 //! It adopts a legacy `accounts` table with `#[derive(AuthUser)]`, mounts the session and
 //! bearer transports (session first) and the email flows, and adds routes of its own:
-//! `GET /whoami`, the superuser-only `GET /admin-only` and the sudo-gated `POST /danger`.
+//! `GET /whoami`, the superuser-only `GET /admin-only` and `POST /admin/users/{id}/deactivate`
+//! (a write of the app's own, announced with `auth.invalidate_user`), and the sudo-gated
+//! `POST /danger`.
 //!
 //! Mail goes to the JSON-lines file named by `CRUDAUTH_DEMO_OUTBOX`, else over SMTP when
 //! `CRUDAUTH_SMTP_HOST` is set (`CRUDAUTH_SMTP_PORT`, `CRUDAUTH_SMTP_SECURITY` =
@@ -23,6 +25,8 @@ use std::net::SocketAddr;
 
 use std::sync::Arc;
 
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crudauth::delivery::{DeliveryError, EmailMessage, EmailSender, OutboxSender};
@@ -160,6 +164,38 @@ async fn whoami(principal: Principal<User>) -> Json<serde_json::Value> {
 
 async fn admin_only(Superuser(admin): Superuser<User>) -> Json<serde_json::Value> {
     Json(json!({ "ok": true, "admin": admin.user_id }))
+}
+
+/// `POST /admin/users/{id}/deactivate` (superusers): the app's own write to its table, with
+/// plain SeaORM and not through crudauth, announced with `auth.invalidate_user` so every
+/// process refuses the account's sessions and tokens on their next request (without the
+/// call, the user cache would serve the old row for up to `UserCacheConfig::max_age`).
+async fn deactivate(
+    State(auth): State<CrudAuth<User>>,
+    Superuser(_admin): Superuser<User>,
+    Path(id): Path<i32>,
+) -> Result<StatusCode, crudauth::AuthError> {
+    use sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait};
+    let db = auth
+        .repo()
+        .database()
+        .and_then(|db| db.downcast::<sea_orm::DatabaseConnection>().ok())
+        .ok_or(crudauth::AuthError::Internal)?;
+    let Some(row) = accounts::Entity::find_by_id(id)
+        .one(db.as_ref())
+        .await
+        .map_err(|_| crudauth::AuthError::Unavailable)?
+    else {
+        return Ok(StatusCode::NOT_FOUND);
+    };
+    let mut row: accounts::ActiveModel = row.into();
+    row.enabled = ActiveValue::Set(false);
+    row.update(db.as_ref())
+        .await
+        .map_err(|_| crudauth::AuthError::Unavailable)?;
+    auth.invalidate_user(&crudauth::UserId::Int(i64::from(id)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn danger(RequireSudo(principal): RequireSudo<User>) -> Json<serde_json::Value> {
@@ -336,6 +372,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/whoami", get(whoami))
         .route("/admin-only", get(admin_only))
         .route("/danger", post(danger))
+        .route("/admin/users/{id}/deactivate", post(deactivate))
         .with_state(auth.clone())
         .merge(auth.router())
         .merge(pages::routes());
@@ -355,25 +392,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Brings an `accounts` table made by an older demo up to date (the `email_confirmed`
-/// column came with the email flows).
+/// Brings an `accounts` table made by an older demo up to date: `email_confirmed` came
+/// with the email flows, `enabled` with the admin's deactivation.
 async fn add_missing_columns(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
     use sea_orm::sea_query::{Alias, ColumnDef, Table};
-    let probe = db
-        .execute_unprepared("SELECT email_confirmed FROM accounts WHERE 1 = 0")
-        .await;
-    if probe.is_ok() {
-        return Ok(());
+    for (column, default) in [("email_confirmed", false), ("enabled", true)] {
+        let probe = db
+            .execute_unprepared(&format!("SELECT {column} FROM accounts WHERE 1 = 0"))
+            .await;
+        if probe.is_ok() {
+            continue;
+        }
+        tracing::info!(column, "adding a column to accounts");
+        let alter = Table::alter()
+            .table(Alias::new("accounts"))
+            .add_column(
+                ColumnDef::new(Alias::new(column))
+                    .boolean()
+                    .not_null()
+                    .default(default),
+            )
+            .to_owned();
+        db.execute(&alter).await?;
     }
-    tracing::info!("adding the email_confirmed column to accounts");
-    let alter = Table::alter()
-        .table(Alias::new("accounts"))
-        .add_column(
-            ColumnDef::new(Alias::new("email_confirmed"))
-                .boolean()
-                .not_null()
-                .default(false),
-        )
-        .to_owned();
-    db.execute(&alter).await.map(|_| ())
+    Ok(())
 }

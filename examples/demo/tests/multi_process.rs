@@ -7,6 +7,8 @@ use std::io::Write;
 
 use common::{Demo, FORM, JSON, cookie, field, free_port, http, spawn};
 
+const ADMIN_PASSWORD: &str = "multi process admin 1";
+
 /// Where the demos keep their state.
 enum Shared<'a> {
     Redis { url: &'a str, prefix: &'a str },
@@ -34,6 +36,9 @@ async fn start(port: u16, database: &str, shared: &Shared<'_>, secret: &str, out
         &[
             ("CRUDAUTH_SECRET_KEY", secret),
             ("CRUDAUTH_DEMO_OUTBOX", outbox),
+            // The first process makes the admin before it listens; the second finds it.
+            ("CRUDAUTH_DEFAULT_ADMIN_EMAIL", "admin@example.com"),
+            ("CRUDAUTH_DEFAULT_ADMIN_PASSWORD", ADMIN_PASSWORD),
         ],
     )
     .await
@@ -101,9 +106,11 @@ async fn two_processes_share_state_through_the_database_store_on_postgres() {
 }
 
 /// Session shared, logout on one ends it on the other, a refresh token used on one is dead
-/// on the other, a reset link mailed by one works once on the other, and failures spread
+/// on the other, a reset link mailed by one works once on the other, a deactivation on one
+/// (the app's own write, announced) ends the account on the other, and failures spread
 /// over both trip the lockout.
 async fn exercise(pa: u16, pb: u16, outbox: &str) {
+    deactivation(pa, pb).await;
     let (status, _, _) = http(
         pa,
         "POST",
@@ -273,5 +280,101 @@ async fn exercise(pa: u16, pb: u16, outbox: &str) {
         .await
         .0,
         429
+    );
+}
+
+/// The demo's `POST /admin/users/{id}/deactivate` writes the table with plain SeaORM and
+/// calls `auth.invalidate_user`: made on A, B refuses the account's session and token on the
+/// very next request although its cache is warm with the user; only superusers may call it.
+async fn deactivation(pa: u16, pb: u16) {
+    let (status, _, _) = http(
+        pa,
+        "POST",
+        "/register",
+        &[JSON],
+        r#"{"email":"off@example.com","username":"off","password":"correct horse 1"}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let sign_in = async |port: u16, user: &str, password: &str| {
+        let form = format!("username={user}&password={}", password.replace(' ', "+"));
+        let (status, head, body) = http(port, "POST", "/login", &[FORM], &form).await;
+        assert_eq!(status, 200, "{user} signs in");
+        (
+            format!("session_id={}", cookie(&head, "session_id")),
+            field(&body, "csrf_token"),
+        )
+    };
+    let (session, csrf) = sign_in(pb, "off", "correct horse 1").await;
+    let (_, _, body) = http(
+        pb,
+        "POST",
+        "/token",
+        &[FORM],
+        "username=off&password=correct+horse+1",
+    )
+    .await;
+    let bearer = format!("Bearer {}", field(&body, "access_token"));
+    let (status, _, body) = http(pb, "GET", "/me", &[("cookie", &session)], "").await;
+    assert_eq!(status, 200, "B's cache is warm with the user");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["user_id"].clone();
+    assert_eq!(
+        http(pb, "GET", "/me", &[("authorization", &bearer)], "")
+            .await
+            .0,
+        200
+    );
+    let path = format!("/admin/users/{id}/deactivate");
+    assert_eq!(
+        http(pb, "POST", &path, &[("cookie", &session), ("x-csrf-token", &csrf)], "")
+            .await
+            .0,
+        403,
+        "not a superuser"
+    );
+    let (admin, admin_csrf) = sign_in(pa, "admin@example.com", ADMIN_PASSWORD).await;
+    let admin_headers = [("cookie", admin.as_str()), ("x-csrf-token", admin_csrf.as_str())];
+    assert_eq!(
+        http(pa, "POST", "/admin/users/999999/deactivate", &admin_headers, "")
+            .await
+            .0,
+        404,
+        "no such account"
+    );
+    assert_eq!(
+        http(pa, "POST", &path, &[("cookie", &admin)], "").await.0,
+        403,
+        "a cookie without its CSRF header changes nothing"
+    );
+    assert_eq!(
+        http(pb, "GET", "/me", &[("cookie", &session)], "").await.0,
+        200,
+        "still active"
+    );
+    assert_eq!(http(pa, "POST", &path, &admin_headers, "").await.0, 204);
+    assert_eq!(
+        http(pb, "GET", "/me", &[("cookie", &session)], "").await.0,
+        401,
+        "deactivated on A: B refuses the session at once"
+    );
+    assert_eq!(
+        http(pb, "GET", "/me", &[("authorization", &bearer)], "")
+            .await
+            .0,
+        401,
+        "and the token"
+    );
+    assert_ne!(
+        http(
+            pa,
+            "POST",
+            "/login",
+            &[FORM],
+            "username=off&password=correct+horse+1"
+        )
+        .await
+        .0,
+        200,
+        "and no new sign-in"
     );
 }
