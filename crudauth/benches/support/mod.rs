@@ -67,6 +67,10 @@ static SCHEMA: UserSchema = UserSchema {
 /// One user held in memory: the bench measures the library, not a database.
 pub struct OneUser(pub Arc<User>);
 
+#[allow(
+    dead_code,
+    reason = "the session_memory bench uses it, the criterion benches do not"
+)]
 impl OneUser {
     /// Every numeric id finds a copy of this user under that id (for benches that need many
     /// users, such as the cache's memory per user); sign-in still knows only the one.
@@ -76,6 +80,10 @@ impl OneUser {
 }
 
 /// [`OneUser::every_id`].
+#[allow(
+    dead_code,
+    reason = "the session_memory bench uses it, the criterion benches do not"
+)]
 pub struct EveryId(OneUser);
 
 impl UserRepository for EveryId {

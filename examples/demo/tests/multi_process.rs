@@ -326,18 +326,33 @@ async fn deactivation(pa: u16, pb: u16) {
     );
     let path = format!("/admin/users/{id}/deactivate");
     assert_eq!(
-        http(pb, "POST", &path, &[("cookie", &session), ("x-csrf-token", &csrf)], "")
-            .await
-            .0,
+        http(
+            pb,
+            "POST",
+            &path,
+            &[("cookie", &session), ("x-csrf-token", &csrf)],
+            ""
+        )
+        .await
+        .0,
         403,
         "not a superuser"
     );
     let (admin, admin_csrf) = sign_in(pa, "admin@example.com", ADMIN_PASSWORD).await;
-    let admin_headers = [("cookie", admin.as_str()), ("x-csrf-token", admin_csrf.as_str())];
+    let admin_headers = [
+        ("cookie", admin.as_str()),
+        ("x-csrf-token", admin_csrf.as_str()),
+    ];
     assert_eq!(
-        http(pa, "POST", "/admin/users/999999/deactivate", &admin_headers, "")
-            .await
-            .0,
+        http(
+            pa,
+            "POST",
+            "/admin/users/999999/deactivate",
+            &admin_headers,
+            ""
+        )
+        .await
+        .0,
         404,
         "no such account"
     );
