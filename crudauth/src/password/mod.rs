@@ -149,6 +149,9 @@ struct Inner {
     legacy: LegacyHashes,
     /// With old formats on: how long every check takes at least (see [`LegacyHashes`]).
     floor: Duration,
+    /// Whether checks wait out the floor on the worker (else on the runtime); the same for
+    /// every check, so the way of waiting tells nothing either.
+    floor_on_worker: bool,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -182,8 +185,13 @@ impl PasswordHasher {
         let mut memory = workers::Memory::default();
         let dummy = workers::hash(&mut memory, &params, &crate::keys::random_token())
             .ok_or_else(|| ConfigError::Invalid("argon2 failed to hash".into()))?;
-        let floor = timing_floor(&config.legacy, &dummy, &params, &mut memory)?;
+        let (floor, argon2) = timing_floor(&config.legacy, &dummy, &params, &mut memory)?;
         drop(memory);
+        // One way of waiting for every check, chosen once: on the worker, to the microsecond,
+        // while the floor is about an argon2 run (a worker waiting holds no more than a hash
+        // would); on the runtime when a slow old format sets it (a worker would otherwise sit
+        // out every argon2 check's long rest).
+        let floor_on_worker = floor <= argon2.saturating_mul(2);
         if !floor.is_zero() {
             tracing::info!(
                 floor_ms = floor.as_millis() as u64,
@@ -202,6 +210,7 @@ impl PasswordHasher {
                 dummy,
                 legacy: config.legacy,
                 floor,
+                floor_on_worker,
             }),
         })
     }
@@ -318,12 +327,11 @@ impl PasswordHasher {
                     check_blocking(&inner, memory, usable, &normalized, typed.as_deref());
                 // With old formats on, every check (any format, known or unknown account)
                 // lasts the floor: neither time tells an old hash, an upgraded one or no
-                // account apart. A short rest is slept here, to the microsecond: tokio's
-                // timer ticks in whole milliseconds and would add up to one to every
-                // sign-in. A long one (a slow old format sets the floor) is slept on the
-                // runtime below, so the worker is free to hash meanwhile.
+                // account apart. Every check waits the same way (`floor_on_worker`): here,
+                // to the microsecond (tokio's timer ticks in whole milliseconds and would add
+                // up to one to every sign-in), or on the runtime below.
                 let rest = inner.floor.saturating_sub(started.elapsed());
-                if rest <= PRECISE_REST {
+                if inner.floor_on_worker {
                     std::thread::sleep(rest);
                     return (verification, Duration::ZERO);
                 }
@@ -467,25 +475,25 @@ fn check_blocking(
     }
 }
 
-/// The longest rest to the timing floor a hashing worker sleeps itself (see `verify`).
-const PRECISE_REST: Duration = Duration::from_millis(5);
-
-/// The floor every check is held to while old formats verify: the longest of an argon2id
-/// dummy verification (the fastest of three, after one untimed run that warms the memory
-/// block as a worker's is warm) and one verification of each timing sample. Zero without
-/// old formats. The fastest argon2id run, not a typical one: a check at the configured
-/// parameters then seldom waits at all, while anything quicker (an old format, an argon2
-/// hash of lower cost, no account) is still held to it. A single cold run used to set it:
-/// the first touch of argon2's memory made the floor, and so every sign-in, up to a fifth
-/// slower than a verification.
+/// The floor every check is held to while old formats verify, and the argon2id time it
+/// started from: the longest of an argon2id dummy verification (the slowest of three, after
+/// one untimed run that warms the memory block as a worker's is warm) and one verification
+/// of each timing sample. Zero without old formats. The slowest of three rather than a
+/// typical run, so checks at the configured parameters also wait for it most of the time
+/// and land on the floor like the others; it used to be a single cold run, which made every
+/// sign-in up to a fifth slower than a verification.
+///
+/// The floor is a fixed time: under CPU load an argon2 check outgrows it while a quicker
+/// old format does not, so load still separates them (the README says so, under "A real
+/// legacy table").
 fn timing_floor(
     legacy: &LegacyHashes,
     dummy: &str,
     params: &Params,
     memory: &mut workers::Memory,
-) -> Result<Duration, ConfigError> {
+) -> Result<(Duration, Duration), ConfigError> {
     if legacy.is_empty() {
-        return Ok(Duration::ZERO);
+        return Ok((Duration::ZERO, Duration::ZERO));
     }
     let wrong = crate::keys::random_token();
     let _ = workers::verify(memory, params, dummy, &wrong);
@@ -495,7 +503,8 @@ fn timing_floor(
         let _ = workers::verify(memory, params, dummy, &wrong);
         *run = started.elapsed();
     }
-    let mut floor = runs.into_iter().min().unwrap_or_default();
+    let argon2 = runs.into_iter().max().unwrap_or_default();
+    let mut floor = argon2;
     for sample in legacy.samples() {
         let started = Instant::now();
         let verdict = if HashFormat::detect(&sample) == HashFormat::Argon2 {
@@ -510,7 +519,7 @@ fn timing_floor(
         }
         floor = floor.max(started.elapsed());
     }
-    Ok(floor)
+    Ok((floor, argon2))
 }
 
 fn same_params(stored: &str, wanted: &Params) -> bool {

@@ -101,10 +101,12 @@ impl RedisStore {
         let manager = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(fault)?;
+        warn_on_eviction(manager.clone()).await;
         Ok(Self::from_manager(manager, prefix))
     }
 
-    /// Wraps an existing connection manager (shared with the rest of the app).
+    /// Wraps an existing connection manager (shared with the rest of the app). Unlike
+    /// [`RedisStore::connect`], it does not look at the server's eviction policy.
     ///
     /// ```no_run
     /// # fn f(manager: redis::aio::ConnectionManager) {
@@ -123,6 +125,28 @@ impl RedisStore {
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+}
+
+/// Logs an error when the server may evict keys that have no expiry (`maxmemory-policy`
+/// `allkeys-*`): the user generations have none, and an evicted one hands a process's user
+/// cache back a number it read under before (stale users until `max_age`). A server that
+/// will not say (managed Redis often refuses `CONFIG`) is left alone.
+async fn warn_on_eviction(mut c: ConnectionManager) {
+    let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(&mut c)
+        .await;
+    if let Ok(reply) = policy
+        && let Some(policy) = reply.get(1)
+        && policy.starts_with("allkeys")
+    {
+        tracing::error!(
+            policy = %policy,
+            "crudauth: Redis may evict keys without expiry; set maxmemory-policy to noeviction \
+             or a volatile-* policy, or keep UserCacheConfig::max_age short"
+        );
     }
 }
 

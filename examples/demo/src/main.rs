@@ -175,24 +175,25 @@ async fn deactivate(
     Superuser(_admin): Superuser<User>,
     Path(id): Path<i32>,
 ) -> Result<StatusCode, crudauth::AuthError> {
-    use sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let db = auth
         .repo()
         .database()
         .and_then(|db| db.downcast::<sea_orm::DatabaseConnection>().ok())
         .ok_or(crudauth::AuthError::Internal)?;
-    let Some(row) = accounts::Entity::find_by_id(id)
-        .one(db.as_ref())
+    let updated = accounts::Entity::update_many()
+        .col_expr(accounts::Column::Enabled, Expr::value(false))
+        .filter(accounts::Column::AccountId.eq(id))
+        .exec(db.as_ref())
         .await
-        .map_err(|_| crudauth::AuthError::Unavailable)?
-    else {
+        .map_err(|e| {
+            tracing::error!(error = %e, "deactivate: the accounts table could not be written");
+            crudauth::AuthError::Unavailable
+        })?;
+    if updated.rows_affected == 0 {
         return Ok(StatusCode::NOT_FOUND);
-    };
-    let mut row: accounts::ActiveModel = row.into();
-    row.enabled = ActiveValue::Set(false);
-    row.update(db.as_ref())
-        .await
-        .map_err(|_| crudauth::AuthError::Unavailable)?;
+    }
     auth.invalidate_user(&crudauth::UserId::Int(i64::from(id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
