@@ -14,6 +14,8 @@
 # both builds alike. Prints the median req/s of each run and new/old ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 OLD_REV=${1:-HEAD~1}
 DURATION=${DURATION:-10s}
@@ -21,13 +23,7 @@ CONNS=${CONNS:-32}
 ROUNDS=${ROUNDS:-3}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else
-    echo "wrk is missing: install it (Debian: apt-get install wrk)" >&2; exit 1
-  fi
-fi
+need wrk wrk
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -49,8 +45,6 @@ fi
 CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -q -p crudauth-demo -p crudauth-baseline
 cp "$TARGET_DIR/release/crudauth-demo" "$WORK/demo-new"
 cp "$TARGET_DIR/release/crudauth-baseline" "$WORK/baseline"
-
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 export CRUDAUTH_SECRET_KEY="load-harness-secret-key-0123456789abcdef"
 export BASELINE_KEY="load-harness-baseline-key-0123456789abcdef"
@@ -88,14 +82,7 @@ RESULTS="$WORK/results.tsv"
 run() { # name, wrk args...
   local name=$1; shift
   wrk --latency -d "$DURATION" "$@" >"$WORK/out.txt" 2>&1
-  python3 - "$name" "$WORK/out.txt" >>"$RESULTS" <<'PY'
-import re, sys
-name, path = sys.argv[1], sys.argv[2]
-text = open(path).read()
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-print(f"{name}\t{rps:.0f}\t{bad.group(1) if bad else 0}")
-PY
+  wrk_row "$name" "$WORK/out.txt" | cut -f1,2,5 >>"$RESULTS"
 }
 
 C="-t1 -c$CONNS"

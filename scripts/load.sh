@@ -12,6 +12,8 @@
 # p50/p99 for each run with every library figure as a ratio to the baseline of the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
@@ -19,13 +21,7 @@ FLOOD_CONNS=${FLOOD_CONNS:-4}
 DEMO_PORT=${DEMO_PORT:-8100}
 BASE_PORT=${BASE_PORT:-8101}
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else
-    echo "wrk is missing: install it (Debian: apt-get install wrk)" >&2; exit 1
-  fi
-fi
+need wrk wrk
 
 cargo build --release -q -p crudauth-demo -p crudauth-baseline
 TARGET=${CARGO_TARGET_DIR:-target}/release
@@ -34,8 +30,6 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 export CRUDAUTH_SECRET_KEY="load-harness-secret-key-0123456789abcdef"
 export BASELINE_KEY="load-harness-baseline-key-0123456789abcdef"
@@ -72,19 +66,7 @@ RESULTS="$WORK/results.tsv"
 run() { # name, wrk args...
   local name=$1; shift
   wrk --latency -d "$DURATION" "$@" >"$WORK/out.txt" 2>&1
-  python3 - "$name" "$WORK/out.txt" >>"$RESULTS" <<'PY'
-import re, sys
-name, path = sys.argv[1], sys.argv[2]
-text = open(path).read()
-def ms(v):
-    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[u]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"\s50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"\s99%\s+(\S+)", text).group(1))
-non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-print(f"{name}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{non2xx.group(1) if non2xx else 0}")
-PY
+  wrk_row "$name" "$WORK/out.txt" >>"$RESULTS"
 }
 
 C="-t1 -c$CONNS"

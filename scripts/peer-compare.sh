@@ -23,6 +23,8 @@
 # 1 is crudauth ahead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
@@ -32,13 +34,7 @@ DEMO_PORT=${DEMO_PORT:-8110}
 PEER_PORT=${PEER_PORT:-8112}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
-if ! command -v wrk >/dev/null; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-  else
-    echo "wrk is missing: install it (Debian: apt-get install wrk)" >&2; exit 1
-  fi
-fi
+need wrk wrk
 
 cargo build --release -q -p crudauth-demo
 cargo build --release -q --manifest-path benches/peer-axum-login/Cargo.toml --target-dir "$TARGET_DIR"
@@ -47,7 +43,6 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 export CRUDAUTH_SECRET_KEY="peer-compare-secret-key-0123456789abcdef"
 export RUST_LOG=warn
@@ -92,19 +87,7 @@ RESULTS="$WORK/results.tsv"
 run() { # name, wrk args...
   local name=$1; shift
   wrk --latency -d "$DURATION" "$@" >"$WORK/out.txt" 2>&1
-  python3 - "$name" "$WORK/out.txt" >>"$RESULTS" <<'PY'
-import re, sys
-name, path = sys.argv[1], sys.argv[2]
-text = open(path).read()
-def ms(v):
-    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[u]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"\s50%\s+(\S+)", text).group(1))
-p99 = ms(re.search(r"\s99%\s+(\S+)", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-print(f"{name}\t{rps:.1f}\t{p50:.3f}\t{p99:.3f}\t{bad.group(1) if bad else 0}")
-PY
+  wrk_row "$name" "$WORK/out.txt" 1 >>"$RESULTS"
 }
 
 for round in $(seq 1 "$ROUNDS"); do

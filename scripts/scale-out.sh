@@ -15,6 +15,8 @@
 # and the proxy, not scaling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
 PG=${PG:-${CRUDAUTH_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}}
 REDIS=${REDIS:-${CRUDAUTH_TEST_REDIS_URL:-redis://127.0.0.1:6379}}
@@ -22,14 +24,6 @@ DURATION=${DURATION:-5s}
 LB=8140
 PORTS=(8141 8142 8143)
 
-need() { # command, Debian package
-  command -v "$1" >/dev/null && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y "$2" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$2" >/dev/null; }
-  else
-    echo "$1 is missing: install it (Debian: apt-get install $2)" >&2; exit 1
-  fi
-}
 need nginx nginx
 need wrk wrk
 need psql postgresql-client
@@ -47,7 +41,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-wait_port() { for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 psql -q "$PG" -c "CREATE SCHEMA \"$SCHEMA\"" >/dev/null
 SEP='?'; case "$PG" in *\?*) SEP='&';; esac
@@ -61,7 +54,7 @@ for port in "${PORTS[@]}"; do
   "$DEMO" --addr "127.0.0.1:$port" --database "$DB" --store redis --redis-url "$REDIS" \
     --redis-prefix "crudauth-scale:$SCHEMA:" >"$WORK/demo-$port.log" 2>&1 &
   PIDS+=($!)
-  wait_port "$port"
+  wait_port "$port" 150
 done
 cat >"$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -83,7 +76,7 @@ http {
 }
 NGINX
 nginx -c "$WORK/nginx.conf" -p "$WORK" -g 'daemon on;'
-wait_port "$LB"
+wait_port "$LB" 150
 
 python3 - "$LB" "$ADMIN_PASSWORD" "${PORTS[@]}" <<'PY'
 import http.client, json, sys, threading, urllib.parse

@@ -28,35 +28,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::{MemoryStore, SessionManagerLayer};
 
-/// The demo's `accounts` table, read-only here.
-mod accounts {
-    use sea_orm::entity::prelude::*;
-
-    /// A row.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "accounts")]
-    pub struct Model {
-        /// Key.
-        #[sea_orm(primary_key)]
-        pub account_id: i32,
-        /// Email.
-        pub email_address: String,
-        /// Username.
-        pub username: Option<String>,
-        /// Hash.
-        pub pw_hash: String,
-        /// Admin flag.
-        pub is_admin: bool,
-        /// Own column.
-        pub display_name: Option<String>,
-    }
-
-    /// No relations.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+/// The demo's `accounts` table, read-only here: the baseline's own model, so both read the
+/// same columns.
+#[path = "../../baseline/src/accounts.rs"]
+mod accounts;
 
 #[derive(Clone, Debug)]
 struct User(accounts::Model);
