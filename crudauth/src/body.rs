@@ -273,6 +273,11 @@ json_body!(
     /// `{token}`: the confirm routes.
     TokenBody { token: string }
 );
+#[cfg(feature = "oauth")]
+json_body!(
+    /// `{code, code_verifier}`: `/oauth/exchange`.
+    ExchangeBody { code: string, code_verifier: string }
+);
 json_body!(
     /// `{password}`: `/sudo`.
     PasswordBody { password: string }

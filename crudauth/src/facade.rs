@@ -25,6 +25,8 @@ pub(crate) struct Inner<U> {
     pub login: Login<U>,
     pub sudo: Sudo<U>,
     pub recovery: Option<Recovery<U>>,
+    #[cfg(feature = "oauth")]
+    pub oauth: Option<crate::oauth::OAuth<U>>,
 }
 
 /// The authentication facade: repository + store + transports + hooks, wired once.
@@ -56,9 +58,8 @@ impl<U> Clone for CrudAuth<U> {
 
 impl<U> std::fmt::Debug for CrudAuth<U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CrudAuth")
-            .field("transports", &self.inner.core.transports)
-            .finish_non_exhaustive()
+        let transports = &self.inner.core.transports;
+        (f.debug_struct("CrudAuth").field("transports", transports)).finish_non_exhaustive()
     }
 }
 
@@ -238,8 +239,9 @@ impl<U: UserRecord> CrudAuth<U> {
         client: &ClientMeta,
         transport: &'static str,
     ) -> Result<VerifiedUser<U>, AuthError> {
-        let login = &self.inner.login;
-        (login.authenticate_password(identifier, password, client, transport)).await
+        (self.inner.login)
+            .authenticate_password(identifier, password, client, transport)
+            .await
     }
 
     /// Issues an access + refresh pair for a user at its current epoch, scopes clamped to

@@ -97,6 +97,8 @@ pub enum Event {
     AfterEmailChanged,
     /// A session was elevated (`on_after_sudo`).
     AfterSudo,
+    /// A provider sign-in resolved an active account (`on_oauth_login`).
+    OAuthLogin,
 }
 
 impl Event {
@@ -117,6 +119,7 @@ impl Event {
             Event::AfterPasswordReset => "on_after_password_reset",
             Event::AfterEmailChanged => "on_after_email_changed",
             Event::AfterSudo => "on_after_sudo",
+            Event::OAuthLogin => "on_oauth_login",
         }
     }
 }
@@ -196,6 +199,12 @@ pub(crate) enum Payload<U> {
         identifier: String,
         user: Option<Arc<U>>,
         reason: LoginFailure,
+    },
+    /// A provider sign-in: the provider's name, and whether the account was made now.
+    OAuthLogin {
+        user: Arc<U>,
+        provider: String,
+        created: bool,
     },
     /// A login refused by the lockout.
     Lockout {
@@ -313,6 +322,27 @@ impl<U: Send + Sync + 'static> Hooks<U> {
                     identifier,
                     retry_after,
                 } => Some(Box::pin(hook(identifier.clone(), *retry_after, ctx)) as HookFuture),
+                _ => None,
+            }),
+        );
+    }
+
+    /// Registers an `on_oauth_login` hook.
+    pub(crate) fn on_oauth_login<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(Arc<U>, String, bool, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.add(
+            Event::OAuthLogin,
+            Arc::new(move |payload, ctx| match payload {
+                Payload::OAuthLogin {
+                    user,
+                    provider,
+                    created,
+                } => Some(
+                    Box::pin(hook(user.clone(), provider.clone(), *created, ctx)) as HookFuture,
+                ),
                 _ => None,
             }),
         );

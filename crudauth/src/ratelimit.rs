@@ -77,6 +77,8 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("change_password", RateLimit::new(5, HOUR)),
         ("logout_all", RateLimit::new(10, HOUR)),
         ("csrf_refresh", RateLimit::new(30, HOUR)),
+        // Per client IP: starting a provider sign-in stores a pending state.
+        ("oauth_authorize", RateLimit::new(30, HOUR)),
         // The confirm routes (per client IP): a link is confirmed once or twice; the limit
         // caps what one client can make the server do with guessed or replayed tokens.
         ("password_reset_confirm", RateLimit::new(20, HOUR)),

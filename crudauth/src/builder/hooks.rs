@@ -154,6 +154,30 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         self
     }
 
+    /// Called on every provider sign-in that resolved an active account (feature `oauth`),
+    /// before the session or tokens exist: the user, the provider's name, and whether the
+    /// account was created by this sign-in. `on_after_register` (when created) and
+    /// `on_after_login` fire too, with the full context (ip, user agent).
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.on_oauth_login(|user, provider, created, ctx| async move {
+    ///     println!("{} via {provider} (new: {created}) from {:?}", user.user_id(), ctx.ip);
+    ///     Ok(())
+    /// });
+    /// # b.build()?;
+    /// # Ok(()) });
+    /// ```
+    pub fn on_oauth_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<U>, String, bool, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.on_oauth_login(hook);
+        self
+    }
+
     /// A veto on every path that creates an account (today `/register`): given the account
     /// about to be created, it may refuse with a [`Veto`], answered as the 422 entry of the
     /// veto's field (so it tells nothing about existing accounts). It runs after validation,

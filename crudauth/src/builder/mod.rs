@@ -2,6 +2,8 @@
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
 mod hooks;
+#[cfg(feature = "oauth")]
+mod oauth;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub struct CrudAuthBuilder<U> {
     channels: Vec<Arc<dyn DeliveryChannel>>,
     sudo: SudoConfig,
     store_timeout: Duration,
+    #[cfg(feature = "oauth")]
+    oauth: Option<crate::oauth::OAuthConfig>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -87,6 +91,8 @@ impl<U: UserRecord> CrudAuth<U> {
             channels: Vec::new(),
             sudo: SudoConfig::default(),
             store_timeout: Duration::from_secs(2),
+            #[cfg(feature = "oauth")]
+            oauth: None,
         }
     }
 }
@@ -529,6 +535,16 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             repo: core.repo.clone(),
             revocation: core.revocation.clone(),
         });
+        #[cfg(feature = "oauth")]
+        let oauth = match self.oauth {
+            Some(config) => Some(crate::oauth::OAuth::new(
+                core.clone(),
+                login.clone(),
+                repo.clone(),
+                config,
+            )?),
+            None => None,
+        };
         Ok(CrudAuth {
             inner: Arc::new(Inner {
                 repo,
@@ -536,6 +552,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 login,
                 sudo,
                 recovery,
+                #[cfg(feature = "oauth")]
+                oauth,
             }),
         })
     }

@@ -206,6 +206,30 @@ impl<U: UserRecord> Login<U> {
             .await;
     }
 
+    /// `403` unless the principal's session signed in within the fresh sign-in window or is
+    /// elevated (sudo): for `/set-password` and linking or unlinking a provider.
+    pub(crate) fn require_recent_sign_in(&self, principal: &Principal<U>) -> Result<(), AuthError> {
+        let core = &self.core;
+        let fresh: Duration = core.fresh_sign_in;
+        // The session manager's clock: the one its sign-in times were written with.
+        let now = core
+            .sessions
+            .as_ref()
+            .map_or_else(crate::clock::system_secs, |s| s.now_secs());
+        let recent = principal.via == Transport::Session
+            && (principal.is_elevated()
+                || principal
+                    .signed_in_at
+                    .is_some_and(|at| now - at <= fresh.as_secs() as i64));
+        if recent {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(
+                "Sign in again to continue: this needs a recent sign-in.",
+            ))
+        }
+    }
+
     /// Sets a first password on an account that has none (signed up by a link or a
     /// provider): only from a recent session sign-in (or an elevated session), under the
     /// policy. Returns the moved session, which the caller sets as the cookie.
@@ -226,24 +250,8 @@ impl<U: UserRecord> Login<U> {
         new_password: &str,
         client: &ClientMeta,
     ) -> Result<Option<RotatedSession>, AuthError> {
-        let core = &self.core;
         let user = principal.user.as_ref();
-        let fresh: Duration = core.fresh_sign_in;
-        // The session manager's clock: the one its sign-in times were written with.
-        let now = core
-            .sessions
-            .as_ref()
-            .map_or_else(crate::clock::system_secs, |s| s.now_secs());
-        let recent = principal.via == Transport::Session
-            && (principal.is_elevated()
-                || principal
-                    .signed_in_at
-                    .is_some_and(|at| now - at <= fresh.as_secs() as i64));
-        if !recent {
-            return Err(AuthError::Forbidden(
-                "Sign in again to continue: this needs a recent sign-in.",
-            ));
-        }
+        self.require_recent_sign_in(principal)?;
         let ctx = PasswordContext::for_user(PasswordSource::Set, user);
         self.validate_password(new_password, &ctx, "new_password")
             .await?;

@@ -2,6 +2,8 @@
 
 mod account;
 mod bearer;
+#[cfg(feature = "oauth")]
+mod oauth;
 mod recovery;
 mod session;
 
@@ -39,6 +41,10 @@ impl<U: UserRecord> CrudAuth<U> {
             router = router.merge(self.bearer_routes());
         }
         router = router.merge(self.recovery_routes());
+        #[cfg(feature = "oauth")]
+        {
+            router = router.merge(self.oauth_routes());
+        }
         limited(router).with_state(self.clone())
     }
 

@@ -127,6 +127,27 @@ impl Sessions {
         ip: &str,
         user_agent: &str,
     ) -> Result<NewSession, AuthError> {
+        self.create_via(user_id, epoch, ip, user_agent, None).await
+    }
+
+    /// [`Sessions::create`] for a sign-in by another method than the password: the record
+    /// keeps `login_type` and the provider (`("oauth", "github")`).
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run_with_session(async |sessions, _, _| {
+    /// let new = sessions.create_via("1", 0, "203.0.113.9", "Mozilla/5.0", Some(("oauth", "github"))).await?;
+    /// let live = sessions.resolve(&new.id).await?.expect("just created");
+    /// assert_eq!(live.record.provider.as_deref(), Some("github"));
+    /// # Ok(()) });
+    /// ```
+    pub async fn create_via(
+        &self,
+        user_id: &str,
+        epoch: i64,
+        ip: &str,
+        user_agent: &str,
+        method: Option<(&str, &str)>,
+    ) -> Result<NewSession, AuthError> {
         let now = self.now_secs();
         let csrf_token = random_token();
         // The user's generation, read before the session exists and again once it is
@@ -143,6 +164,8 @@ impl Sessions {
             csrf_digest: self.csrf_digest(&csrf_token),
             sudo_until: None,
             generation,
+            login_type: method.map(|(t, _)| t.to_owned()),
+            provider: method.map(|(_, p)| p.to_owned()),
         };
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         let (id, handle) = self.insert_fresh(&bytes).await?;

@@ -39,6 +39,12 @@ pub struct SessionRecord {
     /// same bytes (its compare-and-set updates keep matching).
     #[serde(default, rename = "gen", skip_serializing_if = "is_zero")]
     pub generation: i64,
+    /// How the user signed in (`oauth`; absent for a password sign-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_type: Option<String>,
+    /// The provider of an OAuth sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// A session resolved from its cookie.

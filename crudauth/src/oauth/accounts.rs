@@ -1,0 +1,425 @@
+//! The account rules of a provider sign-in, in order: a known link signs its user in; else
+//! a verified address matching an account links to it (claiming an account whose own
+//! address was never verified); else a new account is made. And linking, unlinking and
+//! listing for a signed-in user.
+
+use std::sync::Arc;
+
+use super::{Failure, OAuth, OAuthErrorCode, OAuthIdentity, OAuthLink};
+use crate::client_ip::ClientMeta;
+use crate::error::AuthError;
+use crate::hooks::Event;
+use crate::password::{is_unusable_password, make_unusable_password};
+use crate::store::{repo_fault, store_fault};
+use crate::user::{
+    LogicalField, NewUser, RepoError, UserId, UserRecord, UserUpdate, normalize_email,
+};
+
+/// The longest derived username before a suffix (the original's default for an unbounded
+/// column).
+const USERNAME_CHARS: usize = 32;
+
+/// A username from the profile: `username`, `given_name`, `name`, the address's local
+/// part, or `user`; lower-cased, runs of anything but `[a-z0-9]` made one `_`.
+pub(crate) fn derive_username(identity: &OAuthIdentity, email: Option<&str>) -> String {
+    let local = email.and_then(|e| e.split('@').next());
+    let source = [
+        identity.username.as_deref(),
+        identity.given_name.as_deref(),
+        identity.name.as_deref(),
+        local,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|s| s.chars().any(|c| c.is_ascii_alphanumeric()))
+    .unwrap_or("user");
+    let mut out = String::new();
+    for c in source.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out: String = out.trim_matches('_').chars().take(USERNAME_CHARS).collect();
+    if out.is_empty() { "user".into() } else { out }
+}
+
+fn suffixed(base: &str) -> String {
+    let bytes = crate::keys::random_bytes::<4>();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let head: String = base.chars().take(USERNAME_CHARS - 9).collect();
+    format!("{head}_{hex}")
+}
+
+fn now() -> i64 {
+    crate::clock::system_secs()
+}
+
+impl<U: UserRecord> OAuth<U> {
+    async fn find_user(&self, id: &str) -> Result<Option<U>, AuthError> {
+        let Some(id) = self.core.repo.schema().id_kind.parse(id) else {
+            return Ok(None);
+        };
+        self.core.repo.find_by_id(&id).await.map_err(repo_fault)
+    }
+
+    /// Resolves a provider identity to an active account (`created` when it was made now).
+    pub(crate) async fn sign_in(
+        &self,
+        provider: &str,
+        identity: &OAuthIdentity,
+        client: &ClientMeta,
+    ) -> Result<(Arc<U>, bool), Failure> {
+        let links = &self.inner.links;
+        // 1. A known provider account signs its user in.
+        if let Some(link) = links
+            .find(provider, &identity.subject)
+            .await
+            .map_err(store_fault)?
+        {
+            match self.find_user(&link.user_id).await? {
+                Some(user) if !user.is_active() => {
+                    return Err(OAuthErrorCode::AccountInactive.into());
+                }
+                Some(user) => {
+                    links
+                        .touch(provider, &identity.subject, now())
+                        .await
+                        .map_err(store_fault)?;
+                    return Ok((Arc::new(user), false));
+                }
+                None => {
+                    // Its user is gone: the link is stale, the identity is new.
+                    links
+                        .delete(&link.user_id, provider)
+                        .await
+                        .map_err(store_fault)?;
+                }
+            }
+        }
+        // 2. Else only a verified address may link or create.
+        let email = identity
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .ok_or(OAuthErrorCode::EmailMissing)?;
+        if email.chars().count() > crate::user::MAX_IDENTIFIER_CHARS {
+            return Err(OAuthErrorCode::EmailTooLong.into());
+        }
+        if !identity.email_verified {
+            return Err(OAuthErrorCode::EmailUnverified.into());
+        }
+        let email = normalize_email(email);
+        if !crate::user::valid_email(&email) {
+            return Err(OAuthErrorCode::EmailMissing.into());
+        }
+        for attempt in 0..2 {
+            // 3. An account with that address: linked (or claimed).
+            if let Some(user) = self.find_by_email(&email).await? {
+                return self
+                    .join(provider, identity, &email, user)
+                    .await
+                    .map(|u| (u, false));
+            }
+            // 4. Else a new account.
+            match self.create(provider, identity, &email, client).await {
+                Ok(user) => return Ok((user, true)),
+                // A concurrent sign-in made the account (or the link) first: look again.
+                Err(Failure::Code(OAuthErrorCode::ProviderAlreadyLinked)) if attempt == 0 => {
+                    if let Some(link) = links
+                        .find(provider, &identity.subject)
+                        .await
+                        .map_err(store_fault)?
+                        && let Some(user) = self.find_user(&link.user_id).await?
+                    {
+                        return if user.is_active() {
+                            Ok((Arc::new(user), false))
+                        } else {
+                            Err(OAuthErrorCode::AccountInactive.into())
+                        };
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(OAuthErrorCode::OAuthFailed.into())
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<U>, AuthError> {
+        let schema = self.core.repo.schema();
+        let recovery_is_email = schema
+            .recovery
+            .is_some_and(|f| f.logical == Some(LogicalField::Email));
+        let found = if recovery_is_email {
+            self.core.repo.find_by_recovery(email).await
+        } else {
+            self.core.repo.find_by_login(email).await
+        };
+        let found = found.map_err(repo_fault)?;
+        // Only an account whose stored address is this one (not a username that happens to
+        // read like it).
+        Ok(found.filter(|u| u.email().is_some_and(|e| normalize_email(e) == email)))
+    }
+
+    /// Links the provider account to an existing account found by its address. An account
+    /// whose own address was never verified is claimed: its password becomes unusable, its
+    /// epoch moves (every session and token ends), and the address counts as verified.
+    async fn join(
+        &self,
+        provider: &str,
+        identity: &OAuthIdentity,
+        email: &str,
+        user: U,
+    ) -> Result<Arc<U>, Failure> {
+        if !user.is_active() {
+            return Err(OAuthErrorCode::AccountInactive.into());
+        }
+        let uid = user.user_id().to_string();
+        let links = &self.inner.links;
+        if links
+            .for_user(&uid)
+            .await
+            .map_err(store_fault)?
+            .iter()
+            .any(|l| l.provider == provider)
+        {
+            return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+        }
+        let user = if user.email_verified() {
+            user
+        } else {
+            self.claim(user).await?
+        };
+        let link = OAuthLink::new(
+            provider,
+            &identity.subject,
+            &uid,
+            Some(email.to_owned()),
+            now(),
+        );
+        if !links.insert(&link).await.map_err(store_fault)? {
+            return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+        }
+        tracing::info!(provider, user_id = %uid, "crudauth: OAuth account linked by a verified address");
+        Ok(Arc::new(user))
+    }
+
+    async fn claim(&self, user: U) -> Result<U, AuthError> {
+        let id = user.user_id();
+        self.login
+            .replace_password(&user, &make_unusable_password(), None)
+            .await?;
+        if let Some(tokens) = &self.core.tokens {
+            tokens.revoke_all_families(&id.to_string()).await?;
+        }
+        let schema = self.core.repo.schema();
+        if schema.has(LogicalField::EmailVerified) && schema.writable(LogicalField::EmailVerified) {
+            let update = UserUpdate {
+                email_verified: Some(true),
+                ..Default::default()
+            };
+            self.repo.update(&id, update).await.map_err(repo_fault)?;
+        }
+        tracing::warn!(user_id = %id, "crudauth: an account with an unverified address was claimed by a provider sign-in; its password and sessions were ended");
+        let user = self.core.repo.find_by_id(&id).await.map_err(repo_fault)?;
+        user.ok_or(AuthError::NotAuthenticated)
+    }
+
+    async fn create(
+        &self,
+        provider: &str,
+        identity: &OAuthIdentity,
+        email: &str,
+        client: &ClientMeta,
+    ) -> Result<Arc<U>, Failure> {
+        let schema = *self.core.repo.schema();
+        let mut new = NewUser::new(make_unusable_password()).email(email);
+        new.email_verified = true;
+        let base = derive_username(identity, Some(email));
+        if schema.has(LogicalField::Username) {
+            new.username = Some(base.clone());
+        }
+        let mut ctx = client.hook_context(Some("oauth"));
+        ctx.transport = Some("oauth");
+        if let Err(veto) = self.core.hooks.before_register(&new, &ctx).await {
+            tracing::info!(provider, reason = %veto, "crudauth: OAuth sign-up refused by on_before_register");
+            return Err(OAuthErrorCode::SignInRefused.into());
+        }
+        let mut tries = 0;
+        let user = loop {
+            tries += 1;
+            match self.repo.create(new.clone()).await {
+                Ok(user) => break user,
+                Err(RepoError::Duplicate { field }) if field == "username" && tries < 4 => {
+                    new.username = Some(suffixed(&base));
+                }
+                Err(RepoError::TooLong { field, max }) if field == "username" && tries < 4 => {
+                    let cut: String = base.chars().take(max.saturating_sub(9).max(1)).collect();
+                    new.username = Some(suffixed(&cut).chars().take(max).collect());
+                }
+                Err(RepoError::TooLong { field, .. }) if field == "email" => {
+                    return Err(OAuthErrorCode::EmailTooLong.into());
+                }
+                Err(RepoError::Duplicate { field }) if field == "email" => {
+                    return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+                }
+                Err(e @ RepoError::Backend(_)) => return Err(repo_fault(e).into()),
+                Err(e) => {
+                    tracing::warn!(provider, error = %e, "crudauth: OAuth sign-up could not create the account");
+                    return Err(OAuthErrorCode::OAuthFailed.into());
+                }
+            }
+        };
+        let uid = user.user_id().to_string();
+        let link = OAuthLink::new(
+            provider,
+            &identity.subject,
+            &uid,
+            Some(email.to_owned()),
+            now(),
+        );
+        if !self.inner.links.insert(&link).await.map_err(store_fault)? {
+            // The same provider account was linked concurrently to another user: this new
+            // account stays, unused; report the clash.
+            return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+        }
+        let user = Arc::new(user);
+        let core = self.core.clone();
+        let registered = user.clone();
+        core.background.clone().spawn(async move {
+            core.hooks
+                .fire_user(Event::AfterRegister, registered, &ctx)
+                .await;
+        });
+        Ok(user)
+    }
+
+    /// Links a provider account to the signed-in user who started the flow (still there, at
+    /// the same epoch).
+    pub(super) async fn link_to(
+        &self,
+        provider: &str,
+        identity: &OAuthIdentity,
+        user_id: &str,
+        epoch: i64,
+    ) -> Result<Arc<U>, Failure> {
+        let user = self
+            .find_user(user_id)
+            .await?
+            .ok_or(OAuthErrorCode::InvalidState)?;
+        if !user.is_active() {
+            return Err(OAuthErrorCode::AccountInactive.into());
+        }
+        if self.core.revocation.epoch(&user).await? != epoch {
+            return Err(OAuthErrorCode::InvalidState.into());
+        }
+        let links = &self.inner.links;
+        if let Some(existing) = links
+            .find(provider, &identity.subject)
+            .await
+            .map_err(store_fault)?
+        {
+            return if existing.user_id == user_id {
+                Ok(Arc::new(user))
+            } else {
+                Err(OAuthErrorCode::ProviderAlreadyLinked.into())
+            };
+        }
+        let email = identity.email.as_deref().map(normalize_email);
+        let link = OAuthLink::new(provider, &identity.subject, user_id, email, now());
+        if !links.insert(&link).await.map_err(store_fault)? {
+            return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+        }
+        tracing::info!(provider, user_id, "crudauth: OAuth account linked");
+        Ok(Arc::new(user))
+    }
+
+    /// The user's links, oldest first.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+    /// # let auth = b.oauth(crudauth::oauth::OAuthConfig::new("https://api.example.com").provider(crudauth::oauth::ProviderConfig::github("id", "s"))).build()?;
+    /// let oauth = auth.oauth().unwrap();
+    /// assert!(oauth.links_of(&crudauth::UserId::Int(1)).await?.is_empty());
+    /// # Ok(()) });
+    /// ```
+    pub async fn links_of(&self, user: &UserId) -> Result<Vec<OAuthLink>, AuthError> {
+        self.inner
+            .links
+            .for_user(&user.to_string())
+            .await
+            .map_err(store_fault)
+    }
+
+    /// Removes the user's link to `provider`, unless it is the last way left to sign in (no
+    /// usable password, no other link): then `400`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+    /// # let auth = b.oauth(crudauth::oauth::OAuthConfig::new("https://api.example.com").provider(crudauth::oauth::ProviderConfig::github("id", "s"))).build()?;
+    /// # let user = crudauth::doc_fixture::user(&auth).await?;
+    /// let oauth = auth.oauth().unwrap();
+    /// assert!(matches!(oauth.unlink(&user, "github").await, Err(crudauth::AuthError::NotFound(_))));
+    /// # Ok(()) });
+    /// ```
+    pub async fn unlink(&self, user: &U, provider: &str) -> Result<(), AuthError> {
+        let uid = user.user_id().to_string();
+        let links = self.inner.links.for_user(&uid).await.map_err(store_fault)?;
+        if !links.iter().any(|l| l.provider == provider) {
+            return Err(AuthError::NotFound("No such linked account."));
+        }
+        let has_password = user
+            .password_hash()
+            .is_some_and(|h| !h.is_empty() && !is_unusable_password(h));
+        if !has_password && links.len() == 1 {
+            return Err(AuthError::BadRequest(
+                "This is the last way to sign in to this account: set a password or link another provider first.",
+            ));
+        }
+        self.inner
+            .links
+            .delete(&uid, provider)
+            .await
+            .map_err(store_fault)?;
+        tracing::info!(provider, user_id = %uid, "crudauth: OAuth account unlinked");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(username: Option<&str>, name: Option<&str>) -> OAuthIdentity {
+        OAuthIdentity {
+            username: username.map(Into::into),
+            name: name.map(Into::into),
+            ..OAuthIdentity::new("1")
+        }
+    }
+
+    #[test]
+    fn usernames_come_from_the_profile_in_order() {
+        assert_eq!(
+            derive_username(&who(Some("Ann.Lee"), Some("X")), None),
+            "ann_lee"
+        );
+        assert_eq!(
+            derive_username(&who(None, Some("Ann  Lee!")), None),
+            "ann_lee"
+        );
+        assert_eq!(
+            derive_username(&who(None, None), Some("bob.smith@example.com")),
+            "bob_smith"
+        );
+        assert_eq!(derive_username(&who(Some("日本"), None), None), "user");
+        assert_eq!(
+            derive_username(&who(Some(&"a".repeat(80)), None), None).len(),
+            32
+        );
+        let s = suffixed("ann");
+        assert!(s.starts_with("ann_") && s.len() == 12, "{s}");
+    }
+}
