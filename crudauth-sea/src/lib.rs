@@ -116,12 +116,18 @@
 //! - `extra` values in [`crudauth::NewUser`] and [`crudauth::UserUpdate`] may only name the
 //!   application's own columns; the key and every mapped logical column are refused.
 
+#[cfg(feature = "oauth")]
+mod links;
 mod model;
 mod repo;
 mod store;
 mod value;
 
 pub use crudauth_derive::AuthUser;
+#[cfg(all(feature = "oauth", feature = "migration"))]
+pub use links::migration::CreateLinkTable;
+#[cfg(feature = "oauth")]
+pub use links::{LINK_TABLE, SeaLinkStore};
 pub use repo::{ActiveModelOf, MAX_IDENTIFIER_CHARS, SeaUserRepository};
 #[cfg(feature = "migration")]
 pub use store::migration;

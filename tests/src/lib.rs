@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod models;
+pub mod oauth_provider;
 pub mod store_conformance;
 pub mod stores;
 

@@ -296,6 +296,15 @@ impl OidcProvider {
             }
         });
         let claims = token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
+        // `azp`, when present, must name this client (the crate leaves this step to us; an
+        // extra audience is already refused by its audience check).
+        if let Some(azp) = claims.authorized_party()
+            && azp.as_str() != self.client_id
+        {
+            return Err(ClaimsVerificationError::InvalidAudience(
+                "azp names another client".into(),
+            ));
+        }
         if let IssuerCheck::Template(template) = &d.issuer {
             let tid = claims.additional_claims().tid.as_deref().unwrap_or("");
             let valid_tid = !tid.is_empty()
