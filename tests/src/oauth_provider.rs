@@ -393,6 +393,8 @@ async fn authorize(
 }
 
 /// Checks a code grant: single use, same redirect URI, the PKCE verifier, the client.
+/// (The refusal is the response itself, sent at once.)
+#[allow(clippy::result_large_err)]
 fn redeem(
     idp: &FakeIdp,
     headers: &HeaderMap,
