@@ -201,6 +201,7 @@ pub(crate) enum Payload<U> {
         reason: LoginFailure,
     },
     /// A provider sign-in: the provider's name, and whether the account was made now.
+    #[cfg(feature = "oauth")]
     OAuthLogin {
         user: Arc<U>,
         provider: String,
@@ -328,6 +329,7 @@ impl<U: Send + Sync + 'static> Hooks<U> {
     }
 
     /// Registers an `on_oauth_login` hook.
+    #[cfg(feature = "oauth")]
     pub(crate) fn on_oauth_login<F, Fut>(&mut self, hook: F)
     where
         F: Fn(Arc<U>, String, bool, HookContext) -> Fut + Send + Sync + 'static,

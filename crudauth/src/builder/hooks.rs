@@ -169,6 +169,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// # b.build()?;
     /// # Ok(()) });
     /// ```
+    #[cfg(feature = "oauth")]
     pub fn on_oauth_login<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Arc<U>, String, bool, HookContext) -> Fut + Send + Sync + 'static,

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use super::{Failure, OAuth, OAuthErrorCode, OAuthIdentity, OAuthLink};
+use super::{Failure, OAuth, OAuthErrorCode, OAuthIdentity, OAuthLink, store_fault};
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
 use crate::hooks::Event;
 use crate::password::{is_unusable_password, make_unusable_password};
-use crate::store::{repo_fault, store_fault};
+use crate::store::repo_fault;
 use crate::user::{
     LogicalField, NewUser, RepoError, UserId, UserRecord, UserUpdate, normalize_email,
 };

@@ -50,10 +50,14 @@ use crate::core::Core;
 use crate::error::{AuthError, ConfigError};
 use crate::keys::{hmac_hex, random_token};
 use crate::login::Login;
-use crate::store::store_fault;
 use crate::user::{DynUserRepository, LogicalField, UserRecord};
 use state::{Pending, PendingTokens, Redirects};
 pub(crate) use state::{Purpose, cookie_states};
+
+/// [`crate::store::fail_closed`] for a fault of the state store or the link store.
+pub(crate) fn store_fault(e: crate::store::StoreError) -> AuthError {
+    crate::store::fail_closed("OAuth store", &e)
+}
 
 /// How the callback answers.
 ///

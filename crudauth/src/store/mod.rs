@@ -65,11 +65,6 @@ pub(crate) fn repo_fault(e: crate::user::RepoError) -> crate::error::AuthError {
     fail_closed("user repository", &e)
 }
 
-/// [`fail_closed`] for a store fault.
-pub(crate) fn store_fault(e: StoreError) -> crate::error::AuthError {
-    fail_closed("store", &e)
-}
-
 /// A store backend failed (unreachable, timed out, corrupt data).
 ///
 /// ```
