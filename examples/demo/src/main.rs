@@ -17,8 +17,13 @@
 //! `starttls|tls|plain`, `CRUDAUTH_SMTP_USER`, `CRUDAUTH_SMTP_PASSWORD`,
 //! `CRUDAUTH_SMTP_FROM`), else to the log. Links start with `CRUDAUTH_FRONTEND_URL`
 //! (default: the demo's own address, which serves the pages the links open: see `pages`).
+//!
+//! Social sign-in is on when the environment names a provider (see `oauth`):
+//! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
+//! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
 mod accounts;
+mod oauth;
 mod pages;
 
 use std::net::SocketAddr;
@@ -340,6 +345,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             crudauth::store::RedisStore::connect(&args.redis_url, &args.redis_prefix).await?;
         tracing::info!(url = %args.redis_url, "sessions, lockout, refresh families and epochs in Redis");
         builder = builder.store(std::sync::Arc::new(store));
+    }
+    if let Some(config) = oauth::config(&format!("http://{}", args.addr), &db).await? {
+        builder = builder.oauth(config);
     }
     let auth: CrudAuth<User> = builder
         .secret_key(secret.into_bytes())
