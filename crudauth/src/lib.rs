@@ -55,9 +55,9 @@
 //! - above it: [`extract`] (the extractors), the route layers ([`CrudAuth::require`],
 //!   [`CrudAuth::rate_limit`]) and the routes ([`CrudAuth::router`]).
 //!
-//! Each later sign-in method (OAuth, two-factor, passkeys, passwordless codes, API keys,
-//! device login) gets a folder of its own beside `login`, switched on by one builder call
-//! and one cargo feature.
+//! Each later sign-in method gets a folder of its own beside `login`, switched on by one
+//! builder call and one cargo feature: `oauth` (social sign-in, feature `oauth`) is the
+//! first; two-factor, passkeys, passwordless codes, API keys and device login follow.
 
 mod announce;
 mod background;

@@ -159,9 +159,12 @@ fn jwk(key: &EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
 impl FakeIdp {
     /// Starts the provider on a free loopback port.
     pub async fn start() -> FakeIdp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        Self::start_at("127.0.0.1:0").await
+    }
+
+    /// Starts the provider at `addr` (`127.0.0.1:9000`).
+    pub async fn start_at(addr: &str) -> FakeIdp {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let idp = FakeIdp {
             base,
