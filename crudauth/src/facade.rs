@@ -239,9 +239,8 @@ impl<U: UserRecord> CrudAuth<U> {
         client: &ClientMeta,
         transport: &'static str,
     ) -> Result<VerifiedUser<U>, AuthError> {
-        (self.inner.login)
-            .authenticate_password(identifier, password, client, transport)
-            .await
+        let login = &self.inner.login;
+        (login.authenticate_password(identifier, password, client, transport)).await
     }
 
     /// Issues an access + refresh pair for a user at its current epoch, scopes clamped to

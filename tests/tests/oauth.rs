@@ -1179,3 +1179,133 @@ async fn the_register_veto_refuses_a_provider_sign_up() {
     assert_eq!(error_of(&r), "sign_in_refused");
     assert!(user_by_email(&app, "v@blocked.example").await.is_none());
 }
+
+/// An app's own provider: the trait's two calls, nothing else.
+struct Corp;
+
+#[async_trait::async_trait]
+impl crudauth::oauth::OAuthProvider for Corp {
+    async fn authorize_url(
+        &self,
+        req: &crudauth::oauth::AuthorizeRequest<'_>,
+    ) -> Result<String, crudauth::oauth::ProviderError> {
+        assert_eq!(req.pkce.method().as_str(), "S256");
+        Ok(format!(
+            "https://sso.corp.example/authorize?state={}",
+            req.state
+        ))
+    }
+
+    async fn identity(
+        &self,
+        ex: &crudauth::oauth::CodeExchange<'_>,
+    ) -> Result<crudauth::oauth::OAuthIdentity, crudauth::oauth::ProviderError> {
+        if ex.code != "good-code" || ex.pkce_verifier.len() < 43 {
+            return Err(crudauth::oauth::ProviderError::Rejected("bad code".into()));
+        }
+        Ok(crudauth::oauth::OAuthIdentity {
+            email: Some("corp@example.com".into()),
+            email_verified: true,
+            ..crudauth::oauth::OAuthIdentity::new("corp-7")
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_custom_provider_signs_in_through_the_same_flow() {
+    let (app, _idp) = setup_with(
+        "oauth_custom",
+        |c| c.provider(ProviderConfig::custom("corp", Arc::new(Corp))),
+        |b| b,
+    )
+    .await;
+    let (r, cookie) = start(&app, "corp", "").await;
+    let state = location(&r).split("state=").nth(1).unwrap().to_owned();
+    let bad = callback(
+        &app,
+        &format!("/oauth/corp/callback?code=bad&state={state}"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(error_of(&bad), "oauth_failed");
+    let (r, cookie) = start(&app, "corp", "").await;
+    let state = location(&r).split("state=").nth(1).unwrap().to_owned();
+    let ok = callback(
+        &app,
+        &format!("/oauth/corp/callback?code=good-code&state={state}"),
+        &cookie,
+    )
+    .await;
+    let me = app.send(Req::get("/me").session(&session_of(&ok))).await;
+    assert_eq!(me.json["email"], "corp@example.com");
+    let sessions = app
+        .send(Req::get("/sessions").session(&session_of(&ok)))
+        .await;
+    assert_eq!(
+        (
+            sessions.json[0]["login_type"].as_str(),
+            sessions.json[0]["provider"].as_str()
+        ),
+        (Some("oauth"), Some("corp"))
+    );
+}
+
+#[tokio::test]
+async fn unsafe_configurations_are_refused_at_build() {
+    let refused = |config: OAuthConfig| async move {
+        let app = std::panic::AssertUnwindSafe(async move {
+            let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "oauth_config")
+                .await
+                .unwrap();
+            let repo = crudauth_sea::SeaUserRepository::<User>::new(tdb.db.clone());
+            crudauth_tests::http::default_builder(repo)
+                .oauth(config)
+                .build()
+                .is_err()
+        });
+        app.await
+    };
+    let google = || ProviderConfig::google("id", "secret");
+    assert!(
+        refused(OAuthConfig::new("http://api.example.com").provider(google())).await,
+        "http off loopback"
+    );
+    assert!(
+        refused(OAuthConfig::new(BASE).provider(ProviderConfig::oidc(
+            "x",
+            "http://idp.example.com",
+            "id",
+            "s"
+        )))
+        .await,
+        "an http issuer"
+    );
+    assert!(refused(OAuthConfig::new(BASE)).await, "no provider");
+    assert!(
+        refused(OAuthConfig::new(BASE).provider(google()).provider(google())).await,
+        "twice"
+    );
+    assert!(
+        refused(OAuthConfig::new(BASE).provider(ProviderConfig::oidc(
+            "Bad Name",
+            "https://idp.example",
+            "id",
+            "s"
+        )))
+        .await,
+        "name"
+    );
+    let mut unsafe_default = OAuthConfig::new(BASE).provider(google());
+    unsafe_default.default_redirect = "//evil.example".into();
+    assert!(refused(unsafe_default).await, "default redirect");
+    let mut script = OAuthConfig::new(BASE).provider(google());
+    script.default_redirect = "javascript:alert(1)".into();
+    assert!(refused(script).await, "a script URL as the default");
+    let mut frontend = OAuthConfig::new(BASE).provider(google());
+    frontend.default_redirect = "https://app.example.com/signed-in".into();
+    assert!(!refused(frontend).await, "a frontend on another origin is the app's choice");
+    assert!(
+        !refused(OAuthConfig::new(BASE).provider(google())).await,
+        "the sane one builds"
+    );
+}

@@ -202,6 +202,8 @@ fn describe(session: &LiveSession, current: &str) -> serde_json::Value {
         "created_at": iso(session.record.created),
         "last_activity": iso(session.record.last_seen),
         "current": session.handle == current,
+        "login_type": session.record.login_type.as_deref().unwrap_or("password"),
+        "provider": session.record.provider,
     })
 }
 
