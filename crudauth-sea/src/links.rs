@@ -3,11 +3,18 @@
 //!
 //! | column | type | |
 //! |---|---|---|
-//! | `provider` | varchar(64) | primary key with `subject` |
+//! | `link_key` | char(64) | primary key: SHA-256 hex of (provider, subject) |
+//! | `user_slot` | char(64) | unique: SHA-256 hex of (user id, provider) |
+//! | `provider` | varchar(64) | |
 //! | `subject` | varchar(255) | the provider's stable account id |
-//! | `user_id` | varchar(64) | the user's key in text form; unique with `provider` |
+//! | `user_id` | varchar(64) | the user's key in text form (indexed) |
 //! | `email` | varchar(320), null | the provider's address at link time |
 //! | `created_at`, `last_used_at` | bigint | unix seconds |
+//!
+//! Uniqueness and lookups go through the two hex digests, never through the text columns:
+//! MySQL and MariaDB compare `varchar`s case-, accent- and trailing-space-insensitively under
+//! their default collations, so `Alice`, `alice ` and `alîce` would be one subject there.
+//! Rows found are compared exactly once more in Rust.
 
 use crudauth::oauth::{LinkStore, OAuthLink};
 use crudauth::store::StoreError;
@@ -40,7 +47,9 @@ fn fault(e: DbErr) -> StoreError {
     StoreError::new(format!("link table: {e}"))
 }
 
-const COLUMNS: [&str; 6] = [
+const COLUMNS: [&str; 8] = [
+    "link_key",
+    "user_slot",
     "provider",
     "subject",
     "user_id",
@@ -49,11 +58,41 @@ const COLUMNS: [&str; 6] = [
     "last_used_at",
 ];
 
-/// The table and its `(user_id, provider)` unique index.
-pub(crate) fn link_statements(table: &str) -> (TableCreateStatement, IndexCreateStatement) {
+/// SHA-256 hex of two strings, length-prefixed so no pair of parts collides with another.
+fn digest(a: &str, b: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [a, b] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn link_key(provider: &str, subject: &str) -> String {
+    digest(provider, subject)
+}
+
+fn user_slot(user_id: &str, provider: &str) -> String {
+    digest(user_id, provider)
+}
+
+/// The table, its `user_slot` unique index and its `user_id` index.
+pub(crate) fn link_statements(table: &str) -> (TableCreateStatement, [IndexCreateStatement; 2]) {
     let create = Table::create()
         .table(Alias::new(table))
         .if_not_exists()
+        .col(
+            ColumnDef::new(Alias::new("link_key"))
+                .char_len(64)
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(Alias::new("user_slot"))
+                .char_len(64)
+                .not_null(),
+        )
         .col(
             ColumnDef::new(Alias::new("provider"))
                 .string_len(64)
@@ -80,32 +119,32 @@ pub(crate) fn link_statements(table: &str) -> (TableCreateStatement, IndexCreate
                 .big_integer()
                 .not_null(),
         )
-        .primary_key(
-            Index::create()
-                .col(Alias::new("provider"))
-                .col(Alias::new("subject")),
-        )
         .to_owned();
-    let index = Index::create()
-        .name(format!("{table}_user_provider"))
+    let slot = Index::create()
+        .name(format!("{table}_user_slot"))
         .table(Alias::new(table))
-        .col(Alias::new("user_id"))
-        .col(Alias::new("provider"))
+        .col(Alias::new("user_slot"))
         .unique()
         .if_not_exists()
         .to_owned();
-    (create, index)
+    let user = Index::create()
+        .name(format!("{table}_user_id"))
+        .table(Alias::new(table))
+        .col(Alias::new("user_id"))
+        .if_not_exists()
+        .to_owned();
+    (create, [slot, user])
 }
 
-fn row(r: &QueryResult) -> Result<OAuthLink, StoreError> {
-    Ok(OAuthLink {
+fn row(r: &QueryResult) -> Result<Option<OAuthLink>, StoreError> {
+    Ok(Some(OAuthLink {
         provider: r.try_get("", "provider").map_err(fault)?,
         subject: r.try_get("", "subject").map_err(fault)?,
         user_id: r.try_get("", "user_id").map_err(fault)?,
         email: r.try_get("", "email").map_err(fault)?,
         created_at: r.try_get("", "created_at").map_err(fault)?,
         last_used_at: r.try_get("", "last_used_at").map_err(fault)?,
-    })
+    }))
 }
 
 impl SeaLinkStore {
@@ -120,9 +159,11 @@ impl SeaLinkStore {
 
     /// Creates the table and its index if they do not exist.
     pub async fn create_table(db: &DatabaseConnection, table: &str) -> Result<(), DbErr> {
-        let (create, index) = link_statements(table);
+        let (create, indexes) = link_statements(table);
         db.execute(&create).await?;
-        db.execute(&index).await?;
+        for index in &indexes {
+            db.execute(index).await?;
+        }
         Ok(())
     }
 
@@ -139,11 +180,10 @@ impl LinkStore for SeaLinkStore {
     async fn find(&self, provider: &str, subject: &str) -> Result<Option<OAuthLink>, StoreError> {
         let query = self
             .select()
-            .and_where(Expr::col(Alias::new("provider")).eq(provider))
-            .and_where(Expr::col(Alias::new("subject")).eq(subject))
+            .and_where(Expr::col(Alias::new("link_key")).eq(link_key(provider, subject)))
             .to_owned();
         match self.db.query_one(&query).await.map_err(fault)? {
-            Some(r) => row(&r).map(Some),
+            Some(r) => Ok(row(&r)?.filter(|l| l.provider == provider && l.subject == subject)),
             None => Ok(None),
         }
     }
@@ -155,7 +195,11 @@ impl LinkStore for SeaLinkStore {
             .order_by(Alias::new("created_at"), sea_orm::sea_query::Order::Asc)
             .to_owned();
         let rows = self.db.query_all(&query).await.map_err(fault)?;
-        rows.iter().map(row).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.extend(row(r)?.filter(|l| l.user_id == user_id));
+        }
+        Ok(out)
     }
 
     async fn insert(&self, link: &OAuthLink) -> Result<bool, StoreError> {
@@ -163,6 +207,8 @@ impl LinkStore for SeaLinkStore {
             .into_table(Alias::new(&self.table))
             .columns(COLUMNS.map(Alias::new))
             .values_panic([
+                link_key(&link.provider, &link.subject).into(),
+                user_slot(&link.user_id, &link.provider).into(),
                 link.provider.clone().into(),
                 link.subject.clone().into(),
                 link.user_id.clone().into(),
@@ -184,8 +230,7 @@ impl LinkStore for SeaLinkStore {
         let query = Query::update()
             .table(Alias::new(&self.table))
             .value(Alias::new("last_used_at"), at)
-            .and_where(Expr::col(Alias::new("provider")).eq(provider))
-            .and_where(Expr::col(Alias::new("subject")).eq(subject))
+            .and_where(Expr::col(Alias::new("link_key")).eq(link_key(provider, subject)))
             .to_owned();
         self.db.execute(&query).await.map_err(fault)?;
         Ok(())
@@ -194,8 +239,7 @@ impl LinkStore for SeaLinkStore {
     async fn delete(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
         let query = Query::delete()
             .from_table(Alias::new(&self.table))
-            .and_where(Expr::col(Alias::new("user_id")).eq(user_id))
-            .and_where(Expr::col(Alias::new("provider")).eq(provider))
+            .and_where(Expr::col(Alias::new("user_slot")).eq(user_slot(user_id, provider)))
             .to_owned();
         let done = self.db.execute(&query).await.map_err(fault)?;
         Ok(done.rows_affected() > 0)
@@ -246,9 +290,12 @@ pub mod migration {
     #[async_trait::async_trait]
     impl MigrationTrait for CreateLinkTable {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            let (create, index) = link_statements(&self.table);
+            let (create, indexes) = link_statements(&self.table);
             manager.create_table(create).await?;
-            manager.create_index(index).await
+            for index in indexes {
+                manager.create_index(index).await?;
+            }
+            Ok(())
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -40,6 +40,8 @@ pub struct Person {
     pub username: Option<String>,
     /// Microsoft's tenant id claim.
     pub tid: Option<String>,
+    /// Microsoft's "email domain owner verified" claim.
+    pub xms_edov: Option<bool>,
 }
 
 impl Person {
@@ -51,6 +53,7 @@ impl Person {
             email_verified: Some(true),
             username: None,
             tid: None,
+            xms_edov: None,
         }
     }
 }
@@ -270,8 +273,9 @@ impl FakeIdp {
             "iss": if forge == Forge::WrongIssuer { "https://evil.example".to_owned() } else { issuer },
             "sub": person.sub,
             "aud": if forge == Forge::WrongAudience { "another-client" } else { CLIENT_ID },
-            "iat": if forge == Forge::Expired { t - 7200 } else { t },
-            "exp": if forge == Forge::Expired { t - 3600 } else { t + 300 },
+            // An expired token with a recent `iat`, so only the `exp` check can refuse it.
+            "iat": if forge == Forge::Expired { t - 120 } else { t },
+            "exp": if forge == Forge::Expired { t - 60 } else { t + 300 },
         });
         let o = claims.as_object_mut().expect("object");
         if let Some(nonce) = nonce {
@@ -293,6 +297,9 @@ impl FakeIdp {
         }
         if let Some(tid) = &person.tid {
             o.insert("tid".into(), json!(tid));
+        }
+        if let Some(edov) = person.xms_edov {
+            o.insert("xms_edov".into(), json!(edov));
         }
         if forge == Forge::OtherAzp {
             o.insert("azp".into(), json!("another-client"));

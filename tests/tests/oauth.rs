@@ -87,6 +87,16 @@ async fn at_provider(authorize_url: &str) -> String {
     back.strip_prefix(BASE).expect("back to the app").to_owned()
 }
 
+/// The callback in a browser that is signed in (a link flow ends in its session).
+async fn callback_in(app: &TestApp, path: &str, cookie: &str, s: &Session) -> Resp {
+    app.send(
+        Req::get(path)
+            .session(s)
+            .header("cookie", format!("oauth_state={cookie}")),
+    )
+    .await
+}
+
 async fn callback(app: &TestApp, path: &str, cookie: &str) -> Resp {
     app.send(Req::get(path).header("cookie", format!("oauth_state={cookie}")))
         .await
@@ -526,6 +536,18 @@ async fn an_unverified_provider_address_never_links_or_creates() {
     };
     let r = sign_in(&app, &idp, "oidc", person, "").await;
     assert_eq!(error_of(&r), "email_missing");
+    // The victim's account is as it was: its password works, nothing is linked to it.
+    app.login("victim", "a long password 1").await;
+    let victim = user_by_email(&app, "victim@example.com").await.unwrap();
+    assert!(
+        app.auth
+            .oauth()
+            .unwrap()
+            .links_of(&victim.user_id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -699,12 +721,14 @@ async fn linking_a_provider_account_already_linked_to_another_user_is_refused() 
     .await;
     app.register("second@example.com", "second", "a long password 1")
         .await;
+    let account = user_by_email(&app, "second@example.com").await.unwrap();
+    mark_verified(&app, &account).await;
     let s = app.login("second", "a long password 1").await;
     idp.sign_in_as(Person::verified("s-shared", "first@example.com"));
     let r = app.send(Req::post("/oauth/oidc/link").session(&s)).await;
     assert_eq!(r.status, 303, "{:?}", r.json);
     let back = at_provider(&location(&r)).await;
-    let done = callback(&app, &back, &state_cookie(&r)).await;
+    let done = callback_in(&app, &back, &state_cookie(&r), &s).await;
     assert_eq!(error_of(&done), "provider_already_linked");
     // And an account found by its address that already has another account of the provider.
     let (app, idp) = setup("oauth_already_linked_2").await;
@@ -836,8 +860,17 @@ async fn github_uses_the_primary_verified_address_and_never_an_unverified_one() 
 #[tokio::test]
 async fn microsoft_multi_tenant_tokens_are_checked_against_their_own_tenant() {
     let (app, idp) = setup("oauth_microsoft").await;
+    // A tenant writes its users' `email` itself: `email_verified` alone is not Microsoft's
+    // word on it, `xms_edov` is.
+    let unproven = Person {
+        tid: Some("9f1a6a4b-0000-4000-8000-000000000001".into()),
+        ..Person::verified("ms-0", "ceo@victim.example")
+    };
+    let r = sign_in(&app, &idp, "microsoft", unproven, "").await;
+    assert_eq!(error_of(&r), "email_unverified");
     let person = Person {
         tid: Some("9f1a6a4b-0000-4000-8000-000000000001".into()),
+        xms_edov: Some(true),
         ..Person::verified("ms-1", "ms@example.com")
     };
     let r = sign_in(&app, &idp, "microsoft", person.clone(), "").await;
@@ -915,7 +948,11 @@ async fn token_mode_hands_a_pair_through_a_pkce_bound_one_time_code() {
                 .json(json!({ "code": code, "code_verifier": "x".repeat(50) })),
         )
         .await;
-    assert_eq!(wrong.status, 400, "a wrong verifier burns the code");
+    assert_eq!(wrong.status, 400);
+    let right = app
+        .send(Req::post("/oauth/exchange").json(json!({ "code": code, "code_verifier": verifier })))
+        .await;
+    assert_eq!(right.status, 400, "a wrong verifier burnt the code");
     // A fresh flow, redeemed properly, once.
     let (r, cookie) = start(
         &app,
@@ -968,6 +1005,8 @@ async fn link_and_unlink_need_a_recent_sign_in_and_never_remove_the_last_way_in(
     // A password account links GitHub, lists it, unlinks it.
     app.register("gina@example.com", "gina", "a long password 1")
         .await;
+    let account = user_by_email(&app, "gina@example.com").await.unwrap();
+    mark_verified(&app, &account).await;
     let s = app.login("gina", "a long password 1").await;
     idp.github_emails(&[("gina@github.example", true, true)]);
     idp.sign_in_as(Person {
@@ -978,7 +1017,13 @@ async fn link_and_unlink_need_a_recent_sign_in_and_never_remove_the_last_way_in(
         .send(Req::post("/oauth/github/link?redirect_to=/settings").session(&s))
         .await;
     assert_eq!(r.status, 303);
-    let done = callback(&app, &at_provider(&location(&r)).await, &state_cookie(&r)).await;
+    let done = callback_in(
+        &app,
+        &at_provider(&location(&r)).await,
+        &state_cookie(&r),
+        &s,
+    )
+    .await;
     assert_eq!(location(&done), "/settings?linked=github");
     let listed = app.send(Req::get("/oauth/links").session(&s)).await;
     assert_eq!(listed.json[0]["provider"], "github");
@@ -1020,6 +1065,14 @@ async fn linking_outside_the_fresh_sign_in_window_is_refused() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = app.send(Req::post("/oauth/github/link").session(&s)).await;
     assert_eq!(r.status, 403, "{:?}", r.json);
+    let r = app
+        .send(Req::new(axum::http::Method::DELETE, "/oauth/links/github").session(&s))
+        .await;
+    assert_eq!(
+        r.status, 403,
+        "unlinking needs a recent sign-in too: {:?}",
+        r.json
+    );
 }
 
 #[tokio::test]
@@ -1303,9 +1356,280 @@ async fn unsafe_configurations_are_refused_at_build() {
     assert!(refused(script).await, "a script URL as the default");
     let mut frontend = OAuthConfig::new(BASE).provider(google());
     frontend.default_redirect = "https://app.example.com/signed-in".into();
-    assert!(!refused(frontend).await, "a frontend on another origin is the app's choice");
+    assert!(
+        !refused(frontend).await,
+        "a frontend on another origin is the app's choice"
+    );
     assert!(
         !refused(OAuthConfig::new(BASE).provider(google())).await,
         "the sane one builds"
     );
+}
+
+#[tokio::test]
+async fn a_fullwidth_look_alike_address_does_not_link_to_the_account() {
+    let (app, idp) = setup("oauth_fullwidth").await;
+    app.register("dave@example.com", "dave", "a long password 1")
+        .await;
+    let dave = user_by_email(&app, "dave@example.com").await.unwrap();
+    mark_verified(&app, &dave).await;
+    // A fullwidth "ｄ": NFKC folds it to "d", but the provider proved another mailbox.
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-fw", "\u{ff44}ave@example.com"),
+        "",
+    )
+    .await;
+    assert_eq!(error_of(&r), "email_unverified");
+    assert!(
+        app.auth
+            .oauth()
+            .unwrap()
+            .links_of(&dave.user_id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.login("dave", "a long password 1").await;
+}
+
+#[tokio::test]
+async fn a_squatters_own_link_does_not_survive_the_owner_claiming_the_account() {
+    let (app, idp) = setup("oauth_squatter_link").await;
+    // The squatter registers the victim's address (never verified) and cannot link a
+    // provider to it: linking needs a verified address.
+    app.register("victim@example.com", "victim", "squatter password 1")
+        .await;
+    let squatter = app.login("victim", "squatter password 1").await;
+    idp.github_emails(&[("attacker@evil.example", true, true)]);
+    let r = app
+        .send(Req::post("/oauth/github/link").session(&squatter))
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    // Even a link that exists (made before a policy change, or by the app) is removed by the
+    // claim.
+    let victim = user_by_email(&app, "victim@example.com").await.unwrap();
+    let planted =
+        crudauth::oauth::OAuthLink::new("github", "666", victim.user_id().to_string(), None, 0);
+    assert!(
+        app.auth
+            .oauth()
+            .unwrap()
+            .links()
+            .insert(&planted)
+            .await
+            .unwrap()
+    );
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-owner", "victim@example.com"),
+        "",
+    )
+    .await;
+    assert!(r.cookies().contains_key("session_id"), "{}", location(&r));
+    let links = app
+        .auth
+        .oauth()
+        .unwrap()
+        .links_of(&victim.user_id())
+        .await
+        .unwrap();
+    assert_eq!(
+        links
+            .iter()
+            .map(|l| l.provider.as_str())
+            .collect::<Vec<_>>(),
+        ["oidc"]
+    );
+    // The squatter's GitHub account no longer reaches the owner's account.
+    let person = Person {
+        username: Some("attacker".into()),
+        ..Person::verified("666", "x@example.com")
+    };
+    let r = sign_in(&app, &idp, "github", person, "").await;
+    if r.cookies().contains_key("session_id") {
+        let me = app.send(Req::get("/me").session(&session_of(&r))).await;
+        assert_ne!(me.json["email"], "victim@example.com");
+    }
+}
+
+#[tokio::test]
+async fn a_squatters_link_of_the_owners_provider_does_not_lock_the_owner_out() {
+    let (app, idp) = setup("oauth_squatter_same_provider").await;
+    app.register("olga@example.com", "olga", "squatter password 1")
+        .await;
+    let olga = user_by_email(&app, "olga@example.com").await.unwrap();
+    let planted = crudauth::oauth::OAuthLink::new(
+        "oidc",
+        "squatter-sub",
+        olga.user_id().to_string(),
+        None,
+        0,
+    );
+    assert!(
+        app.auth
+            .oauth()
+            .unwrap()
+            .links()
+            .insert(&planted)
+            .await
+            .unwrap()
+    );
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("owner-sub", "olga@example.com"),
+        "",
+    )
+    .await;
+    assert!(
+        r.cookies().contains_key("session_id"),
+        "claimed, not provider_already_linked: {}",
+        location(&r)
+    );
+}
+
+#[tokio::test]
+async fn a_link_flow_ends_only_in_the_session_that_started_it() {
+    let (app, idp) = setup("oauth_link_session").await;
+    app.register("amy@example.com", "amy", "a long password 1")
+        .await;
+    let amy = user_by_email(&app, "amy@example.com").await.unwrap();
+    mark_verified(&app, &amy).await;
+    let s = app.login("amy", "a long password 1").await;
+    idp.github_emails(&[("bob@github.example", true, true)]);
+    idp.sign_in_as(Person {
+        username: Some("bob".into()),
+        ..Person::verified("7777", "x@example.com")
+    });
+    let r = app.send(Req::post("/oauth/github/link").session(&s)).await;
+    assert_eq!(r.status, 303, "{:?}", r.json);
+    let cookie = state_cookie(&r);
+    let back = at_provider(&location(&r)).await;
+    // Amy signed out; Bob finishes the provider step in that browser.
+    let out = app.send(Req::post("/logout").session(&s)).await;
+    assert_eq!(out.status, 200);
+    let done = callback(&app, &back, &cookie).await;
+    assert_eq!(error_of(&done), "invalid_state");
+    assert!(
+        app.auth
+            .oauth()
+            .unwrap()
+            .links_of(&amy.user_id())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_before_login_veto_refuses_before_an_account_is_claimed() {
+    let (app, idp) = setup_with(
+        "oauth_veto_claim",
+        |c| c,
+        |b| {
+            b.on_before_login(|_user, ctx| async move {
+                if ctx.transport == Some("oauth") {
+                    Err(crudauth::Veto::new("no social sign-in today"))
+                } else {
+                    Ok(())
+                }
+            })
+        },
+    )
+    .await;
+    app.register("ivy@example.com", "ivy", "a long password 1")
+        .await;
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-ivy", "ivy@example.com"),
+        "",
+    )
+    .await;
+    assert_eq!(error_of(&r), "sign_in_refused");
+    // Nothing was claimed: the password still works, the address is still unverified.
+    app.login("ivy", "a long password 1").await;
+    assert!(
+        !user_by_email(&app, "ivy@example.com")
+            .await
+            .unwrap()
+            .email_verified
+    );
+}
+
+#[tokio::test]
+async fn an_exchange_code_dies_with_its_users_epoch() {
+    let (app, idp) = setup("oauth_exchange_epoch").await;
+    idp.sign_in_as(Person::verified("s-e", "epoch@example.com"));
+    let verifier = "another-client-verifier-of-at-least-forty-three-characters";
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes());
+    use base64::Engine;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    let q = format!("?response=token&code_challenge={challenge}&code_challenge_method=S256");
+    let (r, cookie) = start(&app, "oidc", &q).await;
+    let done = callback(&app, &at_provider(&location(&r)).await, &cookie).await;
+    let code = location(&done)
+        .split("#oauth_code=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let user = user_by_email(&app, "epoch@example.com").await.unwrap();
+    app.auth.revocation().bump(&user).await.unwrap(); // "sign out everywhere" meanwhile
+    let r = app
+        .send(Req::post("/oauth/exchange").json(json!({ "code": code, "code_verifier": verifier })))
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn the_state_cookie_is_host_prefixed_and_a_planted_plain_one_is_ignored() {
+    let (app, idp) = setup_with(
+        "oauth_host_cookie",
+        |c| c,
+        |b| b.session(crudauth::SessionConfig::default()),
+    )
+    .await;
+    idp.sign_in_as(Person::verified("s-hc", "hc@example.com"));
+    let r = app.send(Req::get("/oauth/oidc/authorize")).await;
+    let cookies = r.cookies();
+    assert!(cookies.contains_key("__Host-oauth_state"), "{cookies:?}");
+    assert!(!cookies.contains_key("oauth_state"));
+    let state = cookies["__Host-oauth_state"].0.clone();
+    let back = at_provider(&location(&r)).await;
+    // A sibling subdomain can plant `oauth_state`, never `__Host-oauth_state`.
+    let planted = app
+        .send(Req::get(&back).header("cookie", format!("oauth_state={state}")))
+        .await;
+    assert_eq!(error_of(&planted), "invalid_state");
+    let ok = app
+        .send(Req::get(&back).header("cookie", format!("__Host-oauth_state={state}")))
+        .await;
+    assert!(
+        ok.cookies().contains_key("__Host-session_id"),
+        "{}",
+        location(&ok)
+    );
+}
+
+#[tokio::test]
+async fn a_table_without_a_writable_email_verified_column_is_refused() {
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "oauth_no_verified")
+        .await
+        .unwrap();
+    let repo = crudauth_sea::SeaUserRepository::<crudauth_tests::models::accounts::Model>::new(
+        tdb.db.clone(),
+    );
+    let built = crudauth::CrudAuth::builder(repo)
+        .secret_key(crudauth_tests::http::SECRET.to_vec())
+        .session(crudauth::SessionConfig::default())
+        .oauth(OAuthConfig::new(BASE).provider(ProviderConfig::google("id", "s")))
+        .build();
+    assert!(built.is_err());
 }

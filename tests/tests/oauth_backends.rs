@@ -67,6 +67,32 @@ async fn the_link_table_keeps_one_user_per_provider_account_on_every_database() 
             links.insert(&thief).await.unwrap(),
             "{backend:?}: free again after the delete"
         );
+        // Subjects are compared exactly: not case-, accent- or trailing-space-insensitively
+        // as MariaDB's default collation would.
+        let alice = OAuthLink::new("oidc", "alice", "1", None, 1);
+        assert!(links.insert(&alice).await.unwrap());
+        for variant in ["ALICE", "Alice", "alice ", "al\u{ee}ce"] {
+            assert_eq!(
+                links.find("oidc", variant).await.unwrap(),
+                None,
+                "{backend:?}: {variant:?}"
+            );
+        }
+        let other = OAuthLink::new("oidc", "Alice", "2", None, 2);
+        assert!(
+            links.insert(&other).await.unwrap(),
+            "{backend:?}: another subject, another link"
+        );
+        assert_eq!(
+            links
+                .find("oidc", "Alice")
+                .await
+                .unwrap()
+                .map(|l| l.user_id),
+            Some("2".into())
+        );
+        assert_eq!(links.delete_all("1").await.unwrap(), 1);
+        assert_eq!(links.find("oidc", "alice").await.unwrap(), None);
         Migrator::down(&tdb.db, None).await.unwrap();
         assert!(
             links.find("github", "583231").await.is_err(),

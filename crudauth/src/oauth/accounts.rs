@@ -11,6 +11,8 @@ use crate::error::AuthError;
 use crate::hooks::Event;
 use crate::password::{is_unusable_password, make_unusable_password};
 use crate::store::repo_fault;
+use unicode_normalization::UnicodeNormalization;
+
 use crate::user::{
     LogicalField, NewUser, RepoError, UserId, UserRecord, UserUpdate, normalize_email,
 };
@@ -64,6 +66,17 @@ impl<U: UserRecord> OAuth<U> {
         self.core.repo.find_by_id(&id).await.map_err(repo_fault)
     }
 
+    /// The app's `on_before_login` veto, asked before anything is changed for the sign-in.
+    async fn vet(&self, user: &U, client: &ClientMeta) -> Result<Arc<U>, Failure> {
+        let user = Arc::new(user.clone());
+        let ctx = client.hook_context(Some("oauth"));
+        if let Err(veto) = self.core.hooks.before_login(&user, &ctx).await {
+            tracing::info!(reason = %veto, "crudauth: OAuth sign-in refused by on_before_login");
+            return Err(OAuthErrorCode::SignInRefused.into());
+        }
+        Ok(user)
+    }
+
     /// Resolves a provider identity to an active account (`created` when it was made now).
     pub(crate) async fn sign_in(
         &self,
@@ -83,11 +96,12 @@ impl<U: UserRecord> OAuth<U> {
                     return Err(OAuthErrorCode::AccountInactive.into());
                 }
                 Some(user) => {
+                    let user = self.vet(&user, client).await?;
                     links
                         .touch(provider, &identity.subject, now())
                         .await
                         .map_err(store_fault)?;
-                    return Ok((Arc::new(user), false));
+                    return Ok((user, false));
                 }
                 None => {
                     // Its user is gone: the link is stale, the identity is new.
@@ -111,6 +125,15 @@ impl<U: UserRecord> OAuth<U> {
         if !identity.email_verified {
             return Err(OAuthErrorCode::EmailUnverified.into());
         }
+        // The address the provider vouched for must be the one we would store, up to case:
+        // a fullwidth or otherwise NFKC-folded look-alike is another mailbox.
+        if email.nfkc().collect::<String>() != email {
+            tracing::info!(
+                provider,
+                "crudauth: a provider address that is not in NFKC form is not used to link or create"
+            );
+            return Err(OAuthErrorCode::EmailUnverified.into());
+        }
         let email = normalize_email(email);
         if !crate::user::valid_email(&email) {
             return Err(OAuthErrorCode::EmailMissing.into());
@@ -119,13 +142,13 @@ impl<U: UserRecord> OAuth<U> {
             // 3. An account with that address: linked (or claimed).
             if let Some(user) = self.find_by_email(&email).await? {
                 return self
-                    .join(provider, identity, &email, user)
+                    .join(provider, identity, &email, user, client)
                     .await
                     .map(|u| (u, false));
             }
             // 4. Else a new account.
             match self.create(provider, identity, &email, client).await {
-                Ok(user) => return Ok((user, true)),
+                Ok(user) => return Ok((self.vet(&user, client).await?, true)),
                 // A concurrent sign-in made the account (or the link) first: look again.
                 Err(Failure::Code(OAuthErrorCode::ProviderAlreadyLinked)) if attempt == 0 => {
                     if let Some(link) = links
@@ -172,24 +195,24 @@ impl<U: UserRecord> OAuth<U> {
         identity: &OAuthIdentity,
         email: &str,
         user: U,
+        client: &ClientMeta,
     ) -> Result<Arc<U>, Failure> {
         if !user.is_active() {
             return Err(OAuthErrorCode::AccountInactive.into());
         }
+        // The veto before anything changes: a refused sign-in claims nothing.
+        self.vet(&user, client).await?;
         let uid = user.user_id().to_string();
         let links = &self.inner.links;
-        if links
-            .for_user(&uid)
-            .await
-            .map_err(store_fault)?
-            .iter()
-            .any(|l| l.provider == provider)
-        {
-            return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
-        }
         let user = if user.email_verified() {
+            let mine = links.for_user(&uid).await.map_err(store_fault)?;
+            if mine.iter().any(|l| l.provider == provider) {
+                return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+            }
             user
         } else {
+            // Whatever the unverified account's holder set up (a password, sessions,
+            // tokens, links of their own) ends here.
             self.claim(user).await?
         };
         let link = OAuthLink::new(
@@ -208,6 +231,10 @@ impl<U: UserRecord> OAuth<U> {
 
     async fn claim(&self, user: U) -> Result<U, AuthError> {
         let id = user.user_id();
+        let removed = (self.inner.links)
+            .delete_all(&id.to_string())
+            .await
+            .map_err(store_fault)?;
         self.login
             .replace_password(&user, &make_unusable_password(), None)
             .await?;
@@ -222,7 +249,7 @@ impl<U: UserRecord> OAuth<U> {
             };
             self.repo.update(&id, update).await.map_err(repo_fault)?;
         }
-        tracing::warn!(user_id = %id, "crudauth: an account with an unverified address was claimed by a provider sign-in; its password and sessions were ended");
+        tracing::warn!(user_id = %id, links_removed = removed, "crudauth: an account with an unverified address was claimed by a provider sign-in; its password and sessions were ended");
         let user = self.core.repo.find_by_id(&id).await.map_err(repo_fault)?;
         user.ok_or(AuthError::NotAuthenticated)
     }
@@ -312,6 +339,9 @@ impl<U: UserRecord> OAuth<U> {
         if !user.is_active() {
             return Err(OAuthErrorCode::AccountInactive.into());
         }
+        if !user.email_verified() {
+            return Err(OAuthErrorCode::EmailUnverified.into());
+        }
         if self.core.revocation.epoch(&user).await? != epoch {
             return Err(OAuthErrorCode::InvalidState.into());
         }
@@ -373,18 +403,42 @@ impl<U: UserRecord> OAuth<U> {
         let has_password = user
             .password_hash()
             .is_some_and(|h| !h.is_empty() && !is_unusable_password(h));
+        const LAST_WAY: AuthError = AuthError::BadRequest(
+            "This is the last way to sign in to this account: set a password or link another provider first.",
+        );
         if !has_password && links.len() == 1 {
-            return Err(AuthError::BadRequest(
-                "This is the last way to sign in to this account: set a password or link another provider first.",
-            ));
+            return Err(LAST_WAY);
         }
-        self.inner
-            .links
-            .delete(&uid, provider)
-            .await
-            .map_err(store_fault)?;
+        let store = &self.inner.links;
+        let Some(removed) = links.into_iter().find(|l| l.provider == provider) else {
+            return Err(AuthError::NotFound("No such linked account."));
+        };
+        store.delete(&uid, provider).await.map_err(store_fault)?;
+        // Two unlinks at once could each see the other's link still there: whoever finds
+        // none left after its own delete puts its link back.
+        if !has_password && store.for_user(&uid).await.map_err(store_fault)?.is_empty() {
+            store.insert(&removed).await.map_err(store_fault)?;
+            return Err(LAST_WAY);
+        }
         tracing::info!(provider, user_id = %uid, "crudauth: OAuth account unlinked");
         Ok(())
+    }
+
+    /// Removes every link of a user: call it when the app deletes a user, so a provider
+    /// account can never sign in to whoever gets that id next.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+    /// # let auth = b.oauth(crudauth::oauth::OAuthConfig::new("https://api.example.com").provider(crudauth::oauth::ProviderConfig::github("id", "s"))).build()?;
+    /// let removed = auth.oauth().unwrap().forget_user(&crudauth::UserId::Int(1)).await?;
+    /// assert_eq!(removed, 0);
+    /// # Ok(()) });
+    /// ```
+    pub async fn forget_user(&self, user: &UserId) -> Result<usize, AuthError> {
+        (self.inner.links)
+            .delete_all(&user.to_string())
+            .await
+            .map_err(store_fault)
     }
 }
 

@@ -92,6 +92,7 @@ impl<U: UserRecord> OAuth<U> {
         params: &CallbackParams,
         cookie: &[String],
         client: &crate::client_ip::ClientMeta,
+        signed_in: Option<&str>,
     ) -> Result<Finished<U>, Failure> {
         let state = params
             .state
@@ -109,6 +110,13 @@ impl<U: UserRecord> OAuth<U> {
             .and_then(|r| serde_json::from_slice(&r).ok())
             .ok_or(OAuthErrorCode::InvalidState)?;
         if pending.provider != provider_name {
+            return Err(OAuthErrorCode::InvalidState.into());
+        }
+        // A link ends in the session that started it: not in a browser someone else signed
+        // in to (or out of) meanwhile.
+        if let Purpose::Link { user_id, .. } = &pending.purpose
+            && signed_in != Some(user_id.as_str())
+        {
             return Err(OAuthErrorCode::InvalidState.into());
         }
         if let Some(error) = &params.error {
@@ -238,13 +246,33 @@ impl<U: UserRecord> OAuth<U> {
         Ok((Arc::new(user), epoch))
     }
 
+    /// The state cookie's name: `__Host-oauth_state` where the session cookie is prefixed
+    /// too (a `Secure` session cookie with `host_prefix`), else `oauth_state`.
+    pub(crate) fn state_cookie_name(&self) -> &'static str {
+        let prefixed = self.core.sessions.as_ref().is_none_or(|s| {
+            let c = s.config();
+            c.secure && c.host_prefix && c.path == "/"
+        });
+        if prefixed {
+            state::HOST_STATE_COOKIE
+        } else {
+            state::STATE_COOKIE
+        }
+    }
+
+    /// The pending states the request's cookie carries.
+    pub(crate) fn cookie_states(&self, headers: &axum::http::HeaderMap) -> Vec<String> {
+        state::cookie_states(headers, self.state_cookie_name())
+    }
+
     pub(crate) fn state_cookie(&self, states: &[String]) -> HeaderValue {
         let secure = self
             .core
             .sessions
             .as_ref()
             .is_none_or(|s| s.config().secure);
-        state::state_cookie(states, secure, self.inner.config.state_ttl.as_secs() as i64)
+        let ttl = self.inner.config.state_ttl.as_secs() as i64;
+        state::state_cookie(self.state_cookie_name(), states, secure, ttl)
     }
 
     pub(crate) fn with_state(states: Vec<String>, state: &str) -> Vec<String> {

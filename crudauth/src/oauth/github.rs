@@ -10,7 +10,7 @@ use oauth2::{
 use serde::Deserialize;
 
 use super::provider::{
-    AuthorizeRequest, CodeExchange, OAuthIdentity, OAuthProvider, ProviderError, get_json,
+    AuthorizeRequest, CodeExchange, OAuthIdentity, OAuthProvider, ProviderError, capped, get_json,
     unavailable,
 };
 
@@ -111,7 +111,7 @@ impl OAuthProvider for GitHubProvider {
             .client(ex.redirect_uri)?
             .exchange_code(AuthorizationCode::new(ex.code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(ex.pkce_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(&capped(&self.http))
             .await
             .map_err(|e| unavailable("code exchange", e))?;
         let access = token.access_token().secret();

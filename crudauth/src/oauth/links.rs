@@ -75,6 +75,14 @@ pub trait LinkStore: Send + Sync + 'static {
     async fn touch(&self, provider: &str, subject: &str, at: i64) -> Result<(), StoreError>;
     /// Removes a user's link to a provider; `true` if there was one.
     async fn delete(&self, user_id: &str, provider: &str) -> Result<bool, StoreError>;
+    /// Removes every link of a user (a claimed account, a deleted user); how many.
+    async fn delete_all(&self, user_id: &str) -> Result<usize, StoreError> {
+        let mut gone = 0;
+        for link in self.for_user(user_id).await? {
+            gone += usize::from(self.delete(user_id, &link.provider).await?);
+        }
+        Ok(gone)
+    }
 }
 
 /// Links in process memory: for tests and single-process setups without a database.

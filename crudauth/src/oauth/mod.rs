@@ -51,8 +51,8 @@ use crate::core::Core;
 use crate::error::{AuthError, ConfigError};
 use crate::login::Login;
 use crate::user::{DynUserRepository, LogicalField, UserRecord};
+pub(crate) use state::Purpose;
 use state::Redirects;
-pub(crate) use state::{Purpose, cookie_states};
 
 /// [`crate::store::fail_closed`] for a fault of the state store or the link store.
 pub(crate) fn store_fault(e: crate::store::StoreError) -> AuthError {
@@ -179,6 +179,14 @@ impl<U: UserRecord> OAuth<U> {
         mut config: OAuthConfig,
     ) -> Result<Self, ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if !core.repo.schema().writable(LogicalField::EmailVerified) {
+            return invalid(
+                "oauth needs a writable email_verified column: an account whose address was \
+                 never verified is claimed by the provider sign-in that proves it, and marked \
+                 verified"
+                    .into(),
+            );
+        }
         if !core.repo.schema().has(LogicalField::Email) {
             return invalid("oauth needs an email column on the user table".into());
         }

@@ -26,7 +26,7 @@ use tokio::sync::RwLock;
 
 use super::provider::{
     AuthorizeRequest, CodeExchange, OAuthIdentity, OAuthProvider, ProviderError, allowed_endpoint,
-    get_json, unavailable,
+    capped, get_json, unavailable,
 };
 
 /// How long after a failed discovery the next request fails fast instead of asking again.
@@ -44,7 +44,7 @@ pub(crate) enum Flavor {
     Generic,
     /// Microsoft's identity platform: the `common` / `organizations` endpoints publish the
     /// issuer template `.../{tenantid}/v2.0`, checked per token against its `tid`; the
-    /// address counts as verified on `email_verified` or `xms_edov` (domain owner verified).
+    /// address counts as verified only on `xms_edov` (domain owner verified).
     Microsoft,
 }
 
@@ -320,15 +320,16 @@ impl OidcProvider {
     }
 
     fn email_verified(&self, claims: &OidcClaims) -> bool {
-        match (claims.email_verified(), self.flavor) {
-            (Some(v), _) => v,
-            (None, Flavor::Microsoft) => match &claims.additional_claims().xms_edov {
+        match self.flavor {
+            Flavor::Generic => claims.email_verified() == Some(true),
+            // A tenant sets its users' `email` itself; only `xms_edov` (the domain's owner
+            // verified it) is Microsoft's word on it, never an `email_verified` claim.
+            Flavor::Microsoft => match &claims.additional_claims().xms_edov {
                 Some(serde_json::Value::Bool(b)) => *b,
                 Some(serde_json::Value::String(s)) => s == "1" || s.eq_ignore_ascii_case("true"),
                 Some(serde_json::Value::Number(n)) => n.as_i64() == Some(1),
                 _ => false,
             },
-            (None, Flavor::Generic) => false,
         }
     }
 }
@@ -390,7 +391,7 @@ impl OAuthProvider for OidcProvider {
             .exchange_code(AuthorizationCode::new(ex.code.to_owned()))
             .map_err(|e| rejected("token endpoint", e))?
             .set_pkce_verifier(PkceCodeVerifier::new(ex.pkce_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(&capped(&self.http))
             .await
             .map_err(|e| unavailable("code exchange", e))?;
         let raw = response
@@ -428,11 +429,12 @@ impl OAuthProvider for OidcProvider {
                     Some(claims.subject().clone()),
                 )
                 .map_err(|e| rejected("userinfo", e))?
-                .request_async(&self.http)
+                .request_async(&capped(&self.http))
                 .await
                 .map_err(|e| rejected("userinfo", e))?;
             identity.email = info.email().map(|e| e.as_str().to_owned());
-            identity.email_verified = info.email_verified().unwrap_or(false);
+            identity.email_verified =
+                self.flavor == Flavor::Generic && info.email_verified() == Some(true);
             if identity.username.is_none() {
                 identity.username = info.preferred_username().map(|u| u.as_str().to_owned());
             }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::user::BoxFuture;
+
 pub use oauth2::PkceCodeChallenge;
 
 /// What a provider says about the person who signed in.
@@ -177,21 +179,63 @@ pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
     if !status.is_success() {
         return Err(ProviderError::Unavailable(format!("{url}: HTTP {status}")));
     }
-    if response.content_length().is_some_and(|n| n > MAX_DOCUMENT) {
-        return Err(ProviderError::Rejected(format!(
-            "{url}: document too large"
-        )));
-    }
-    let body = response.bytes().await.map_err(|e| unavailable(url, e))?;
-    if body.len() as u64 > MAX_DOCUMENT {
-        return Err(ProviderError::Rejected(format!(
-            "{url}: document too large"
-        )));
-    }
+    let body = read_capped(response, url).await?;
     serde_json::from_slice(&body).map_err(|e| ProviderError::Rejected(format!("{url}: {e}")))
 }
 
-const MAX_DOCUMENT: u64 = 1 << 20;
+const MAX_DOCUMENT: usize = 1 << 20;
+
+/// A response body, refused past 1 MiB whether declared or streamed (a chunked answer is
+/// counted as it arrives, never buffered whole first).
+async fn read_capped(
+    mut response: reqwest::Response,
+    what: &str,
+) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || ProviderError::Rejected(format!("{what}: answer over 1 MiB"));
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_DOCUMENT as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| unavailable(what, e))? {
+        if body.len() + chunk.len() > MAX_DOCUMENT {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The HTTP client handed to `oauth2` and `openidconnect` (token exchange, userinfo): the
+/// same reqwest client (timeouts, no redirects) with the same 1 MiB cap on answers.
+pub(crate) fn capped(
+    http: &reqwest::Client,
+) -> impl Fn(oauth2::HttpRequest) -> BoxFuture<'static, Result<oauth2::HttpResponse, ProviderError>>
++ Send
++ Sync
++ '_ {
+    move |request| {
+        let http = http.clone();
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|e| ProviderError::Rejected(format!("request: {e}")))?;
+            let host = request.url().host_str().unwrap_or_default().to_owned();
+            let response = http
+                .execute(request)
+                .await
+                .map_err(|e| unavailable(&host, e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = read_capped(response, &host).await?;
+            let mut out = axum::http::Response::new(body);
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            Ok(out)
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,12 @@ use axum::http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-/// The cookie that binds a pending state to the browser that asked for it.
+/// The cookie that binds a pending state to the browser that asked for it: the original's
+/// name, `__Host-` prefixed where the session cookie is (`Secure`, `Path=/`, no `Domain`), so
+/// a sibling subdomain or a plain-http page cannot plant a state of its own.
 pub(crate) const STATE_COOKIE: &str = "oauth_state";
+/// The prefixed name.
+pub(crate) const HOST_STATE_COOKIE: &str = "__Host-oauth_state";
 /// How many pending states the cookie keeps (parallel flows in one browser, one per tab,
 /// do not clobber each other as the original's single value did).
 const COOKIE_STATES: usize = 3;
@@ -47,8 +51,8 @@ pub(crate) struct PendingTokens {
 }
 
 /// The states the request's `oauth_state` cookie carries.
-pub(crate) fn cookie_states(headers: &HeaderMap) -> Vec<String> {
-    crate::transport::session::cookie(headers, STATE_COOKIE)
+pub(crate) fn cookie_states(headers: &HeaderMap, name: &str) -> Vec<String> {
+    crate::transport::session::cookie(headers, name)
         .map(|v| {
             v.split('.')
                 .filter(|s| !s.is_empty() && s.len() <= 64)
@@ -75,9 +79,14 @@ pub(crate) fn with_state(mut states: Vec<String>, state: &str) -> Vec<String> {
 }
 
 /// The `Set-Cookie` for the pending states (cleared when none is left).
-pub(crate) fn state_cookie(states: &[String], secure: bool, ttl_secs: i64) -> HeaderValue {
+pub(crate) fn state_cookie(
+    name: &'static str,
+    states: &[String],
+    secure: bool,
+    ttl_secs: i64,
+) -> HeaderValue {
     let clear = states.is_empty();
-    let mut builder = cookie::Cookie::build((STATE_COOKIE, states.join(".")))
+    let mut builder = cookie::Cookie::build((name, states.join(".")))
         .http_only(true)
         .secure(secure)
         .path("/")

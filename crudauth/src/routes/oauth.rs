@@ -21,9 +21,9 @@ use crate::error::AuthError;
 use crate::facade::CrudAuth;
 use crate::hooks::{Event, Payload};
 use crate::oauth::{
-    CallbackParams, Failure, Finished, OAuth, OAuthErrorCode, Purpose, ResponseMode, cookie_states,
+    CallbackParams, Failure, Finished, OAuth, OAuthErrorCode, Purpose, ResponseMode,
 };
-use crate::principal::Principal;
+use crate::principal::{Principal, Transport};
 use crate::transport::bearer::pair_response;
 use crate::transport::session::{cookie, no_store, set_sign_in_cookies};
 use crate::user::UserRecord;
@@ -170,7 +170,7 @@ fn started<U: UserRecord>(
         (ResponseMode::Redirect, false) => redirect(StatusCode::TEMPORARY_REDIRECT, url),
         (ResponseMode::Redirect, true) => redirect(StatusCode::SEE_OTHER, url),
     };
-    let states = OAuth::<U>::with_state(cookie_states(headers), state);
+    let states = OAuth::<U>::with_state(oauth.cookie_states(headers), state);
     let cookie = oauth.state_cookie(&states);
     response.headers_mut().append(header::SET_COOKIE, cookie);
     no_store(&mut response);
@@ -223,6 +223,13 @@ async fn link<U: UserRecord>(
     }
     let Query(q) = query.map_err(|_| bad_query())?;
     auth.login().require_recent_sign_in(&principal)?;
+    // A provider linked to an account whose address is unproven would survive that
+    // address's rightful owner claiming it.
+    if !principal.email_verified {
+        return Err(AuthError::Forbidden(
+            "Verify your email address before linking a provider.",
+        ));
+    }
     let allowed = auth
         .rate_limiter()
         .enforce("oauth_authorize", &format!("ip:{}", ip_key(client.ip)))
@@ -249,17 +256,29 @@ async fn callback<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     Path(provider): Path<String>,
     client: ClientMeta,
-    headers: HeaderMap,
+    parts: axum::http::request::Parts,
     query: Result<Query<CallbackParams>, QueryRejection>,
 ) -> Result<Response, AuthError> {
+    let headers = &parts.headers;
     let oauth = service(&auth)?;
     if !oauth.has_provider(&provider) {
         return Ok(unknown_provider(&provider));
     }
     let params = query.map(|Query(q)| q).unwrap_or_default();
-    let cookie_states = cookie_states(&headers);
+    let cookie_states = oauth.cookie_states(headers);
+    // Who is signed in on this browser's session (a link must end there).
+    let current = match auth.authenticate(&parts, Some(Transport::Session)).await {
+        Ok(Some(p)) => Some(p.user_id.to_string()),
+        _ => None,
+    };
     let outcome = oauth
-        .finish(&provider, &params, &cookie_states, &client)
+        .finish(
+            &provider,
+            &params,
+            &cookie_states,
+            &client,
+            current.as_deref(),
+        )
         .await;
     // The used state leaves the cookie whatever the outcome; a state the cookie does not
     // hold changes nothing.
@@ -268,7 +287,7 @@ async fn callback<U: UserRecord>(
         .cloned()
         .collect();
     let mut response = match outcome {
-        Ok(finished) => match signed_in(&auth, oauth, finished, &client, &headers).await {
+        Ok(finished) => match signed_in(&auth, oauth, finished, &client, headers).await {
             Ok(response) => response,
             Err(Failure::Code(code)) => failed(oauth, code),
             Err(Failure::Auth(e)) => return Err(e),
@@ -314,10 +333,6 @@ async fn signed_in<U: UserRecord>(
     }
     let core = auth.core();
     let mut ctx = client.hook_context(Some("oauth"));
-    if let Err(veto) = core.hooks.before_login(&user, &ctx).await {
-        tracing::info!(provider, reason = %veto, "crudauth: OAuth sign-in refused by on_before_login");
-        return Err(OAuthErrorCode::SignInRefused.into());
-    }
     let epoch = auth.revocation().epoch(&user).await?;
     let response = match purpose {
         Purpose::Token { challenge } => {
