@@ -105,6 +105,7 @@ struct Inner {
     rotated: bool,
     hang: bool,
     garbage: bool,
+    huge: bool,
     issuer_override: Option<String>,
     github_emails: Vec<Value>,
 }
@@ -221,6 +222,11 @@ impl FakeIdp {
     /// The token endpoint hangs (longer than any test's client timeout).
     pub fn hang(&self) {
         self.with(|i| i.hang = true);
+    }
+
+    /// The token endpoint answers 2 MiB of JSON.
+    pub fn huge(&self) {
+        self.with(|i| i.huge = true);
     }
 
     /// The token endpoint answers garbage instead of JSON.
@@ -448,7 +454,7 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let (hang, garbage, forge) = idp.with(|i| (i.hang, i.garbage, i.forge));
+    let (hang, garbage, forge, huge) = idp.with(|i| (i.hang, i.garbage, i.forge, i.huge));
     if hang {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
@@ -467,7 +473,19 @@ async fn token(
     let access = random();
     let id_token = idp.id_token(&grant.person, grant.nonce.as_deref(), forge);
     idp.with(|i| i.tokens.insert(access.clone(), grant.person.clone()));
-    Json(json!({ "access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": id_token })).into_response()
+    let body = json!({ "access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": id_token });
+    if huge {
+        // A valid answer but for its size (2 MiB of trailing whitespace, still valid JSON):
+        // only the 1 MiB cap refuses it.
+        let text = format!("{body}{}", " ".repeat(2 << 20));
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            text,
+        )
+            .into_response();
+    }
+    Json(body).into_response()
 }
 
 fn bearer_person(idp: &FakeIdp, headers: &HeaderMap) -> Option<Person> {

@@ -1633,3 +1633,68 @@ async fn a_table_without_a_writable_email_verified_column_is_refused() {
         .build();
     assert!(built.is_err());
 }
+
+#[tokio::test]
+async fn a_provider_answering_megabytes_is_oauth_failed() {
+    let (app, idp) = setup("oauth_huge").await;
+    idp.huge();
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s", "huge@example.com"),
+        "",
+    )
+    .await;
+    assert_eq!(error_of(&r), "oauth_failed");
+}
+
+#[tokio::test]
+async fn two_concurrent_unlinks_never_remove_the_last_way_in() {
+    let (app, idp) = setup("oauth_unlink_race").await;
+    idp.github_emails(&[("race@example.com", true, true)]);
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-race", "race@example.com"),
+        "",
+    )
+    .await;
+    let s = session_of(&r);
+    idp.sign_in_as(Person {
+        username: Some("racer".into()),
+        ..Person::verified("31337", "x@example.com")
+    });
+    let r = app.send(Req::post("/oauth/github/link").session(&s)).await;
+    let done = callback_in(
+        &app,
+        &at_provider(&location(&r)).await,
+        &state_cookie(&r),
+        &s,
+    )
+    .await;
+    assert!(
+        location(&done).contains("linked=github"),
+        "{}",
+        location(&done)
+    );
+    let user = user_by_email(&app, "race@example.com").await.unwrap();
+    for _ in 0..5 {
+        let del = |p: &'static str| {
+            app.send(Req::new(axum::http::Method::DELETE, &format!("/oauth/links/{p}")).session(&s))
+        };
+        let (a, b) = tokio::join!(del("oidc"), del("github"));
+        let left = app
+            .auth
+            .oauth()
+            .unwrap()
+            .links_of(&user.user_id())
+            .await
+            .unwrap();
+        assert!(!left.is_empty(), "{:?} {:?}", a.json, b.json);
+        if left.len() == 1 {
+            break; // one unlink won; the other was refused
+        }
+    }
+}
