@@ -27,6 +27,8 @@ pub(crate) struct Inner<U> {
     pub recovery: Option<Recovery<U>>,
     #[cfg(feature = "oauth")]
     pub oauth: Option<crate::oauth::OAuth<U>>,
+    #[cfg(feature = "mfa")]
+    pub mfa: Option<crate::mfa::Mfa<U>>,
 }
 
 /// The authentication facade: repository + store + transports + hooks, wired once.
@@ -125,14 +127,6 @@ impl<U: UserRecord> CrudAuth<U> {
     /// ```
     pub fn store(&self) -> &Arc<dyn crate::store::Store> {
         &self.inner.core.store
-    }
-
-    pub(crate) fn transports(&self) -> &[Transport] {
-        &self.inner.core.transports
-    }
-
-    pub(crate) fn deliveries(&self) -> &crate::delivery::Deliveries {
-        &self.inner.core.deliveries
     }
 
     /// The tracker of work done after answering (mail, the register hook);

@@ -99,6 +99,10 @@ pub enum Event {
     AfterSudo,
     /// A provider sign-in resolved an active account (`on_oauth_login`).
     OAuthLogin,
+    /// A second factor was enabled (`on_after_mfa_enabled`).
+    AfterMfaEnabled,
+    /// A second factor was disabled (`on_after_mfa_disabled`).
+    AfterMfaDisabled,
 }
 
 impl Event {
@@ -120,6 +124,8 @@ impl Event {
             Event::AfterEmailChanged => "on_after_email_changed",
             Event::AfterSudo => "on_after_sudo",
             Event::OAuthLogin => "on_oauth_login",
+            Event::AfterMfaEnabled => "on_after_mfa_enabled",
+            Event::AfterMfaDisabled => "on_after_mfa_disabled",
         }
     }
 }

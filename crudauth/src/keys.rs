@@ -21,6 +21,9 @@ pub(crate) struct Keys {
     pub jwt: [u8; 32],
     pub store: [u8; 32],
     pub one_time: [u8; 32],
+    /// Seals second-factor secrets at rest (feature `mfa`; unused without it).
+    #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
+    pub mfa: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -48,6 +51,7 @@ impl Keys {
             jwt: expand(b"jwt-hs256")?,
             store: expand(b"store-key")?,
             one_time: expand(b"one-time-token")?,
+            mfa: expand(b"mfa-secret-seal")?,
         })
     }
 }
@@ -106,7 +110,14 @@ mod tests {
     #[test]
     fn each_purpose_gets_its_own_key() {
         let keys = Keys::derive(&[7u8; 32]).unwrap();
-        let all = [keys.session, keys.csrf, keys.jwt, keys.store, keys.one_time];
+        let all = [
+            keys.session,
+            keys.csrf,
+            keys.jwt,
+            keys.store,
+            keys.one_time,
+            keys.mfa,
+        ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a, b);

@@ -62,7 +62,7 @@ impl<U: UserRecord> CrudAuth<U> {
             ));
         }
         if let Some(via) = gate.transport
-            && !self.transports().contains(&via)
+            && !self.core().transports.contains(&via)
         {
             return Err(ConfigError::Invalid(format!(
                 "gate names the {} transport, which is not configured",

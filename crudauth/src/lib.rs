@@ -81,6 +81,8 @@ mod keys;
 mod layers;
 pub mod lockout;
 pub mod login;
+#[cfg(feature = "mfa")]
+pub mod mfa;
 #[cfg(feature = "oauth")]
 pub mod oauth;
 pub mod password;

@@ -137,7 +137,8 @@ pub enum LockSubject<'a> {
 }
 
 /// A counted attempt; hand it back to [`Lockout::succeeded`] when the password was right.
-#[derive(Debug)]
+/// (Serialisable: a sign-in that waits for its second factor keeps it in its challenge.)
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Attempt {
     pair: String,
     uncount: Vec<String>,

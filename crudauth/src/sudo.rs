@@ -80,6 +80,17 @@ pub struct Sudo<U> {
     strikes: Strikes,
 }
 
+impl<U> Clone for Sudo<U> {
+    fn clone(&self) -> Self {
+        Sudo {
+            core: self.core.clone(),
+            login: self.login.clone(),
+            config: self.config.clone(),
+            strikes: self.strikes.clone(),
+        }
+    }
+}
+
 impl<U> std::fmt::Debug for Sudo<U> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sudo")
@@ -150,6 +161,29 @@ impl<U: UserRecord> Sudo<U> {
         password: &str,
         client: &ClientMeta,
     ) -> Result<Elevated, AuthError> {
+        let hash = principal.user.password_hash();
+        let passwords = &self.core.passwords;
+        let check = async || {
+            passwords
+                .try_verify(password, hash)
+                .await
+                .map(|v| v.matched)
+                .map_err(busy)
+        };
+        self.elevate_with(principal, client, "Incorrect password", check)
+            .await
+    }
+
+    /// [`Sudo::elevate`] with another check of the person than the password (a second
+    /// factor's code): the same strikes, lock and lockout budget; `wrong` is the 401's
+    /// message. A check that fails (`Err`) spends neither budget.
+    pub(crate) async fn elevate_with(
+        &self,
+        principal: &Principal<U>,
+        client: &ClientMeta,
+        wrong: &'static str,
+        check: impl AsyncFnOnce() -> Result<bool, AuthError>,
+    ) -> Result<Elevated, AuthError> {
         let (Transport::Session, Some(handle), Some(sessions)) = (
             principal.via,
             principal.session_handle.as_deref(),
@@ -172,14 +206,13 @@ impl<U: UserRecord> Sudo<U> {
         let matched = if strike.over {
             false
         } else {
-            let hash = principal.user.password_hash();
-            match self.core.passwords.try_verify(password, hash).await {
-                Ok(v) => v.matched,
+            match check().await {
+                Ok(matched) => matched,
                 Err(e) => {
-                    // Refused before any hashing: neither budget is spent.
+                    // Refused before anything was checked: neither budget is spent.
                     self.core.lockout.refund(attempt).await;
                     self.strikes.give_back(&who).await?;
-                    return Err(busy(e));
+                    return Err(e);
                 }
             }
         };
@@ -190,7 +223,7 @@ impl<U: UserRecord> Sudo<U> {
                 sessions.modify(handle, |r| r.sudo_until = None).await?;
                 return Err(locked);
             }
-            return Err(AuthError::Unauthorized("Incorrect password"));
+            return Err(AuthError::Unauthorized(wrong));
         }
         self.core.lockout.succeeded(attempt).await;
         self.strikes.clear(&who).await?;

@@ -110,6 +110,29 @@ user_hooks! {
     /// # Ok(()) });
     /// ```
     on_after_sudo => AfterSudo;
+    /// Called after a second factor was enabled (`/mfa/totp/confirm`, or an enrolment during
+    /// sign-in). Feature `mfa`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.on_after_mfa_enabled(|user, _ctx| async move { println!("2FA on for {}", user.user_id()); Ok(()) });
+    /// # b.build()?;
+    /// # Ok(()) });
+    /// ```
+    #[cfg(feature = "mfa")]
+    on_after_mfa_enabled => AfterMfaEnabled;
+    /// Called after a second factor was disabled (`/mfa/totp/disable`). Feature `mfa`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.on_after_mfa_disabled(|user, _ctx| async move { println!("2FA off for {}", user.user_id()); Ok(()) });
+    /// # b.build()?;
+    /// # Ok(()) });
+    /// ```
+    #[cfg(feature = "mfa")]
+    on_after_mfa_disabled => AfterMfaDisabled;
 }
 
 impl<U: UserRecord> CrudAuthBuilder<U> {

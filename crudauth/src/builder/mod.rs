@@ -2,6 +2,8 @@
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
 mod hooks;
+#[cfg(feature = "mfa")]
+mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
 
@@ -55,6 +57,8 @@ pub struct CrudAuthBuilder<U> {
     store_timeout: Duration,
     #[cfg(feature = "oauth")]
     oauth: Option<crate::oauth::OAuthConfig>,
+    #[cfg(feature = "mfa")]
+    mfa: Option<crate::mfa::MfaConfig<U>>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -93,6 +97,8 @@ impl<U: UserRecord> CrudAuth<U> {
             store_timeout: Duration::from_secs(2),
             #[cfg(feature = "oauth")]
             oauth: None,
+            #[cfg(feature = "mfa")]
+            mfa: None,
         }
     }
 }
@@ -545,6 +551,16 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             )?),
             None => None,
         };
+        #[cfg(feature = "mfa")]
+        let mfa = match self.mfa {
+            Some(config) => Some(crate::mfa::Mfa::new(
+                core.clone(),
+                login.clone(),
+                sudo.clone(),
+                config,
+            )?),
+            None => None,
+        };
         Ok(CrudAuth {
             inner: Arc::new(Inner {
                 repo,
@@ -554,6 +570,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 recovery,
                 #[cfg(feature = "oauth")]
                 oauth,
+                #[cfg(feature = "mfa")]
+                mfa,
             }),
         })
     }

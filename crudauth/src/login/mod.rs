@@ -21,6 +21,13 @@ use crate::store::fail_closed;
 pub(crate) use crate::store::repo_fault;
 use crate::user::{MAX_IDENTIFIER_CHARS, UserId, UserRecord};
 
+/// A password sign-in whose lockout success waits for a second factor.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PendingSuccess {
+    attempt: crate::lockout::Attempt,
+    requester: String,
+}
+
 /// A user whose password was just checked, with the revocation epoch read *before* the
 /// check; sessions and tokens made from it carry that epoch.
 ///
@@ -102,6 +109,25 @@ impl<U: UserRecord> Login<U> {
         client: &ClientMeta,
         transport: &'static str,
     ) -> Result<VerifiedUser<U>, AuthError> {
+        let (verified, pending) = self
+            .authenticate_password_deferred(identifier, password, client, transport)
+            .await?;
+        self.confirm_success(&verified.user.user_id(), verified.epoch, pending)
+            .await;
+        Ok(verified)
+    }
+
+    /// [`Login::authenticate_password`] with the lockout's success left for later: the
+    /// attempt stays counted until [`Login::confirm_success`] (a second factor first: its
+    /// failed codes then share the budget the password opened, which a fresh password
+    /// success would otherwise reset).
+    pub(crate) async fn authenticate_password_deferred(
+        &self,
+        identifier: &str,
+        password: &str,
+        client: &ClientMeta,
+        transport: &'static str,
+    ) -> Result<(VerifiedUser<U>, PendingSuccess), AuthError> {
         let core = &self.core;
         let ctx = client.hook_context(Some(transport));
         if client.ip.is_none() {
@@ -224,10 +250,17 @@ impl<U: UserRecord> Login<U> {
         {
             self.rehash(&user.user_id(), checked, password).await;
         }
-        core.lockout.succeeded(attempt).await;
-        self.remember_requester(&user.user_id(), epoch, &requester)
-            .await;
-        Ok(VerifiedUser { user, epoch })
+        Ok((
+            VerifiedUser { user, epoch },
+            PendingSuccess { attempt, requester },
+        ))
+    }
+
+    /// Records a sign-in's success with the lockout (its counters clear) and remembers the
+    /// client as one that signed in to the account.
+    pub(crate) async fn confirm_success(&self, id: &UserId, epoch: i64, pending: PendingSuccess) {
+        self.core.lockout.succeeded(pending.attempt).await;
+        self.remember_requester(id, epoch, &pending.requester).await;
     }
 
     /// The `on_before_login` vetoes for a user whose password (or other credential) was

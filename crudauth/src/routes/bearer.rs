@@ -34,9 +34,25 @@ pub(crate) async fn token<U: UserRecord>(
         ));
     }
     let form = Body::<LoginForm>::parse(&headers, &body)?;
-    let verified = auth
-        .authenticate_password(&form.username, &form.password, &client, "bearer")
-        .await?;
+    let scopes = form
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let signed_in = super::password_sign_in(
+        &auth,
+        &form.username,
+        &form.password,
+        &client,
+        &headers,
+        super::Start::Bearer(scopes),
+    )
+    .await?;
+    let verified = match signed_in {
+        super::SignIn::Done(verified) => verified,
+        super::SignIn::Challenged(challenge) => return Ok(challenge),
+    };
     let user = verified.user;
     let core = auth.core();
     let pair =

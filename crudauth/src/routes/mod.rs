@@ -2,6 +2,8 @@
 
 mod account;
 mod bearer;
+#[cfg(feature = "mfa")]
+mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
 mod recovery;
@@ -44,6 +46,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "oauth")]
         {
             router = router.merge(self.oauth_routes());
+        }
+        #[cfg(feature = "mfa")]
+        {
+            router = router.merge(self.mfa_routes());
         }
         limited(router).with_state(self.clone())
     }
@@ -117,7 +123,7 @@ impl<U: UserRecord> CrudAuth<U> {
                 "/password/reset-confirm",
                 post(recovery::reset_confirm::<U>),
             );
-        if self.deliveries().sends_email() {
+        if self.core().deliveries.sends_email() {
             router = router
                 .route("/email/change-request", post(recovery::change_request::<U>))
                 .route("/email/change-confirm", post(recovery::change_confirm::<U>));
@@ -148,6 +154,44 @@ impl<U: UserRecord> CrudAuth<U> {
             router.route("/logout", post(bearer::logout::<U>))
         }
     }
+}
+
+/// How a password sign-in began (what its second factor, if any, completes).
+pub(crate) enum Start {
+    /// `/login`.
+    Session,
+    /// `/token`, with the scopes asked for (kept for the second factor's completion).
+    Bearer(#[cfg_attr(not(feature = "mfa"), allow(dead_code))] Vec<String>),
+}
+
+/// A password sign-in: done, or waiting for its second factor (the challenge answer).
+pub(crate) enum SignIn<U> {
+    Done(crate::login::VerifiedUser<U>),
+    #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
+    Challenged(axum::response::Response),
+}
+
+#[cfg(feature = "mfa")]
+use mfa::password_sign_in;
+
+/// Without the `mfa` feature a password sign-in is always done at once.
+#[cfg(not(feature = "mfa"))]
+async fn password_sign_in<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    identifier: &str,
+    password: &str,
+    client: &crate::client_ip::ClientMeta,
+    _headers: &axum::http::HeaderMap,
+    start: Start,
+) -> Result<SignIn<U>, crate::error::AuthError> {
+    let transport = match start {
+        Start::Session => "session",
+        Start::Bearer(_) => "bearer",
+    };
+    let verified = auth
+        .authenticate_password(identifier, password, client, transport)
+        .await?;
+    Ok(SignIn::Done(verified))
 }
 
 /// The largest request body the library's routes read (64 KiB; every form and JSON body

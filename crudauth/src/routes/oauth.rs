@@ -25,7 +25,7 @@ use crate::oauth::{
 };
 use crate::principal::{Principal, Transport};
 use crate::transport::bearer::pair_response;
-use crate::transport::session::{cookie, no_store, set_sign_in_cookies};
+use crate::transport::session::{no_store, set_sign_in_cookies};
 use crate::user::UserRecord;
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -334,6 +334,42 @@ async fn signed_in<U: UserRecord>(
     let core = auth.core();
     let mut ctx = client.hook_context(Some("oauth"));
     let epoch = auth.revocation().epoch(&user).await?;
+    // An account with a second factor: a challenge instead of the session or tokens
+    // (`on_oauth_login` fires now, `on_after_login` when the code is verified).
+    #[cfg(feature = "mfa")]
+    if let Some(mfa) = auth.mfa()
+        && mfa.is_due(&user).await?
+        && !mfa.remembered(headers, &user, epoch)
+    {
+        use crate::mfa::Origin;
+        let origin = match &purpose {
+            Purpose::Token { .. } => Origin::Bearer { scopes: Vec::new() },
+            _ => Origin::Session {
+                provider: Some(provider.clone()),
+                redirect_to: Some(target.clone()),
+            },
+        };
+        let payload = Payload::OAuthLogin {
+            user: user.clone(),
+            provider: provider.clone(),
+            created,
+        };
+        core.hooks.fire(Event::OAuthLogin, payload, &ctx).await;
+        let challenge = mfa.challenge(&user, epoch, origin, None).await?;
+        return Ok(match mode {
+            ResponseMode::Redirect => {
+                let default = &oauth.config().default_redirect;
+                let head = default.split('#').next().unwrap_or_default();
+                let target = format!("{head}#mfa_challenge={}", challenge.token);
+                redirect(StatusCode::TEMPORARY_REDIRECT, &target)
+            }
+            ResponseMode::Json => {
+                let mut body = super::mfa::challenge_body(&challenge);
+                body.insert("redirect_to".into(), json!(target));
+                Json(serde_json::Value::Object(body)).into_response()
+            }
+        });
+    }
     let response = match purpose {
         Purpose::Token { challenge } => {
             let tokens = auth.tokens().ok_or(AuthError::Internal)?;
@@ -357,21 +393,9 @@ async fn signed_in<U: UserRecord>(
         }
         _ => {
             let sessions = auth.sessions().ok_or(AuthError::Internal)?;
-            // No fixation: a presented session ends, a new id is drawn.
-            if let Some(raw) = cookie(headers, &sessions.config().cookie_name)
-                && let Some(old) = sessions.resolve(raw).await?
-            {
-                sessions.delete(&old.handle, &old.record.user_id).await?;
-            }
-            let ip = client
-                .ip
-                .map(|ip| ip.to_string())
-                .unwrap_or_else(|| "unknown".into());
-            let uid = user.user_id().to_string();
             let method = Some(("oauth", provider.as_str()));
-            let new = sessions
-                .create_via(&uid, epoch, &ip, &client.user_agent, method)
-                .await?;
+            let new =
+                super::session::open_session(auth, &user, epoch, client, headers, method).await?;
             ctx.session_handle = Some(new.handle.clone());
             fire(auth, &user, &provider, created, &ctx).await;
             let mut response = match mode {

@@ -243,8 +243,22 @@ pub(crate) async fn sudo<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
     client: ClientMeta,
-    Body(PasswordBody { password }): Body<PasswordBody>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, AuthError> {
+    // `{code}` (a TOTP or recovery code) instead of the password, with a second factor on.
+    #[cfg(feature = "mfa")]
+    if let Some(mfa) = auth.mfa()
+        && let Some(code) = crate::body::Fields::json(&headers, &body)?.optional("code")
+    {
+        let elevated = mfa.elevate(&principal, &code, &client).await?;
+        let mut response = detail("elevated");
+        if let Some(sessions) = auth.sessions() {
+            set_session_cookie(sessions, &elevated.session.id, &mut response);
+        }
+        return Ok(response);
+    }
+    let PasswordBody { password } = crate::body::Body::<PasswordBody>::parse(&headers, &body)?;
     // The elevated session moves to a new id: a copy of the cookie taken before the
     // elevation never opens a sudo-gated route.
     let elevated = auth.sudo().elevate(&principal, &password, &client).await?;

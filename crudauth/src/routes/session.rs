@@ -49,25 +49,21 @@ pub(crate) async fn login<U: UserRecord>(
         ));
     }
     let form = Body::<LoginForm>::parse(&headers, &body)?;
-    let verified = auth
-        .authenticate_password(&form.username, &form.password, &client, "session")
-        .await?;
+    let signed_in = super::password_sign_in(
+        &auth,
+        &form.username,
+        &form.password,
+        &client,
+        &headers,
+        super::Start::Session,
+    )
+    .await?;
+    let verified = match signed_in {
+        super::SignIn::Done(verified) => verified,
+        super::SignIn::Challenged(challenge) => return Ok(challenge),
+    };
     let user = verified.user;
-    // No fixation: the presented session (if any) ends, a new id is drawn.
-    if let Some(raw) = cookie(&headers, &sessions.config().cookie_name)
-        && let Some(old) = sessions.resolve(raw).await?
-    {
-        sessions.delete(&old.handle, &old.record.user_id).await?;
-    }
-    let uid = user.user_id().to_string();
-    let epoch = verified.epoch;
-    let ip = client
-        .ip
-        .map(|ip| ip.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let new = sessions
-        .create(&uid, epoch, &ip, &client.user_agent)
-        .await?;
+    let new = open_session(&auth, &user, verified.epoch, &client, &headers, None).await?;
     let mut ctx = client.hook_context(Some("session"));
     ctx.session_handle = Some(new.handle.clone());
     let mut response = Json(json!({
@@ -82,6 +78,32 @@ pub(crate) async fn login<U: UserRecord>(
         .fire_user(Event::AfterLogin, user.into(), &ctx)
         .await;
     Ok(response)
+}
+
+/// Opens a session for a user who just signed in: the presented session (if any) ends, a
+/// new id is drawn (no fixation); `method` is the (`login_type`, provider) of a sign-in
+/// that was not a password's.
+pub(super) async fn open_session<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    user: &U,
+    epoch: i64,
+    client: &ClientMeta,
+    headers: &HeaderMap,
+    method: Option<(&str, &str)>,
+) -> Result<crate::session::NewSession, AuthError> {
+    let sessions = manager(auth)?;
+    if let Some(raw) = cookie(headers, &sessions.config().cookie_name)
+        && let Some(old) = sessions.resolve(raw).await?
+    {
+        sessions.delete(&old.handle, &old.record.user_id).await?;
+    }
+    let ip = (client.ip)
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let uid = user.user_id().to_string();
+    sessions
+        .create_via(&uid, epoch, &ip, &client.user_agent, method)
+        .await
 }
 
 /// `POST /logout`: a live session needs its CSRF token; a stale one just clears cookies.

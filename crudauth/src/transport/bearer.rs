@@ -95,16 +95,34 @@ pub(crate) fn clear_refresh_cookie(tokens: Option<&TokenService>, response: &mut
 
 /// The answer carrying a token pair: all in the body, or the refresh token in its cookie.
 pub(crate) fn pair_response(tokens: &TokenService, pair: TokenPair) -> Response {
+    pair_response_with(tokens, pair, serde_json::Map::new())
+}
+
+/// [`pair_response`] with more fields in the body (a second factor's recovery codes).
+pub(crate) fn pair_response_with(
+    tokens: &TokenService,
+    pair: TokenPair,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Response {
     let mut response = match tokens.config().refresh {
-        RefreshMode::Body => Json(pair).into_response(),
+        RefreshMode::Body => {
+            let mut body = serde_json::to_value(&pair).unwrap_or_default();
+            if let Some(map) = body.as_object_mut() {
+                map.extend(extra);
+            }
+            Json(body).into_response()
+        }
         RefreshMode::Cookie => {
             let max_age = i64::try_from(pair.refresh_expires_in).unwrap_or(i64::MAX);
-            let mut response = Json(json!({
+            let mut body = json!({
                 "access_token": pair.access_token,
                 "token_type": pair.token_type,
                 "expires_in": pair.expires_in,
-            }))
-            .into_response();
+            });
+            if let Some(map) = body.as_object_mut() {
+                map.extend(extra);
+            }
+            let mut response = Json(body).into_response();
             if let Some(v) = refresh_cookie(pair.refresh_token, max_age) {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }

@@ -1,0 +1,329 @@
+//! The two-factor routes (feature `mfa`) and the challenge step of every sign-in.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+
+use super::{SignIn, Start, private_json, with_limit};
+use crate::body::Fields;
+use crate::client_ip::ClientMeta;
+use crate::error::AuthError;
+use crate::facade::CrudAuth;
+use crate::hooks::Event;
+use crate::login::VerifiedUser;
+use crate::mfa::{Challenge, Completed, Mfa, Origin};
+use crate::principal::Principal;
+use crate::session::RotatedSession;
+use crate::transport::bearer::pair_response_with;
+use crate::transport::session::{is_cross_site, no_store, set_session_cookie, set_sign_in_cookies};
+use crate::user::UserRecord;
+
+impl<U: UserRecord> CrudAuth<U> {
+    /// The two-factor service, when [`crate::CrudAuthBuilder::mfa`] turned it on.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// assert!(auth.mfa().is_none()); // the fixture has no second factor
+    /// # Ok(()) });
+    /// ```
+    pub fn mfa(&self) -> Option<&Mfa<U>> {
+        self.inner.mfa.as_ref()
+    }
+
+    /// The two-factor routes only (empty without MFA): `GET /mfa`, `POST /mfa/totp/setup`,
+    /// `/mfa/totp/confirm`, `/mfa/totp/disable`, `/mfa/recovery-codes/regenerate`,
+    /// `/mfa/verify`, `/mfa/challenge`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// let app: axum::Router = auth.mfa_router();
+    /// # Ok(()) });
+    /// ```
+    pub fn mfa_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        super::limited(self.mfa_routes()).with_state(self.clone())
+    }
+
+    pub(super) fn mfa_routes(&self) -> Router<CrudAuth<U>> {
+        if self.mfa().is_none() {
+            return Router::new();
+        }
+        Router::new()
+            .route("/mfa", get(status::<U>))
+            .route("/mfa/totp/setup", post(setup::<U>))
+            .route("/mfa/totp/confirm", post(confirm::<U>))
+            .route("/mfa/totp/disable", post(disable::<U>))
+            .route("/mfa/recovery-codes/regenerate", post(regenerate::<U>))
+            .route("/mfa/verify", post(verify::<U>))
+            .route("/mfa/challenge", post(challenge_setup::<U>))
+    }
+}
+
+fn service<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Mfa<U>, AuthError> {
+    auth.mfa().ok_or(AuthError::NotFound("Not Found"))
+}
+
+/// The challenge answer: the original's `{"mfa_required": true, "challenge", "expires_in"}`
+/// (with `setup` for an account that enrols now), no credential.
+pub(super) fn challenge_body(challenge: &Challenge) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("mfa_required".into(), json!(true));
+    body.insert("challenge".into(), json!(challenge.token));
+    body.insert("expires_in".into(), json!(challenge.expires_in));
+    if let Some(setup) = &challenge.setup {
+        body.insert("setup".into(), json!(setup));
+    }
+    body
+}
+
+/// A password sign-in: done, or (for an account with a second factor, or one that must
+/// enrol, on a device not remembered) a challenge whose lockout success waits for the code.
+pub(super) async fn password_sign_in<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    identifier: &str,
+    password: &str,
+    client: &ClientMeta,
+    headers: &HeaderMap,
+    start: Start,
+) -> Result<SignIn<U>, AuthError> {
+    let (transport, origin) = match start {
+        Start::Session => (
+            "session",
+            Origin::Session {
+                provider: None,
+                redirect_to: None,
+            },
+        ),
+        Start::Bearer(scopes) => ("bearer", Origin::Bearer { scopes }),
+    };
+    let Some(mfa) = auth.mfa() else {
+        let verified = auth
+            .authenticate_password(identifier, password, client, transport)
+            .await?;
+        return Ok(SignIn::Done(verified));
+    };
+    let login = auth.login();
+    let (verified, pending) = login
+        .authenticate_password_deferred(identifier, password, client, transport)
+        .await?;
+    let VerifiedUser { user, epoch } = &verified;
+    if mfa.is_due(user).await? && !mfa.remembered(headers, user, *epoch) {
+        let challenge = mfa.challenge(user, *epoch, origin, Some(pending)).await?;
+        return Ok(SignIn::Challenged(private_json(challenge_body(&challenge))));
+    }
+    login
+        .confirm_success(&user.user_id(), *epoch, pending)
+        .await;
+    Ok(SignIn::Done(verified))
+}
+
+async fn status<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+) -> Result<Response, AuthError> {
+    let status = service(&auth)?.status(&principal.user).await?;
+    Ok(private_json(status))
+}
+
+/// Counts a management call against `mfa_manage` (per user, shared by the four routes).
+async fn limited<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    principal: &Principal<U>,
+) -> Result<Option<crate::ratelimit::Allowed>, AuthError> {
+    let key = format!("user:{}", principal.user_id);
+    auth.rate_limiter().enforce("mfa_manage", &key).await
+}
+
+fn code_of(headers: &HeaderMap, body: &Bytes) -> Result<String, AuthError> {
+    let mut fields = Fields::json(headers, body)?;
+    let code = fields.string("code");
+    fields.finish(code)
+}
+
+/// Answers with the caller's session moved to a new id (the old one died with the change).
+fn moved_response(
+    body: Value,
+    moved: Option<RotatedSession>,
+    auth_sessions: Option<&crate::session::Sessions>,
+) -> Response {
+    let mut response = private_json(body);
+    if let (Some(moved), Some(sessions)) = (moved, auth_sessions) {
+        set_session_cookie(sessions, &moved.id, &mut response);
+    }
+    response
+}
+
+async fn setup<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let mfa = service(&auth)?;
+    let allowed = limited(&auth, &principal).await?;
+    let password = if body.is_empty() {
+        None
+    } else {
+        Fields::json(&headers, &body)?.optional("password")
+    };
+    let setup = mfa
+        .begin_setup(&principal, password.as_deref(), &client)
+        .await?;
+    Ok(with_limit(private_json(setup), allowed))
+}
+
+async fn confirm<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let mfa = service(&auth)?;
+    let allowed = limited(&auth, &principal).await?;
+    let code = code_of(&headers, &body)?;
+    let (codes, moved) = mfa.confirm(&principal, &code, &client).await?;
+    let response = moved_response(json!({ "recovery_codes": codes }), moved, auth.sessions());
+    Ok(with_limit(response, allowed))
+}
+
+async fn disable<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let mfa = service(&auth)?;
+    let allowed = limited(&auth, &principal).await?;
+    let code = code_of(&headers, &body)?;
+    let moved = mfa.disable(&principal, &code, &client).await?;
+    let body = json!({ "detail": "Two-factor authentication disabled." });
+    Ok(with_limit(
+        moved_response(body, moved, auth.sessions()),
+        allowed,
+    ))
+}
+
+async fn regenerate<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let mfa = service(&auth)?;
+    let allowed = limited(&auth, &principal).await?;
+    let code = code_of(&headers, &body)?;
+    let (codes, moved) = mfa.regenerate(&principal, &code, &client).await?;
+    let response = moved_response(json!({ "recovery_codes": codes }), moved, auth.sessions());
+    Ok(with_limit(response, allowed))
+}
+
+async fn challenge_setup<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let mfa = service(&auth)?;
+    let mut fields = Fields::json(&headers, &body)?;
+    let token = fields.string("challenge");
+    let token = fields.finish(token)?;
+    let setup = mfa.challenge_setup(&token).await?;
+    Ok(private_json(json!({ "setup": setup })))
+}
+
+/// `POST /mfa/verify {challenge, code, remember_device?}`: completes the sign-in over the
+/// transport that started it.
+async fn verify<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let mfa = service(&auth)?;
+    let mut fields = Fields::json(&headers, &body)?;
+    let token = fields.string("challenge");
+    let code = fields.string("code");
+    let remember = matches!(fields.all().get("remember_device"), Some(Value::Bool(true)));
+    let (token, code) = fields.finish(token.zip(code))?;
+    // Login CSRF, before an attempt is counted: a cross-site page must not finish a
+    // sign-in that sets cookies.
+    if is_cross_site(&headers) && auth.sessions().is_some() {
+        return Err(AuthError::Forbidden(
+            "Cross-site login requests are not allowed.",
+        ));
+    }
+    let done = mfa.verify(&token, &code, &client).await?;
+    complete(&auth, mfa, done, &client, &headers, remember).await
+}
+
+async fn complete<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    mfa: &Mfa<U>,
+    done: Completed<U>,
+    client: &ClientMeta,
+    headers: &HeaderMap,
+    remember: bool,
+) -> Result<Response, AuthError> {
+    let Completed {
+        user,
+        epoch,
+        origin,
+        recovery_codes,
+    } = done;
+    let core = auth.core();
+    let mut extra = Map::new();
+    if let Some(codes) = recovery_codes {
+        extra.insert("recovery_codes".into(), json!(codes));
+    }
+    match origin {
+        Origin::Bearer { scopes } => {
+            let tokens = auth.tokens().ok_or(AuthError::Internal)?;
+            let pair = crate::transport::bearer::issue(
+                core,
+                &user,
+                epoch,
+                scopes.iter().map(String::as_str),
+            )
+            .await?;
+            let ctx = client.hook_context(Some("bearer"));
+            core.hooks.fire_user(Event::AfterLogin, user, &ctx).await;
+            Ok(pair_response_with(tokens, pair, extra))
+        }
+        Origin::Session {
+            provider,
+            redirect_to,
+        } => {
+            let sessions = auth.sessions().ok_or(AuthError::Internal)?;
+            let method = provider.as_deref().map(|p| ("oauth", p));
+            let new =
+                super::session::open_session(auth, &user, epoch, client, headers, method).await?;
+            let mut body = Map::new();
+            body.insert("id".into(), json!(user.user_id()));
+            body.insert("username".into(), json!(user.username().or(user.email())));
+            body.insert("csrf_token".into(), json!(new.csrf_token));
+            if provider.is_some() {
+                body.insert("redirect_to".into(), json!(redirect_to));
+            }
+            body.extend(extra);
+            let mut response = Json(Value::Object(body)).into_response();
+            set_sign_in_cookies(sessions, &new, &mut response);
+            if remember
+                && let Some(cookie) = mfa.remember_cookie(&user, epoch, sessions.config().secure)
+            {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            no_store(&mut response);
+            let mut ctx = client.hook_context(Some("session"));
+            ctx.session_handle = Some(new.handle.clone());
+            core.hooks.fire_user(Event::AfterLogin, user, &ctx).await;
+            Ok(response)
+        }
+    }
+}
