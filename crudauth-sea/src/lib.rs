@@ -116,6 +116,8 @@
 //! - `extra` values in [`crudauth::NewUser`] and [`crudauth::UserUpdate`] may only name the
 //!   application's own columns; the key and every mapped logical column are refused.
 
+#[cfg(feature = "mfa")]
+mod factors;
 #[cfg(feature = "oauth")]
 mod links;
 mod model;
@@ -124,6 +126,10 @@ mod store;
 mod value;
 
 pub use crudauth_derive::AuthUser;
+#[cfg(all(feature = "mfa", feature = "migration"))]
+pub use factors::migration::CreateFactorTables;
+#[cfg(feature = "mfa")]
+pub use factors::{FactorTables, SeaFactorStore};
 #[cfg(all(feature = "oauth", feature = "migration"))]
 pub use links::migration::CreateLinkTable;
 #[cfg(feature = "oauth")]

@@ -79,6 +79,8 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("csrf_refresh", RateLimit::new(30, HOUR)),
         // Per client IP: starting a provider sign-in stores a pending state.
         ("oauth_authorize", RateLimit::new(30, HOUR)),
+        // Per user: the four two-factor management routes share one budget.
+        ("mfa_manage", RateLimit::new(10, HOUR)),
         // The confirm routes (per client IP): a link is confirmed once or twice; the limit
         // caps what one client can make the server do with guessed or replayed tokens.
         ("password_reset_confirm", RateLimit::new(20, HOUR)),

@@ -85,7 +85,7 @@ impl<U> Clone for Sudo<U> {
         Sudo {
             core: self.core.clone(),
             login: self.login.clone(),
-            config: self.config.clone(),
+            config: self.config,
             strikes: self.strikes.clone(),
         }
     }
