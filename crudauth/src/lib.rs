@@ -56,8 +56,9 @@
 //!   [`CrudAuth::rate_limit`]) and the routes ([`CrudAuth::router`]).
 //!
 //! Each later sign-in method gets a folder of its own beside `login`, switched on by one
-//! builder call and one cargo feature: `oauth` (social sign-in, feature `oauth`) is the
-//! first; two-factor, passkeys, passwordless codes, API keys and device login follow.
+//! builder call and one cargo feature: `oauth` (social sign-in, feature `oauth`) and
+//! `mfa` (two-factor sign-in, feature `mfa`); passkeys, passwordless codes, API keys and
+//! device login follow.
 
 mod announce;
 mod background;

@@ -1698,3 +1698,87 @@ async fn two_concurrent_unlinks_never_remove_the_last_way_in() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_provider_sign_in_of_an_account_with_a_second_factor_answers_a_challenge() {
+    let (app, idp) = setup_with(
+        "oauth_mfa",
+        |c| c,
+        |b| b.mfa(crudauth::mfa::MfaConfig::new("crudauth-test")),
+    )
+    .await;
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-m", "mfa@example.com"),
+        "?redirect_to=/home",
+    )
+    .await;
+    let s = session_of(&r);
+    // An account made by the provider has no password: the fresh sign-in lets it enrol.
+    let setup = app
+        .send(Req::post("/mfa/totp/setup").session(&s).json(json!({})))
+        .await;
+    assert_eq!(setup.status, 200, "{:?}", setup.json);
+    let secret = setup.json["secret"].as_str().unwrap().to_owned();
+    let at = |t: u64| {
+        let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
+        totp_rs::Builder::new()
+            .with_secret(raw)
+            .with_account_name("t")
+            .build()
+            .unwrap()
+            .generate(t)
+            .to_string()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .session(&s)
+                .json(json!({ "code": at(now - 30) })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // The next provider sign-in stops at the second factor.
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-m", "mfa@example.com"),
+        "?redirect_to=/home",
+    )
+    .await;
+    assert!(
+        !r.cookies().contains_key("session_id"),
+        "no session before the code"
+    );
+    let target = location(&r);
+    let challenge = target
+        .strip_prefix("/#mfa_challenge=")
+        .unwrap_or_else(|| panic!("{target}"))
+        .to_owned();
+    let done = app
+        .send(Req::post("/mfa/verify").json(json!({ "challenge": challenge, "code": at(now) })))
+        .await;
+    assert_eq!(done.status, 200, "{:?}", done.json);
+    assert_eq!(done.json["redirect_to"], "/home");
+    let s = session_of(&done);
+    let sessions = app.send(Req::get("/sessions").session(&s)).await;
+    let current = sessions
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (current["login_type"].as_str(), current["provider"].as_str()),
+        (Some("oauth"), Some("oidc"))
+    );
+}

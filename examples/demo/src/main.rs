@@ -18,11 +18,15 @@
 //! `CRUDAUTH_SMTP_FROM`), else to the log. Links start with `CRUDAUTH_FRONTEND_URL`
 //! (default: the demo's own address, which serves the pages the links open: see `pages`).
 //!
+//! Two-factor sign-in is on for every account that enrols (see `mfa`; `crudauth-demo totp
+//! <secret>` prints a code, `crudauth-demo qr <otpauth URI>` the QR code in the terminal).
+//!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
 mod accounts;
+mod mfa;
 mod oauth;
 mod pages;
 
@@ -265,6 +269,10 @@ fn email_sender() -> Result<Arc<dyn EmailSender>, Box<dyn std::error::Error>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let command_line: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(done) = mfa::command(&command_line) {
+        return done.map_err(Into::into);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr) // stdout carries `users hash-report`'s answer
         .with_env_filter(
@@ -349,6 +357,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(config) = oauth::config(&format!("http://{}", args.addr), &db).await? {
         builder = builder.oauth(config);
     }
+    builder = builder.mfa(mfa::config(&db).await?);
     let auth: CrudAuth<User> = builder
         .secret_key(secret.into_bytes())
         .session(session)
