@@ -4,15 +4,18 @@
 //! a step is claimed by `UPDATE ... WHERE last_step IS NULL OR last_step < ?`, a recovery
 //! code by a `DELETE` that removes one row for exactly one caller.
 //!
-//! User ids are stored as given and compared again in Rust after every read (MySQL and
-//! MariaDB compare text case-insensitively under their default collations).
+//! Rows are keyed on the SHA-256 hex of the user id (`user_key`), never on the id's text:
+//! MySQL and MariaDB compare text case-, accent- and trailing-space-insensitively under their
+//! default collations, which would merge `José`'s row with `jose`'s.
 
 use crudauth::mfa::{FactorStore, TotpFactor};
 use crudauth::store::StoreError;
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, Index, Query, Table, TableCreateStatement,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+
+use crate::digest::digest;
 
 /// The default table names.
 ///
@@ -56,6 +59,11 @@ fn fault(e: DbErr) -> StoreError {
     StoreError::new(format!("factor table: {e}"))
 }
 
+/// The row key of a user.
+fn key_of(user_id: &str) -> String {
+    digest(&["mfa", user_id])
+}
+
 fn t(name: &str) -> Alias {
     Alias::new(name)
 }
@@ -66,11 +74,12 @@ pub(crate) fn factor_statements(tables: &FactorTables) -> [TableCreateStatement;
         .table(t(&tables.factors))
         .if_not_exists()
         .col(
-            ColumnDef::new(t("user_id"))
-                .string_len(64)
+            ColumnDef::new(t("user_key"))
+                .char_len(64)
                 .not_null()
                 .primary_key(),
         )
+        .col(ColumnDef::new(t("user_id")).string_len(255).not_null())
         .col(ColumnDef::new(t("secret")).string_len(255).null())
         .col(ColumnDef::new(t("pending")).string_len(255).null())
         .col(ColumnDef::new(t("pending_expires_at")).big_integer().null())
@@ -80,9 +89,9 @@ pub(crate) fn factor_statements(tables: &FactorTables) -> [TableCreateStatement;
     let recovery = Table::create()
         .table(t(&tables.recovery))
         .if_not_exists()
-        .col(ColumnDef::new(t("user_id")).string_len(64).not_null())
+        .col(ColumnDef::new(t("user_key")).char_len(64).not_null())
         .col(ColumnDef::new(t("code_hash")).char_len(64).not_null())
-        .primary_key(Index::create().col(t("user_id")).col(t("code_hash")))
+        .primary_key(Index::create().col(t("user_key")).col(t("code_hash")))
         .to_owned();
     [factors, recovery]
 }
@@ -112,8 +121,8 @@ impl SeaFactorStore {
         }
         let insert = Query::insert()
             .into_table(t(&self.tables.factors))
-            .columns([t("user_id")])
-            .values_panic([user_id.into()])
+            .columns([t("user_key"), t("user_id")])
+            .values_panic([key_of(user_id).into(), user_id.into()])
             .to_owned();
         match self.db.execute(&insert).await {
             Ok(_) => Ok(()),
@@ -131,7 +140,7 @@ impl SeaFactorStore {
     }
 
     fn by_user(&self, user_id: &str) -> sea_orm::sea_query::SimpleExpr {
-        Expr::col(t("user_id")).eq(user_id)
+        Expr::col(t("user_key")).eq(key_of(user_id))
     }
 }
 
@@ -229,12 +238,14 @@ impl FactorStore for SeaFactorStore {
             .from_table(t(&self.tables.recovery))
             .and_where(self.by_user(user_id))
             .to_owned();
-        self.db.execute(&codes).await.map_err(fault)?;
         let row = Query::delete()
             .from_table(t(&self.tables.factors))
             .and_where(self.by_user(user_id))
             .to_owned();
-        self.db.execute(&row).await.map_err(fault)?;
+        let txn = self.db.begin().await.map_err(fault)?;
+        txn.execute(&codes).await.map_err(fault)?;
+        txn.execute(&row).await.map_err(fault)?;
+        txn.commit().await.map_err(fault)?;
         Ok(enabled)
     }
 
@@ -244,19 +255,22 @@ impl FactorStore for SeaFactorStore {
             .from_table(recovery.clone())
             .and_where(self.by_user(user_id))
             .to_owned();
-        self.db.execute(&clear).await.map_err(fault)?;
         if hashes.is_empty() {
+            self.db.execute(&clear).await.map_err(fault)?;
             return Ok(());
         }
         let mut insert = Query::insert()
             .into_table(recovery)
-            .columns([t("user_id"), t("code_hash")])
+            .columns([t("user_key"), t("code_hash")])
             .to_owned();
         for hash in hashes {
-            insert.values_panic([user_id.into(), hash.clone().into()]);
+            insert.values_panic([key_of(user_id).into(), hash.clone().into()]);
         }
-        self.db.execute(&insert).await.map_err(fault)?;
-        Ok(())
+        // One transaction: concurrent regenerations leave one set, never both.
+        let txn = self.db.begin().await.map_err(fault)?;
+        txn.execute(&clear).await.map_err(fault)?;
+        txn.execute(&insert).await.map_err(fault)?;
+        txn.commit().await.map_err(fault)
     }
 
     async fn use_recovery(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
@@ -271,17 +285,12 @@ impl FactorStore for SeaFactorStore {
 
     async fn recovery_left(&self, user_id: &str) -> Result<usize, StoreError> {
         let query = Query::select()
-            .column(t("user_id"))
+            .column(t("code_hash"))
             .from(t(&self.tables.recovery))
             .and_where(self.by_user(user_id))
             .to_owned();
         let rows = self.db.query_all(&query).await.map_err(fault)?;
-        let mut left = 0;
-        for row in rows {
-            let stored: String = row.try_get("", "user_id").map_err(fault)?;
-            left += usize::from(stored == user_id);
-        }
-        Ok(left)
+        Ok(rows.len())
     }
 }
 

@@ -116,6 +116,8 @@
 //! - `extra` values in [`crudauth::NewUser`] and [`crudauth::UserUpdate`] may only name the
 //!   application's own columns; the key and every mapped logical column are refused.
 
+#[cfg(any(feature = "mfa", feature = "oauth"))]
+mod digest;
 #[cfg(feature = "mfa")]
 mod factors;
 #[cfg(feature = "oauth")]

@@ -17,6 +17,8 @@
 //! Rows found are compared exactly once more in Rust.
 
 use crudauth::oauth::{LinkStore, OAuthLink};
+
+use crate::digest::digest;
 use crudauth::store::StoreError;
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, Index, IndexCreateStatement, Query, Table,
@@ -58,23 +60,12 @@ const COLUMNS: [&str; 8] = [
     "last_used_at",
 ];
 
-/// SHA-256 hex of two strings, length-prefixed so no pair of parts collides with another.
-fn digest(a: &str, b: &str) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for part in [a, b] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn link_key(provider: &str, subject: &str) -> String {
-    digest(provider, subject)
+    digest(&[provider, subject])
 }
 
 fn user_slot(user_id: &str, provider: &str) -> String {
-    digest(user_id, provider)
+    digest(&[user_id, provider])
 }
 
 /// The table, its `user_slot` unique index and its `user_id` index.

@@ -137,8 +137,7 @@ pub enum LockSubject<'a> {
 }
 
 /// A counted attempt; hand it back to [`Lockout::succeeded`] when the password was right.
-/// (Serialisable: a sign-in that waits for its second factor keeps it in its challenge.)
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug)]
 pub struct Attempt {
     pair: String,
     uncount: Vec<String>,

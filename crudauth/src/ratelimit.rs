@@ -81,6 +81,9 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("oauth_authorize", RateLimit::new(30, HOUR)),
         // Per user: the four two-factor management routes share one budget.
         ("mfa_manage", RateLimit::new(10, HOUR)),
+        // Per user: second-factor codes (verify, management, sudo), which a password reset
+        // does not refill as it does the login lockout.
+        ("mfa_code", RateLimit::new(20, HOUR)),
         // The confirm routes (per client IP): a link is confirmed once or twice; the limit
         // caps what one client can make the server do with guessed or replayed tokens.
         ("password_reset_confirm", RateLimit::new(20, HOUR)),

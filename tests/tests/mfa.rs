@@ -346,8 +346,8 @@ async fn brute_force_across_challenges_of_one_user_hits_the_shared_lockout() {
     }
     assert!(locked, "the login lockout engaged");
     assert!(
-        guesses <= 4,
-        "{guesses} code guesses before the lock (the password attempt counts too)"
+        guesses <= 5,
+        "{guesses} code guesses before the lock (a right password neither counts nor clears)"
     );
     // Locked, even the right code is refused.
     let r = login_form(&app, "fay", PW).await;
@@ -356,6 +356,7 @@ async fn brute_force_across_challenges_of_one_user_hits_the_shared_lockout() {
 
 #[tokio::test]
 async fn the_lockout_deletes_the_challenge_and_five_wrong_codes_kill_it() {
+    // With the login lockout out of the way, the challenge's own cap: 5 codes.
     let app = setup_with(
         "mfa_attempts",
         |c| c,
@@ -381,6 +382,26 @@ async fn the_lockout_deletes_the_challenge_and_five_wrong_codes_kill_it() {
         (r.status.as_u16(), r.detail()),
         (400, "Invalid or expired MFA challenge")
     );
+    // With the default lockout: the 6th attempt on the account is a 429, which deletes the
+    // challenge (the right password before did not count).
+    let app = setup("mfa_lockout_deletes").await;
+    let s = member(&app, "gus").await;
+    let (secret, _) = enrol(&app, &s).await;
+    let token = challenge(&app, "gus").await;
+    for _ in 0..5 {
+        assert_eq!(verify(&app, &token, "000000").await.status, 401);
+    }
+    let token2 = {
+        let r = login_form(&app, "gus", PW).await;
+        assert_eq!(r.status, 429, "the password's attempt is the 6th");
+        token
+    };
+    let r = app
+        .send(Req::post("/mfa/challenge").json(json!({ "challenge": token2 })))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = verify(&app, &token2, &code(&secret)).await;
+    assert!(r.status == 400 || r.status == 429, "{}", r.status);
 }
 
 #[tokio::test]
@@ -435,8 +456,14 @@ async fn a_challenge_dies_with_a_password_change() {
     let s = member(&app, "kim").await;
     let (secret, _) = enrol(&app, &s).await;
     let token = challenge(&app, "kim").await;
-    let user = app.auth.repo().find_by_login("kim").await.unwrap().unwrap();
-    app.auth.revocation().bump(&user).await.unwrap(); // what a password change does
+    let r = app
+        .send(
+            Req::post("/change-password")
+                .session(&s)
+                .json(json!({ "current_password": PW, "new_password": "another long password" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
     let r = verify(&app, &token, &code(&secret)).await;
     assert_eq!(
         (r.status.as_u16(), r.detail()),
@@ -739,24 +766,34 @@ async fn setup_needs_the_password_again_and_a_pending_secret_dies_with_a_passwor
 async fn the_manage_routes_share_a_rate_limit_per_user() {
     let app = setup("mfa_manage_limit").await;
     let s = member(&app, "uma").await;
-    for _ in 0..10 {
+    for i in 0..10u8 {
+        let path = if i % 2 == 0 {
+            "/mfa/totp/confirm"
+        } else {
+            "/mfa/totp/disable"
+        };
         let r = app
             .send(
-                Req::post("/mfa/totp/confirm")
+                Req::post(path)
+                    .peer([10, 0, 0, i])
                     .session(&s)
                     .json(json!({ "code": "000000" })),
             )
             .await;
-        assert_ne!(r.status, 429);
+        assert_ne!(r.status, 429, "{path} from 10.0.0.{i}");
     }
     let r = app
         .send(
             Req::post("/mfa/totp/setup")
+                .peer([10, 0, 1, 1])
                 .session(&s)
                 .json(json!({ "password": PW })),
         )
         .await;
-    assert_eq!(r.status, 429);
+    assert_eq!(
+        r.status, 429,
+        "per user, whatever the address and the route"
+    );
 }
 
 #[tokio::test]
@@ -820,6 +857,20 @@ async fn a_remembered_device_skips_the_second_factor_until_the_epoch_moves() {
         r.cookies().contains_key("session_id"),
         "remembered: {:?}",
         r.json
+    );
+    // Another user's remembered device is not this user's.
+    let z = member(&app, "zed").await;
+    enrol(&app, &z).await;
+    let r = app
+        .send(
+            Req::post("/login")
+                .header("cookie", &cookie)
+                .form(&[("username", "zed"), ("password", PW)]),
+        )
+        .await;
+    assert_eq!(
+        r.json["mfa_required"], true,
+        "wes's device cookie does not skip zed's factor"
     );
     // Another device, or a forged cookie, still gets the challenge.
     let forged = format!("mfa_device={}x", device);
@@ -906,5 +957,151 @@ async fn the_challenge_answer_keeps_the_originals_shape() {
         )
         .await;
     assert_eq!(cross.status, 403);
+    let token = r.json["challenge"].as_str().unwrap().to_owned();
+    for _ in 0..6 {
+        let cross = app
+            .send(
+                Req::post("/mfa/verify")
+                    .header("sec-fetch-site", "cross-site")
+                    .json(json!({ "challenge": token, "code": "000000" })),
+            )
+            .await;
+        assert_eq!(cross.status, 403);
+    }
+    let user = app.auth.repo().find_by_login("yan").await.unwrap().unwrap();
+    let _ = user;
     let _: Value = r.json;
+}
+
+#[tokio::test]
+async fn cross_site_verifies_count_no_attempt() {
+    let app = setup("mfa_cross_site_budget").await;
+    let s = member(&app, "abe").await;
+    let (secret, _) = enrol(&app, &s).await;
+    let token = challenge(&app, "abe").await;
+    for _ in 0..8 {
+        let r = app
+            .send(
+                Req::post("/mfa/verify")
+                    .header("sec-fetch-site", "cross-site")
+                    .json(json!({ "challenge": token, "code": "000000" })),
+            )
+            .await;
+        assert_eq!(r.status, 403);
+    }
+    assert_eq!(verify(&app, &token, &code(&secret)).await.status, 200);
+}
+
+#[tokio::test]
+async fn enrolling_during_sign_in_ends_the_accounts_other_sessions_and_tokens() {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    let app = setup_with(
+        "mfa_enrol_at_sign_in",
+        move |c| {
+            c.required(Required::when(move |_u: std::sync::Arc<User>| {
+                let f = f.clone();
+                async move { f.load(std::sync::atomic::Ordering::SeqCst) }
+            }))
+        },
+        |b| b,
+    )
+    .await;
+    let before = member(&app, "bea").await;
+    let (access, _) = app.token("bea", PW, "").await;
+    flag.store(true, std::sync::atomic::Ordering::SeqCst); // MFA becomes required
+    let r = login_form(&app, "bea", PW).await;
+    let token = r.json["challenge"].as_str().unwrap().to_owned();
+    let secret = r.json["setup"]["secret"].as_str().unwrap().to_owned();
+    let done = verify(&app, &token, &code(&secret)).await;
+    assert_eq!(done.status, 200, "{:?}", done.json);
+    assert_eq!(
+        whoami(&app, &before).await,
+        401,
+        "the session from before enrolment ended"
+    );
+    assert_eq!(
+        app.send(Req::get("/whoami").bearer(&access)).await.status,
+        401
+    );
+    assert_eq!(whoami(&app, &session_of(&done)).await, 200);
+}
+
+#[tokio::test]
+async fn codes_draw_on_a_per_user_budget_a_password_reset_does_not_refill() {
+    let outbox = crudauth_tests::http::outbox_path("mfa_code_budget");
+    let path = outbox.clone();
+    let app = setup_with(
+        "mfa_code_budget",
+        |c| c,
+        move |b| {
+            crudauth_tests::http::with_outbox(b, &path).lockout(crudauth::LockoutConfig {
+                max_attempts: 500,
+                ip_max_attempts: 5000,
+                account_max_attempts: 5000,
+                account_hourly_max_attempts: 5000,
+                ..Default::default()
+            })
+        },
+    )
+    .await;
+    let s = member(&app, "cal").await;
+    let (secret, _) = enrol(&app, &s).await;
+    let mut refused = None;
+    for i in 0..30 {
+        let token = challenge(&app, "cal").await;
+        let r = verify(&app, &token, "000000").await;
+        if r.status == 429 {
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(r.status, 401);
+    }
+    assert_eq!(refused, Some(20), "20 codes an hour per user");
+    // A completed password reset (which clears the login lockout) does not refill it.
+    let r = app
+        .send(Req::post("/password/reset-request").json(json!({ "email": "cal@example.com" })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let mails = crudauth_tests::http::mails(&app.auth, &outbox).await;
+    let reset = mails
+        .iter()
+        .rev()
+        .find(|m| m["link"].as_str().is_some_and(|l| l.contains("reset")))
+        .expect("a reset mail");
+    let token = crudauth_tests::http::token_of(reset);
+    let new_pw = "cal has a brand new pass";
+    let r = app
+        .send(
+            Req::post("/password/reset-confirm")
+                .json(json!({ "token": token, "new_password": new_pw })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = login_form(&app, "cal", new_pw).await;
+    let token = r.json["challenge"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&app, &token, &code(&secret)).await.status, 429);
+}
+
+#[tokio::test]
+async fn recovery_codes_open_nothing_once_the_factor_is_gone() {
+    let app = setup("mfa_orphan_codes").await;
+    let s = member(&app, "dan").await;
+    let (_, codes) = enrol(&app, &s).await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/disable")
+                .session(&s)
+                .json(json!({ "code": codes[0] })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = app
+        .send(
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({ "code": codes[1] })),
+        )
+        .await;
+    assert_eq!(r.status, 401);
 }

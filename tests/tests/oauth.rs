@@ -1782,3 +1782,143 @@ async fn a_provider_sign_in_of_an_account_with_a_second_factor_answers_a_challen
         (Some("oauth"), Some("oidc"))
     );
 }
+
+#[tokio::test]
+async fn a_squatters_second_factor_does_not_survive_the_owners_claim() {
+    let (app, idp) = setup_with(
+        "oauth_mfa_claim",
+        |c| c,
+        |b| b.mfa(crudauth::mfa::MfaConfig::new("crudauth-test")),
+    )
+    .await;
+    // The squatter registers the owner's address (unverified) and enrols a TOTP of their own.
+    app.register("nina@example.com", "nina", "squatter password 1")
+        .await;
+    let s = app.login("nina", "squatter password 1").await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/setup")
+                .session(&s)
+                .json(json!({ "password": "squatter password 1" })),
+        )
+        .await;
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = totp_rs::Builder::new()
+        .with_secret(raw)
+        .with_account_name("t")
+        .build()
+        .unwrap()
+        .generate(now)
+        .to_string();
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .session(&s)
+                .json(json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // The owner proves the address with a provider: the claim removes the squatter's factor.
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-nina", "nina@example.com"),
+        "",
+    )
+    .await;
+    assert!(
+        r.cookies().contains_key("session_id"),
+        "signed in, no squatter's challenge: {}",
+        location(&r)
+    );
+    let status = app.send(Req::get("/mfa").session(&session_of(&r))).await;
+    assert_eq!(status.json["enabled"], false);
+}
+
+#[tokio::test]
+async fn token_mode_with_a_second_factor_ends_in_a_pkce_bound_exchange_code() {
+    let (app, idp) = setup_with(
+        "oauth_mfa_token",
+        |mut c| {
+            c.app_redirects = vec!["com.example.app:/oauth".into()];
+            c
+        },
+        |b| b.mfa(crudauth::mfa::MfaConfig::new("crudauth-test")),
+    )
+    .await;
+    let r = sign_in(
+        &app,
+        &idp,
+        "oidc",
+        Person::verified("s-t2", "tok@example.com"),
+        "",
+    )
+    .await;
+    let s = session_of(&r);
+    let setup = app
+        .send(Req::post("/mfa/totp/setup").session(&s).json(json!({})))
+        .await;
+    let secret = setup.json["secret"].as_str().unwrap().to_owned();
+    let at = |t: u64| {
+        let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
+        totp_rs::Builder::new()
+            .with_secret(raw)
+            .with_account_name("t")
+            .build()
+            .unwrap()
+            .generate(t)
+            .to_string()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        app.send(
+            Req::post("/mfa/totp/confirm")
+                .session(&s)
+                .json(json!({ "code": at(now - 30) }))
+        )
+        .await
+        .status,
+        200
+    );
+    let verifier = "a-native-app-verifier-of-at-least-forty-three-characters-000";
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes());
+    use base64::Engine;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    idp.sign_in_as(Person::verified("s-t2", "tok@example.com"));
+    let q = format!(
+        "?response=token&code_challenge={challenge}&code_challenge_method=S256&redirect_to=com.example.app%3A%2Foauth"
+    );
+    let (r, cookie) = start(&app, "oidc", &q).await;
+    let done = callback(&app, &at_provider(&location(&r)).await, &cookie).await;
+    let target = location(&done);
+    let mfa = target
+        .strip_prefix("com.example.app:/oauth#mfa_challenge=")
+        .unwrap_or_else(|| panic!("{target}"))
+        .to_owned();
+    let r = app
+        .send(Req::post("/mfa/verify").json(json!({ "challenge": mfa, "code": at(now) })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert!(
+        r.json.get("access_token").is_none(),
+        "no tokens to whoever holds the challenge"
+    );
+    let code = r.json["oauth_code"].as_str().unwrap().to_owned();
+    let wrong = app
+        .send(
+            Req::post("/oauth/exchange")
+                .json(json!({ "code": code, "code_verifier": "x".repeat(50) })),
+        )
+        .await;
+    assert_eq!(wrong.status, 400);
+    let _ = wrong;
+}

@@ -541,16 +541,6 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             repo: core.repo.clone(),
             revocation: core.revocation.clone(),
         });
-        #[cfg(feature = "oauth")]
-        let oauth = match self.oauth {
-            Some(config) => Some(crate::oauth::OAuth::new(
-                core.clone(),
-                login.clone(),
-                repo.clone(),
-                config,
-            )?),
-            None => None,
-        };
         #[cfg(feature = "mfa")]
         let mfa = match self.mfa {
             Some(config) => Some(crate::mfa::Mfa::new(
@@ -559,6 +549,20 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 sudo.clone(),
                 config,
             )?),
+            None => None,
+        };
+        #[cfg(feature = "oauth")]
+        let oauth = match self.oauth {
+            Some(config) => {
+                let oauth =
+                    crate::oauth::OAuth::new(core.clone(), login.clone(), repo.clone(), config)?;
+                #[cfg(feature = "mfa")]
+                let oauth = match &mfa {
+                    Some(mfa) => oauth.with_factors(mfa.factors().clone()),
+                    None => oauth,
+                };
+                Some(oauth)
+            }
             None => None,
         };
         Ok(CrudAuth {

@@ -21,10 +21,11 @@ use crate::store::fail_closed;
 pub(crate) use crate::store::repo_fault;
 use crate::user::{MAX_IDENTIFIER_CHARS, UserId, UserRecord};
 
-/// A password sign-in whose lockout success waits for a second factor.
+/// A password sign-in whose success waits for a second factor: the attempt is given back
+/// to the lockout (as the original's `forget_attempt`: a right password neither counts nor
+/// clears the failures before it), and the client is remembered only with the code.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PendingSuccess {
-    attempt: crate::lockout::Attempt,
     requester: String,
 }
 
@@ -109,25 +110,26 @@ impl<U: UserRecord> Login<U> {
         client: &ClientMeta,
         transport: &'static str,
     ) -> Result<VerifiedUser<U>, AuthError> {
-        let (verified, pending) = self
+        let (verified, attempt, pending) = self
             .authenticate_password_deferred(identifier, password, client, transport)
             .await?;
+        self.core.lockout.succeeded(attempt).await;
         self.confirm_success(&verified.user.user_id(), verified.epoch, pending)
             .await;
         Ok(verified)
     }
 
-    /// [`Login::authenticate_password`] with the lockout's success left for later: the
-    /// attempt stays counted until [`Login::confirm_success`] (a second factor first: its
-    /// failed codes then share the budget the password opened, which a fresh password
-    /// success would otherwise reset).
+    /// [`Login::authenticate_password`] with the lockout's success left to the caller: it
+    /// hands the attempt to `Lockout::succeeded` (no second factor), or gives it back with
+    /// `Lockout::refund` and records the success when the code is right (a fresh password
+    /// success must not reset the failed codes before it).
     pub(crate) async fn authenticate_password_deferred(
         &self,
         identifier: &str,
         password: &str,
         client: &ClientMeta,
         transport: &'static str,
-    ) -> Result<(VerifiedUser<U>, PendingSuccess), AuthError> {
+    ) -> Result<(VerifiedUser<U>, Attempt, PendingSuccess), AuthError> {
         let core = &self.core;
         let ctx = client.hook_context(Some(transport));
         if client.ip.is_none() {
@@ -252,14 +254,13 @@ impl<U: UserRecord> Login<U> {
         }
         Ok((
             VerifiedUser { user, epoch },
-            PendingSuccess { attempt, requester },
+            attempt,
+            PendingSuccess { requester },
         ))
     }
 
-    /// Records a sign-in's success with the lockout (its counters clear) and remembers the
-    /// client as one that signed in to the account.
+    /// Remembers the client of a completed sign-in as one that signed in to the account.
     pub(crate) async fn confirm_success(&self, id: &UserId, epoch: i64, pending: PendingSuccess) {
-        self.core.lockout.succeeded(pending.attempt).await;
         self.remember_requester(id, epoch, &pending.requester).await;
     }
 

@@ -36,6 +36,10 @@ pub enum Origin {
     Bearer {
         /// The scopes asked for (clamped again when the tokens are issued).
         scopes: Vec<String>,
+        /// A provider sign-in's PKCE challenge (S256): the verify then answers a one-time
+        /// code for `/oauth/exchange`, which only the client holding the verifier redeems.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pkce: Option<String>,
     },
 }
 
@@ -52,7 +56,7 @@ struct Record {
 }
 
 /// A challenge handed to the client.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Challenge {
     /// The challenge token (256 bits), for `/mfa/verify`.
     pub token: String,
@@ -62,8 +66,16 @@ pub struct Challenge {
     pub setup: Option<Setup>,
 }
 
+impl std::fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenge")
+            .field("expires_in", &self.expires_in)
+            .field("setup", &self.setup.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A sign-in whose second factor was verified.
-#[derive(Debug)]
 pub struct Completed<U> {
     /// The user.
     pub user: Arc<U>,
@@ -75,6 +87,19 @@ pub struct Completed<U> {
     pub recovery_codes: Option<Vec<String>>,
 }
 
+impl<U> std::fmt::Debug for Completed<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completed")
+            .field("epoch", &self.epoch)
+            .field("origin", &self.origin)
+            .field(
+                "recovery_codes",
+                &self.recovery_codes.as_ref().map(Vec::len),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 const INVALID: AuthError = AuthError::BadRequest("Invalid or expired MFA challenge");
 
 impl<U: UserRecord> Mfa<U> {
@@ -83,8 +108,10 @@ impl<U: UserRecord> Mfa<U> {
         format!("mfa_challenge:{hash}")
     }
 
-    fn setup_purpose(token: &str) -> String {
-        format!("challenge-setup:{}", token.len())
+    /// The purpose an enrolment secret is sealed for: this challenge, and no other.
+    fn setup_purpose(&self, token: &str) -> String {
+        let hash = hmac_hex(&self.core.keys.one_time, token.as_bytes());
+        format!("challenge-setup:{hash}")
     }
 
     /// A challenge for a user whose password (or provider) was right; `pending` is the
@@ -102,7 +129,7 @@ impl<U: UserRecord> Mfa<U> {
         let (setup, sealed) = if enrol {
             let secret = codes::new_secret();
             let sealed = (self.seal)
-                .seal(&uid, &Self::setup_purpose(&token), &secret)
+                .seal(&uid, &self.setup_purpose(&token), &secret)
                 .ok_or(AuthError::Internal)?;
             (Some(self.setup_view(user, &secret)?), Some(sealed))
         } else {
@@ -165,7 +192,7 @@ impl<U: UserRecord> Mfa<U> {
             .map_err(crate::store::repo_fault)?;
         let user = user.ok_or(INVALID)?;
         let secret = (self.seal)
-            .open(&record.user_id, &Self::setup_purpose(token), &sealed)
+            .open(&record.user_id, &self.setup_purpose(token), &sealed)
             .ok_or(INVALID)?;
         self.setup_view(&user, &secret).map(Some)
     }
@@ -239,6 +266,12 @@ impl<U: UserRecord> Mfa<U> {
             self.drop_challenge(token).await?;
             return Err(INVALID);
         }
+        // Codes also draw on a per-user budget (`mfa_code`, 20 an hour) that nothing
+        // refills early: a password reset clears the login lockout, not this.
+        if let Err(e) = self.code_budget(&user).await {
+            self.drop_challenge(token).await?;
+            return Err(e);
+        }
         let attempt = match self.login.count_account_attempt(&user, client).await {
             Ok(a) => a,
             Err(e) => {
@@ -251,7 +284,7 @@ impl<U: UserRecord> Mfa<U> {
         let setup_step = match &record.setup {
             Some(sealed) => {
                 let secret = (self.seal)
-                    .open(&record.user_id, &Self::setup_purpose(token), sealed)
+                    .open(&record.user_id, &self.setup_purpose(token), sealed)
                     .ok_or(INVALID)?;
                 self.step_of(&user, &secret, code)
                     .map(|step| (secret, step))
@@ -276,13 +309,20 @@ impl<U: UserRecord> Mfa<U> {
         if claimed.is_none() {
             return Err(INVALID);
         }
+        let mut epoch = record.epoch;
         let recovery_codes = match setup_step {
-            Some((secret, step)) => Some(self.activate(&user, &secret, step).await?),
+            Some((secret, step)) => {
+                let codes = self.activate(&user, &secret, step).await?;
+                // Enabling ends every other session and token, here as at /mfa/totp/confirm;
+                // the sign-in completes at the new epoch.
+                epoch = self.end_all(&user, None).await?;
+                Some(codes)
+            }
             None => None,
         };
         self.core.lockout.succeeded(attempt).await;
         if let Some(pending) = record.pending {
-            self.login.confirm_success(&id, record.epoch, pending).await;
+            self.login.confirm_success(&id, epoch, pending).await;
         }
         if recovery_codes.is_some() {
             let ctx = client.hook_context(None);
@@ -294,7 +334,7 @@ impl<U: UserRecord> Mfa<U> {
         }
         Ok(Completed {
             user: Arc::new(user),
-            epoch: record.epoch,
+            epoch,
             origin: record.origin,
             recovery_codes,
         })

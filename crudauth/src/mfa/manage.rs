@@ -89,7 +89,13 @@ impl<U: UserRecord> Mfa<U> {
         let account = (user.email().or(user.username()))
             .map_or_else(|| user.user_id().to_string(), str::to_owned);
         let totp = codes::totp(secret, &self.config.issuer, &account).ok_or(AuthError::Internal)?;
-        let uri = totp.to_url().map_err(|_| AuthError::Internal)?;
+        let mut uri = totp.to_url().map_err(|_| AuthError::Internal)?;
+        // The original's URI names the parameters even where they are the defaults.
+        for (key, value) in [("algorithm", "SHA1"), ("digits", "6"), ("period", "30")] {
+            if !uri.contains(&format!("{key}=")) {
+                uri.push_str(&format!("&{key}={value}"));
+            }
+        }
         let (qr_svg, qr_png) = codes::qr(&uri).ok_or(AuthError::Internal)?;
         Ok(Setup {
             secret: codes::base32(secret),
@@ -241,6 +247,11 @@ impl<U: UserRecord> Mfa<U> {
         match codes::parse(code) {
             None => Ok(false),
             Some(Code::Recovery(normalized)) => {
+                // Only with a confirmed factor: codes left behind by a race with a disable
+                // open nothing.
+                if !self.enabled(user).await? {
+                    return Ok(false);
+                }
                 let hash = self.recovery_hash(&uid, &normalized);
                 self.factors
                     .use_recovery(&uid, &hash)
@@ -276,6 +287,7 @@ impl<U: UserRecord> Mfa<U> {
         client: &ClientMeta,
     ) -> Result<(), AuthError> {
         let user = principal.user.as_ref();
+        self.code_budget(user).await?;
         let attempt = self.login.count_account_attempt(user, client).await?;
         if !self.check_code(user, code).await? {
             return Err(INVALID_CODE);
@@ -342,10 +354,52 @@ impl<U: UserRecord> Mfa<U> {
         client: &ClientMeta,
     ) -> Result<Elevated, AuthError> {
         let user = principal.user.clone();
+        self.code_budget(&user).await?;
         let check = async || self.check_code(&user, code).await;
         self.sudo
             .elevate_with(principal, client, "Invalid code", check)
             .await
+    }
+
+    /// Every session (but `keep`), token and refresh family of the user ends: the epoch
+    /// moves; answers the new epoch.
+    pub(super) async fn end_all(&self, user: &U, keep: Option<&str>) -> Result<i64, AuthError> {
+        let uid = user.user_id().to_string();
+        let epoch = self.core.revocation.bump(user).await?;
+        if let Some(tokens) = &self.core.tokens {
+            tokens.revoke_all_families(&uid).await?;
+        }
+        if let Some(sessions) = &self.core.sessions {
+            sessions.revoke_all(&uid, keep).await?;
+        }
+        Ok(epoch)
+    }
+
+    /// One code attempt against the user's `mfa_code` budget (per user, not refilled by a
+    /// password reset as the login lockout is).
+    pub(super) async fn code_budget(&self, user: &U) -> Result<(), AuthError> {
+        let key = format!("user:{}", user.user_id());
+        self.core
+            .limiter
+            .enforce("mfa_code", &key)
+            .await
+            .map(|_| ())
+    }
+
+    /// Removes the user's factor and recovery codes: call it when the app deletes a user
+    /// (and an OAuth claim does, for the account's unproven holder's factor).
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+    /// # let auth = b.mfa(crudauth::mfa::MfaConfig::new("App")).build()?;
+    /// assert!(!auth.mfa().unwrap().forget_user(&crudauth::UserId::Int(1)).await?);
+    /// # Ok(()) });
+    /// ```
+    pub async fn forget_user(&self, user: &crate::user::UserId) -> Result<bool, AuthError> {
+        (self.factors)
+            .remove(&user.to_string())
+            .await
+            .map_err(store_fault)
     }
 
     /// A privilege change: the epoch moves (every token and other session ends, every
@@ -354,19 +408,13 @@ impl<U: UserRecord> Mfa<U> {
         &self,
         principal: &Principal<U>,
     ) -> Result<Option<RotatedSession>, AuthError> {
-        let uid = principal.user_id.to_string();
-        let epoch = self.core.revocation.bump(&principal.user).await?;
-        if let Some(tokens) = &self.core.tokens {
-            tokens.revoke_all_families(&uid).await?;
-        }
-        let Some(sessions) = &self.core.sessions else {
-            return Ok(None);
-        };
         let keep = principal.session_handle.as_deref();
-        sessions.revoke_all(&uid, keep).await?;
-        match keep {
-            Some(handle) => sessions.rotate_with(handle, |r| r.epoch = epoch).await,
-            None => Ok(None),
+        let epoch = self.end_all(&principal.user, keep).await?;
+        match (keep, &self.core.sessions) {
+            (Some(handle), Some(sessions)) => {
+                sessions.rotate_with(handle, |r| r.epoch = epoch).await
+            }
+            _ => Ok(None),
         }
     }
 

@@ -235,6 +235,10 @@ impl<U: UserRecord> OAuth<U> {
             .delete_all(&id.to_string())
             .await
             .map_err(store_fault)?;
+        #[cfg(feature = "mfa")]
+        if let Some(factors) = &self.factors {
+            factors.remove(&id.to_string()).await.map_err(store_fault)?;
+        }
         self.login
             .replace_password(&user, &make_unusable_password(), None)
             .await?;

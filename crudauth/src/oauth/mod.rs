@@ -150,6 +150,10 @@ pub struct OAuth<U> {
     login: Login<U>,
     repo: Arc<dyn DynUserRepository<U>>,
     inner: Arc<Inner>,
+    /// The second factors, which a claim removes with everything else the account's
+    /// unproven holder set up.
+    #[cfg(feature = "mfa")]
+    factors: Option<Arc<dyn crate::mfa::FactorStore>>,
 }
 
 impl<U> Clone for OAuth<U> {
@@ -159,6 +163,8 @@ impl<U> Clone for OAuth<U> {
             login: self.login.clone(),
             repo: self.repo.clone(),
             inner: self.inner.clone(),
+            #[cfg(feature = "mfa")]
+            factors: self.factors.clone(),
         }
     }
 }
@@ -258,7 +264,16 @@ impl<U: UserRecord> OAuth<U> {
                 redirects,
                 base,
             }),
+            #[cfg(feature = "mfa")]
+            factors: None,
         })
+    }
+
+    /// The second factors a claim removes (the builder wires it when both are on).
+    #[cfg(feature = "mfa")]
+    pub(crate) fn with_factors(mut self, factors: Arc<dyn crate::mfa::FactorStore>) -> Self {
+        self.factors = Some(factors);
+        self
     }
 
     /// The settings.

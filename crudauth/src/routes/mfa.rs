@@ -98,7 +98,7 @@ pub(super) async fn password_sign_in<U: UserRecord>(
                 redirect_to: None,
             },
         ),
-        Start::Bearer(scopes) => ("bearer", Origin::Bearer { scopes }),
+        Start::Bearer(scopes) => ("bearer", Origin::Bearer { scopes, pkce: None }),
     };
     let Some(mfa) = auth.mfa() else {
         let verified = auth
@@ -107,14 +107,18 @@ pub(super) async fn password_sign_in<U: UserRecord>(
         return Ok(SignIn::Done(verified));
     };
     let login = auth.login();
-    let (verified, pending) = login
+    let (verified, attempt, pending) = login
         .authenticate_password_deferred(identifier, password, client, transport)
         .await?;
     let VerifiedUser { user, epoch } = &verified;
+    let lockout = &auth.core().lockout;
     if mfa.is_due(user).await? && !mfa.remembered(headers, user, *epoch) {
+        // The right password neither counts nor clears: the codes decide.
+        lockout.refund(attempt).await;
         let challenge = mfa.challenge(user, *epoch, origin, Some(pending)).await?;
         return Ok(SignIn::Challenged(private_json(challenge_body(&challenge))));
     }
+    lockout.succeeded(attempt).await;
     login
         .confirm_success(&user.user_id(), *epoch, pending)
         .await;
@@ -254,7 +258,11 @@ async fn verify<U: UserRecord>(
     let (token, code) = fields.finish(token.zip(code))?;
     // Login CSRF, before an attempt is counted: a cross-site page must not finish a
     // sign-in that sets cookies.
-    if is_cross_site(&headers) && auth.sessions().is_some() {
+    let sets_cookies = auth.sessions().is_some()
+        || auth
+            .tokens()
+            .is_some_and(|t| t.config().refresh == crate::tokens::RefreshMode::Cookie);
+    if is_cross_site(&headers) && sets_cookies {
         return Err(AuthError::Forbidden(
             "Cross-site login requests are not allowed.",
         ));
@@ -283,8 +291,21 @@ async fn complete<U: UserRecord>(
         extra.insert("recovery_codes".into(), json!(codes));
     }
     match origin {
-        Origin::Bearer { scopes } => {
+        Origin::Bearer { scopes, pkce } => {
             let tokens = auth.tokens().ok_or(AuthError::Internal)?;
+            // A provider's token-mode flow: a code only its PKCE verifier redeems.
+            #[cfg(feature = "oauth")]
+            if let (Some(challenge), Some(oauth)) = (pkce, auth.oauth()) {
+                let code = oauth.issue_exchange_code(&user, epoch, challenge).await?;
+                let ctx = client.hook_context(Some("bearer"));
+                core.hooks.fire_user(Event::AfterLogin, user, &ctx).await;
+                let mut body = Map::new();
+                body.insert("oauth_code".into(), json!(code));
+                body.extend(extra);
+                return Ok(private_json(Value::Object(body)));
+            }
+            #[cfg(not(feature = "oauth"))]
+            let _ = pkce;
             let pair = crate::transport::bearer::issue(
                 core,
                 &user,

@@ -343,7 +343,10 @@ async fn signed_in<U: UserRecord>(
     {
         use crate::mfa::Origin;
         let origin = match &purpose {
-            Purpose::Token { .. } => Origin::Bearer { scopes: Vec::new() },
+            Purpose::Token { challenge } => Origin::Bearer {
+                scopes: Vec::new(),
+                pkce: challenge.clone(),
+            },
             _ => Origin::Session {
                 provider: Some(provider.clone()),
                 redirect_to: Some(target.clone()),
@@ -358,8 +361,13 @@ async fn signed_in<U: UserRecord>(
         let challenge = mfa.challenge(&user, epoch, origin, None).await?;
         return Ok(match mode {
             ResponseMode::Redirect => {
-                let default = &oauth.config().default_redirect;
-                let head = default.split('#').next().unwrap_or_default();
+                // Token mode: back to the client that started the flow (its app redirect);
+                // a session sign-in: the default redirect, as the original.
+                let back = match &purpose {
+                    Purpose::Token { .. } => &target,
+                    _ => &oauth.config().default_redirect,
+                };
+                let head = back.split('#').next().unwrap_or_default();
                 let target = format!("{head}#mfa_challenge={}", challenge.token);
                 redirect(StatusCode::TEMPORARY_REDIRECT, &target)
             }
