@@ -217,6 +217,17 @@ impl FactorStore for SeaFactorStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn reseal(&self, user_id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let update = Query::update()
+            .table(t(&self.tables.factors))
+            .value(t("secret"), new)
+            .and_where(self.by_user(user_id))
+            .and_where(Expr::col(t("secret")).eq(old))
+            .to_owned();
+        let done = self.db.execute(&update).await.map_err(fault)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn claim_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
         let update = Query::update()
             .table(t(&self.tables.factors))

@@ -542,6 +542,14 @@ async fn a_wrong_rotation_key_fails_closed_and_recovery_codes_still_work() {
     .await;
     let s = member(&app, "pia").await;
     let (secret, codes) = enrol(&app, &s).await;
+    let pia = app.auth.repo().find_by_login("pia").await.unwrap().unwrap();
+    let before = factors
+        .get(&pia.user_id().to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .secret
+        .unwrap();
     // The same database and factors, a configuration whose keys no longer hold [1; 32].
     let f2 = factors.clone();
     let db = app.tdb.db.clone();
@@ -595,6 +603,28 @@ async fn a_wrong_rotation_key_fails_closed_and_recovery_codes_still_work() {
     )
     .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
+    // The secret opened with the old key was sealed again under the new one (its key id
+    // changed), so the old key can be dropped.
+    let pia = rotated
+        .auth
+        .repo()
+        .find_by_login("pia")
+        .await
+        .unwrap()
+        .unwrap();
+    let after = factors
+        .get(&pia.user_id().to_string())
+        .await
+        .unwrap()
+        .unwrap()
+        .secret
+        .unwrap();
+    let key_id = |sealed: &str| sealed.split('.').nth(1).unwrap().to_owned();
+    assert_ne!(
+        key_id(&after),
+        key_id(&before),
+        "sealed again under the first key"
+    );
 }
 
 #[tokio::test]
@@ -1104,4 +1134,43 @@ async fn recovery_codes_open_nothing_once_the_factor_is_gone() {
         )
         .await;
     assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn a_bearer_caller_that_enables_mfa_gets_new_tokens_and_its_old_ones_die() {
+    let app = setup("mfa_bearer_manage").await;
+    member(&app, "fox").await;
+    let (access, _) = app.token("fox", PW, "me:read").await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/setup")
+                .bearer(&access)
+                .json(json!({ "password": PW })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .bearer(&access)
+                .json(json!({ "code": code(&secret) })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["recovery_codes"].as_array().map(Vec::len), Some(10));
+    let fresh = r.json["access_token"]
+        .as_str()
+        .expect("a new pair")
+        .to_owned();
+    assert_eq!(
+        app.send(Req::get("/whoami").bearer(&access)).await.status,
+        401,
+        "the old token died"
+    );
+    let me = app.send(Req::get("/whoami").bearer(&fresh)).await;
+    assert_eq!(
+        (me.status.as_u16(), me.json["scopes"][0].as_str()),
+        (200, Some("me:read"))
+    );
 }

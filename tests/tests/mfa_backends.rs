@@ -52,6 +52,15 @@ async fn the_factor_tables_keep_every_step_and_code_single_use_on_every_database
             (Some("sealed"), None, Some(10))
         );
         assert!(
+            !store.reseal("7", "not-it", "x").await.unwrap(),
+            "{backend:?}: compare-and-set"
+        );
+        assert!(store.reseal("7", "sealed", "sealed-again").await.unwrap());
+        assert_eq!(
+            store.get("7").await.unwrap().unwrap().secret.as_deref(),
+            Some("sealed-again")
+        );
+        assert!(
             !store.claim_step("7", 10).await.unwrap(),
             "{backend:?}: the confirm step is spent"
         );

@@ -72,6 +72,9 @@ pub trait FactorStore: Send + Sync + 'static {
         step: i64,
         at: i64,
     ) -> Result<bool, StoreError>;
+    /// Replaces the confirmed sealed secret only if it is still `old` (sealed again under a
+    /// newer key); `true` if replaced.
+    async fn reseal(&self, user_id: &str, old: &str, new: &str) -> Result<bool, StoreError>;
     /// Claims a time step: `true` only if it is greater than the last one claimed (a
     /// compare-and-set, so of two uses of one code exactly one wins).
     async fn claim_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
@@ -138,6 +141,17 @@ impl FactorStore for MemoryFactorStore {
         factor.confirmed_at = Some(at);
         factor.last_step = Some(step);
         Ok(true)
+    }
+
+    async fn reseal(&self, user_id: &str, old: &str, new: &str) -> Result<bool, StoreError> {
+        let mut rows = self.lock()?;
+        match rows.get_mut(user_id) {
+            Some((factor, _)) if factor.secret.as_deref() == Some(old) => {
+                factor.secret = Some(new.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn claim_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {

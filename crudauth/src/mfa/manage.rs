@@ -46,6 +46,14 @@ impl std::fmt::Debug for Setup {
     }
 }
 
+/// What a privilege change left the caller: its session under a new id (session callers),
+/// and the user's new epoch (a bearer caller's new tokens carry it).
+#[derive(Debug)]
+pub(crate) struct Changed {
+    pub moved: Option<RotatedSession>,
+    pub epoch: i64,
+}
+
 const INVALID_CODE: AuthError = AuthError::Unauthorized("Invalid code");
 const NOT_PENDING: AuthError = AuthError::BadRequest("No authenticator setup is pending.");
 const ALREADY: AuthError = AuthError::BadRequest("Two-factor authentication is already enabled.");
@@ -166,7 +174,7 @@ impl<U: UserRecord> Mfa<U> {
         principal: &Principal<U>,
         code: &str,
         client: &ClientMeta,
-    ) -> Result<(Vec<String>, Option<RotatedSession>), AuthError> {
+    ) -> Result<(Vec<String>, Changed), AuthError> {
         let user = principal.user.as_ref();
         let uid = user.user_id().to_string();
         let factor = self.factors.get(&uid).await.map_err(store_fault)?;
@@ -263,7 +271,7 @@ impl<U: UserRecord> Mfa<U> {
                 let Some(sealed) = factor.and_then(|f| f.secret) else {
                     return Ok(false);
                 };
-                let Some(secret) = self.seal.open(&uid, "totp", &sealed) else {
+                let Some((secret, current)) = self.seal.open_with(&uid, "totp", &sealed) else {
                     tracing::error!(user_id = %uid, "crudauth: a TOTP secret does not open (tampered, or its key was removed); TOTP codes are refused, recovery codes still work");
                     return Ok(false);
                 };
@@ -271,10 +279,20 @@ impl<U: UserRecord> Mfa<U> {
                     return Ok(false);
                 };
                 let step = i64::try_from(step).map_err(|_| AuthError::Internal)?;
-                self.factors
+                let claimed = (self.factors)
                     .claim_step(&uid, step)
                     .await
-                    .map_err(store_fault)
+                    .map_err(store_fault)?;
+                // Opened with an older key: sealed again under the current one (best
+                // effort), so the older key can be retired once every secret moved.
+                if claimed
+                    && !current
+                    && let Some(again) = self.seal.seal(&uid, "totp", &secret)
+                    && let Err(e) = self.factors.reseal(&uid, &sealed, &again).await
+                {
+                    tracing::warn!(error = %e, "crudauth: could not seal a TOTP secret again");
+                }
+                Ok(claimed)
             }
         }
     }
@@ -303,7 +321,7 @@ impl<U: UserRecord> Mfa<U> {
         principal: &Principal<U>,
         code: &str,
         client: &ClientMeta,
-    ) -> Result<Option<RotatedSession>, AuthError> {
+    ) -> Result<Changed, AuthError> {
         let user = principal.user.as_ref();
         if self.is_required(user).await {
             return Err(AuthError::Forbidden(
@@ -332,7 +350,7 @@ impl<U: UserRecord> Mfa<U> {
         principal: &Principal<U>,
         code: &str,
         client: &ClientMeta,
-    ) -> Result<(Vec<String>, Option<RotatedSession>), AuthError> {
+    ) -> Result<(Vec<String>, Changed), AuthError> {
         let user = principal.user.as_ref();
         if !self.enabled(user).await? {
             return Err(AuthError::BadRequest(
@@ -404,18 +422,16 @@ impl<U: UserRecord> Mfa<U> {
 
     /// A privilege change: the epoch moves (every token and other session ends, every
     /// refresh family too), and the caller's own session lives on under a new id.
-    async fn end_others(
-        &self,
-        principal: &Principal<U>,
-    ) -> Result<Option<RotatedSession>, AuthError> {
+    async fn end_others(&self, principal: &Principal<U>) -> Result<Changed, AuthError> {
         let keep = principal.session_handle.as_deref();
         let epoch = self.end_all(&principal.user, keep).await?;
-        match (keep, &self.core.sessions) {
+        let moved = match (keep, &self.core.sessions) {
             (Some(handle), Some(sessions)) => {
-                sessions.rotate_with(handle, |r| r.epoch = epoch).await
+                sessions.rotate_with(handle, |r| r.epoch = epoch).await?
             }
-            _ => Ok(None),
-        }
+            _ => None,
+        };
+        Ok(Changed { moved, epoch })
     }
 
     async fn fire(&self, event: Event, principal: &Principal<U>, client: &ClientMeta) {

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 pub use challenge::{Challenge, Completed, Origin};
 pub use factors::{FactorStore, MemoryFactorStore, TotpFactor};
+pub(crate) use manage::Changed;
 pub use manage::{MfaStatus, Setup};
 
 use crate::core::Core;

@@ -67,6 +67,18 @@ impl Seal {
     /// Opens a sealed text; `None` for anything tampered, sealed for another user or
     /// purpose, or under a key no longer in the list (fails closed).
     pub(crate) fn open(&self, user_id: &str, purpose: &str, text: &str) -> Option<Vec<u8>> {
+        self.open_with(user_id, purpose, text)
+            .map(|(plain, _)| plain)
+    }
+
+    /// [`Seal::open`], and whether the first (current) key opened it: a text opened with an
+    /// older key is worth sealing again, so the older key can be retired.
+    pub(crate) fn open_with(
+        &self,
+        user_id: &str,
+        purpose: &str,
+        text: &str,
+    ) -> Option<(Vec<u8>, bool)> {
         let mut parts = text.splitn(3, '.');
         let (Some("v1"), Some(id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
             return None;
@@ -81,7 +93,9 @@ impl Seal {
         // The named key first, then the rest (an id is only a hint).
         let mut order: Vec<&[u8; 32]> = self.keys.iter().filter(|k| key_id(k) == id).collect();
         order.extend(self.keys.iter().filter(|k| key_id(k) != id));
+        let first = self.keys.first();
         order.into_iter().find_map(|key| {
+            let current = first == Some(key);
             XChaCha20Poly1305::new(&Key::from(*key))
                 .decrypt(
                     &nonce,
@@ -91,6 +105,7 @@ impl Seal {
                     },
                 )
                 .ok()
+                .map(|plain| (plain, current))
         })
     }
 }

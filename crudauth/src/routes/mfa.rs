@@ -18,7 +18,6 @@ use crate::hooks::Event;
 use crate::login::VerifiedUser;
 use crate::mfa::{Challenge, Completed, Mfa, Origin};
 use crate::principal::Principal;
-use crate::session::RotatedSession;
 use crate::transport::bearer::pair_response_with;
 use crate::transport::session::{is_cross_site, no_store, set_session_cookie, set_sign_in_cookies};
 use crate::user::UserRecord;
@@ -148,17 +147,33 @@ fn code_of(headers: &HeaderMap, body: &Bytes) -> Result<String, AuthError> {
     fields.finish(code)
 }
 
-/// Answers with the caller's session moved to a new id (the old one died with the change).
-fn moved_response(
+/// Answers a privilege change: a session caller gets its session's new id as the cookie
+/// (the old one died), a bearer caller a new token pair at the new epoch (its old tokens
+/// died with the others).
+async fn changed_response<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    principal: &Principal<U>,
     body: Value,
-    moved: Option<RotatedSession>,
-    auth_sessions: Option<&crate::session::Sessions>,
-) -> Response {
+    changed: crate::mfa::Changed,
+) -> Result<Response, AuthError> {
+    if principal.via == crate::principal::Transport::Bearer
+        && let Some(tokens) = auth.tokens()
+    {
+        let scopes = principal.scopes.iter().map(String::as_str);
+        let pair =
+            crate::transport::bearer::issue(auth.core(), &principal.user, changed.epoch, scopes)
+                .await?;
+        let extra = match body {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        return Ok(pair_response_with(tokens, pair, extra));
+    }
     let mut response = private_json(body);
-    if let (Some(moved), Some(sessions)) = (moved, auth_sessions) {
+    if let (Some(moved), Some(sessions)) = (changed.moved, auth.sessions()) {
         set_session_cookie(sessions, &moved.id, &mut response);
     }
-    response
+    Ok(response)
 }
 
 async fn setup<U: UserRecord>(
@@ -191,8 +206,9 @@ async fn confirm<U: UserRecord>(
     let mfa = service(&auth)?;
     let allowed = limited(&auth, &principal).await?;
     let code = code_of(&headers, &body)?;
-    let (codes, moved) = mfa.confirm(&principal, &code, &client).await?;
-    let response = moved_response(json!({ "recovery_codes": codes }), moved, auth.sessions());
+    let (codes, changed) = mfa.confirm(&principal, &code, &client).await?;
+    let body = json!({ "recovery_codes": codes });
+    let response = changed_response(&auth, &principal, body, changed).await?;
     Ok(with_limit(response, allowed))
 }
 
@@ -206,12 +222,10 @@ async fn disable<U: UserRecord>(
     let mfa = service(&auth)?;
     let allowed = limited(&auth, &principal).await?;
     let code = code_of(&headers, &body)?;
-    let moved = mfa.disable(&principal, &code, &client).await?;
+    let changed = mfa.disable(&principal, &code, &client).await?;
     let body = json!({ "detail": "Two-factor authentication disabled." });
-    Ok(with_limit(
-        moved_response(body, moved, auth.sessions()),
-        allowed,
-    ))
+    let response = changed_response(&auth, &principal, body, changed).await?;
+    Ok(with_limit(response, allowed))
 }
 
 async fn regenerate<U: UserRecord>(
@@ -224,8 +238,9 @@ async fn regenerate<U: UserRecord>(
     let mfa = service(&auth)?;
     let allowed = limited(&auth, &principal).await?;
     let code = code_of(&headers, &body)?;
-    let (codes, moved) = mfa.regenerate(&principal, &code, &client).await?;
-    let response = moved_response(json!({ "recovery_codes": codes }), moved, auth.sessions());
+    let (codes, changed) = mfa.regenerate(&principal, &code, &client).await?;
+    let body = json!({ "recovery_codes": codes });
+    let response = changed_response(&auth, &principal, body, changed).await?;
     Ok(with_limit(response, allowed))
 }
 
