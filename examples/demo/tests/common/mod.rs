@@ -23,13 +23,23 @@ pub fn demo_binary() -> &'static str {
     env!("CARGO_BIN_EXE_crudauth-demo")
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, handed out once per test binary, and below Linux's
+/// ephemeral range (32768 and up), so the outgoing connections of tests running in parallel
+/// (databases, Redis) cannot take it as their source port before the demo binds it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+        let port = 20_000 + random % 12_000;
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Starts the demo on `port` with these arguments and environment, and waits until it
@@ -42,7 +52,7 @@ pub async fn spawn(port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
     for (k, v) in env {
         command.env(k, v);
     }
-    let demo = Demo(
+    let mut demo = Demo(
         command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -51,6 +61,10 @@ pub async fn spawn(port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
             .expect("start the demo"),
     );
     for _ in 0..200 {
+        // A demo that exited (its port was taken) must not pass for one that listens.
+        if let Ok(Some(status)) = demo.0.try_wait() {
+            panic!("the demo on port {port} exited at start: {status}");
+        }
         if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return demo;
         }
