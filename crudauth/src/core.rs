@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::background::Background;
 use crate::delivery::Deliveries;
+use crate::error::AuthError;
 use crate::hooks::Hooks;
 use crate::keys::Keys;
 use crate::lockout::Lockout;
@@ -20,7 +21,7 @@ use crate::revocation::Revocation;
 use crate::session::Sessions;
 use crate::store::Store;
 use crate::tokens::TokenService;
-use crate::user::DynUserRepository;
+use crate::user::{DynUserRepository, UserRecord};
 
 /// The shared parts of one configured auth facade.
 pub(crate) struct Core<U> {
@@ -44,4 +45,18 @@ pub(crate) struct Core<U> {
     /// How recent a sign-in must be for `/set-password` (the recovery config's
     /// `fresh_sign_in`, 10 minutes without one).
     pub fresh_sign_in: Duration,
+}
+
+impl<U: UserRecord> Core<U> {
+    /// The user of an id in its text form (as records and tokens carry it): `None` when it
+    /// does not parse as this table's key or nobody has it; a repository fault is a 503.
+    pub(crate) async fn user_by_text_id(&self, raw: &str) -> Result<Option<U>, AuthError> {
+        let Some(id) = self.repo.schema().id_kind.parse(raw) else {
+            return Ok(None);
+        };
+        self.repo
+            .find_by_id(&id)
+            .await
+            .map_err(crate::store::repo_fault)
+    }
 }

@@ -149,3 +149,27 @@ impl TestDb {
         }
     }
 }
+
+/// The RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at a unix time: what an
+/// authenticator app shows.
+pub fn totp_code(secret: &str, unix_time: u64) -> String {
+    let raw = totp_rs::Secret::try_from_base32(secret).expect("a base32 secret");
+    let totp = totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_skew(1)
+        .with_step_duration(30)
+        .with_secret(raw)
+        .with_account_name("t")
+        .build()
+        .expect("a TOTP");
+    totp.generate(unix_time).to_string()
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}

@@ -11,25 +11,12 @@ use serde_json::{Value, json};
 const PW: &str = "a long password 1";
 
 fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    crudauth_tests::unix_now()
 }
 
 /// The code of a base32 secret at a unix time.
 fn code_at(secret: &str, time: u64) -> String {
-    let raw = totp_rs::Secret::try_from_base32(secret).expect("base32");
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_skew(1)
-        .with_step_duration(30)
-        .with_secret(raw)
-        .with_account_name("t")
-        .build()
-        .expect("totp");
-    totp.generate(time).to_string()
+    crudauth_tests::totp_code(secret, time)
 }
 
 /// A code of the current step, and one of the next (a step not claimed yet).

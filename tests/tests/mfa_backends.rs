@@ -177,20 +177,8 @@ async fn a_second_factor_sign_in_works_with_every_store_and_database_of_the_matr
                 .as_str()
                 .unwrap_or_else(|| panic!("{backend:?}/{}: {:?}", store.name, r.json))
                 .to_owned();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
-            let totp = |t: u64| {
-                let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
-                totp_rs::Builder::new()
-                    .with_secret(raw)
-                    .with_account_name("t")
-                    .build()
-                    .unwrap()
-                    .generate(t)
-                    .to_string()
-            };
+            let now = crudauth_tests::unix_now();
+            let totp = |t: u64| crudauth_tests::totp_code(&secret, t);
             let r = send(
                 &app,
                 with(Req::post("/mfa/totp/confirm")).json(json!({ "code": totp(now - 30) })),

@@ -1722,20 +1722,8 @@ async fn a_provider_sign_in_of_an_account_with_a_second_factor_answers_a_challen
         .await;
     assert_eq!(setup.status, 200, "{:?}", setup.json);
     let secret = setup.json["secret"].as_str().unwrap().to_owned();
-    let at = |t: u64| {
-        let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
-        totp_rs::Builder::new()
-            .with_secret(raw)
-            .with_account_name("t")
-            .build()
-            .unwrap()
-            .generate(t)
-            .to_string()
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let at = |t: u64| crudauth_tests::totp_code(&secret, t);
+    let now = crudauth_tests::unix_now();
     let r = app
         .send(
             Req::post("/mfa/totp/confirm")
@@ -1803,18 +1791,7 @@ async fn a_squatters_second_factor_does_not_survive_the_owners_claim() {
         )
         .await;
     let secret = r.json["secret"].as_str().unwrap().to_owned();
-    let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let code = totp_rs::Builder::new()
-        .with_secret(raw)
-        .with_account_name("t")
-        .build()
-        .unwrap()
-        .generate(now)
-        .to_string();
+    let code = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now());
     let r = app
         .send(
             Req::post("/mfa/totp/confirm")
@@ -1865,20 +1842,8 @@ async fn token_mode_with_a_second_factor_ends_in_a_pkce_bound_exchange_code() {
         .send(Req::post("/mfa/totp/setup").session(&s).json(json!({})))
         .await;
     let secret = setup.json["secret"].as_str().unwrap().to_owned();
-    let at = |t: u64| {
-        let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
-        totp_rs::Builder::new()
-            .with_secret(raw)
-            .with_account_name("t")
-            .build()
-            .unwrap()
-            .generate(t)
-            .to_string()
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let at = |t: u64| crudauth_tests::totp_code(&secret, t);
+    let now = crudauth_tests::unix_now();
     assert_eq!(
         app.send(
             Req::post("/mfa/totp/confirm")

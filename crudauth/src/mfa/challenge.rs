@@ -177,20 +177,10 @@ impl<U: UserRecord> Mfa<U> {
         let Some(sealed) = record.setup else {
             return Ok(None);
         };
-        let id = self
-            .core
-            .repo
-            .schema()
-            .id_kind
-            .parse(&record.user_id)
+        let user = (self.core)
+            .user_by_text_id(&record.user_id)
+            .await?
             .ok_or(INVALID)?;
-        let user = self
-            .core
-            .repo
-            .find_by_id(&id)
-            .await
-            .map_err(crate::store::repo_fault)?;
-        let user = user.ok_or(INVALID)?;
         let secret = (self.seal)
             .open(&record.user_id, &self.setup_purpose(token), &sealed)
             .ok_or(INVALID)?;
@@ -242,19 +232,7 @@ impl<U: UserRecord> Mfa<U> {
             self.drop_challenge(token).await?;
             return Err(INVALID);
         }
-        let id = self
-            .core
-            .repo
-            .schema()
-            .id_kind
-            .parse(&record.user_id)
-            .ok_or(INVALID)?;
-        let found = self
-            .core
-            .repo
-            .find_by_id(&id)
-            .await
-            .map_err(crate::store::repo_fault)?;
+        let found = self.core.user_by_text_id(&record.user_id).await?;
         let user = match found {
             Some(u) if u.is_active() => u,
             _ => {
@@ -322,7 +300,9 @@ impl<U: UserRecord> Mfa<U> {
         };
         self.core.lockout.succeeded(attempt).await;
         if let Some(pending) = record.pending {
-            self.login.confirm_success(&id, epoch, pending).await;
+            self.login
+                .confirm_success(&user.user_id(), epoch, pending)
+                .await;
         }
         if recovery_codes.is_some() {
             let ctx = client.hook_context(None);
@@ -341,15 +321,11 @@ impl<U: UserRecord> Mfa<U> {
     }
 
     fn device_cookie_name(&self) -> &'static str {
-        let prefixed = self.core.sessions.as_ref().is_none_or(|s| {
-            let c = s.config();
-            c.secure && c.host_prefix && c.path == "/"
-        });
-        if prefixed {
-            "__Host-mfa_device"
-        } else {
-            "mfa_device"
-        }
+        crate::transport::session::companion_cookie_name(
+            self.core.sessions.as_ref(),
+            "__Host-mfa_device",
+            "mfa_device",
+        )
     }
 
     fn device_mac(&self, uid: &str, epoch: i64, expires: i64, device: &str) -> String {

@@ -60,10 +60,7 @@ fn now() -> i64 {
 
 impl<U: UserRecord> OAuth<U> {
     async fn find_user(&self, id: &str) -> Result<Option<U>, AuthError> {
-        let Some(id) = self.core.repo.schema().id_kind.parse(id) else {
-            return Ok(None);
-        };
-        self.core.repo.find_by_id(&id).await.map_err(repo_fault)
+        self.core.user_by_text_id(id).await
     }
 
     /// The app's `on_before_login` veto, asked before anything is changed for the sign-in.

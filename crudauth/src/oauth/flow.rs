@@ -225,19 +225,9 @@ impl<U: UserRecord> OAuth<U> {
         if !matches {
             return Err(INVALID);
         }
-        let id = self
-            .core
-            .repo
-            .schema()
-            .id_kind
-            .parse(&pending.user_id)
-            .ok_or(INVALID)?;
-        let user = self
-            .core
-            .repo
-            .find_by_id(&id)
-            .await
-            .map_err(crate::store::repo_fault)?
+        let user = (self.core)
+            .user_by_text_id(&pending.user_id)
+            .await?
             .ok_or(INVALID)?;
         let epoch = self.core.revocation.epoch(&user).await?;
         if !user.is_active() || epoch != pending.epoch {
@@ -249,15 +239,11 @@ impl<U: UserRecord> OAuth<U> {
     /// The state cookie's name: `__Host-oauth_state` where the session cookie is prefixed
     /// too (a `Secure` session cookie with `host_prefix`), else `oauth_state`.
     pub(crate) fn state_cookie_name(&self) -> &'static str {
-        let prefixed = self.core.sessions.as_ref().is_none_or(|s| {
-            let c = s.config();
-            c.secure && c.host_prefix && c.path == "/"
-        });
-        if prefixed {
-            state::HOST_STATE_COOKIE
-        } else {
-            state::STATE_COOKIE
-        }
+        crate::transport::session::companion_cookie_name(
+            self.core.sessions.as_ref(),
+            state::HOST_STATE_COOKIE,
+            state::STATE_COOKIE,
+        )
     }
 
     /// The pending states the request's cookie carries.

@@ -28,7 +28,6 @@ use std::time::Duration;
 use crate::core::Core;
 use crate::error::{AuthError, ConfigError};
 use crate::login::Login;
-use crate::store::repo_fault;
 use crate::user::{LogicalField, UserRecord, normalize_email};
 
 use self::tokens::{OneTimeTokens, TokenRecord};
@@ -247,12 +246,7 @@ impl<U: UserRecord> Recovery<U> {
     /// The checks every redemption makes: the user still exists and is active, the epoch has
     /// not moved since the token was issued, and the address is still the one it was for.
     async fn current_user(&self, record: &TokenRecord) -> Result<Option<U>, AuthError> {
-        let repo = &self.core.repo;
-        let Some(id) = repo.schema().id_kind.parse(&record.user_id) else {
-            return Ok(None);
-        };
-        let user = repo.find_by_id(&id).await.map_err(repo_fault)?;
-        let Some(user) = user else {
+        let Some(user) = self.core.user_by_text_id(&record.user_id).await? else {
             return Ok(None);
         };
         if !user.is_active()

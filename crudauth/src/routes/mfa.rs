@@ -196,6 +196,23 @@ async fn setup<U: UserRecord>(
     Ok(with_limit(private_json(setup), allowed))
 }
 
+/// A management route (confirm, disable, regenerate): the shared `mfa_manage` limit, the
+/// `{code}` body, the change, and the answer carrying the caller's moved session or new
+/// tokens.
+async fn manage<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    principal: &Principal<U>,
+    (headers, body): (&HeaderMap, &Bytes),
+    change: impl AsyncFnOnce(&Mfa<U>, String) -> Result<(Value, crate::mfa::Changed), AuthError>,
+) -> Result<Response, AuthError> {
+    let mfa = service(auth)?;
+    let allowed = limited(auth, principal).await?;
+    let code = code_of(headers, body)?;
+    let (answer, changed) = change(mfa, code).await?;
+    let response = changed_response(auth, principal, answer, changed).await?;
+    Ok(with_limit(response, allowed))
+}
+
 async fn confirm<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
@@ -203,13 +220,11 @@ async fn confirm<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let mfa = service(&auth)?;
-    let allowed = limited(&auth, &principal).await?;
-    let code = code_of(&headers, &body)?;
-    let (codes, changed) = mfa.confirm(&principal, &code, &client).await?;
-    let body = json!({ "recovery_codes": codes });
-    let response = changed_response(&auth, &principal, body, changed).await?;
-    Ok(with_limit(response, allowed))
+    manage(&auth, &principal, (&headers, &body), async |mfa, code| {
+        let (codes, changed) = mfa.confirm(&principal, &code, &client).await?;
+        Ok((json!({ "recovery_codes": codes }), changed))
+    })
+    .await
 }
 
 async fn disable<U: UserRecord>(
@@ -219,13 +234,14 @@ async fn disable<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let mfa = service(&auth)?;
-    let allowed = limited(&auth, &principal).await?;
-    let code = code_of(&headers, &body)?;
-    let changed = mfa.disable(&principal, &code, &client).await?;
-    let body = json!({ "detail": "Two-factor authentication disabled." });
-    let response = changed_response(&auth, &principal, body, changed).await?;
-    Ok(with_limit(response, allowed))
+    manage(&auth, &principal, (&headers, &body), async |mfa, code| {
+        let changed = mfa.disable(&principal, &code, &client).await?;
+        Ok((
+            json!({ "detail": "Two-factor authentication disabled." }),
+            changed,
+        ))
+    })
+    .await
 }
 
 async fn regenerate<U: UserRecord>(
@@ -235,13 +251,11 @@ async fn regenerate<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let mfa = service(&auth)?;
-    let allowed = limited(&auth, &principal).await?;
-    let code = code_of(&headers, &body)?;
-    let (codes, changed) = mfa.regenerate(&principal, &code, &client).await?;
-    let body = json!({ "recovery_codes": codes });
-    let response = changed_response(&auth, &principal, body, changed).await?;
-    Ok(with_limit(response, allowed))
+    manage(&auth, &principal, (&headers, &body), async |mfa, code| {
+        let (codes, changed) = mfa.regenerate(&principal, &code, &client).await?;
+        Ok((json!({ "recovery_codes": codes }), changed))
+    })
+    .await
 }
 
 async fn challenge_setup<U: UserRecord>(

@@ -191,3 +191,16 @@ pub fn clear_cookies(sessions: &Sessions, response: &mut Response) {
         );
     }
 }
+
+/// The name of a cookie crudauth sets beside the session's (the OAuth state, the remembered
+/// device): `prefixed` (`__Host-...`) wherever the session cookie carries that prefix, and
+/// without a session transport; `plain` otherwise (a non-`Secure` development setup).
+#[cfg(any(feature = "oauth", feature = "mfa"))]
+pub(crate) fn companion_cookie_name(
+    sessions: Option<&Sessions>,
+    prefixed: &'static str,
+    plain: &'static str,
+) -> &'static str {
+    let host = sessions.is_none_or(|s| s.config().cookie_name.starts_with("__Host-"));
+    if host { prefixed } else { plain }
+}
