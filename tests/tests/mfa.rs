@@ -1161,3 +1161,42 @@ async fn a_bearer_caller_that_enables_mfa_gets_new_tokens_and_its_old_ones_die()
         (200, Some("me:read"))
     );
 }
+
+/// DESIGN 6.12: a privilege change (enabling MFA) moves the caller's session to a new id;
+/// a copy of the old cookie dies at once.
+#[tokio::test]
+async fn a_copy_of_the_session_cookie_taken_before_enabling_mfa_dies() {
+    let app = setup("mfa_old_cookie").await;
+    let s = member(&app, "gia").await;
+    let stolen = s.id.clone();
+    enrol(&app, &s).await;
+    let old = app
+        .send(Req::get("/whoami").header("cookie", format!("session_id={stolen}")))
+        .await;
+    assert_eq!(old.status, 401, "the pre-change id is dead");
+    assert_eq!(whoami(&app, &s).await, 200, "the browser holds the new id");
+}
+
+/// DESIGN 6.4: a sign-in completed by `/mfa/verify` draws a new session id and ends the
+/// session the browser presented (no fixation).
+#[tokio::test]
+async fn a_second_factor_sign_in_ends_the_presented_session() {
+    let app = setup("mfa_fixation").await;
+    let s = member(&app, "hux").await;
+    let (secret, _) = enrol(&app, &s).await;
+    let planted = crudauth_tests::http::current_id(&s);
+    let token = challenge(&app, "hux").await;
+    let r = app
+        .send(
+            Req::post("/mfa/verify")
+                .header("cookie", format!("session_id={planted}"))
+                .json(json!({ "challenge": token, "code": code(&secret) })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_ne!(session_of(&r).id, planted);
+    let old = app
+        .send(Req::get("/whoami").header("cookie", format!("session_id={planted}")))
+        .await;
+    assert_eq!(old.status, 401);
+}

@@ -1887,3 +1887,28 @@ async fn token_mode_with_a_second_factor_ends_in_a_pkce_bound_exchange_code() {
     assert_eq!(wrong.status, 400);
     let _ = wrong;
 }
+
+/// DESIGN 6.4: a provider sign-in draws a new session id and ends the session the browser
+/// presented (no fixation).
+#[tokio::test]
+async fn a_provider_sign_in_ends_the_presented_session() {
+    let (app, idp) = setup("oauth_fixation").await;
+    app.register("fix@example.com", "fix", "a long password 1")
+        .await;
+    let planted = app.login("fix", "a long password 1").await;
+    idp.sign_in_as(Person::verified("s-fix", "other@example.com"));
+    let (r, cookie) = start(&app, "oidc", "").await;
+    let back = at_provider(&location(&r)).await;
+    let done = app
+        .send(Req::get(&back).header(
+            "cookie",
+            format!("oauth_state={cookie}; session_id={}", planted.id),
+        ))
+        .await;
+    let fresh = session_of(&done);
+    assert_ne!(fresh.id, planted.id);
+    let old = app
+        .send(Req::get("/whoami").header("cookie", format!("session_id={}", planted.id)))
+        .await;
+    assert_eq!(old.status, 401, "the presented session ended");
+}
