@@ -8,13 +8,21 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A running demo process, killed when dropped.
-pub struct Demo(Child);
+/// A running demo process, killed when dropped; its log (stderr) is printed when the test
+/// that started it fails, so a failure that comes from the server shows why.
+pub struct Demo(Child, std::path::PathBuf);
 
 impl Drop for Demo {
     fn drop(&mut self) {
         let _ = self.0.kill();
-        let _ = self.0.wait();
+        let status = self.0.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!("--- the demo ({status:?}) logged:\n{}", tail.join("\n"));
+        }
+        let _ = std::fs::remove_file(&self.1);
     }
 }
 
@@ -52,13 +60,20 @@ pub async fn spawn(port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
     for (k, v) in env {
         command.env(k, v);
     }
+    let log = std::env::temp_dir().join(format!(
+        "crudauth-demo-{port}-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let stderr = std::fs::File::create(&log).expect("the demo's log file");
     let mut demo = Demo(
         command
             .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start the demo"),
+        log,
     );
     for _ in 0..200 {
         // A demo that exited (its port was taken) must not pass for one that listens.
@@ -81,7 +96,6 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -91,9 +105,30 @@ pub async fn http(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
+    let mut raw = Vec::new();
+    for attempt in 0..2 {
+        raw.clear();
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(req.as_bytes()).await.unwrap();
+        match stream.read_to_end(&mut raw).await {
+            Ok(_) => break,
+            // A reset after a whole answer (head and all) lost nothing; a reset before any
+            // byte of it is retried once (a server that resets every time still fails the
+            // test, with its log printed by `Demo`).
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                if raw.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+                assert!(
+                    raw.is_empty() && attempt == 0,
+                    "{method} {path}: reset mid-answer: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+    let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head
         .split(' ')
