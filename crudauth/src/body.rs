@@ -163,6 +163,29 @@ impl Fields {
         }
     }
 
+    /// A required field holding a JSON value of type `T` (a WebAuthn credential): an issue
+    /// when missing or not of that shape.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(crate) fn value<T: serde::de::DeserializeOwned>(&mut self, field: &str) -> Option<T> {
+        match self.map.get(field) {
+            None | Some(Value::Null) => {
+                self.issues.push(ValidationIssue::missing(field));
+                None
+            }
+            Some(v) => match T::deserialize(v) {
+                Ok(t) => Some(t),
+                Err(_) => {
+                    self.issues.push(ValidationIssue::body(
+                        field,
+                        "value_error",
+                        "Input is not a valid value of this field",
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
     /// Every field of the body (for the allow-listed extra fields of `/register`).
     pub(crate) fn all(&self) -> &Map<String, Value> {
         &self.map

@@ -29,6 +29,8 @@ pub(crate) struct Inner<U> {
     pub oauth: Option<crate::oauth::OAuth<U>>,
     #[cfg(feature = "mfa")]
     pub mfa: Option<crate::mfa::Mfa<U>>,
+    #[cfg(feature = "passkeys")]
+    pub passkeys: Option<crate::passkey::Passkeys<U>>,
 }
 
 /// The authentication facade: repository + store + transports + hooks, wired once.

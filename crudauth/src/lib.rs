@@ -86,6 +86,8 @@ pub mod login;
 pub mod mfa;
 #[cfg(feature = "oauth")]
 pub mod oauth;
+#[cfg(feature = "passkeys")]
+pub mod passkey;
 pub mod password;
 pub mod policy;
 pub mod principal;

@@ -6,6 +6,8 @@ mod hooks;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
+#[cfg(feature = "passkeys")]
+mod passkey;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -59,6 +61,8 @@ pub struct CrudAuthBuilder<U> {
     oauth: Option<crate::oauth::OAuthConfig>,
     #[cfg(feature = "mfa")]
     mfa: Option<crate::mfa::MfaConfig<U>>,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<crate::passkey::PasskeyConfig>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -99,6 +103,8 @@ impl<U: UserRecord> CrudAuth<U> {
             oauth: None,
             #[cfg(feature = "mfa")]
             mfa: None,
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
         }
     }
 }
@@ -552,7 +558,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             None => None,
         };
         #[cfg(feature = "oauth")]
-        let oauth = match self.oauth {
+        #[allow(unused_mut)] // the passkeys wire themselves into it
+        let mut oauth = match self.oauth {
             Some(config) => {
                 let oauth =
                     crate::oauth::OAuth::new(core.clone(), login.clone(), repo.clone(), config)?;
@@ -565,6 +572,13 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             }
             None => None,
         };
+        #[cfg(feature = "passkeys")]
+        let passkeys = passkey::wire(
+            self.passkeys,
+            (&core, &login, &sudo),
+            #[cfg(feature = "oauth")]
+            &mut oauth,
+        )?;
         Ok(CrudAuth {
             inner: Arc::new(Inner {
                 repo,
@@ -576,6 +590,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 oauth,
                 #[cfg(feature = "mfa")]
                 mfa,
+                #[cfg(feature = "passkeys")]
+                passkeys,
             }),
         })
     }

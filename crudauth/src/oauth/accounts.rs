@@ -236,6 +236,10 @@ impl<U: UserRecord> OAuth<U> {
         if let Some(factors) = &self.factors {
             factors.remove(&id.to_string()).await.map_err(store_fault)?;
         }
+        #[cfg(feature = "passkeys")]
+        if let Some(passkeys) = &self.passkeys {
+            passkeys.delete_all(&id.to_string()).await.map_err(store_fault)?;
+        }
         self.login
             .replace_password(&user, &make_unusable_password(), None)
             .await?;
@@ -404,6 +408,13 @@ impl<U: UserRecord> OAuth<U> {
         let has_password = user
             .password_hash()
             .is_some_and(|h| !h.is_empty() && !is_unusable_password(h));
+        // A passkey is a way in as good as a password here.
+        #[cfg(feature = "passkeys")]
+        let has_password = has_password
+            || match &self.passkeys {
+                Some(passkeys) => !passkeys.for_user(&uid).await.map_err(store_fault)?.is_empty(),
+                None => false,
+            };
         const LAST_WAY: AuthError = AuthError::BadRequest(
             "This is the last way to sign in to this account: set a password or link another provider first.",
         );

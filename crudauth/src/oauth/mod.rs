@@ -154,6 +154,9 @@ pub struct OAuth<U> {
     /// unproven holder set up.
     #[cfg(feature = "mfa")]
     factors: Option<Arc<dyn crate::mfa::FactorStore>>,
+    /// The passkeys: a claim removes them too, and an unlink counts them as ways in.
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<Arc<dyn crate::passkey::PasskeyStore>>,
 }
 
 impl<U> Clone for OAuth<U> {
@@ -165,6 +168,8 @@ impl<U> Clone for OAuth<U> {
             inner: self.inner.clone(),
             #[cfg(feature = "mfa")]
             factors: self.factors.clone(),
+            #[cfg(feature = "passkeys")]
+            passkeys: self.passkeys.clone(),
         }
     }
 }
@@ -266,7 +271,17 @@ impl<U: UserRecord> OAuth<U> {
             }),
             #[cfg(feature = "mfa")]
             factors: None,
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
         })
+    }
+
+    /// The passkeys a claim removes and an unlink counts (the builder wires it when both
+    /// are on).
+    #[cfg(feature = "passkeys")]
+    pub(crate) fn with_passkeys(mut self, store: Arc<dyn crate::passkey::PasskeyStore>) -> Self {
+        self.passkeys = Some(store);
+        self
     }
 
     /// The second factors a claim removes (the builder wires it when both are on).

@@ -6,8 +6,12 @@ mod bearer;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
+#[cfg(feature = "passkeys")]
+mod passkey;
 mod recovery;
 mod session;
+#[cfg(any(feature = "passkeys", feature = "passwordless"))]
+mod signin;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -50,6 +54,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "mfa")]
         {
             router = router.merge(self.mfa_routes());
+        }
+        #[cfg(feature = "passkeys")]
+        {
+            router = router.merge(self.passkey_routes());
         }
         limited(router).with_state(self.clone())
     }

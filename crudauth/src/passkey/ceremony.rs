@@ -1,0 +1,426 @@
+//! The ceremonies: registration, sign-in (allow-list or discoverable) and sudo. Each start
+//! keeps its `webauthn-rs` state in the store under the keyed hash of a 256-bit handle; each
+//! finish claims it first (get-and-delete), so an answer is checked against a state exactly
+//! once, whatever the outcome.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Uuid, WebauthnError,
+};
+
+use super::{PasskeyInfo, Passkeys, StoredPasskey, store_fault};
+use crate::client_ip::ClientMeta;
+use crate::error::AuthError;
+use crate::keys::{hmac_hex, random_token};
+use crate::login::VerifiedUser;
+use crate::principal::Principal;
+use crate::store::fail_closed;
+use crate::sudo::Elevated;
+use crate::user::UserRecord;
+
+/// A ceremony handle that is unknown, expired, spent, or for another purpose or user.
+pub(crate) const INVALID_CEREMONY: AuthError =
+    AuthError::BadRequest("Invalid or expired passkey ceremony");
+/// Any assertion that does not verify (the reason is logged, never answered).
+pub(crate) const FAILED: AuthError = AuthError::Unauthorized("Passkey verification failed");
+
+/// What a ceremony is for, and its `webauthn-rs` state.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Ceremony {
+    Register {
+        user_id: String,
+        epoch: i64,
+        user_handle: Uuid,
+        state: PasskeyRegistration,
+    },
+    /// A username-first sign-in: the user's credentials are the allow-list.
+    SignIn {
+        user_id: String,
+        state: PasskeyAuthentication,
+    },
+    /// A usernameless sign-in: the authenticator names the user.
+    Discoverable { state: DiscoverableAuthentication },
+    Sudo {
+        user_id: String,
+        state: PasskeyAuthentication,
+    },
+}
+
+/// A started ceremony: the handle the client echoes, and the options for the browser's
+/// `navigator.credentials.create()` or `.get()`.
+#[derive(Debug, Serialize)]
+pub struct Started<T> {
+    /// The ceremony handle (256 bits), sent back with the answer.
+    pub ceremony: String,
+    /// The WebAuthn options (`{"publicKey": {...}}`).
+    pub options: T,
+}
+
+/// The credential id of a passkey, as clients send it: base64url without padding.
+pub(crate) fn credential_id(raw: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// A name a user gave: trimmed, 1 to 64 characters, no control characters.
+pub(crate) fn clean_name(name: Option<&str>) -> Result<String, AuthError> {
+    let name = name.map(str::trim).unwrap_or("Passkey");
+    let name = if name.is_empty() { "Passkey" } else { name };
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AuthError::BadRequest(
+            "A passkey name has at most 64 characters and no control characters.",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn decode(stored: &StoredPasskey) -> Result<Passkey, AuthError> {
+    serde_json::from_str(&stored.passkey).map_err(|e| {
+        tracing::error!(credential = %stored.credential_id, error = %e, "stored passkey does not parse");
+        AuthError::Internal
+    })
+}
+
+fn now() -> i64 {
+    crate::clock::system_secs()
+}
+
+impl<U: UserRecord> Passkeys<U> {
+    fn ceremony_key(&self, handle: &str) -> String {
+        let hash = hmac_hex(&self.core.keys.one_time, handle.as_bytes());
+        format!("passkey_ceremony:{hash}")
+    }
+
+    async fn keep(&self, ceremony: &Ceremony) -> Result<String, AuthError> {
+        let handle = random_token();
+        let bytes = serde_json::to_vec(ceremony).map_err(|_| AuthError::Internal)?;
+        let ttl = Some(self.parts.config.ceremony_ttl);
+        let stored = (self.core.store)
+            .set_if_absent(&self.ceremony_key(&handle), &bytes, ttl)
+            .await
+            .map_err(|e| fail_closed("passkey ceremony store", &e))?;
+        if !stored {
+            return Err(AuthError::Internal); // 256 random bits never collide
+        }
+        Ok(handle)
+    }
+
+    /// Claims a ceremony: of concurrent or repeated finishes, one gets it.
+    async fn claim(&self, handle: &str) -> Result<Ceremony, AuthError> {
+        if handle.is_empty() || handle.len() > 128 {
+            return Err(INVALID_CEREMONY);
+        }
+        let bytes = (self.core.store)
+            .get_and_delete(&self.ceremony_key(handle))
+            .await
+            .map_err(|e| fail_closed("passkey ceremony store", &e))?
+            .ok_or(INVALID_CEREMONY)?;
+        serde_json::from_slice(&bytes).map_err(|_| INVALID_CEREMONY)
+    }
+
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<StoredPasskey>, AuthError> {
+        self.parts.store.for_user(user_id).await.map_err(store_fault)
+    }
+
+    /// Starts registering a passkey for the signed-in user: only from a session signed in
+    /// within the fresh sign-in window, or elevated (sudo).
+    pub(crate) async fn start_registration(
+        &self,
+        principal: &Principal<U>,
+    ) -> Result<Started<CreationChallengeResponse>, AuthError> {
+        self.login.require_recent_sign_in(principal)?;
+        let user = principal.user.as_ref();
+        let user_id = principal.user_id.to_string();
+        let existing = self.passkeys_of(&user_id).await?;
+        if existing.len() >= self.parts.config.max_per_user {
+            return Err(AuthError::BadRequest(
+                "This account has the most passkeys it may hold; remove one first.",
+            ));
+        }
+        let user_handle = existing
+            .first()
+            .map_or_else(Uuid::new_v4, |p| p.user_handle);
+        let mut exclude = Vec::with_capacity(existing.len());
+        for stored in &existing {
+            exclude.push(decode(stored)?.cred_id().clone());
+        }
+        let name = user
+            .username()
+            .or(user.email())
+            .map_or_else(|| user_id.clone(), str::to_owned);
+        let (options, state) = self
+            .parts
+            .webauthn
+            .start_passkey_registration(user_handle, &name, &name, Some(exclude))
+            .map_err(|e| {
+                tracing::error!(error = %e, "passkey registration could not start");
+                AuthError::Internal
+            })?;
+        let epoch = self.core.revocation.epoch(user).await?;
+        let ceremony = self
+            .keep(&Ceremony::Register {
+                user_id,
+                epoch,
+                user_handle,
+                state,
+            })
+            .await?;
+        Ok(Started { ceremony, options })
+    }
+
+    /// Finishes a registration: the browser's answer checked against the ceremony's state
+    /// (challenge, origin, RP id, user verification, signature), the credential stored.
+    pub(crate) async fn finish_registration(
+        &self,
+        principal: &Principal<U>,
+        handle: &str,
+        credential: &RegisterPublicKeyCredential,
+        name: Option<&str>,
+    ) -> Result<PasskeyInfo, AuthError> {
+        let name = clean_name(name)?;
+        let Ceremony::Register {
+            user_id,
+            epoch,
+            user_handle,
+            state,
+        } = self.claim(handle).await?
+        else {
+            return Err(INVALID_CEREMONY);
+        };
+        // The same user, at the same epoch, still recently signed in.
+        if user_id != principal.user_id.to_string()
+            || self.core.revocation.epoch(principal.user.as_ref()).await? != epoch
+        {
+            return Err(INVALID_CEREMONY);
+        }
+        self.login.require_recent_sign_in(principal)?;
+        let passkey = self
+            .parts
+            .webauthn
+            .finish_passkey_registration(credential, &state)
+            .map_err(|e| {
+                tracing::info!(error = %e, user_id, "passkey registration refused");
+                AuthError::BadRequest("Passkey registration failed")
+            })?;
+        let stored = StoredPasskey {
+            credential_id: credential_id(passkey.cred_id()),
+            user_id: user_id.clone(),
+            user_handle,
+            name,
+            passkey: serde_json::to_string(&passkey).map_err(|_| AuthError::Internal)?,
+            counter: 0,
+            created_at: now(),
+            last_used_at: None,
+        };
+        if !self.parts.store.insert(&stored).await.map_err(store_fault)? {
+            return Err(AuthError::BadRequest(
+                "This passkey is registered already.",
+            ));
+        }
+        tracing::info!(user_id, credential = %stored.credential_id, "crudauth: passkey registered");
+        Ok(PasskeyInfo::of(&stored))
+    }
+
+    /// Starts a sign-in: with an identifier (username or email) whose account holds
+    /// passkeys, their credentials are the allow-list; otherwise a discoverable ceremony
+    /// (the authenticator names the user).
+    pub(crate) async fn start_sign_in(
+        &self,
+        identifier: Option<&str>,
+    ) -> Result<Started<RequestChallengeResponse>, AuthError> {
+        let mut known = None;
+        if let Some(identifier) = identifier.filter(|i| !i.trim().is_empty() && i.len() <= 320) {
+            let found = (self.core.repo)
+                .find_by_login(identifier.trim())
+                .await
+                .map_err(crate::store::repo_fault)?;
+            if let Some(user) = found.filter(|u| u.is_active()) {
+                let user_id = user.user_id().to_string();
+                let mut keys = Vec::new();
+                for stored in self.passkeys_of(&user_id).await? {
+                    keys.push(decode(&stored)?);
+                }
+                if !keys.is_empty() {
+                    known = Some((user_id, keys));
+                }
+            }
+        }
+        let webauthn = &self.parts.webauthn;
+        let internal = |e: WebauthnError| {
+            tracing::error!(error = %e, "passkey sign-in could not start");
+            AuthError::Internal
+        };
+        let (options, ceremony) = match known {
+            Some((user_id, keys)) => {
+                let (options, state) = webauthn.start_passkey_authentication(&keys).map_err(internal)?;
+                (options, Ceremony::SignIn { user_id, state })
+            }
+            None => {
+                let (options, state) = webauthn.start_discoverable_authentication().map_err(internal)?;
+                (options, Ceremony::Discoverable { state })
+            }
+        };
+        let ceremony = self.keep(&ceremony).await?;
+        Ok(Started { ceremony, options })
+    }
+
+    /// Finishes a sign-in: the assertion verified against the ceremony's state and the
+    /// stored credential, its counter moved; the user, active and not vetoed, at their
+    /// current epoch.
+    pub(crate) async fn finish_sign_in(
+        &self,
+        handle: &str,
+        credential: &PublicKeyCredential,
+        client: &ClientMeta,
+    ) -> Result<VerifiedUser<U>, AuthError> {
+        let ceremony = self.claim(handle).await?;
+        let stored = self.stored_of(credential).await?;
+        let webauthn = &self.parts.webauthn;
+        let passkey = decode(&stored)?;
+        let result = match ceremony {
+            Ceremony::SignIn { user_id, state } => {
+                if stored.user_id != user_id {
+                    return Err(FAILED);
+                }
+                webauthn.finish_passkey_authentication(credential, &state)
+            }
+            Ceremony::Discoverable { state } => {
+                let (handle, _) = webauthn
+                    .identify_discoverable_authentication(credential)
+                    .map_err(|_| FAILED)?;
+                if handle != stored.user_handle {
+                    tracing::info!(credential = %stored.credential_id, "passkey answered for another user handle");
+                    return Err(FAILED);
+                }
+                webauthn.finish_discoverable_authentication_v2(credential, state, &passkey)
+            }
+            _ => return Err(INVALID_CEREMONY),
+        };
+        self.record_use(&stored, passkey, result).await?;
+        let user = match self.core.user_by_text_id(&stored.user_id).await? {
+            Some(user) if user.is_active() => user,
+            _ => return Err(FAILED),
+        };
+        let ctx = client.hook_context(Some("passkey"));
+        if self.login.vetoed(&user, &ctx).await.is_some() {
+            return Err(AuthError::Forbidden("Sign-in refused."));
+        }
+        let epoch = self.core.revocation.epoch(&user).await?;
+        Ok(VerifiedUser { user, epoch })
+    }
+
+    /// The stored passkey an assertion names (401 for an unknown credential).
+    async fn stored_of(&self, credential: &PublicKeyCredential) -> Result<StoredPasskey, AuthError> {
+        let id = credential_id(credential.get_credential_id());
+        if id.len() > 1400 {
+            return Err(FAILED);
+        }
+        (self.parts.store.find(&id).await.map_err(store_fault)?).ok_or(FAILED)
+    }
+
+    /// Checks a verified assertion's counter against the stored one and records the use
+    /// (a compare-and-set: of two uses of one counter value, one is recorded).
+    async fn record_use(
+        &self,
+        stored: &StoredPasskey,
+        mut passkey: Passkey,
+        result: Result<webauthn_rs::prelude::AuthenticationResult, WebauthnError>,
+    ) -> Result<(), AuthError> {
+        let result = match result {
+            Ok(result) => result,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                tracing::warn!(user_id = %stored.user_id, credential = %stored.credential_id,
+                    "passkey signature counter went back: possibly a cloned authenticator; refused");
+                return Err(FAILED);
+            }
+            Err(e) => {
+                tracing::info!(credential = %stored.credential_id, error = %e, "passkey assertion refused");
+                return Err(FAILED);
+            }
+        };
+        let counter = result.counter();
+        if (counter > 0 || stored.counter > 0) && counter <= stored.counter {
+            tracing::warn!(user_id = %stored.user_id, credential = %stored.credential_id,
+                stored = stored.counter, presented = counter,
+                "passkey signature counter went back: possibly a cloned authenticator; refused");
+            return Err(FAILED);
+        }
+        passkey.update_credential(&result);
+        let json = serde_json::to_string(&passkey).map_err(|_| AuthError::Internal)?;
+        let recorded = (self.parts.store)
+            .record_use(&stored.credential_id, stored.counter, counter, &json, now())
+            .await
+            .map_err(store_fault)?;
+        if !recorded {
+            // Another use of this credential was recorded meanwhile (or it was removed).
+            return Err(FAILED);
+        }
+        Ok(())
+    }
+
+    /// Starts a sudo elevation with one of the signed-in user's passkeys.
+    pub(crate) async fn start_sudo(
+        &self,
+        principal: &Principal<U>,
+    ) -> Result<Started<RequestChallengeResponse>, AuthError> {
+        let user_id = principal.user_id.to_string();
+        let mut keys = Vec::new();
+        for stored in self.passkeys_of(&user_id).await? {
+            keys.push(decode(&stored)?);
+        }
+        if keys.is_empty() {
+            return Err(AuthError::BadRequest("This account has no passkey."));
+        }
+        let (options, state) = self
+            .parts
+            .webauthn
+            .start_passkey_authentication(&keys)
+            .map_err(|e| {
+                tracing::error!(error = %e, "passkey sudo could not start");
+                AuthError::Internal
+            })?;
+        let ceremony = self.keep(&Ceremony::Sudo { user_id, state }).await?;
+        Ok(Started { ceremony, options })
+    }
+
+    /// Elevates the principal's session with a passkey assertion (the sudo strikes and
+    /// lockout apply, as to a password).
+    pub(crate) async fn finish_sudo(
+        &self,
+        principal: &Principal<U>,
+        handle: &str,
+        credential: &PublicKeyCredential,
+        client: &ClientMeta,
+    ) -> Result<Elevated, AuthError> {
+        let Ceremony::Sudo { user_id, state } = self.claim(handle).await? else {
+            return Err(INVALID_CEREMONY);
+        };
+        if user_id != principal.user_id.to_string() {
+            return Err(INVALID_CEREMONY);
+        }
+        let check = async || {
+            let Some(stored) = (self.parts.store)
+                .find(&credential_id(credential.get_credential_id()))
+                .await
+                .map_err(store_fault)?
+                .filter(|s| s.user_id == user_id)
+            else {
+                return Ok(false);
+            };
+            let passkey = decode(&stored)?;
+            let result = self.parts.webauthn.finish_passkey_authentication(credential, &state);
+            match self.record_use(&stored, passkey, result).await {
+                Ok(()) => Ok(true),
+                Err(AuthError::Unauthorized(_)) => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        self.sudo
+            .elevate_with(principal, client, "Passkey verification failed", check)
+            .await
+    }
+}
