@@ -116,13 +116,15 @@
 //! - `extra` values in [`crudauth::NewUser`] and [`crudauth::UserUpdate`] may only name the
 //!   application's own columns; the key and every mapped logical column are refused.
 
-#[cfg(any(feature = "mfa", feature = "oauth"))]
+#[cfg(any(feature = "mfa", feature = "oauth", feature = "passkeys"))]
 mod digest;
 #[cfg(feature = "mfa")]
 mod factors;
 #[cfg(feature = "oauth")]
 mod links;
 mod model;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod repo;
 mod store;
 mod value;
@@ -136,6 +138,10 @@ pub use factors::{FactorTables, SeaFactorStore};
 pub use links::migration::CreateLinkTable;
 #[cfg(feature = "oauth")]
 pub use links::{LINK_TABLE, SeaLinkStore};
+#[cfg(all(feature = "passkeys", feature = "migration"))]
+pub use passkeys::migration::CreatePasskeyTable;
+#[cfg(feature = "passkeys")]
+pub use passkeys::{PASSKEY_TABLE, SeaPasskeyStore};
 pub use repo::{ActiveModelOf, MAX_IDENTIFIER_CHARS, SeaUserRepository};
 #[cfg(feature = "migration")]
 pub use store::migration;

@@ -85,7 +85,10 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         // does not refill as it does the login lockout.
         ("mfa_code", RateLimit::new(20, HOUR)),
         // Per client IP: starting a passkey sign-in stores a ceremony.
-        ("passkey_login", RateLimit::new(30, Duration::from_secs(600))),
+        (
+            "passkey_login",
+            RateLimit::new(30, Duration::from_secs(600)),
+        ),
         // Per user: registering, renaming and removing passkeys, and passkey sudo.
         ("passkey_manage", RateLimit::new(20, HOUR)),
         // The confirm routes (per client IP): a link is confirmed once or twice; the limit

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod models;
 pub mod oauth_provider;
+pub mod passkey_client;
 pub mod store_conformance;
 pub mod stores;
 

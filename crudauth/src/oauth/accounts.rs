@@ -238,7 +238,10 @@ impl<U: UserRecord> OAuth<U> {
         }
         #[cfg(feature = "passkeys")]
         if let Some(passkeys) = &self.passkeys {
-            passkeys.delete_all(&id.to_string()).await.map_err(store_fault)?;
+            passkeys
+                .delete_all(&id.to_string())
+                .await
+                .map_err(store_fault)?;
         }
         self.login
             .replace_password(&user, &make_unusable_password(), None)
@@ -412,7 +415,11 @@ impl<U: UserRecord> OAuth<U> {
         #[cfg(feature = "passkeys")]
         let has_password = has_password
             || match &self.passkeys {
-                Some(passkeys) => !passkeys.for_user(&uid).await.map_err(store_fault)?.is_empty(),
+                Some(passkeys) => !passkeys
+                    .for_user(&uid)
+                    .await
+                    .map_err(store_fault)?
+                    .is_empty(),
                 None => false,
             };
         const LAST_WAY: AuthError = AuthError::BadRequest(

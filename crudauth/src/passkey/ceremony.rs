@@ -123,7 +123,11 @@ impl<U: UserRecord> Passkeys<U> {
     }
 
     async fn passkeys_of(&self, user_id: &str) -> Result<Vec<StoredPasskey>, AuthError> {
-        self.parts.store.for_user(user_id).await.map_err(store_fault)
+        self.parts
+            .store
+            .for_user(user_id)
+            .await
+            .map_err(store_fault)
     }
 
     /// Starts registering a passkey for the signed-in user: only from a session signed in
@@ -216,10 +220,14 @@ impl<U: UserRecord> Passkeys<U> {
             created_at: now(),
             last_used_at: None,
         };
-        if !self.parts.store.insert(&stored).await.map_err(store_fault)? {
-            return Err(AuthError::BadRequest(
-                "This passkey is registered already.",
-            ));
+        if !self
+            .parts
+            .store
+            .insert(&stored)
+            .await
+            .map_err(store_fault)?
+        {
+            return Err(AuthError::BadRequest("This passkey is registered already."));
         }
         tracing::info!(user_id, credential = %stored.credential_id, "crudauth: passkey registered");
         Ok(PasskeyInfo::of(&stored))
@@ -256,11 +264,15 @@ impl<U: UserRecord> Passkeys<U> {
         };
         let (options, ceremony) = match known {
             Some((user_id, keys)) => {
-                let (options, state) = webauthn.start_passkey_authentication(&keys).map_err(internal)?;
+                let (options, state) = webauthn
+                    .start_passkey_authentication(&keys)
+                    .map_err(internal)?;
                 (options, Ceremony::SignIn { user_id, state })
             }
             None => {
-                let (options, state) = webauthn.start_discoverable_authentication().map_err(internal)?;
+                let (options, state) = webauthn
+                    .start_discoverable_authentication()
+                    .map_err(internal)?;
                 (options, Ceremony::Discoverable { state })
             }
         };
@@ -314,7 +326,10 @@ impl<U: UserRecord> Passkeys<U> {
     }
 
     /// The stored passkey an assertion names (401 for an unknown credential).
-    async fn stored_of(&self, credential: &PublicKeyCredential) -> Result<StoredPasskey, AuthError> {
+    async fn stored_of(
+        &self,
+        credential: &PublicKeyCredential,
+    ) -> Result<StoredPasskey, AuthError> {
         let id = credential_id(credential.get_credential_id());
         if id.len() > 1400 {
             return Err(FAILED);
@@ -412,7 +427,10 @@ impl<U: UserRecord> Passkeys<U> {
                 return Ok(false);
             };
             let passkey = decode(&stored)?;
-            let result = self.parts.webauthn.finish_passkey_authentication(credential, &state);
+            let result = self
+                .parts
+                .webauthn
+                .finish_passkey_authentication(credential, &state);
             match self.record_use(&stored, passkey, result).await {
                 Ok(()) => Ok(true),
                 Err(AuthError::Unauthorized(_)) => Ok(false),

@@ -141,7 +141,8 @@ impl PasskeyConfig {
     fn webauthn(&self) -> Result<webauthn_rs::Webauthn, ConfigError> {
         let bad = |m: String| ConfigError::Invalid(format!("passkeys: {m}"));
         let parse = |o: &str| {
-            webauthn_rs::prelude::Url::parse(o).map_err(|_| bad(format!("origin {o:?} is not a URL")))
+            webauthn_rs::prelude::Url::parse(o)
+                .map_err(|_| bad(format!("origin {o:?} is not a URL")))
         };
         let Some((first, rest)) = self.origins.split_first() else {
             return Err(bad("at least one origin is needed".into()));

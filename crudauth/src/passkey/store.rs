@@ -88,8 +88,12 @@ pub trait PasskeyStore: Send + Sync + 'static {
         at: i64,
     ) -> Result<bool, StoreError>;
     /// Renames one of the user's passkeys; `false` if the user has no such passkey.
-    async fn rename(&self, user_id: &str, credential_id: &str, name: &str)
-    -> Result<bool, StoreError>;
+    async fn rename(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
     /// Removes one of the user's passkeys; `false` if the user has no such passkey.
     async fn delete(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError>;
     /// Removes every passkey of the user; returns how many.
@@ -120,8 +124,12 @@ impl PasskeyStore for MemoryPasskeyStore {
     }
 
     async fn for_user(&self, user_id: &str) -> Result<Vec<StoredPasskey>, StoreError> {
-        let mut mine: Vec<_> =
-            self.with(|k| k.values().filter(|p| p.user_id == user_id).cloned().collect());
+        let mut mine: Vec<_> = self.with(|k| {
+            k.values()
+                .filter(|p| p.user_id == user_id)
+                .cloned()
+                .collect()
+        });
         mine.sort_by_key(|p| p.created_at);
         Ok(mine)
     }
