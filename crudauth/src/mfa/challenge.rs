@@ -102,6 +102,16 @@ impl<U> std::fmt::Debug for Completed<U> {
 
 const INVALID: AuthError = AuthError::BadRequest("Invalid or expired MFA challenge");
 
+/// What answered a challenge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// A TOTP or recovery code.
+    Code,
+    /// A passkey assertion (`verify_with`).
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    Passkey,
+}
+
 impl<U: UserRecord> Mfa<U> {
     fn challenge_key(&self, token: &str) -> String {
         let hash = hmac_hex(&self.core.keys.one_time, token.as_bytes());
@@ -226,6 +236,67 @@ impl<U: UserRecord> Mfa<U> {
         code: &str,
         client: &ClientMeta,
     ) -> Result<Completed<U>, AuthError> {
+        let proof = async |user: &U, record: &Record| {
+            // An enrolment during sign-in takes a code of its new secret; otherwise a code
+            // of the confirmed factor (a TOTP step claimed, or a recovery code consumed).
+            match &record.setup {
+                Some(sealed) => {
+                    let secret = (self.seal)
+                        .open(&record.user_id, &self.setup_purpose(token), sealed)
+                        .ok_or(INVALID)?;
+                    Ok(self
+                        .step_of(user, &secret, code)
+                        .map(|step| Some((secret, step))))
+                }
+                None => Ok(self.check_code(user, code).await?.then_some(None)),
+            }
+        };
+        self.answer(token, client, Answer::Code, proof).await
+    }
+
+    /// A challenge answered with another proof of the person than a code (a passkey, which
+    /// `check` verifies): the same attempts, lockout and single use, never an enrolment.
+    #[cfg(feature = "passkeys")]
+    pub(crate) async fn verify_with(
+        &self,
+        token: &str,
+        client: &ClientMeta,
+        check: impl AsyncFnOnce(&U) -> Result<bool, AuthError>,
+    ) -> Result<Completed<U>, AuthError> {
+        let proof = async |user: &U, record: &Record| {
+            if record.setup.is_some() {
+                return Err(AuthError::BadRequest(
+                    "This sign-in enrols a second factor: answer it with a code of the new authenticator.",
+                ));
+            }
+            Ok(check(user).await?.then_some(None))
+        };
+        self.answer(token, client, Answer::Passkey, proof).await
+    }
+
+    /// The user a live challenge is for (not an attempt): to start a passkey ceremony for it.
+    #[cfg(feature = "passkeys")]
+    pub(crate) async fn challenged_user(&self, token: &str) -> Result<U, AuthError> {
+        let (_, record) = self.load(token).await?.ok_or(INVALID)?;
+        if record.expires <= now() {
+            return Err(INVALID);
+        }
+        match self.core.user_by_text_id(&record.user_id).await? {
+            Some(user) if user.is_active() => Ok(user),
+            _ => Err(INVALID),
+        }
+    }
+
+    /// One answer to a challenge: counted on the challenge and in the login lockout (and,
+    /// for a code, in the `mfa_code` budget), checked by `proof` (`None`: wrong; `Some`,
+    /// with the enrolment's secret and step for an enrolment), then the challenge consumed.
+    async fn answer(
+        &self,
+        token: &str,
+        client: &ClientMeta,
+        kind: Answer,
+        proof: impl AsyncFnOnce(&U, &Record) -> Result<Option<Option<(Vec<u8>, u64)>>, AuthError>,
+    ) -> Result<Completed<U>, AuthError> {
         let record = self.count_attempt(token).await?;
         let max = self.config.max_code_attempts;
         if record.attempts > max {
@@ -246,7 +317,9 @@ impl<U: UserRecord> Mfa<U> {
         }
         // Codes also draw on a per-user budget (`mfa_code`, 20 an hour) that nothing
         // refills early: a password reset clears the login lockout, not this.
-        if let Err(e) = self.code_budget(&user).await {
+        if kind == Answer::Code
+            && let Err(e) = self.code_budget(&user).await
+        {
             self.drop_challenge(token).await?;
             return Err(e);
         }
@@ -257,28 +330,15 @@ impl<U: UserRecord> Mfa<U> {
                 return Err(e);
             }
         };
-        // An enrolment during sign-in takes a code of its new secret; otherwise a code of
-        // the confirmed factor (a TOTP step claimed, or a recovery code consumed).
-        let setup_step = match &record.setup {
-            Some(sealed) => {
-                let secret = (self.seal)
-                    .open(&record.user_id, &self.setup_purpose(token), sealed)
-                    .ok_or(INVALID)?;
-                self.step_of(&user, &secret, code)
-                    .map(|step| (secret, step))
-            }
-            None => None,
-        };
-        let right = match &record.setup {
-            Some(_) => setup_step.is_some(),
-            None => self.check_code(&user, code).await?,
-        };
-        if !right {
+        let Some(setup_step) = proof(&user, &record).await? else {
             if record.attempts >= max {
                 self.drop_challenge(token).await?;
             }
-            return Err(AuthError::Unauthorized("Invalid code"));
-        }
+            return Err(AuthError::Unauthorized(match kind {
+                Answer::Code => "Invalid code",
+                Answer::Passkey => "Passkey verification failed",
+            }));
+        };
         // Consumed once: of concurrent right answers, one gets the record.
         let claimed = (self.core.store)
             .get_and_delete(&self.challenge_key(token))

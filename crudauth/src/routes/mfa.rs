@@ -19,7 +19,7 @@ use crate::login::VerifiedUser;
 use crate::mfa::{Challenge, Completed, Mfa, Origin};
 use crate::principal::Principal;
 use crate::transport::bearer::pair_response_with;
-use crate::transport::session::{is_cross_site, no_store, set_session_cookie, set_sign_in_cookies};
+use crate::transport::session::{no_store, set_session_cookie, set_sign_in_cookies};
 use crate::user::UserRecord;
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -287,20 +287,13 @@ async fn verify<U: UserRecord>(
     let (token, code) = fields.finish(token.zip(code))?;
     // Login CSRF, before an attempt is counted: a cross-site page must not finish a
     // sign-in that sets cookies.
-    let sets_cookies = auth.sessions().is_some()
-        || auth
-            .tokens()
-            .is_some_and(|t| t.config().refresh == crate::tokens::RefreshMode::Cookie);
-    if is_cross_site(&headers) && sets_cookies {
-        return Err(AuthError::Forbidden(
-            "Cross-site login requests are not allowed.",
-        ));
-    }
+    super::refuse_cross_site_sign_in(&auth, &headers, auth.sessions().is_some())?;
     let done = mfa.verify(&token, &code, &client).await?;
     complete(&auth, mfa, done, &client, &headers, remember).await
 }
 
-async fn complete<U: UserRecord>(
+/// Ends a sign-in whose second factor was verified, over the transport that started it.
+pub(super) async fn complete<U: UserRecord>(
     auth: &CrudAuth<U>,
     mfa: &Mfa<U>,
     done: Completed<U>,

@@ -219,6 +219,30 @@ pub(crate) fn private_json<T: serde::Serialize>(body: T) -> axum::response::Resp
     response
 }
 
+/// Login CSRF: a cross-site request must not finish a sign-in that sets cookies (a
+/// session's when `session`, or any with the refresh token in a cookie); checked before
+/// an attempt is counted or a credential spent.
+#[cfg_attr(
+    not(any(feature = "mfa", feature = "passkeys", feature = "passwordless")),
+    allow(dead_code)
+)]
+pub(crate) fn refuse_cross_site_sign_in<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    headers: &axum::http::HeaderMap,
+    session: bool,
+) -> Result<(), crate::error::AuthError> {
+    let sets_cookies = session
+        || auth
+            .tokens()
+            .is_some_and(|t| t.config().refresh == crate::tokens::RefreshMode::Cookie);
+    if sets_cookies && crate::transport::session::is_cross_site(headers) {
+        return Err(crate::error::AuthError::Forbidden(
+            "Cross-site login requests are not allowed.",
+        ));
+    }
+    Ok(())
+}
+
 /// Adds the rate-limit headers of an allowed request to its response.
 pub(crate) fn with_limit(
     mut response: axum::response::Response,

@@ -36,7 +36,8 @@ impl<U: UserRecord> CrudAuth<U> {
     /// The passkey routes only (empty without passkeys): `GET /passkeys`,
     /// `POST /passkeys/register/start`, `/passkeys/register/finish`, `/passkeys/login/start`,
     /// `/passkeys/login/finish`, `/passkeys/sudo/start`, `/passkeys/sudo/finish`,
-    /// `PATCH` and `DELETE /passkeys/{id}`.
+    /// `PATCH` and `DELETE /passkeys/{id}`; with MFA on, `/passkeys/mfa/start` and
+    /// `/passkeys/mfa/finish` (a passkey as the second factor of a sign-in's challenge).
     ///
     /// ```
     /// # crudauth::doc_fixture::run(async |auth| {
@@ -51,7 +52,7 @@ impl<U: UserRecord> CrudAuth<U> {
         if self.passkeys().is_none() {
             return Router::new();
         }
-        Router::new()
+        let router = Router::new()
             .route("/passkeys", get(list::<U>))
             .route("/passkeys/register/start", post(register_start::<U>))
             .route("/passkeys/register/finish", post(register_finish::<U>))
@@ -59,7 +60,12 @@ impl<U: UserRecord> CrudAuth<U> {
             .route("/passkeys/login/finish", post(login_finish::<U>))
             .route("/passkeys/sudo/start", post(sudo_start::<U>))
             .route("/passkeys/sudo/finish", post(sudo_finish::<U>))
-            .route("/passkeys/{id}", patch(rename::<U>).delete(remove::<U>))
+            .route("/passkeys/{id}", patch(rename::<U>).delete(remove::<U>));
+        #[cfg(feature = "mfa")]
+        let router = router
+            .route("/passkeys/mfa/start", post(mfa_start::<U>))
+            .route("/passkeys/mfa/finish", post(mfa_finish::<U>));
+        router
     }
 }
 
@@ -224,4 +230,58 @@ async fn remove<U: UserRecord>(
     passkeys.remove(&principal, &id).await?;
     let response = private_json(json!({ "detail": "Passkey removed." }));
     Ok(with_limit(response, allowed))
+}
+
+/// `{challenge}`: a ceremony over the challenged account's passkeys.
+#[cfg(feature = "mfa")]
+async fn mfa_start<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let passkeys = service(&auth)?;
+    let mfa = auth.mfa().ok_or(AuthError::NotFound("Not Found"))?;
+    let allowed = auth
+        .rate_limiter()
+        .enforce("passkey_login", &format!("ip:{}", ip_key(client.ip)))
+        .await?;
+    let mut fields = fields(&headers, &body)?;
+    let challenge = fields.string("challenge");
+    let challenge = fields.finish(challenge)?;
+    let user = mfa.challenged_user(&challenge).await?;
+    let started = passkeys.start_second_factor(&user, &challenge).await?;
+    Ok(with_limit(private_json(started), allowed))
+}
+
+/// `{challenge, ceremony, credential, remember_device?}`: completes the sign-in the
+/// challenge holds, as `/mfa/verify` does with a code.
+#[cfg(feature = "mfa")]
+async fn mfa_finish<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    client: ClientMeta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let passkeys = service(&auth)?;
+    let mfa = auth.mfa().ok_or(AuthError::NotFound("Not Found"))?;
+    let mut fields = fields(&headers, &body)?;
+    let challenge = fields.string("challenge");
+    let ceremony = fields.string("ceremony");
+    let credential = fields.value::<PublicKeyCredential>("credential");
+    let remember = matches!(
+        fields.all().get("remember_device"),
+        Some(serde_json::Value::Bool(true))
+    );
+    let ((challenge, ceremony), credential) =
+        fields.finish(challenge.zip(ceremony).zip(credential))?;
+    // Login CSRF, as at `/mfa/verify`: before an attempt is counted.
+    super::refuse_cross_site_sign_in(&auth, &headers, auth.sessions().is_some())?;
+    let check = async |user: &U| {
+        passkeys
+            .check_second_factor(&ceremony, &challenge, user, &credential)
+            .await
+    };
+    let done = mfa.verify_with(&challenge, &client, check).await?;
+    super::mfa::complete(&auth, mfa, done, &client, &headers, remember).await
 }

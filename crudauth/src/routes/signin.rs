@@ -13,7 +13,7 @@ use crate::facade::CrudAuth;
 use crate::hooks::Event;
 use crate::login::VerifiedUser;
 use crate::transport::bearer::pair_response;
-use crate::transport::session::{is_cross_site, no_store, set_sign_in_cookies};
+use crate::transport::session::{no_store, set_sign_in_cookies};
 use crate::user::UserRecord;
 
 /// How a sign-in ends.
@@ -43,15 +43,7 @@ pub(super) fn ending<U: UserRecord>(
             ));
         }
     };
-    let sets_cookies = ending == Ending::Session
-        || auth
-            .tokens()
-            .is_some_and(|t| t.config().refresh == crate::tokens::RefreshMode::Cookie);
-    if sets_cookies && is_cross_site(headers) {
-        return Err(AuthError::Forbidden(
-            "Cross-site login requests are not allowed.",
-        ));
-    }
+    super::refuse_cross_site_sign_in(auth, headers, ending == Ending::Session)?;
     Ok(ending)
 }
 
