@@ -641,3 +641,88 @@ async fn a_deactivated_account_cannot_sign_in_with_its_passkey() {
         .unwrap();
     assert_eq!(passkey_login(&app, &mut device).await.status, 401);
 }
+
+#[tokio::test]
+async fn a_passkey_answers_the_second_factor_of_a_password_sign_in() {
+    let app = app_with("pk_as_mfa", |b| {
+        b.passkeys(PasskeyConfig::new(RP_ID, ORIGIN))
+            .mfa(crudauth::mfa::MfaConfig::new("test"))
+    })
+    .await;
+    let s = member(&app, "ann").await;
+    let mut device = SoftAuthenticator::new();
+    enrol(&app, &s, &mut device).await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/setup")
+                .session(&s)
+                .json(json!({ "password": PW })),
+        )
+        .await;
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let code = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .session(&s)
+                .json(json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let challenge = || async {
+        let r = app
+            .send(Req::post("/login").form(&[("username", "ann"), ("password", PW)]))
+            .await;
+        assert_eq!(r.json["mfa_required"], true, "{:?}", r.json);
+        r.json["challenge"].as_str().unwrap().to_owned()
+    };
+    let start = |challenge: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .send(Req::post("/passkeys/mfa/start").json(json!({ "challenge": challenge })))
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.json);
+            (
+                r.json["ceremony"].as_str().unwrap().to_owned(),
+                r.json["options"].clone(),
+            )
+        }
+    };
+    let finish = |challenge: &str, ceremony: &str, credential: &Value| {
+        Req::post("/passkeys/mfa/finish")
+            .json(json!({ "challenge": challenge, "ceremony": ceremony, "credential": credential }))
+    };
+    // A ceremony started for one challenge does not answer another.
+    let first = challenge().await;
+    let second = challenge().await;
+    let (ceremony, options) = start(first.clone()).await;
+    let credential = device.sign(ORIGIN, &options).unwrap();
+    let r = app.send(finish(&second, &ceremony, &credential)).await;
+    assert_eq!(r.status, 400, "{:?}", r.json);
+    // Another user's passkey does not answer Ann's challenge.
+    let bob = member(&app, "bob").await;
+    let mut bobs = SoftAuthenticator::new();
+    enrol(&app, &bob, &mut bobs).await;
+    let (ceremony, mut options) = start(first.clone()).await;
+    options["publicKey"]["allowCredentials"] = json!([]);
+    let credential = bobs.sign(ORIGIN, &options).unwrap();
+    let r = app.send(finish(&first, &ceremony, &credential)).await;
+    assert_eq!(r.status, 401, "{:?}", r.json);
+    // Ann's passkey completes the sign-in, once.
+    let (ceremony, options) = start(first.clone()).await;
+    let credential = device.sign(ORIGIN, &options).unwrap();
+    let r = app.send(finish(&first, &ceremony, &credential)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let signed_in = session_of(&r);
+    assert_eq!(
+        app.send(Req::get("/whoami").session(&signed_in))
+            .await
+            .status,
+        200
+    );
+    let r = app
+        .send(Req::post("/passkeys/mfa/start").json(json!({ "challenge": first })))
+        .await;
+    assert_eq!(r.status, 400, "the challenge is spent");
+}
