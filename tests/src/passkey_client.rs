@@ -114,6 +114,32 @@ impl SoftAuthenticator {
         serde_json::to_value(&credential).map_err(|e| e.to_string())
     }
 
+    /// The authenticator as JSON (its keys, counter and credentials: a secret), to keep it
+    /// between runs (the demo's passkey commands).
+    pub fn to_json(&self) -> Result<Value, String> {
+        let token = self.token.to_cbor().map_err(|e| format!("{e:?}"))?;
+        let resident: serde_json::Map<String, Value> = self
+            .resident
+            .iter()
+            .map(|(id, handle)| (id.clone(), json!(URL_SAFE_NO_PAD.encode(handle))))
+            .collect();
+        Ok(json!({ "token": URL_SAFE_NO_PAD.encode(token), "resident": resident }))
+    }
+
+    /// An authenticator kept by [`SoftAuthenticator::to_json`].
+    pub fn from_json(value: &Value) -> Result<Self, String> {
+        let token = value["token"].as_str().ok_or("no token")?;
+        let token = URL_SAFE_NO_PAD.decode(token).map_err(|e| e.to_string())?;
+        let token = SoftToken::from_cbor(&token).map_err(|e| format!("{e:?}"))?;
+        let mut resident = HashMap::new();
+        for (id, handle) in value["resident"].as_object().ok_or("no credentials")? {
+            let handle = handle.as_str().ok_or("a user handle is not a string")?;
+            let handle = URL_SAFE_NO_PAD.decode(handle).map_err(|e| e.to_string())?;
+            resident.insert(id.clone(), handle);
+        }
+        Ok(SoftAuthenticator { token, resident })
+    }
+
     /// The ids (base64url) of the credentials it holds.
     pub fn credential_ids(&self) -> Vec<String> {
         self.resident.keys().cloned().collect()

@@ -21,6 +21,9 @@
 //! Two-factor sign-in is on for every account that enrols (see `mfa`; `crudauth-demo totp
 //! <secret>` prints a code, `crudauth-demo qr <otpauth URI>` the QR code in the terminal).
 //!
+//! Passkeys are on (see `passkeys`; `crudauth-demo passkey-register` and `passkey-login` run
+//! the JSON ceremonies against a running demo with a software authenticator).
+//!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
@@ -29,6 +32,7 @@ mod accounts;
 mod mfa;
 mod oauth;
 mod pages;
+mod passkeys;
 
 use std::net::SocketAddr;
 
@@ -273,6 +277,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(done) = mfa::command(&command_line) {
         return done.map_err(Into::into);
     }
+    if let Some(done) = passkeys::command(&command_line).await {
+        return done.map_err(Into::into);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr) // stdout carries `users hash-report`'s answer
         .with_env_filter(
@@ -358,6 +365,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.oauth(config);
     }
     builder = builder.mfa(mfa::config(&db).await?);
+    builder = builder.passkeys(passkeys::config(&format!("http://{}", args.addr), &db).await?);
     let auth: CrudAuth<User> = builder
         .secret_key(secret.into_bytes())
         .session(session)
