@@ -42,6 +42,8 @@ pub enum MessageKind {
     EmailChanged,
     /// A notice to the owner of an address someone tried to register again.
     ExistingAccount,
+    /// A one-time sign-in code (and, by email, a magic link): passwordless sign-in.
+    SignInCode,
 }
 
 impl MessageKind {
@@ -58,6 +60,7 @@ impl MessageKind {
             MessageKind::EmailChangeRequested => "email_change_requested",
             MessageKind::EmailChanged => "email_changed",
             MessageKind::ExistingAccount => "existing_account",
+            MessageKind::SignInCode => "sign_in_code",
         }
     }
 
@@ -74,6 +77,7 @@ impl MessageKind {
             MessageKind::EmailChangeRequested => "A change of your email address was requested",
             MessageKind::EmailChanged => "Your email address was changed",
             MessageKind::ExistingAccount => "You already have an account",
+            MessageKind::SignInCode => "Your sign-in code",
         }
     }
 }
@@ -83,7 +87,7 @@ impl MessageKind {
 /// ```
 /// use crudauth::delivery::{EmailContext, MessageKind};
 /// let ctx = EmailContext { kind: MessageKind::ResetPassword, link: Some("https://app.example/reset-password?token=t".into()),
-///     recipient: "ann@example.com".into(), expires_in: Some(std::time::Duration::from_secs(3600)) };
+///     recipient: "ann@example.com".into(), expires_in: Some(std::time::Duration::from_secs(3600)), code: None };
 /// assert!(ctx.render_body().contains("1 hour"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -96,6 +100,8 @@ pub struct EmailContext {
     pub recipient: String,
     /// How long the link stays valid.
     pub expires_in: Option<Duration>,
+    /// A one-time sign-in code (only in a [`MessageKind::SignInCode`] message).
+    pub code: Option<String>,
 }
 
 /// The link holds a live token: debug output (and so logs) shows only that there is one.
@@ -106,6 +112,7 @@ impl std::fmt::Debug for EmailContext {
             .field("link", &self.link.as_ref().map(|_| "<redacted>"))
             .field("recipient", &self.recipient)
             .field("expires_in", &self.expires_in)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -125,7 +132,7 @@ impl EmailContext {
     ///
     /// ```
     /// # use crudauth::delivery::{EmailContext, MessageKind};
-    /// let ctx = EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None };
+    /// let ctx = EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None, code: None };
     /// assert!(ctx.render_body().contains("changed"));
     /// ```
     pub fn render_body(&self) -> String {
@@ -154,6 +161,15 @@ impl EmailContext {
             MessageKind::ExistingAccount => "Someone tried to sign up with this address, which already has an account. \
                  If it was you, sign in or reset your password instead.\n"
                 .to_owned(),
+            MessageKind::SignInCode => {
+                let code = self.code.as_deref().unwrap_or_default();
+                let minutes = self.expires_in.map(|d| format!(" It is valid for {}.", human(d))).unwrap_or_default();
+                let link = match &self.link {
+                    Some(link) => format!("\nOr sign in by opening this link:\n\n{link}\n"),
+                    None => String::new(),
+                };
+                format!("Your sign-in code is {code}.{minutes}\n{link}\nNever share this code. {ignore}\n")
+            }
         }
     }
 }
@@ -163,7 +179,7 @@ impl EmailContext {
 /// ```
 /// use crudauth::delivery::{EmailContext, EmailMessage, MessageKind};
 /// let ctx = EmailContext { kind: MessageKind::VerifyEmail, link: Some("https://x/verify-email?token=t".into()),
-///     recipient: "ann@example.com".into(), expires_in: None };
+///     recipient: "ann@example.com".into(), expires_in: None, code: None };
 /// let message = EmailMessage::render(ctx);
 /// assert_eq!(message.subject, "Verify your email");
 /// ```
@@ -195,7 +211,7 @@ impl EmailMessage {
     ///
     /// ```
     /// # use crudauth::delivery::{EmailContext, EmailMessage, MessageKind};
-    /// let m = EmailMessage::render(EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None });
+    /// let m = EmailMessage::render(EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None, code: None });
     /// assert_eq!(m.to, "a@b.c");
     /// ```
     pub fn render(context: EmailContext) -> Self {
@@ -211,7 +227,7 @@ impl EmailMessage {
     ///
     /// ```
     /// # use crudauth::delivery::{EmailContext, EmailMessage, MessageKind};
-    /// # let m = EmailMessage::render(EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None });
+    /// # let m = EmailMessage::render(EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "a@b.c".into(), expires_in: None, code: None });
     /// assert_eq!(m.kind(), MessageKind::EmailChanged);
     /// ```
     pub fn kind(&self) -> MessageKind {
@@ -259,6 +275,35 @@ pub trait EmailSender: Send + Sync + 'static {
     async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError>;
 }
 
+/// The medium a message goes over.
+///
+/// ```
+/// assert_eq!(crudauth::delivery::Medium::Sms.as_str(), "sms");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Medium {
+    /// An email address: the email sender, then every channel.
+    Email,
+    /// A phone number (E.164): the channels only (an SMS gateway is one).
+    Sms,
+}
+
+impl Medium {
+    /// The medium's wire name.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::delivery::Medium::Email.as_str(), "email");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Medium::Email => "email",
+            Medium::Sms => "sms",
+        }
+    }
+}
+
 /// One message for a [`DeliveryChannel`].
 ///
 /// ```
@@ -277,10 +322,15 @@ pub struct Delivery {
     pub link: Option<String>,
     /// The address (or number) the message goes to.
     pub recipient: String,
-    /// The contract-only view of the user.
-    pub user: UserContract,
+    /// The contract-only view of the user (absent for a sign-in code to an address that has
+    /// no account yet, when passwordless sign-up is on).
+    pub user: Option<UserContract>,
     /// How long the token stays valid.
     pub expires_in: Option<Duration>,
+    /// The one-time sign-in code of a [`MessageKind::SignInCode`] message.
+    pub code: Option<String>,
+    /// Whether `recipient` is an email address or a phone number.
+    pub medium: Medium,
     database: Option<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -289,7 +339,8 @@ impl std::fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("kind", &self.kind)
             .field("recipient", &self.recipient)
-            .field("user", &self.user.id)
+            .field("medium", &self.medium)
+            .field("user", &self.user.as_ref().map(|u| &u.id))
             .finish_non_exhaustive()
     }
 }
@@ -338,7 +389,7 @@ pub trait DeliveryChannel: Send + Sync + 'static {
 /// use crudauth::delivery::{EmailContext, EmailMessage, EmailSender, MessageKind, OutboxSender};
 /// let path = std::env::temp_dir().join(format!("outbox-{}.jsonl", uuid::Uuid::new_v4()));
 /// let outbox = OutboxSender::new(&path);
-/// let notice = EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "ann@example.com".into(), expires_in: None };
+/// let notice = EmailContext { kind: MessageKind::EmailChanged, link: None, recipient: "ann@example.com".into(), expires_in: None, code: None };
 /// outbox.send(&EmailMessage::render(notice)).await?;
 /// assert!(std::fs::read_to_string(&path)?.contains(r#""kind":"email_changed""#));
 /// # std::fs::remove_file(path)?;
@@ -372,6 +423,7 @@ impl EmailSender for OutboxSender {
             "subject": message.subject,
             "kind": message.kind().as_str(),
             "link": message.context.link,
+            "code": message.context.code,
         }))
         .map_err(|e| DeliveryError::new(e.to_string()))?;
         line.push(b'\n');
@@ -428,8 +480,26 @@ impl Deliveries {
         self.sender.is_some()
     }
 
-    /// Sends one message through every channel, in order, logging each failure.
+    /// Whether a delivery channel (an SMS gateway, say) is configured.
+    #[cfg_attr(not(feature = "passwordless"), allow(dead_code))]
+    pub(crate) fn has_channels(&self) -> bool {
+        !self.channels.is_empty()
+    }
+
+    /// Sends one message through every channel, in order, logging each failure: an email
+    /// through the sender and the channels, a text message through the channels only.
     pub(crate) async fn deliver(&self, delivery: Delivery) {
+        if delivery.medium == Medium::Sms {
+            if !is_e164(&delivery.recipient) {
+                tracing::warn!(
+                    kind = delivery.kind.as_str(),
+                    "not delivered: the stored phone number is not E.164"
+                );
+                return;
+            }
+            self.to_channels(&delivery).await;
+            return;
+        }
         // Whatever wrote the stored address (an import, an admin tool), a mailbox form or a
         // junk value is never handed to a sender.
         if !crate::user::valid_email(&delivery.recipient) {
@@ -445,13 +515,18 @@ impl Deliveries {
                 link: delivery.link.clone(),
                 recipient: delivery.recipient.clone(),
                 expires_in: delivery.expires_in,
+                code: delivery.code.clone(),
             });
             if let Err(e) = sender.send(&message).await {
                 tracing::warn!(kind = delivery.kind.as_str(), error = %e, "email delivery failed");
             }
         }
+        self.to_channels(&delivery).await;
+    }
+
+    async fn to_channels(&self, delivery: &Delivery) {
         for channel in &self.channels {
-            if let Err(e) = channel.deliver(&delivery).await {
+            if let Err(e) = channel.deliver(delivery).await {
                 tracing::warn!(kind = delivery.kind.as_str(), error = %e, "delivery channel failed");
             }
         }
@@ -471,7 +546,7 @@ pub(crate) struct OneTimeLink {
 pub(crate) fn delivery(
     kind: MessageKind,
     recipient: String,
-    user: UserContract,
+    user: Option<UserContract>,
     link: Option<OneTimeLink>,
     database: Option<Arc<dyn Any + Send + Sync>>,
 ) -> Delivery {
@@ -486,8 +561,20 @@ pub(crate) fn delivery(
         recipient,
         user,
         expires_in,
+        code: None,
+        medium: Medium::Email,
         database,
     }
+}
+
+/// A phone number as stored for SMS: `+` and 8 to 15 digits, the first not 0.
+fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
 }
 
 #[cfg(test)]
@@ -501,6 +588,7 @@ mod tests {
             link: Some("https://x/reset-password?token=SECRET".into()),
             recipient: "ann@example.com".into(),
             expires_in: None,
+            code: None,
         });
         assert!(!format!("{m:?}").contains("SECRET"));
     }
@@ -512,6 +600,7 @@ mod tests {
             link: Some("https://app.example/verify-email?token=abc".into()),
             recipient: "ann@example.com".into(),
             expires_in: Some(Duration::from_secs(24 * 3600)),
+            code: None,
         };
         let m = EmailMessage::render(ctx);
         assert!(
@@ -532,6 +621,7 @@ mod tests {
                 link: (kind == MessageKind::ResetPassword).then(|| "https://x/r?token=t".into()),
                 recipient: "ann@example.com".into(),
                 expires_in: None,
+                code: None,
             });
             outbox.send(&m).await.unwrap();
         }

@@ -25,12 +25,8 @@ pub(crate) struct Inner<U> {
     pub login: Login<U>,
     pub sudo: Sudo<U>,
     pub recovery: Option<Recovery<U>>,
-    #[cfg(feature = "oauth")]
-    pub oauth: Option<crate::oauth::OAuth<U>>,
-    #[cfg(feature = "mfa")]
-    pub mfa: Option<crate::mfa::Mfa<U>>,
-    #[cfg(feature = "passkeys")]
-    pub passkeys: Option<crate::passkey::Passkeys<U>>,
+    /// The optional sign-in methods' services.
+    pub methods: crate::methods::Methods<U>,
 }
 
 /// The authentication facade: repository + store + transports + hooks, wired once.

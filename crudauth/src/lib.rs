@@ -82,6 +82,7 @@ mod keys;
 mod layers;
 pub mod lockout;
 pub mod login;
+mod methods;
 #[cfg(feature = "mfa")]
 pub mod mfa;
 #[cfg(feature = "oauth")]
@@ -89,6 +90,8 @@ pub mod oauth;
 #[cfg(feature = "passkeys")]
 pub mod passkey;
 pub mod password;
+#[cfg(feature = "passwordless")]
+pub mod passwordless;
 pub mod policy;
 pub mod principal;
 mod quota;
@@ -97,6 +100,8 @@ mod recovery;
 pub mod revocation;
 mod routes;
 pub mod session;
+#[cfg(any(feature = "oauth", feature = "passwordless"))]
+mod signup;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 pub mod store;

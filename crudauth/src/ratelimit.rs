@@ -91,6 +91,12 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ),
         // Per user: registering, renaming and removing passkeys, and passkey sudo.
         ("passkey_manage", RateLimit::new(20, HOUR)),
+        // Per client IP, and silently per address in the background (as the email flows'
+        // request routes): a sign-in code by email or SMS.
+        ("otp_request", RateLimit::new(10, HOUR)),
+        // Per client IP: codes tried (each also counts in the login lockout) and magic links.
+        ("otp_verify", RateLimit::new(30, HOUR)),
+        ("magic_link_verify", RateLimit::new(20, HOUR)),
         // The confirm routes (per client IP): a link is confirmed once or twice; the limit
         // caps what one client can make the server do with guessed or replayed tokens.
         ("password_reset_confirm", RateLimit::new(20, HOUR)),

@@ -104,6 +104,7 @@ async fn the_smtp_sender_delivers_with_credentials() {
         link: Some("https://app.example/reset-password?token=abc".into()),
         recipient: "ann@example.com".into(),
         expires_in: None,
+        code: None,
     });
     sender.send(&message).await.expect("sent");
     let seen = seen.lock().unwrap().clone();
@@ -195,6 +196,7 @@ async fn a_mailbox_form_recipient_is_refused_not_rerouted() {
         link: Some("https://app.example/verify-email?token=abc".into()),
         recipient: "x<attacker@evil.example>".into(),
         expires_in: None,
+        code: None,
     });
     assert!(sender.send(&message).await.is_err());
     assert!(seen.lock().unwrap().is_empty());

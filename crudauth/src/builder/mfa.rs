@@ -16,7 +16,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// # Ok(()) });
     /// ```
     pub fn mfa(mut self, config: MfaConfig<U>) -> Self {
-        self.mfa = Some(config);
+        self.methods.mfa = Some(config);
         self
     }
 }

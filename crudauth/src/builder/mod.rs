@@ -2,12 +2,15 @@
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
 mod hooks;
+mod methods;
 #[cfg(feature = "mfa")]
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
 #[cfg(feature = "passkeys")]
 mod passkey;
+#[cfg(feature = "passwordless")]
+mod passwordless;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -57,12 +60,8 @@ pub struct CrudAuthBuilder<U> {
     channels: Vec<Arc<dyn DeliveryChannel>>,
     sudo: SudoConfig,
     store_timeout: Duration,
-    #[cfg(feature = "oauth")]
-    oauth: Option<crate::oauth::OAuthConfig>,
-    #[cfg(feature = "mfa")]
-    mfa: Option<crate::mfa::MfaConfig<U>>,
-    #[cfg(feature = "passkeys")]
-    passkeys: Option<crate::passkey::PasskeyConfig>,
+    /// The optional sign-in methods' settings.
+    methods: methods::Settings<U>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -99,12 +98,7 @@ impl<U: UserRecord> CrudAuth<U> {
             channels: Vec::new(),
             sudo: SudoConfig::default(),
             store_timeout: Duration::from_secs(2),
-            #[cfg(feature = "oauth")]
-            oauth: None,
-            #[cfg(feature = "mfa")]
-            mfa: None,
-            #[cfg(feature = "passkeys")]
-            passkeys: None,
+            methods: methods::Settings::default(),
         }
     }
 }
@@ -547,38 +541,12 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             repo: core.repo.clone(),
             revocation: core.revocation.clone(),
         });
-        #[cfg(feature = "mfa")]
-        let mfa = match self.mfa {
-            Some(config) => Some(crate::mfa::Mfa::new(
-                core.clone(),
-                login.clone(),
-                sudo.clone(),
-                config,
-            )?),
-            None => None,
-        };
-        #[cfg(feature = "oauth")]
-        #[allow(unused_mut)] // the passkeys wire themselves into it
-        let mut oauth = match self.oauth {
-            Some(config) => {
-                let oauth =
-                    crate::oauth::OAuth::new(core.clone(), login.clone(), repo.clone(), config)?;
-                #[cfg(feature = "mfa")]
-                let oauth = match &mfa {
-                    Some(mfa) => oauth.with_factors(mfa.factors().clone()),
-                    None => oauth,
-                };
-                Some(oauth)
-            }
-            None => None,
-        };
-        #[cfg(feature = "passkeys")]
-        let passkeys = passkey::wire(
-            self.passkeys,
-            (&core, &login, &sudo),
-            #[cfg(feature = "oauth")]
-            &mut oauth,
-        )?;
+        let methods = self.methods.build(methods::Parts {
+            core: &core,
+            login: &login,
+            sudo: &sudo,
+            repo: &(repo.clone() as Arc<dyn crate::user::DynUserRepository<U>>),
+        })?;
         Ok(CrudAuth {
             inner: Arc::new(Inner {
                 repo,
@@ -586,12 +554,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
                 login,
                 sudo,
                 recovery,
-                #[cfg(feature = "oauth")]
-                oauth,
-                #[cfg(feature = "mfa")]
-                mfa,
-                #[cfg(feature = "passkeys")]
-                passkeys,
+                methods,
             }),
         })
     }

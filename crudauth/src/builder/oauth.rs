@@ -21,7 +21,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// # Ok(()) });
     /// ```
     pub fn oauth(mut self, config: OAuthConfig) -> Self {
-        self.oauth = Some(config);
+        self.methods.oauth = Some(config);
         self
     }
 }

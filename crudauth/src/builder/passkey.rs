@@ -26,7 +26,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// # Ok(()) });
     /// ```
     pub fn passkeys(mut self, config: PasskeyConfig) -> Self {
-        self.passkeys = Some(config);
+        self.methods.passkeys = Some(config);
         self
     }
 }

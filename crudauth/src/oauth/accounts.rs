@@ -17,41 +17,16 @@ use crate::user::{
     LogicalField, NewUser, RepoError, UserId, UserRecord, UserUpdate, normalize_email,
 };
 
-/// The longest derived username before a suffix (the original's default for an unbounded
-/// column).
-const USERNAME_CHARS: usize = 32;
-
 /// A username from the profile: `username`, `given_name`, `name`, the address's local
 /// part, or `user`; lower-cased, runs of anything but `[a-z0-9]` made one `_`.
 pub(crate) fn derive_username(identity: &OAuthIdentity, email: Option<&str>) -> String {
     let local = email.and_then(|e| e.split('@').next());
-    let source = [
+    crate::signup::username_from(&[
         identity.username.as_deref(),
         identity.given_name.as_deref(),
         identity.name.as_deref(),
         local,
-    ]
-    .into_iter()
-    .flatten()
-    .find(|s| s.chars().any(|c| c.is_ascii_alphanumeric()))
-    .unwrap_or("user");
-    let mut out = String::new();
-    for c in source.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            out.push(c);
-        } else if !out.ends_with('_') {
-            out.push('_');
-        }
-    }
-    let out: String = out.trim_matches('_').chars().take(USERNAME_CHARS).collect();
-    if out.is_empty() { "user".into() } else { out }
-}
-
-fn suffixed(base: &str) -> String {
-    let bytes = crate::keys::random_bytes::<4>();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let head: String = base.chars().take(USERNAME_CHARS - 9).collect();
-    format!("{head}_{hex}")
+    ])
 }
 
 fn now() -> i64 {
@@ -272,9 +247,8 @@ impl<U: UserRecord> OAuth<U> {
         let schema = *self.core.repo.schema();
         let mut new = NewUser::new(make_unusable_password()).email(email);
         new.email_verified = true;
-        let base = derive_username(identity, Some(email));
         if schema.has(LogicalField::Username) {
-            new.username = Some(base.clone());
+            new.username = Some(derive_username(identity, Some(email)));
         }
         let mut ctx = client.hook_context(Some("oauth"));
         ctx.transport = Some("oauth");
@@ -282,29 +256,19 @@ impl<U: UserRecord> OAuth<U> {
             tracing::info!(provider, reason = %veto, "crudauth: OAuth sign-up refused by on_before_register");
             return Err(OAuthErrorCode::SignInRefused.into());
         }
-        let mut tries = 0;
-        let user = loop {
-            tries += 1;
-            match self.repo.create(new.clone()).await {
-                Ok(user) => break user,
-                Err(RepoError::Duplicate { field }) if field == "username" && tries < 4 => {
-                    new.username = Some(suffixed(&base));
-                }
-                Err(RepoError::TooLong { field, max }) if field == "username" && tries < 4 => {
-                    let cut: String = base.chars().take(max.saturating_sub(9).max(1)).collect();
-                    new.username = Some(suffixed(&cut).chars().take(max).collect());
-                }
-                Err(RepoError::TooLong { field, .. }) if field == "email" => {
-                    return Err(OAuthErrorCode::EmailTooLong.into());
-                }
-                Err(RepoError::Duplicate { field }) if field == "email" => {
-                    return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
-                }
-                Err(e @ RepoError::Backend(_)) => return Err(repo_fault(e).into()),
-                Err(e) => {
-                    tracing::warn!(provider, error = %e, "crudauth: OAuth sign-up could not create the account");
-                    return Err(OAuthErrorCode::OAuthFailed.into());
-                }
+        let created = crate::signup::create_with_free_username(self.repo.as_ref(), new).await;
+        let user = match created {
+            Ok(user) => user,
+            Err(RepoError::TooLong { field, .. }) if field == "email" => {
+                return Err(OAuthErrorCode::EmailTooLong.into());
+            }
+            Err(RepoError::Duplicate { field }) if field == "email" => {
+                return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
+            }
+            Err(e @ RepoError::Backend(_)) => return Err(repo_fault(e).into()),
+            Err(e) => {
+                tracing::warn!(provider, error = %e, "crudauth: OAuth sign-up could not create the account");
+                return Err(OAuthErrorCode::OAuthFailed.into());
             }
         };
         let uid = user.user_id().to_string();
@@ -492,7 +456,5 @@ mod tests {
             derive_username(&who(Some(&"a".repeat(80)), None), None).len(),
             32
         );
-        let s = suffixed("ann");
-        assert!(s.starts_with("ann_") && s.len() == 12, "{s}");
     }
 }

@@ -74,7 +74,7 @@ impl<U: UserRecord> Recovery<U> {
             .deliver(delivery(
                 kind,
                 to,
-                user.contract(),
+                Some(user.contract()),
                 Some(OneTimeLink {
                     token,
                     link,
@@ -93,7 +93,7 @@ impl<U: UserRecord> Recovery<U> {
             .deliver(delivery(
                 kind,
                 recipient,
-                user.contract(),
+                Some(user.contract()),
                 None,
                 self.core.repo.database(),
             ))

@@ -31,7 +31,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// # Ok(()) });
     /// ```
     pub fn mfa(&self) -> Option<&Mfa<U>> {
-        self.inner.mfa.as_ref()
+        self.inner.methods.mfa.as_ref()
     }
 
     /// The two-factor routes only (empty without MFA): `GET /mfa`, `POST /mfa/totp/setup`,

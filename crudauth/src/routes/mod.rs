@@ -8,6 +8,8 @@ mod mfa;
 mod oauth;
 #[cfg(feature = "passkeys")]
 mod passkey;
+#[cfg(feature = "passwordless")]
+mod passwordless;
 mod recovery;
 mod session;
 #[cfg(any(feature = "passkeys", feature = "passwordless"))]
@@ -58,6 +60,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "passkeys")]
         {
             router = router.merge(self.passkey_routes());
+        }
+        #[cfg(feature = "passwordless")]
+        {
+            router = router.merge(self.passwordless_routes());
         }
         limited(router).with_state(self.clone())
     }

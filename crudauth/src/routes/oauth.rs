@@ -37,7 +37,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// # Ok(()) });
     /// ```
     pub fn oauth(&self) -> Option<&OAuth<U>> {
-        self.inner.oauth.as_ref()
+        self.inner.methods.oauth.as_ref()
     }
 
     /// The OAuth routes only (empty without OAuth): under the prefix (`/oauth`),

@@ -30,7 +30,7 @@ impl<U: UserRecord> CrudAuth<U> {
     /// # Ok(()) });
     /// ```
     pub fn passkeys(&self) -> Option<&Passkeys<U>> {
-        self.inner.passkeys.as_ref()
+        self.inner.methods.passkeys.as_ref()
     }
 
     /// The passkey routes only (empty without passkeys): `GET /passkeys`,
@@ -154,7 +154,7 @@ async fn login_finish<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let passkeys = service(&auth)?;
     let mut fields = fields(&headers, &body)?;
-    let ending = ending(&auth, &fields, &headers)?;
+    let ending = ending(&auth, fields.optional("response").as_deref(), &headers)?;
     let ceremony = fields.string("ceremony");
     let credential = fields.value::<PublicKeyCredential>("credential");
     let (ceremony, credential) = fields.finish(ceremony.zip(credential))?;

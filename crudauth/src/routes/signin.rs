@@ -6,7 +6,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::body::Fields;
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -25,15 +24,15 @@ pub(super) enum Ending {
     Token,
 }
 
-/// The ending a body asks for with `"response": "session" | "token"`; without it, a
+/// The ending a request asks for with `"response": "session" | "token"`; without it, a
 /// session when the session transport is on, else tokens. A session ending is refused
 /// for a cross-site request (login CSRF), before anything is counted or spent.
 pub(super) fn ending<U: UserRecord>(
     auth: &CrudAuth<U>,
-    fields: &Fields,
+    response: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Ending, AuthError> {
-    let ending = match fields.optional("response").as_deref() {
+    let ending = match response {
         None if auth.sessions().is_some() => Ending::Session,
         None | Some("token") if auth.tokens().is_some() => Ending::Token,
         Some("session") if auth.sessions().is_some() => Ending::Session,
@@ -88,4 +87,38 @@ pub(super) async fn signed_in<U: UserRecord>(
             Ok(response)
         }
     }
+}
+
+/// [`signed_in`], unless the account has a second factor (and this device is not
+/// remembered): then its challenge, which `/mfa/verify` completes over the same ending.
+#[cfg(feature = "passwordless")]
+pub(super) async fn signed_in_or_challenged<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    verified: VerifiedUser<U>,
+    ending: Ending,
+    method: (&str, &str),
+    (client, headers): (&ClientMeta, &HeaderMap),
+) -> Result<Response, AuthError> {
+    #[cfg(feature = "mfa")]
+    if let Some(mfa) = auth.mfa()
+        && mfa.is_due(&verified.user).await?
+        && !mfa.remembered(headers, &verified.user, verified.epoch)
+    {
+        use crate::mfa::Origin;
+        let origin = match ending {
+            Ending::Session => Origin::Session {
+                provider: None,
+                redirect_to: None,
+            },
+            Ending::Token => Origin::Bearer {
+                scopes: Vec::new(),
+                pkce: None,
+            },
+        };
+        let challenge = mfa
+            .challenge(&verified.user, verified.epoch, origin, None)
+            .await?;
+        return Ok(super::private_json(super::mfa::challenge_body(&challenge)));
+    }
+    signed_in(auth, verified, ending, method, (client, headers)).await
 }

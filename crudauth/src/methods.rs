@@ -1,0 +1,15 @@
+//! The optional sign-in methods' services (each behind its cargo feature), as the facade
+//! holds them; the builder makes them (`builder::methods`).
+
+/// The services of the configured sign-in methods.
+pub(crate) struct Methods<U> {
+    #[cfg(feature = "oauth")]
+    pub oauth: Option<crate::oauth::OAuth<U>>,
+    #[cfg(feature = "mfa")]
+    pub mfa: Option<crate::mfa::Mfa<U>>,
+    #[cfg(feature = "passkeys")]
+    pub passkeys: Option<crate::passkey::Passkeys<U>>,
+    #[cfg(feature = "passwordless")]
+    pub passwordless: Option<crate::passwordless::Passwordless<U>>,
+    pub(crate) _user: std::marker::PhantomData<fn() -> U>,
+}
