@@ -25,7 +25,8 @@ pub(crate) struct Inner<U> {
     pub login: Login<U>,
     pub sudo: Sudo<U>,
     pub recovery: Option<Recovery<U>>,
-    /// The optional sign-in methods' services.
+    /// The optional sign-in methods' services (unread when no method's feature is on).
+    #[allow(dead_code)]
     pub methods: crate::methods::Methods<U>,
 }
 

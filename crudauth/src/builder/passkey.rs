@@ -47,7 +47,16 @@ pub(super) fn wire<U: UserRecord>(
         sudo.clone(),
         config,
         #[cfg(feature = "oauth")]
-        oauth.as_ref().map(|o| o.links().clone()),
+        oauth.as_ref().map(|o| {
+            let links = o.links().clone();
+            let linked: crate::passkey::OtherWays = Arc::new(move |user_id: String| {
+                let links = links.clone();
+                Box::pin(async move { Ok(!links.for_user(&user_id).await?.is_empty()) })
+            });
+            linked
+        }),
+        #[cfg(not(feature = "oauth"))]
+        None,
     )?;
     #[cfg(feature = "oauth")]
     {

@@ -93,11 +93,10 @@ impl<U: UserRecord> Passkeys<U> {
         if has_password {
             return Ok(true);
         }
-        #[cfg(feature = "oauth")]
-        if let Some(links) = &self.parts.links {
-            let uid = user.user_id().to_string();
-            let linked = links.for_user(&uid).await.map_err(store_fault)?;
-            return Ok(!linked.is_empty());
+        if let Some(other_ways) = &self.parts.other_ways {
+            return other_ways(user.user_id().to_string())
+                .await
+                .map_err(store_fault);
         }
         Ok(false)
     }

@@ -189,10 +189,10 @@ struct Parts {
     config: PasskeyConfig,
     webauthn: webauthn_rs::Webauthn,
     store: Arc<dyn PasskeyStore>,
-    /// The provider links, counted as ways to sign in (the last passkey of an account that
-    /// signs in through a provider can go).
-    #[cfg(feature = "oauth")]
-    links: Option<Arc<dyn crate::oauth::LinkStore>>,
+    /// Whether a user (by id) has another way in than a password or a passkey (a provider
+    /// link): the builder wires it when OAuth is on, so the last passkey of an account that
+    /// signs in through a provider can go.
+    other_ways: Option<OtherWays>,
 }
 
 impl<U> Clone for Passkeys<U> {
@@ -214,6 +214,10 @@ impl<U> std::fmt::Debug for Passkeys<U> {
     }
 }
 
+/// Whether a user (by id) has a way in that is neither a password nor a passkey.
+pub(crate) type OtherWays =
+    Arc<dyn Fn(String) -> crate::user::BoxFuture<'static, Result<bool, StoreError>> + Send + Sync>;
+
 pub(crate) fn store_fault(e: StoreError) -> AuthError {
     crate::store::fail_closed("passkey store", &e)
 }
@@ -224,7 +228,7 @@ impl<U: UserRecord> Passkeys<U> {
         login: Login<U>,
         sudo: Sudo<U>,
         mut config: PasskeyConfig,
-        #[cfg(feature = "oauth")] links: Option<Arc<dyn crate::oauth::LinkStore>>,
+        other_ways: Option<OtherWays>,
     ) -> Result<Self, ConfigError> {
         let webauthn = config.webauthn()?;
         if config.ceremony_ttl.is_zero() || config.ceremony_ttl > Duration::from_secs(3600) {
@@ -255,8 +259,7 @@ impl<U: UserRecord> Passkeys<U> {
                 config,
                 webauthn,
                 store,
-                #[cfg(feature = "oauth")]
-                links,
+                other_ways,
             }),
         })
     }
