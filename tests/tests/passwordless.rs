@@ -1,0 +1,426 @@
+//! Passwordless sign-in over the real router: email codes and magic links (the outbox
+//! carries them), SMS codes over a delivery channel, and the attacks: guessing, replay,
+//! races, a replaced code, another browser, enumeration by answer, hostile input.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError};
+use crudauth::passwordless::PasswordlessConfig;
+use crudauth::{CrudAuthBuilder, LockoutConfig};
+use crudauth_tests::http::{FRONTEND, Req, Resp, Session, TestApp, User, app_with, mails, outbox_path, with_outbox};
+use serde_json::{Value, json};
+
+const PW: &str = "a long password 1";
+
+struct App {
+    app: TestApp,
+    outbox: PathBuf,
+    texts: Arc<Mutex<Vec<Delivery>>>,
+}
+
+/// An SMS gateway for the tests: keeps every text message.
+struct Texts(Arc<Mutex<Vec<Delivery>>>);
+
+#[async_trait::async_trait]
+impl DeliveryChannel for Texts {
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        if delivery.medium == crudauth::delivery::Medium::Sms {
+            self.0.lock().unwrap().push(delivery.clone());
+        }
+        Ok(())
+    }
+}
+
+async fn setup_with(
+    test: &str,
+    config: impl FnOnce(PasswordlessConfig) -> PasswordlessConfig,
+    more: impl FnOnce(CrudAuthBuilder<User>) -> CrudAuthBuilder<User>,
+) -> App {
+    let outbox = outbox_path(test);
+    let texts = Arc::new(Mutex::new(Vec::new()));
+    let channel = Texts(texts.clone());
+    let config = config(PasswordlessConfig::new(FRONTEND));
+    let path = outbox.clone();
+    let app = app_with(test, move |b| {
+        more(with_outbox(b, &path).delivery_channel(Arc::new(channel)).passwordless(config))
+    })
+    .await;
+    App { app, outbox, texts }
+}
+
+async fn setup(test: &str) -> App {
+    setup_with(test, |c| c, |b| b).await
+}
+
+impl App {
+    async fn send(&self, req: Req) -> Resp {
+        self.app.send(req).await
+    }
+
+    async fn request(&self, body: Value) -> Resp {
+        let r = self.send(Req::post("/otp/request").json(body)).await;
+        self.app.auth.background().flush().await;
+        r
+    }
+
+    /// The last sign-in mail: (code, link token).
+    async fn last_mail(&self) -> Option<(String, Option<String>)> {
+        let all = mails(&self.app.auth, &self.outbox).await;
+        let mail = all.iter().rev().find(|m| m["kind"] == "sign_in_code")?;
+        let code = mail["code"].as_str()?.to_owned();
+        let token = mail["link"]
+            .as_str()
+            .and_then(|l| l.split_once("?token=").map(|(_, t)| t.to_owned()));
+        Some((code, token))
+    }
+
+    async fn mail_count(&self) -> usize {
+        mails(&self.app.auth, &self.outbox)
+            .await
+            .iter()
+            .filter(|m| m["kind"] == "sign_in_code")
+            .count()
+    }
+
+    async fn verify(&self, email: &str, code: &str) -> Resp {
+        self.send(Req::post("/otp/verify").json(json!({ "email": email, "code": code })))
+            .await
+    }
+
+    async fn link(&self, token: &str) -> Resp {
+        self.send(Req::post("/magic-link/verify").json(json!({ "token": token })))
+            .await
+    }
+
+    async fn member(&self, name: &str) {
+        self.app
+            .register(&format!("{name}@example.com"), name, PW)
+            .await;
+    }
+}
+
+fn session_of(r: &Resp) -> Session {
+    let cookies = r.cookies();
+    Session {
+        id: cookies["session_id"].0.clone(),
+        csrf: cookies["csrf_token"].0.clone(),
+    }
+}
+
+fn other_code(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+#[tokio::test]
+async fn an_emailed_code_signs_in_and_the_session_says_how() {
+    let app = setup("pl_code").await;
+    app.member("ann").await;
+    let r = app.request(json!({ "email": "Ann@Example.com" })).await;
+    assert_eq!(r.status, 200);
+    let (code, token) = app.last_mail().await.expect("a sign-in mail");
+    assert_eq!(code.len(), 6);
+    assert!(token.is_some(), "an email carries a magic link");
+    let r = app.verify("ann@example.com", &code).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["username"], "ann");
+    let s = session_of(&r);
+    let r = app.send(Req::get("/sessions").session(&s)).await;
+    let current = r.json.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
+    assert_eq!((current["login_type"].as_str(), current["provider"].as_str()), (Some("otp"), Some("email")));
+    // Single use.
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
+}
+
+#[tokio::test]
+async fn the_request_answers_alike_for_every_address_and_sends_only_to_accounts() {
+    let app = setup("pl_uniform").await;
+    app.member("ann").await;
+    let known = app.request(json!({ "email": "ann@example.com" })).await;
+    let unknown = app.request(json!({ "email": "nobody@example.com" })).await;
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(known.json, unknown.json);
+    assert_eq!(app.mail_count().await, 1, "nothing to an address without an account");
+    let r = app.verify("nobody@example.com", "123456").await;
+    assert_eq!((r.status.as_u16(), r.detail()), (401, "Invalid or expired code"));
+}
+
+#[tokio::test]
+async fn a_code_dies_after_five_wrong_attempts() {
+    let app = setup_with("pl_attempts", |c| c, |b| {
+        b.lockout(LockoutConfig { max_attempts: 50, ip_max_attempts: 100, ..LockoutConfig::default() })
+    })
+    .await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, token) = app.last_mail().await.unwrap();
+    for _ in 0..5 {
+        assert_eq!(app.verify("ann@example.com", &other_code(&code)).await.status, 401);
+    }
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 401, "dead after 5");
+    assert_eq!(app.link(&token.unwrap()).await.status, 400, "its link died with it");
+}
+
+#[tokio::test]
+async fn wrong_codes_count_in_the_login_lockout() {
+    let app = setup("pl_lockout").await;
+    app.member("ann").await;
+    for _ in 0..2 {
+        app.request(json!({ "email": "ann@example.com" })).await;
+        let (code, _) = app.last_mail().await.unwrap();
+        for _ in 0..3 {
+            let status = app.verify("ann@example.com", &other_code(&code)).await.status;
+            if status == 429 {
+                return;
+            }
+            assert_eq!(status, 401);
+        }
+    }
+    let r = app.verify("ann@example.com", "000000").await;
+    assert_eq!(r.status, 429, "{:?}", r.json);
+}
+
+#[tokio::test]
+async fn a_new_request_replaces_the_old_code_and_its_link() {
+    let app = setup("pl_replace").await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (old_code, old_token) = app.last_mail().await.unwrap();
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (new_code, _) = app.last_mail().await.unwrap();
+    if old_code != new_code {
+        assert_eq!(app.verify("ann@example.com", &old_code).await.status, 401);
+    }
+    assert_eq!(app.link(&old_token.unwrap()).await.status, 400);
+    assert_eq!(app.verify("ann@example.com", &new_code).await.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_verifies_of_one_code_sign_in_once() {
+    let app = setup("pl_race").await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, token) = app.last_mail().await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let router = app.app.app.clone();
+        let body = if i % 2 == 0 {
+            ("/otp/verify", json!({ "email": "ann@example.com", "code": code }))
+        } else {
+            ("/magic-link/verify", json!({ "token": token }))
+        };
+        tasks.push(tokio::spawn(async move {
+            crudauth_tests::http::send(&router, Req::post(body.0).json(body.1)).await.status.as_u16()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap() == 200);
+    }
+    assert_eq!(won, 1, "a code and its link are one credential");
+}
+
+#[tokio::test]
+async fn a_magic_link_signs_in_once_by_post_or_get() {
+    let app = setup("pl_link").await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (_, token) = app.last_mail().await.unwrap();
+    let token = token.unwrap();
+    let mail = mails(&app.app.auth, &app.outbox).await;
+    let link = mail.last().unwrap()["link"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("{FRONTEND}/magic-link?token=")), "{link}");
+    let r = app.link(&token).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert!(r.cookies().contains_key("session_id"));
+    assert_eq!(app.link(&token).await.status, 400, "single use");
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (_, token) = app.last_mail().await.unwrap();
+    let r = app
+        .send(Req::get(&format!("/magic-link/verify?token={}&response=token", token.unwrap())))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert!(r.json["access_token"].is_string());
+    for bad in ["", "x", "not a token!", &"a".repeat(500)] {
+        let r = app.link(bad).await;
+        assert_eq!(r.status, 400, "{bad:?}");
+    }
+    assert_eq!(app.send(Req::get("/magic-link/verify")).await.status, 422);
+}
+
+#[tokio::test]
+async fn in_same_browser_mode_a_link_opens_only_where_it_was_asked_for() {
+    let app = setup_with("pl_browser", |c| PasswordlessConfig { same_browser: true, ..c }, |b| b).await;
+    app.member("ann").await;
+    let r = app.request(json!({ "email": "ann@example.com" })).await;
+    let (name, (nonce, full)) = r
+        .cookies()
+        .into_iter()
+        .find(|(k, _)| k.ends_with("otp_browser"))
+        .expect("the browser cookie");
+    assert!(full.contains("HttpOnly") && full.contains("SameSite=Lax"), "{full}");
+    let (_, token) = app.last_mail().await.unwrap();
+    let token = token.unwrap();
+    let r = app.link(&token).await;
+    assert_eq!((r.status.as_u16(), r.detail()), (400, "Open the link in the browser that asked for it."));
+    let wrong = Req::post("/magic-link/verify")
+        .header("cookie", format!("{name}=not-the-nonce"))
+        .json(json!({ "token": token }));
+    assert_eq!(app.send(wrong).await.status, 400);
+    // Not spent by the wrong browsers: the right one signs in.
+    let right = Req::post("/magic-link/verify")
+        .header("cookie", format!("{name}={nonce}"))
+        .json(json!({ "token": token }));
+    assert_eq!(app.send(right).await.status, 200);
+}
+
+#[tokio::test]
+async fn sign_up_is_off_by_default_and_on_creates_a_verified_account_unless_vetoed() {
+    let app = setup_with(
+        "pl_signup",
+        |c| PasswordlessConfig { create_accounts: true, ..c },
+        |b| {
+            b.on_before_register(|new, _| async move {
+                if new.email.as_deref().is_some_and(|e| e.ends_with("@blocked.example")) {
+                    Err(crudauth::Veto::new("blocked domain"))
+                } else {
+                    Ok(())
+                }
+            })
+        },
+    )
+    .await;
+    app.request(json!({ "email": "New.Person@Example.com" })).await;
+    let (code, _) = app.last_mail().await.expect("a code for a new address");
+    let r = app.verify("new.person@example.com", &code).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let user = app.app.auth.repo().find_by_login("new.person@example.com").await.unwrap().unwrap();
+    assert!(user.email_verified);
+    assert!(user.username.starts_with("new_person"), "{}", user.username);
+    let r = app.send(Req::post("/login").form(&[("username", "new.person@example.com"), ("password", "")])).await;
+    assert_ne!(r.status, 200, "no usable password");
+    app.request(json!({ "email": "x@blocked.example" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    let r = app.verify("x@blocked.example", &code).await;
+    assert_eq!(r.status, 403);
+    assert!(app.app.auth.repo().find_by_login("x@blocked.example").await.unwrap().is_none());
+    // Off (the default): no code to a new address, no account.
+    let off = setup("pl_signup_off").await;
+    off.request(json!({ "email": "new@example.com" })).await;
+    assert_eq!(off.mail_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_code_verifies_the_address_and_can_answer_tokens() {
+    let app = setup("pl_verified").await;
+    app.member("ann").await;
+    let before = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    assert!(!before.email_verified);
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "email": "ann@example.com", "code": code, "response": "token" })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let access = r.json["access_token"].as_str().unwrap();
+    assert_eq!(app.send(Req::get("/whoami").bearer(access)).await.status, 200);
+    let after = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    assert!(after.email_verified);
+}
+
+#[tokio::test]
+async fn an_account_with_a_second_factor_gets_its_challenge() {
+    let app = setup_with("pl_mfa", |c| c, |b| b.mfa(crudauth::mfa::MfaConfig::new("test"))).await;
+    app.member("ann").await;
+    let s = app.app.login("ann", PW).await;
+    let r = app.send(Req::post("/mfa/totp/setup").session(&s).json(json!({ "password": PW }))).await;
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
+    let r = app.send(Req::post("/mfa/totp/confirm").session(&s).json(json!({ "code": confirm }))).await;
+    assert_eq!(r.status, 200);
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    let r = app.verify("ann@example.com", &code).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["mfa_required"], true, "{:?}", r.json);
+    assert!(!r.cookies().contains_key("session_id"));
+    let challenge = r.json["challenge"].as_str().unwrap();
+    let totp = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now());
+    let r = app.send(Req::post("/mfa/verify").json(json!({ "challenge": challenge, "code": totp }))).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert!(r.cookies().contains_key("session_id"));
+}
+
+#[tokio::test]
+async fn a_code_dies_with_a_deactivation_or_a_sign_out_everywhere() {
+    let app = setup("pl_epoch").await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, token) = app.last_mail().await.unwrap();
+    let s = app.app.login("ann", PW).await;
+    assert_eq!(app.send(Req::post("/logout-all").session(&s)).await.status, 200);
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    let user = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    let update = crudauth::user::UserUpdate { is_active: Some(false), ..Default::default() };
+    app.app.auth.repo().update(&crudauth::UserRecord::user_id(&user), update).await.unwrap();
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
+    assert_eq!(app.link(&token.unwrap()).await.status, 400);
+}
+
+#[tokio::test]
+async fn malformed_and_hostile_bodies_get_clear_errors() {
+    let app = setup("pl_bodies").await;
+    for body in [
+        json!({}),
+        json!({ "email": "not an address" }),
+        json!({ "email": format!("{}@example.com", "a".repeat(400)) }),
+        json!({ "email": "ann@example.com", "phone": "+15551234567" }),
+        json!({ "email": 7 }),
+    ] {
+        let r = app.send(Req::post("/otp/request").json(body.clone())).await;
+        assert_eq!(r.status, 422, "{body}: {:?}", r.json);
+    }
+    for code in ["12345", "1234567", "12345a", "１２３４５６", " ", ""] {
+        let r = app.verify("ann@example.com", code).await;
+        assert_eq!(r.status, 422, "{code:?}");
+    }
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "email": "ann@example.com", "code": "123456", "response": "pigeon" })))
+        .await;
+    assert_eq!(r.status, 400);
+    let r = app.send(Req::post("/otp/request").raw("application/json", "{")).await;
+    assert_eq!(r.status, 422);
+}
+
+#[tokio::test]
+async fn a_cross_site_verify_is_refused_before_the_code_is_spent() {
+    let app = setup("pl_cross_site").await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    let r = app
+        .send(
+            Req::post("/otp/verify")
+                .header("sec-fetch-site", "cross-site")
+                .json(json!({ "email": "ann@example.com", "code": code })),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_request_route_is_rate_limited_per_client() {
+    let app = setup("pl_rate").await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let r = app.request(json!({ "email": format!("u{i}@example.com") })).await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+}
+
+
