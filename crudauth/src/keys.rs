@@ -56,11 +56,16 @@ impl Keys {
     }
 }
 
-/// HMAC-SHA256 of `data` under `key`, hex-encoded: how secrets are named at rest.
-pub(crate) fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac_bytes(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
-    let bytes = mac.finalize().into_bytes();
+    mac.finalize().into_bytes().into()
+}
+
+/// HMAC-SHA256 of `data` under `key`, hex-encoded: how secrets are named at rest.
+pub(crate) fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
+    let bytes = hmac_bytes(key, data);
     let mut out = String::with_capacity(64);
     for b in bytes {
         use std::fmt::Write;

@@ -151,13 +151,25 @@ async fn a_passkey_registers_and_signs_in_with_every_store_and_database_of_the_m
             let pw = "a long password 1";
             let r = send(&app, Req::post("/register").json(json!({ "email": format!("{name}@example.com"), "username": name, "password": pw }))).await;
             assert_eq!(r.status, 202);
-            let r = send(
-                &app,
-                Req::post("/login").form(&[("username", name.as_str()), ("password", pw)]),
-            )
-            .await;
-            let sid = r.cookies()["session_id"].0.clone();
+            let user = auth.repo().find_by_login(&name).await.unwrap().unwrap();
+            let verified = crudauth::user::UserUpdate {
+                email_verified: Some(true),
+                ..Default::default()
+            };
+            let uid = crudauth::UserRecord::user_id(&user);
+            auth.repo().update(&uid, verified).await.unwrap();
+            let login = Req::post("/login").form(&[("username", name.as_str()), ("password", pw)]);
+            let r = send(&app, login).await;
             let csrf = r.cookies()["csrf_token"].0.clone();
+            let sudo = Req::post("/sudo")
+                .header(
+                    "cookie",
+                    format!("session_id={}", r.cookies()["session_id"].0),
+                )
+                .header("x-csrf-token", &csrf)
+                .json(json!({ "password": pw }));
+            let r = send(&app, sudo).await;
+            let sid = r.cookies()["session_id"].0.clone();
             let with = |req: Req| {
                 req.header("cookie", format!("session_id={sid}"))
                     .header("x-csrf-token", &csrf)

@@ -47,6 +47,8 @@ pub enum MessageKind {
     ExistingAccount,
     /// A one-time sign-in code (and, by email, a magic link): passwordless sign-in.
     SignInCode,
+    /// A notice that a passkey was added to the account.
+    PasskeyAdded,
 }
 
 impl MessageKind {
@@ -64,6 +66,7 @@ impl MessageKind {
             MessageKind::EmailChanged => "email_changed",
             MessageKind::ExistingAccount => "existing_account",
             MessageKind::SignInCode => "sign_in_code",
+            MessageKind::PasskeyAdded => "passkey_added",
         }
     }
 
@@ -81,6 +84,7 @@ impl MessageKind {
             MessageKind::EmailChanged => "Your email address was changed",
             MessageKind::ExistingAccount => "You already have an account",
             MessageKind::SignInCode => "Your sign-in code",
+            MessageKind::PasskeyAdded => "A passkey was added to your account",
         }
     }
 }
@@ -163,6 +167,9 @@ impl EmailContext {
                 .to_owned(),
             MessageKind::ExistingAccount => "Someone tried to sign up with this address, which already has an account. \
                  If it was you, sign in or reset your password instead.\n"
+                .to_owned(),
+            MessageKind::PasskeyAdded => "A passkey was added to your account: it signs in without your password. \
+                 If this was not you, remove it from your account's passkeys and change your password now.\n"
                 .to_owned(),
             MessageKind::SignInCode => {
                 let code = self.code.as_deref().unwrap_or_default();

@@ -372,20 +372,7 @@ impl<U: UserRecord> OAuth<U> {
         if !links.iter().any(|l| l.provider == provider) {
             return Err(AuthError::NotFound("No such linked account."));
         }
-        let has_password = user
-            .password_hash()
-            .is_some_and(|h| !h.is_empty() && !is_unusable_password(h));
-        // A passkey is a way in as good as a password here.
-        #[cfg(feature = "passkeys")]
-        let has_password = has_password
-            || match &self.passkeys {
-                Some(passkeys) => !passkeys
-                    .for_user(&uid)
-                    .await
-                    .map_err(store_fault)?
-                    .is_empty(),
-                None => false,
-            };
+        let has_password = self.other_way_in(user).await?;
         const LAST_WAY: AuthError = AuthError::BadRequest(
             "This is the last way to sign in to this account: set a password or link another provider first.",
         );
@@ -397,14 +384,35 @@ impl<U: UserRecord> OAuth<U> {
             return Err(AuthError::NotFound("No such linked account."));
         };
         store.delete(&uid, provider).await.map_err(store_fault)?;
-        // Two unlinks at once could each see the other's link still there: whoever finds
-        // none left after its own delete puts its link back.
-        if !has_password && store.for_user(&uid).await.map_err(store_fault)?.is_empty() {
+        // Two unlinks at once (or an unlink and a passkey removal) could each see the
+        // other's way in still there: whoever finds none left after its own delete puts
+        // its link back.
+        if store.for_user(&uid).await.map_err(store_fault)?.is_empty()
+            && !self.other_way_in(user).await?
+        {
             store.insert(&removed).await.map_err(store_fault)?;
             return Err(LAST_WAY);
         }
         tracing::info!(provider, user_id = %uid, "crudauth: OAuth account unlinked");
         Ok(())
+    }
+
+    /// Whether the user has a way in other than a provider link: a usable password, or a
+    /// passkey.
+    async fn other_way_in(&self, user: &U) -> Result<bool, AuthError> {
+        let has_password = user
+            .password_hash()
+            .is_some_and(|h| !h.is_empty() && !is_unusable_password(h));
+        #[cfg(feature = "passkeys")]
+        if !has_password && let Some(passkeys) = &self.passkeys {
+            let uid = user.user_id().to_string();
+            return Ok(!passkeys
+                .for_user(&uid)
+                .await
+                .map_err(store_fault)?
+                .is_empty());
+        }
+        Ok(has_password)
     }
 
     /// Removes every link of a user: call it when the app deletes a user, so a provider

@@ -136,21 +136,61 @@ impl<U: UserRecord> Passkeys<U> {
             .map_err(store_fault)
     }
 
-    /// Starts registering a passkey for the signed-in user: only from a session signed in
-    /// within the fresh sign-in window, or elevated (sudo).
-    pub(crate) async fn start_registration(
+    /// Who may register a passkey now: a session elevated by sudo; an account with neither
+    /// a usable password nor a passkey (signed up by a link, a code or a provider, so it has
+    /// nothing to re-check) from a sign-in within the fresh window. And only with a proven
+    /// address: a passkey of an account whose address is unproven would survive that
+    /// address's rightful owner claiming it.
+    fn may_register(
         &self,
         principal: &Principal<U>,
-    ) -> Result<Started<CreationChallengeResponse>, AuthError> {
-        self.login.require_recent_sign_in(principal)?;
+        existing: &[StoredPasskey],
+    ) -> Result<(), AuthError> {
         let user = principal.user.as_ref();
-        let user_id = principal.user_id.to_string();
-        let existing = self.passkeys_of(&user_id).await?;
+        if self
+            .core
+            .repo
+            .schema()
+            .has(crate::user::LogicalField::EmailVerified)
+            && user.email().is_some()
+            && !principal.email_verified
+        {
+            return Err(AuthError::Forbidden(
+                "Verify your email address before adding a passkey.",
+            ));
+        }
+        if principal.is_elevated() {
+            return Ok(());
+        }
+        let has_password = user
+            .password_hash()
+            .is_some_and(|h| !h.is_empty() && !crate::password::is_unusable_password(h));
+        if has_password || !existing.is_empty() {
+            return Err(AuthError::Forbidden("Re-authentication required."));
+        }
+        self.login.require_recent_sign_in(principal)
+    }
+
+    /// Refuses a user at the most passkeys they may hold.
+    fn room_for_one(&self, existing: &[StoredPasskey]) -> Result<(), AuthError> {
         if existing.len() >= self.parts.config.max_per_user {
             return Err(AuthError::BadRequest(
                 "This account has the most passkeys it may hold; remove one first.",
             ));
         }
+        Ok(())
+    }
+
+    /// Starts registering a passkey for the signed-in user (see `may_register`).
+    pub(crate) async fn start_registration(
+        &self,
+        principal: &Principal<U>,
+    ) -> Result<Started<CreationChallengeResponse>, AuthError> {
+        let user = principal.user.as_ref();
+        let user_id = principal.user_id.to_string();
+        let existing = self.passkeys_of(&user_id).await?;
+        self.may_register(principal, &existing)?;
+        self.room_for_one(&existing)?;
         let user_handle = existing
             .first()
             .map_or_else(Uuid::new_v4, |p| p.user_handle);
@@ -207,7 +247,11 @@ impl<U: UserRecord> Passkeys<U> {
         {
             return Err(INVALID_CEREMONY);
         }
-        self.login.require_recent_sign_in(principal)?;
+        // Checked again: the session's elevation may have ended, and parallel ceremonies
+        // must not add up past the limit.
+        let existing = self.passkeys_of(&user_id).await?;
+        self.may_register(principal, &existing)?;
+        self.room_for_one(&existing)?;
         let passkey = self
             .parts
             .webauthn
@@ -236,53 +280,68 @@ impl<U: UserRecord> Passkeys<U> {
             return Err(AuthError::BadRequest("This passkey is registered already."));
         }
         tracing::info!(user_id, credential = %stored.credential_id, "crudauth: passkey registered");
+        self.notify_added(principal.user.as_ref()).await;
         Ok(PasskeyInfo::of(&stored))
     }
 
-    /// Starts a sign-in: with an identifier (username or email) whose account holds
-    /// passkeys, their credentials are the allow-list; otherwise a discoverable ceremony
-    /// (the authenticator names the user).
+    /// Starts a sign-in: with an identifier (username or email), an allow-list ceremony
+    /// over the account's passkeys; without one, a discoverable ceremony (the authenticator
+    /// names the user). An identifier that names no account, or one without passkeys, gets
+    /// options of the same shape: an allow-list of one credential id derived from the
+    /// identifier (stable, so asking twice shows nothing either), which no authenticator
+    /// holds, over a discoverable ceremony.
     pub(crate) async fn start_sign_in(
         &self,
         identifier: Option<&str>,
-    ) -> Result<Started<RequestChallengeResponse>, AuthError> {
-        let mut known = None;
-        if let Some(identifier) = identifier.filter(|i| !i.trim().is_empty() && i.len() <= 320) {
-            let found = (self.core.repo)
-                .find_by_login(identifier.trim())
-                .await
-                .map_err(crate::store::repo_fault)?;
-            if let Some(user) = found.filter(|u| u.is_active()) {
-                let user_id = user.user_id().to_string();
-                let mut keys = Vec::new();
-                for stored in self.passkeys_of(&user_id).await? {
-                    keys.push(decode(&stored)?);
-                }
-                if !keys.is_empty() {
-                    known = Some((user_id, keys));
-                }
-            }
-        }
+    ) -> Result<Started<serde_json::Value>, AuthError> {
         let webauthn = &self.parts.webauthn;
         let internal = |e: WebauthnError| {
             tracing::error!(error = %e, "passkey sign-in could not start");
             AuthError::Internal
         };
-        let (options, ceremony) = match known {
-            Some((user_id, keys)) => {
-                let (options, state) = webauthn
-                    .start_passkey_authentication(&keys)
-                    .map_err(internal)?;
-                (options, Ceremony::SignIn { user_id, state })
-            }
-            None => {
-                let (options, state) = webauthn
-                    .start_discoverable_authentication()
-                    .map_err(internal)?;
-                (options, Ceremony::Discoverable { state })
-            }
+        let Some(identifier) = identifier.map(str::trim) else {
+            let (options, state) = webauthn
+                .start_discoverable_authentication()
+                .map_err(internal)?;
+            let ceremony = self.keep(&Ceremony::Discoverable { state }).await?;
+            let options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
+            return Ok(Started { ceremony, options });
         };
-        let ceremony = self.keep(&ceremony).await?;
+        let mut keys = Vec::new();
+        let mut user_id = None;
+        let plausible = !identifier.is_empty()
+            && identifier.chars().count() <= crate::user::MAX_IDENTIFIER_CHARS
+            && !identifier.chars().any(char::is_control);
+        if plausible {
+            let found = (self.core.repo)
+                .find_by_login(identifier)
+                .await
+                .map_err(crate::store::repo_fault)?;
+            // The same store read whether or not an active account was found.
+            let owner = found
+                .filter(|u| u.is_active())
+                .map(|u| u.user_id().to_string());
+            let stored = self
+                .passkeys_of(owner.as_deref().unwrap_or("\0no account"))
+                .await?;
+            for stored in &stored {
+                keys.push(decode(stored)?);
+            }
+            user_id = owner;
+        }
+        if let (Some(user_id), false) = (user_id, keys.is_empty()) {
+            let (options, state) = webauthn
+                .start_passkey_authentication(&keys)
+                .map_err(internal)?;
+            let ceremony = self.keep(&Ceremony::SignIn { user_id, state }).await?;
+            let options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
+            return Ok(Started { ceremony, options });
+        }
+        let (options, state) = webauthn
+            .start_discoverable_authentication()
+            .map_err(internal)?;
+        let options = self.fake_allow_list(options, identifier)?;
+        let ceremony = self.keep(&Ceremony::Discoverable { state }).await?;
         Ok(Started { ceremony, options })
     }
 
@@ -329,6 +388,51 @@ impl<U: UserRecord> Passkeys<U> {
         }
         let epoch = self.core.revocation.epoch(&user).await?;
         Ok(VerifiedUser { user, epoch })
+    }
+
+    /// The options of a discoverable ceremony dressed as an allow-list one: one credential
+    /// id, the keyed hash of the identifier, and no conditional mediation or extensions,
+    /// the shape an account's allow-list has.
+    fn fake_allow_list(
+        &self,
+        options: RequestChallengeResponse,
+        identifier: &str,
+    ) -> Result<serde_json::Value, AuthError> {
+        let mut options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
+        let data = format!("pk-fake\0{}", identifier.to_lowercase());
+        let fake = crate::keys::hmac_bytes(&self.core.keys.one_time, data.as_bytes());
+        let public_key = &mut options["publicKey"];
+        public_key["allowCredentials"] =
+            serde_json::json!([{ "type": "public-key", "id": URL_SAFE_NO_PAD.encode(fake) }]);
+        if let Some(map) = public_key.as_object_mut() {
+            map.remove("extensions");
+        }
+        if let Some(map) = options.as_object_mut() {
+            map.remove("mediation");
+        }
+        Ok(options)
+    }
+
+    /// Tells the owner by email that a passkey was added to their account (best effort, in
+    /// the background; nothing without an email sender).
+    async fn notify_added(&self, user: &U) {
+        let Some(email) = user.email().map(str::to_owned) else {
+            return;
+        };
+        if !self.core.deliveries.sends_email() {
+            return;
+        }
+        let notice = crate::delivery::delivery(
+            crate::delivery::MessageKind::PasskeyAdded,
+            email,
+            Some(user.contract()),
+            None,
+            self.core.repo.database(),
+        );
+        let core = self.core.clone();
+        self.core.background.spawn(async move {
+            core.deliveries.deliver(notice).await;
+        });
     }
 
     /// The stored passkey an assertion names (401 for an unknown credential).

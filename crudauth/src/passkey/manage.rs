@@ -118,9 +118,12 @@ impl<U: UserRecord> Passkeys<U> {
         if !store.delete(&uid, id).await.map_err(store_fault)? {
             return Err(NOT_FOUND);
         }
-        // Two removals at once could each see the other's passkey still there: whoever
-        // finds none left after its own delete puts its passkey back.
-        if !other_way && store.for_user(&uid).await.map_err(store_fault)?.is_empty() {
+        // Two removals at once (or a removal and a provider unlink) could each see the
+        // other's way in still there: whoever finds none left after its own delete puts
+        // its passkey back.
+        if store.for_user(&uid).await.map_err(store_fault)?.is_empty()
+            && !self.other_way_in(principal.user.as_ref()).await?
+        {
             store.insert(&removed).await.map_err(store_fault)?;
             return Err(LAST_WAY);
         }
