@@ -66,6 +66,8 @@ mod body;
 mod bootstrap;
 mod builder;
 mod cache;
+#[cfg(any(feature = "oauth", feature = "passwordless"))]
+mod claim;
 pub mod client_ip;
 pub mod clock;
 mod core;

@@ -71,18 +71,14 @@ impl<U: UserRecord> Settings<U> {
             None => None,
         };
         #[cfg(feature = "oauth")]
-        #[allow(unused_mut)] // the passkeys wire themselves into it
+        #[allow(unused_mut)] // the passkeys and the claim wire themselves into it
         let mut oauth = match self.oauth {
-            Some(config) => {
-                let oauth =
-                    crate::oauth::OAuth::new(core.clone(), login.clone(), repo.clone(), config)?;
-                #[cfg(feature = "mfa")]
-                let oauth = match &mfa {
-                    Some(mfa) => oauth.with_factors(mfa.factors().clone()),
-                    None => oauth,
-                };
-                Some(oauth)
-            }
+            Some(config) => Some(crate::oauth::OAuth::new(
+                core.clone(),
+                login.clone(),
+                repo.clone(),
+                config,
+            )?),
             None => None,
         };
         #[cfg(feature = "passkeys")]
@@ -93,7 +89,8 @@ impl<U: UserRecord> Settings<U> {
             &mut oauth,
         )?;
         #[cfg(feature = "passwordless")]
-        let passwordless = match self.passwordless {
+        #[allow(unused_mut)] // the claim wires itself into it
+        let mut passwordless = match self.passwordless {
             Some(config) => Some(crate::passwordless::Passwordless::new(
                 core.clone(),
                 login.clone(),
@@ -102,6 +99,49 @@ impl<U: UserRecord> Settings<U> {
             )?),
             None => None,
         };
+        #[cfg(any(feature = "oauth", feature = "passwordless"))]
+        {
+            let mut removers: Vec<(&'static str, crate::claim::Remover)> = Vec::new();
+            #[cfg(feature = "oauth")]
+            if let Some(oauth) = &oauth {
+                let links = oauth.links().clone();
+                removers.push(("links", Arc::new(move |uid: String| {
+                    let links = links.clone();
+                    Box::pin(async move { links.delete_all(&uid).await })
+                })));
+            }
+            #[cfg(feature = "mfa")]
+            if let Some(mfa) = &mfa {
+                let factors = mfa.factors().clone();
+                removers.push(("factors", Arc::new(move |uid: String| {
+                    let factors = factors.clone();
+                    Box::pin(async move { factors.remove(&uid).await.map(usize::from) })
+                })));
+            }
+            #[cfg(feature = "passkeys")]
+            if let Some(passkeys) = &passkeys {
+                let store = passkeys.store().clone();
+                removers.push(("passkeys", Arc::new(move |uid: String| {
+                    let store = store.clone();
+                    Box::pin(async move { store.delete_all(&uid).await })
+                })));
+            }
+            let claim = Arc::new(crate::claim::Claim {
+                core: core.clone(),
+                login: login.clone(),
+                repo: repo.clone(),
+                removers,
+            });
+            #[cfg(feature = "oauth")]
+            {
+                oauth = oauth.map(|o| o.with_claim(claim.clone()));
+            }
+            #[cfg(feature = "passwordless")]
+            {
+                passwordless = passwordless.map(|p| p.with_claim(claim.clone()));
+            }
+            let _ = claim;
+        }
         Ok(Methods {
             #[cfg(feature = "oauth")]
             oauth,

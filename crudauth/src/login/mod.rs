@@ -29,6 +29,14 @@ pub(crate) struct PendingSuccess {
     requester: String,
 }
 
+impl PendingSuccess {
+    /// The success of a sign-in from this requester (its `ip_key`).
+    #[cfg_attr(not(feature = "passwordless"), allow(dead_code))]
+    pub(crate) fn new(requester: String) -> Self {
+        PendingSuccess { requester }
+    }
+}
+
 /// A user whose password was just checked, with the revocation epoch read *before* the
 /// check; sessions and tokens made from it carry that epoch.
 ///
@@ -373,6 +381,43 @@ impl<U: UserRecord> Login<U> {
             known_client,
         };
         self.core.lockout.check_and_count(&requester, subject).await
+    }
+
+    /// Counts an attempt of a credential other than a password (a one-time code) in the
+    /// login lockout: the account's budget when `user` names one, else the identifier's
+    /// (given folded as the caller looks it up). The same store reads are made either way,
+    /// so the time does not tell whether an account has the identifier. The success is
+    /// recorded by the caller once the sign-in completes (`confirm_success`).
+    #[cfg_attr(not(feature = "passwordless"), allow(dead_code))]
+    pub(crate) async fn count_code_attempt(
+        &self,
+        user: Option<&U>,
+        identifier: &str,
+        client: &ClientMeta,
+    ) -> Result<(Attempt, PendingSuccess), AuthError> {
+        let requester = ip_key(client.ip);
+        let core = &self.core;
+        let id = user.map(UserRecord::user_id);
+        let known_client = match (user, &id) {
+            (Some(u), Some(id)) => {
+                let epoch = core.revocation.epoch(u).await?;
+                self.is_known_at(id, epoch, &requester).await?
+            }
+            _ => {
+                if core.revocation.store_kept() {
+                    self.store_read("epoch:").await?;
+                }
+                self.store_read(&self.known_requester_key("", 0, &requester))
+                    .await?;
+                false
+            }
+        };
+        let subject = match &id {
+            Some(id) => LockSubject::Account { id, known_client },
+            None => LockSubject::Unknown(identifier),
+        };
+        let attempt = core.lockout.check_and_count(&requester, subject).await?;
+        Ok((attempt, PendingSuccess { requester }))
     }
 
     /// The record that a client address signed in to an account, under one revocation

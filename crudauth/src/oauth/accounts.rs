@@ -14,7 +14,7 @@ use crate::store::repo_fault;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::user::{
-    LogicalField, NewUser, RepoError, UserId, UserRecord, UserUpdate, normalize_email,
+    LogicalField, NewUser, RepoError, UserId, UserRecord, normalize_email,
 };
 
 /// A username from the profile: `username`, `given_name`, `name`, the address's local
@@ -202,39 +202,10 @@ impl<U: UserRecord> OAuth<U> {
     }
 
     async fn claim(&self, user: U) -> Result<U, AuthError> {
-        let id = user.user_id();
-        let removed = (self.inner.links)
-            .delete_all(&id.to_string())
-            .await
-            .map_err(store_fault)?;
-        #[cfg(feature = "mfa")]
-        if let Some(factors) = &self.factors {
-            factors.remove(&id.to_string()).await.map_err(store_fault)?;
+        match &self.claim {
+            Some(claim) => claim.claim(user, "oauth").await,
+            None => Err(AuthError::Internal),
         }
-        #[cfg(feature = "passkeys")]
-        if let Some(passkeys) = &self.passkeys {
-            passkeys
-                .delete_all(&id.to_string())
-                .await
-                .map_err(store_fault)?;
-        }
-        self.login
-            .replace_password(&user, &make_unusable_password(), None)
-            .await?;
-        if let Some(tokens) = &self.core.tokens {
-            tokens.revoke_all_families(&id.to_string()).await?;
-        }
-        let schema = self.core.repo.schema();
-        if schema.has(LogicalField::EmailVerified) && schema.writable(LogicalField::EmailVerified) {
-            let update = UserUpdate {
-                email_verified: Some(true),
-                ..Default::default()
-            };
-            self.repo.update(&id, update).await.map_err(repo_fault)?;
-        }
-        tracing::warn!(user_id = %id, links_removed = removed, "crudauth: an account with an unverified address was claimed by a provider sign-in; its password and sessions were ended");
-        let user = self.core.repo.find_by_id(&id).await.map_err(repo_fault)?;
-        user.ok_or(AuthError::NotAuthenticated)
     }
 
     async fn create(

@@ -150,11 +150,10 @@ pub struct OAuth<U> {
     login: Login<U>,
     repo: Arc<dyn DynUserRepository<U>>,
     inner: Arc<Inner>,
-    /// The second factors, which a claim removes with everything else the account's
-    /// unproven holder set up.
-    #[cfg(feature = "mfa")]
-    factors: Option<Arc<dyn crate::mfa::FactorStore>>,
-    /// The passkeys: a claim removes them too, and an unlink counts them as ways in.
+    /// The takeover of an account with an unproven address (the builder wires it with the
+    /// stores of every method that is on).
+    claim: Option<Arc<crate::claim::Claim<U>>>,
+    /// The passkeys, which an unlink counts as ways in.
     #[cfg(feature = "passkeys")]
     passkeys: Option<Arc<dyn crate::passkey::PasskeyStore>>,
 }
@@ -166,8 +165,7 @@ impl<U> Clone for OAuth<U> {
             login: self.login.clone(),
             repo: self.repo.clone(),
             inner: self.inner.clone(),
-            #[cfg(feature = "mfa")]
-            factors: self.factors.clone(),
+            claim: self.claim.clone(),
             #[cfg(feature = "passkeys")]
             passkeys: self.passkeys.clone(),
         }
@@ -269,25 +267,22 @@ impl<U: UserRecord> OAuth<U> {
                 redirects,
                 base,
             }),
-            #[cfg(feature = "mfa")]
-            factors: None,
+            claim: None,
             #[cfg(feature = "passkeys")]
             passkeys: None,
         })
     }
 
-    /// The passkeys a claim removes and an unlink counts (the builder wires it when both
-    /// are on).
+    /// The passkeys an unlink counts as ways in (the builder wires it when both are on).
     #[cfg(feature = "passkeys")]
     pub(crate) fn with_passkeys(mut self, store: Arc<dyn crate::passkey::PasskeyStore>) -> Self {
         self.passkeys = Some(store);
         self
     }
 
-    /// The second factors a claim removes (the builder wires it when both are on).
-    #[cfg(feature = "mfa")]
-    pub(crate) fn with_factors(mut self, factors: Arc<dyn crate::mfa::FactorStore>) -> Self {
-        self.factors = Some(factors);
+    /// The claim of accounts with an unproven address (the builder wires it).
+    pub(crate) fn with_claim(mut self, claim: Arc<crate::claim::Claim<U>>) -> Self {
+        self.claim = Some(claim);
         self
     }
 

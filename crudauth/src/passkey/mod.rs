@@ -276,8 +276,8 @@ impl<U: UserRecord> Passkeys<U> {
         &self.parts.config
     }
 
-    /// Where the passkeys are kept (OAuth's claims and unlinks read them).
-    #[cfg(feature = "oauth")]
+    /// Where the passkeys are kept (claims and OAuth's unlinks reach them).
+    #[cfg(any(feature = "oauth", feature = "passwordless"))]
     pub(crate) fn store(&self) -> &Arc<dyn PasskeyStore> {
         &self.parts.store
     }

@@ -9,11 +9,11 @@ use crate::client_ip::{ClientMeta, ip_key};
 use crate::delivery::{Medium, MessageKind, OneTimeLink, delivery};
 use crate::error::AuthError;
 use crate::hooks::Event;
-use crate::lockout::LockSubject;
-use crate::login::VerifiedUser;
+use crate::lockout::Attempt;
+use crate::login::{PendingSuccess, VerifiedUser};
 use crate::password::make_unusable_password;
 use crate::store::repo_fault;
-use crate::user::{LogicalField, NewUser, RepoError, UserRecord, UserUpdate, normalize_email};
+use crate::user::{LogicalField, NewUser, RepoError, UserRecord, normalize_email};
 
 /// Where a code goes: an email address (normalised as stored) or a phone number (E.164).
 ///
@@ -63,6 +63,14 @@ impl Address {
             _ => Address::Email(address),
         }
     }
+}
+
+/// A sign-in whose code or link was right: the account, and the lockout attempt and
+/// success to record once the sign-in completes (at once, or after its second factor).
+pub(crate) struct Proven<U> {
+    pub verified: VerifiedUser<U>,
+    pub attempt: Option<Attempt>,
+    pub pending: PendingSuccess,
 }
 
 impl<U: UserRecord> Passwordless<U> {
@@ -142,6 +150,15 @@ impl<U: UserRecord> Passwordless<U> {
         {
             return Ok(());
         }
+        // Sign-up texts to numbers nobody has: capped as a whole, against toll fraud
+        // ("SMS pumping") from many client addresses.
+        if user.is_none()
+            && address.medium() == Medium::Sms
+            && !limiter.allow_silently("otp_sms_signup", "all").await?
+        {
+            tracing::warn!("passwordless sign-up texts over their hourly cap; not sent");
+            return Ok(());
+        }
         let account = match &user {
             Some(u) => (
                 Some(u.user_id().to_string()),
@@ -189,32 +206,32 @@ impl<U: UserRecord> Passwordless<U> {
     }
 
     /// Verifies a code for the address: counted in the login lockout (the account's, or the
-    /// address's when it has none); the account it signs in to.
+    /// address's when it has none), with the same store reads either way.
     pub(crate) async fn verify_code(
         &self,
         address: &Address,
         code: &str,
         client: &ClientMeta,
-    ) -> Result<VerifiedUser<U>, AuthError> {
+    ) -> Result<Proven<U>, AuthError> {
         let user = self.find(address).await?;
-        let lockout = &self.core.lockout;
-        let attempt = match &user {
-            Some(u) => self.login.count_account_attempt(u, client).await?,
-            None => {
-                let subject = LockSubject::Unknown(address.as_str());
-                lockout.check_and_count(&ip_key(client.ip), subject).await?
-            }
-        };
+        let (attempt, pending) = self
+            .login
+            .count_code_attempt(user.as_ref(), address.as_str(), client)
+            .await?;
         let record = self
             .codes()
             .check(address.medium(), address.as_str(), code)
             .await?;
-        lockout.succeeded(attempt).await;
         let redeemed = Redeemed {
             address: address.as_str().to_owned(),
             record,
         };
-        self.signed_in(address.medium(), redeemed, client).await
+        let verified = self.signed_in(address.medium(), redeemed, client).await?;
+        Ok(Proven {
+            verified,
+            attempt: Some(attempt),
+            pending,
+        })
     }
 
     /// Redeems a magic link (`nonce`: the same-browser cookie, if any).
@@ -223,14 +240,20 @@ impl<U: UserRecord> Passwordless<U> {
         token: &str,
         nonce: Option<&str>,
         client: &ClientMeta,
-    ) -> Result<VerifiedUser<U>, AuthError> {
+    ) -> Result<Proven<U>, AuthError> {
         let (medium, redeemed) = self.codes().redeem_link(token, nonce).await?;
-        self.signed_in(medium, redeemed, client)
+        let verified = self
+            .signed_in(medium, redeemed, client)
             .await
             .map_err(|e| match e {
                 AuthError::Unauthorized(_) => INVALID_LINK,
                 e => e,
-            })
+            })?;
+        Ok(Proven {
+            verified,
+            attempt: None,
+            pending: PendingSuccess::new(ip_key(client.ip)),
+        })
     }
 
     /// The account a spent code or link signs in to: the one it was sent for (still active,
@@ -262,19 +285,20 @@ impl<U: UserRecord> Passwordless<U> {
                 None => self.create(&address, client).await?,
             },
         };
-        let user = self.mark_verified(user, &address).await?;
         let ctx = client.hook_context(None);
         if self.login.vetoed(&user, &ctx).await.is_some() {
             return Err(AuthError::Forbidden("Sign-in refused."));
         }
+        let user = self.proven(user, &address).await?;
         let epoch = self.core.revocation.epoch(&user).await?;
-        self.login
-            .remember_requester(&user.user_id(), epoch, &ip_key(client.ip))
-            .await;
         Ok(VerifiedUser { user, epoch })
     }
 
-    async fn mark_verified(&self, user: U, address: &Address) -> Result<U, AuthError> {
+    /// An account whose email address a code or link just proved: if it was never
+    /// verified, whoever registered it may not be its owner, and what they set up (a
+    /// password, sessions, tokens, provider links, second factors, passkeys) ends before
+    /// the owner signs in (the claim, as a provider sign-in makes it).
+    async fn proven(&self, user: U, address: &Address) -> Result<U, AuthError> {
         let schema = self.core.repo.schema();
         if !matches!(address, Address::Email(_))
             || user.email_verified()
@@ -282,19 +306,10 @@ impl<U: UserRecord> Passwordless<U> {
         {
             return Ok(user);
         }
-        let update = UserUpdate {
-            email_verified: Some(true),
-            ..Default::default()
-        };
-        let id = user.user_id();
-        self.repo.update(&id, update).await.map_err(repo_fault)?;
-        Ok(self
-            .core
-            .repo
-            .find_by_id(&id)
-            .await
-            .map_err(repo_fault)?
-            .unwrap_or(user))
+        match &self.claim {
+            Some(claim) => claim.claim(user, "passwordless").await,
+            None => Err(AuthError::Internal),
+        }
     }
 
     /// A new account for a proven address (sign-up on): no usable password, a username

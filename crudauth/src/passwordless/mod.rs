@@ -38,6 +38,7 @@ use crate::login::Login;
 use crate::user::{DynUserRepository, LogicalField, UserRecord};
 
 pub use flows::Address;
+pub(crate) use flows::Proven;
 
 /// Settings of passwordless sign-in.
 ///
@@ -142,6 +143,8 @@ pub struct Passwordless<U> {
     /// `repo()`: writes announced (an account created, an address verified).
     repo: Arc<dyn DynUserRepository<U>>,
     parts: Arc<Parts>,
+    /// The takeover of an account whose address was never proven (the builder wires it).
+    claim: Option<Arc<crate::claim::Claim<U>>>,
 }
 
 struct Parts {
@@ -159,6 +162,7 @@ impl<U> Clone for Passwordless<U> {
             login: self.login.clone(),
             repo: self.repo.clone(),
             parts: self.parts.clone(),
+            claim: self.claim.clone(),
         }
     }
 }
@@ -196,6 +200,13 @@ impl<U: UserRecord> Passwordless<U> {
                     .into(),
             ));
         }
+        if schema.has(LogicalField::EmailVerified) && !schema.writable(LogicalField::EmailVerified) {
+            // A code proves the address: an account never verified is claimed, which must
+            // be recorded, or every sign-in would claim it again.
+            return Err(ConfigError::Invalid(
+                "passwordless sign-in needs a writable email_verified column".into(),
+            ));
+        }
         if config.create_accounts && schema.has(LogicalField::Username) {
             tracing::info!("crudauth: passwordless sign-up derives usernames from the address");
         }
@@ -204,7 +215,14 @@ impl<U: UserRecord> Passwordless<U> {
             login,
             repo,
             parts: Arc::new(Parts { config, email, sms }),
+            claim: None,
         })
+    }
+
+    /// The claim of accounts with an unproven address (the builder wires it).
+    pub(crate) fn with_claim(mut self, claim: Arc<crate::claim::Claim<U>>) -> Self {
+        self.claim = Some(claim);
+        self
     }
 
     /// The settings.

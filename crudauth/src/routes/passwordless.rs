@@ -9,14 +9,14 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::json;
 
-use super::signin::{Ending, ending, signed_in_or_challenged};
+use super::signin::{Ending, ending, signed_in};
 use super::{private_json, with_limit};
 use crate::body::Fields;
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::delivery::Medium;
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::CrudAuth;
-use crate::passwordless::{Address, Passwordless};
+use crate::passwordless::{Address, Passwordless, Proven};
 use crate::transport::session::{companion_cookie_name, cookie};
 use crate::user::UserRecord;
 
@@ -255,4 +255,56 @@ async fn link_get<U: UserRecord>(
     let fields = Fields::from_map(shape);
     let ending = ending(&auth, fields.optional("response").as_deref(), &headers)?;
     link(&auth, &client, &headers, query.token, ending).await
+}
+
+/// Ends a proven sign-in: the session or tokens, unless the account has a second factor
+/// (and this device is not remembered): then its challenge, which `/mfa/verify` completes
+/// over the same ending. The code's lockout attempt is recorded as a success, and the
+/// client remembered, only once the sign-in completes; before a challenge the attempt is
+/// given back, as a right password's is.
+async fn signed_in_or_challenged<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    proven: Proven<U>,
+    ending: Ending,
+    method: (&str, &str),
+    (client, headers): (&ClientMeta, &HeaderMap),
+) -> Result<Response, AuthError> {
+    let Proven {
+        verified,
+        attempt,
+        pending,
+    } = proven;
+    let lockout = &auth.core().lockout;
+    #[cfg(feature = "mfa")]
+    if let Some(mfa) = auth.mfa()
+        && mfa.is_due(&verified.user).await?
+        && !mfa.remembered(headers, &verified.user, verified.epoch)
+    {
+        use crate::mfa::Origin;
+        if let Some(attempt) = attempt {
+            lockout.refund(attempt).await;
+        }
+        let origin = match ending {
+            Ending::Session => Origin::Session {
+                provider: None,
+                redirect_to: None,
+            },
+            Ending::Token => Origin::Bearer {
+                scopes: Vec::new(),
+                pkce: None,
+            },
+        };
+        let challenge = mfa
+            .challenge(&verified.user, verified.epoch, origin, Some(pending))
+            .await?;
+        return Ok(private_json(super::mfa::challenge_body(&challenge)));
+    }
+    if let Some(attempt) = attempt {
+        lockout.succeeded(attempt).await;
+    }
+    let id = verified.user.user_id();
+    auth.login()
+        .confirm_success(&id, verified.epoch, pending)
+        .await;
+    signed_in(auth, verified, ending, method, (client, headers)).await
 }

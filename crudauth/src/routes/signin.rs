@@ -88,37 +88,3 @@ pub(super) async fn signed_in<U: UserRecord>(
         }
     }
 }
-
-/// [`signed_in`], unless the account has a second factor (and this device is not
-/// remembered): then its challenge, which `/mfa/verify` completes over the same ending.
-#[cfg(feature = "passwordless")]
-pub(super) async fn signed_in_or_challenged<U: UserRecord>(
-    auth: &CrudAuth<U>,
-    verified: VerifiedUser<U>,
-    ending: Ending,
-    method: (&str, &str),
-    (client, headers): (&ClientMeta, &HeaderMap),
-) -> Result<Response, AuthError> {
-    #[cfg(feature = "mfa")]
-    if let Some(mfa) = auth.mfa()
-        && mfa.is_due(&verified.user).await?
-        && !mfa.remembered(headers, &verified.user, verified.epoch)
-    {
-        use crate::mfa::Origin;
-        let origin = match ending {
-            Ending::Session => Origin::Session {
-                provider: None,
-                redirect_to: None,
-            },
-            Ending::Token => Origin::Bearer {
-                scopes: Vec::new(),
-                pkce: None,
-            },
-        };
-        let challenge = mfa
-            .challenge(&verified.user, verified.epoch, origin, None)
-            .await?;
-        return Ok(super::private_json(super::mfa::challenge_body(&challenge)));
-    }
-    signed_in(auth, verified, ending, method, (client, headers)).await
-}
