@@ -17,8 +17,8 @@ mod text;
 
 pub use repository::{DynUserRepository, NewUser, RepoError, UserRepository, UserUpdate};
 pub use schema::{IdentityField, LogicalField, UserSchema};
-pub use text::normalize_email;
 pub(crate) use text::{is_format_char, valid_email};
+pub use text::{normalize_email, normalize_phone};
 
 /// A boxed, sendable future: the one shape the runtime uses to call async code through a
 /// trait object (the user repository, hooks).
