@@ -14,6 +14,7 @@ pub enum Logical {
     IsSuperuser,
     EmailVerified,
     TokenVersion,
+    Phone,
 }
 
 /// One logical field of the contract: every fact the derive knows about it, in one row.
@@ -27,9 +28,12 @@ pub struct Spec {
     pub variant: &'static str,
 }
 
+/// How many logical fields there are.
+pub const COUNT: usize = 9;
+
 /// The one table of logical fields, in the declaration order of [`Logical`] (which indexes
 /// it).
-pub const TABLE: [Spec; 8] = [
+pub const TABLE: [Spec; COUNT] = [
     spec(Logical::Id, "id", None, "Id"),
     spec(Logical::Email, "email", None, "Email"),
     spec(Logical::Username, "username", None, "Username"),
@@ -48,6 +52,7 @@ pub const TABLE: [Spec; 8] = [
         "EmailVerified",
     ),
     spec(Logical::TokenVersion, "token_version", None, "TokenVersion"),
+    spec(Logical::Phone, "phone", None, "Phone"),
 ];
 
 const fn spec(
@@ -69,8 +74,8 @@ const OTHER_KEYS: [&str; 3] = ["login", "recovery", "assume_unique"];
 
 impl Logical {
     /// Every logical field, in table order.
-    pub const ALL: [Logical; 8] = {
-        let mut all = [Logical::Id; 8];
+    pub const ALL: [Logical; COUNT] = {
+        let mut all = [Logical::Id; COUNT];
         let mut i = 0;
         while i < TABLE.len() {
             all[i] = TABLE[i].logical;

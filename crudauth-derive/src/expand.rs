@@ -81,6 +81,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
     let superuser_col = opt_col(Logical::IsSuperuser);
     let verified_col = opt_col(Logical::EmailVerified);
     let version_col = opt_col(Logical::TokenVersion);
+    let phone_col = opt_col(Logical::Phone);
 
     let present = Logical::ALL
         .into_iter()
@@ -178,6 +179,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
     .map(logical_path);
     let email = str_accessor(Logical::Email);
     let username = str_accessor(Logical::Username);
+    let phone = str_accessor(Logical::Phone);
     let password_ident = password.ident;
     let is_active = flag_accessor(Logical::IsActive, true);
     let is_superuser = flag_accessor(Logical::IsSuperuser, false);
@@ -220,6 +222,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
                     is_superuser: #superuser_col,
                     email_verified: #verified_col,
                     token_version: #version_col,
+                    phone: #phone_col,
                     login: &[#(Column::#login_cols),*],
                     recovery: #recovery_col,
                     columns: &[#((#all_names, Column::#all_cols)),*],
@@ -263,6 +266,9 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
                 }
                 fn token_version(&self) -> ::core::option::Option<i64> {
                     #token_version
+                }
+                fn phone(&self) -> ::core::option::Option<&str> {
+                    #phone
                 }
             }
         };

@@ -4,12 +4,12 @@ use proc_macro2::Span;
 use syn::{GenericArgument, PathArguments, Type};
 
 use crate::ast::{Field, Model};
-use crate::attr::{ColumnRef, Logical, Mapping};
+use crate::attr::{COUNT, ColumnRef, Logical, Mapping};
 
 /// The mapping after defaults and checks: a column for each logical field that has one.
 pub struct Resolved<'m, 'a> {
     /// Indexed like `Logical::ALL`.
-    pub fields: [Option<&'m Field<'a>>; 8],
+    pub fields: [Option<&'m Field<'a>>; COUNT],
     pub login: Vec<&'m Field<'a>>,
     pub recovery: Option<&'m Field<'a>>,
 }
@@ -67,7 +67,7 @@ pub fn type_kind(ty: &Type) -> TypeKind {
 fn expected_kind(logical: Logical) -> Option<(TypeKind, &'static str)> {
     match logical {
         Logical::Id => None,
-        Logical::Email | Logical::Username | Logical::Password => {
+        Logical::Email | Logical::Username | Logical::Password | Logical::Phone => {
             Some((TypeKind::Str, "a string (`String` or `Option<String>`)"))
         }
         Logical::IsActive | Logical::IsSuperuser | Logical::EmailVerified => Some((
@@ -113,11 +113,11 @@ pub fn check<'m, 'a>(
     // them (a misspelt key leaves its field unmapped), so they are skipped.
     let attribute_ok = errors.is_empty();
     let mut resolved = Resolved {
-        fields: [None; 8],
+        fields: [None; COUNT],
         login: Vec::new(),
         recovery: None,
     };
-    let mut explicit_of: [Option<&ColumnRef>; 8] = [None; 8];
+    let mut explicit_of: [Option<&ColumnRef>; COUNT] = [None; COUNT];
 
     // Explicit mappings: the column exists, and no column is mapped twice.
     for (logical, column) in &mapping.explicit {
@@ -298,10 +298,23 @@ pub fn check<'m, 'a>(
         }
     }
 
+    // The phone number finds one user (passwordless sign-in by SMS): unique, like a login
+    // field. A wrong type was reported above, and a login or recovery column was checked
+    // there already.
+    if let Some(phone) = resolved.get(Logical::Phone)
+        && type_kind(phone.ty) == TypeKind::Str
+        && !resolved.login.iter().any(|f| f.name == phone.name)
+        && resolved.recovery.is_none_or(|f| f.name != phone.name)
+    {
+        let span = span_of(phone, explicit_of[index(Logical::Phone)]);
+        check_identity(phone, span, "phone", assumed(phone), errors);
+    }
+
     resolved
 }
 
-/// A login or recovery column identifies one user: a unique (or primary key) string column.
+/// A login, recovery or phone column identifies one user: a unique (or primary key) string
+/// column.
 fn check_identity(
     field: &Field<'_>,
     span: Span,

@@ -52,6 +52,7 @@
 //! | `is_superuser` (`superuser`) | `bool` | nobody is a superuser |
 //! | `email_verified` (`verified`) | `bool` | nobody is verified (the verified gate refuses to build) |
 //! | `token_version` | integer | the revocation epoch lives in the configured store |
+//! | `phone` | `String` / `Option<String>`; unique (E.164, matched exactly) | nobody is found by phone |
 //! | `login = ["..", ..]` | unique string columns, in resolution order | `[email, username]` |
 //! | `recovery = ".."` | a unique string column | the email column |
 //! | `assume_unique = ["..", ..]` | columns unique in the database though the entity does not say so | none |
@@ -92,10 +93,44 @@
 //! assert!(!gone.is_active());
 //! ```
 //!
+//! A phone number column (`phone`, or mapped with `phone = "column"`) lets passwordless SMS
+//! sign-in find a user by number: like a login field it must be unique (`#[sea_orm(unique)]`
+//! or `assume_unique`), and it holds numbers in E.164 form, matched exactly.
+//!
+//! ```
+//! mod members {
+//!     use crudauth_sea::AuthUser;
+//!     use sea_orm::entity::prelude::*;
+//!
+//!     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+//!     #[sea_orm(table_name = "members")]
+//!     #[auth(phone = "mobile")]
+//!     pub struct Model {
+//!         #[sea_orm(primary_key)]
+//!         pub id: i32,
+//!         #[sea_orm(unique)]
+//!         pub email: String,
+//!         pub password: String,
+//!         #[sea_orm(unique, nullable)]
+//!         pub mobile: Option<String>,
+//!     }
+//!
+//!     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+//!     pub enum Relation {}
+//!     impl ActiveModelBehavior for ActiveModel {}
+//! }
+//! use crudauth::user::{LogicalField, UserRecord, UserRepository};
+//! let repo = crudauth_sea::SeaUserRepository::<members::Model>::new(Default::default());
+//! assert!(repo.schema().has(LogicalField::Phone));
+//! let ann = members::Model { id: 1, email: "ann@example.com".into(), password: String::new(),
+//!     mobile: Some("+46701234567".into()) };
+//! assert_eq!(ann.phone(), Some("+46701234567"));
+//! ```
+//!
 //! Checked at compile time, each error pointing at the token to change: unknown keys, missing
 //! columns (with a did-you-mean hint), column types, a flag function's signature against its
-//! column, `id` being the primary key, login and recovery fields being unique, a column
-//! mapped twice, and required fields without a column.
+//! column, `id` being the primary key, login, recovery and phone fields being unique, a
+//! column mapped twice, and required fields without a column.
 //!
 //! ## Writing to the table outside crudauth
 //!
@@ -108,6 +143,9 @@
 //! ## Behaviour
 //!
 //! - Emails are stored trimmed and lower-cased and matched case-insensitively.
+//! - Phone numbers are stored and matched exactly, in E.164 form: a write of any other form
+//!   (see `crudauth::user::normalize_phone`) is refused, and `find_by_phone` never folds case
+//!   or accents, whatever the database's collation.
 //! - Lengths are checked against the column type before anything is written: a
 //!   `String(StringLen::N(n))` column takes `n` characters, a `String` column without a length
 //!   255 on every backend, `Text` any.

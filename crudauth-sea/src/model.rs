@@ -28,6 +28,8 @@ pub struct ColumnMap<C: 'static> {
     pub email_verified: Option<C>,
     /// The revocation epoch column.
     pub token_version: Option<C>,
+    /// The phone number column (E.164, matched exactly).
+    pub phone: Option<C>,
     /// The login columns, in resolution order (parallel to `schema.login`).
     pub login: &'static [C],
     /// The recovery column.
@@ -63,6 +65,7 @@ impl<C: IdenStatic> ColumnMap<C> {
             LogicalField::IsSuperuser => self.is_superuser,
             LogicalField::EmailVerified => self.email_verified,
             LogicalField::TokenVersion => self.token_version,
+            LogicalField::Phone => self.phone,
         }
     }
 

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use crudauth::user::{
     LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository, UserSchema, UserUpdate,
-    normalize_email,
+    normalize_email, normalize_phone,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -120,6 +120,18 @@ fn read_only(logical: LogicalField) -> RepoError {
     }
 }
 
+/// Refuses a phone number that is not in the E.164 form [`normalize_phone`] makes: lookups by
+/// phone are exact, so a number stored in any other form could never be found.
+fn check_phone(phone: &str) -> Result<(), RepoError> {
+    if normalize_phone(phone).as_deref() == Some(phone) {
+        return Ok(());
+    }
+    Err(RepoError::InvalidValue {
+        field: "phone".into(),
+        reason: "must be an E.164 number such as +46701234567 (see normalize_phone)".into(),
+    })
+}
+
 /// The name a client sees for a column: its logical name when mapped, else the field name.
 fn display_name<M: AuthModel>(column: ColumnOf<M>) -> String {
     let map = SeaUserRepository::<M>::map();
@@ -155,6 +167,14 @@ fn set<M: AuthModel>(
             field: display_name::<M>(column),
             reason: "has the wrong type for its column".to_owned(),
         })
+}
+
+/// The unique values a write sets (the email already normalised), checked for collisions.
+#[derive(Clone, Copy)]
+struct Identities<'a> {
+    email: Option<&'a str>,
+    username: Option<&'a str>,
+    phone: Option<&'a str>,
 }
 
 /// Validates and applies the application's own columns from `extra`.
@@ -251,19 +271,20 @@ where
     }
 
     /// The unique field a value collides on, excluding the user `except`: the username
-    /// first, then the email (case-insensitively). The order matters to `/register`, which
-    /// answers a taken email like a new one but a taken username with 422: checking the
-    /// username first makes that 422 independent of whether the email exists.
+    /// first, then the email (case-insensitively), then the phone number (exactly). The order
+    /// matters to `/register`, which answers a taken email like a new one but a taken
+    /// username with 422: checking the username first makes that 422 independent of whether
+    /// the email exists.
     async fn find_duplicate(
         &self,
-        email: Option<&str>,
-        username: Option<&str>,
+        values: Identities<'_>,
         except: Option<&Value>,
     ) -> Result<Option<RepoError>, RepoError> {
         let map = Self::map();
         let checks = [
-            (map.username, username, "username"),
-            (map.email, email, "email"),
+            (map.username, values.username, "username"),
+            (map.email, values.email, "email"),
+            (map.phone, values.phone, "phone"),
         ];
         for (column, value, field) in checks {
             let (Some(column), Some(value)) = (column, value) else {
@@ -282,14 +303,13 @@ where
     async fn classify(
         &self,
         err: DbErr,
-        email: Option<&str>,
-        username: Option<&str>,
+        values: Identities<'_>,
         except: Option<&Value>,
     ) -> RepoError {
         if !matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
             return backend(err);
         }
-        match self.find_duplicate(email, username, except).await {
+        match self.find_duplicate(values, except).await {
             Ok(Some(dup)) => dup,
             // Another unique column of the application's own.
             _ => RepoError::Duplicate {
@@ -379,6 +399,18 @@ where
         self.find_exact(column, value, None).await
     }
 
+    /// An exact match on the phone column (never case- or accent-folded, whatever the
+    /// database's collation); `Ok(None)` without a phone column.
+    async fn find_by_phone(&self, phone: &str) -> Result<Option<M>, RepoError> {
+        let Some(column) = Self::map().phone else {
+            return Ok(None);
+        };
+        if phone.is_empty() || phone.chars().count() > MAX_IDENTIFIER_CHARS {
+            return Ok(None);
+        }
+        self.find_exact(column, phone, None).await
+    }
+
     async fn create(&self, new: NewUser) -> Result<M, RepoError> {
         let map = Self::map();
         let mut am = <ActiveModelOf<M> as ActiveModelTrait>::default();
@@ -409,6 +441,20 @@ where
                 return Err(RepoError::InvalidValue {
                     field: "username".into(),
                     reason: "this user table has no username column".into(),
+                });
+            }
+            _ => {}
+        }
+        match (map.phone, &new.phone) {
+            (Some(col), Some(phone)) => {
+                check_phone(phone)?;
+                check_len::<M>(col, phone)?;
+                set::<M>(&mut am, col, Value::String(Some(phone.clone())))?;
+            }
+            (None, Some(_)) => {
+                return Err(RepoError::InvalidValue {
+                    field: "phone".into(),
+                    reason: "this user table has no phone column".into(),
                 });
             }
             _ => {}
@@ -450,17 +496,17 @@ where
             set::<M>(&mut am, column, zero)?;
         }
 
-        if let Some(dup) = self
-            .find_duplicate(email.as_deref(), new.username.as_deref(), None)
-            .await?
-        {
+        let identities = Identities {
+            email: email.as_deref(),
+            username: new.username.as_deref(),
+            phone: new.phone.as_deref(),
+        };
+        if let Some(dup) = self.find_duplicate(identities, None).await? {
             return Err(dup);
         }
         match am.insert(&self.db).await {
             Ok(model) => Ok(model),
-            Err(err) => Err(self
-                .classify(err, email.as_deref(), new.username.as_deref(), None)
-                .await),
+            Err(err) => Err(self.classify(err, identities, None).await),
         }
     }
 
@@ -473,15 +519,22 @@ where
         let id_value: Value = current.auth_id().clone().into();
         let mut am: ActiveModelOf<M> = current.into_active_model();
         let email = update.email.as_deref().map(normalize_email);
-        for (column, value, name) in [
-            (map.email, email.as_deref(), "email"),
-            (map.username, update.username.as_deref(), "username"),
+        for (logical, value) in [
+            (LogicalField::Email, email.as_deref()),
+            (LogicalField::Username, update.username.as_deref()),
+            (LogicalField::Phone, update.phone.as_deref()),
         ] {
             let Some(value) = value else { continue };
-            let column = column.ok_or_else(|| RepoError::InvalidValue {
-                field: name.into(),
-                reason: format!("this user table has no {name} column"),
-            })?;
+            let name = logical.name();
+            let column = map
+                .logical(logical)
+                .ok_or_else(|| RepoError::InvalidValue {
+                    field: name.into(),
+                    reason: format!("this user table has no {name} column"),
+                })?;
+            if logical == LogicalField::Phone {
+                check_phone(value)?;
+            }
             check_len::<M>(column, value)?;
             set::<M>(&mut am, column, Value::String(Some(value.to_owned())))?;
         }
@@ -500,27 +553,18 @@ where
             set::<M>(&mut am, column, value)?;
         }
         apply_extra::<M>(&mut am, &update.extra)?;
-        if let Some(dup) = self
-            .find_duplicate(
-                email.as_deref(),
-                update.username.as_deref(),
-                Some(&id_value),
-            )
-            .await?
-        {
+        let identities = Identities {
+            email: email.as_deref(),
+            username: update.username.as_deref(),
+            phone: update.phone.as_deref(),
+        };
+        if let Some(dup) = self.find_duplicate(identities, Some(&id_value)).await? {
             return Err(dup);
         }
         match am.update(&self.db).await {
             Ok(model) => Ok(model),
             Err(DbErr::RecordNotUpdated) => Err(RepoError::NotFound),
-            Err(err) => Err(self
-                .classify(
-                    err,
-                    email.as_deref(),
-                    update.username.as_deref(),
-                    Some(&id_value),
-                )
-                .await),
+            Err(err) => Err(self.classify(err, identities, Some(&id_value)).await),
         }
     }
 

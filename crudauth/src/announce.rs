@@ -55,6 +55,9 @@ impl<U: UserRecord> DynUserRepository<U> for Announcing<U> {
     ) -> BoxFuture<'a, Result<Option<U>, RepoError>> {
         self.repo.find_by_recovery(value)
     }
+    fn find_by_phone<'a>(&'a self, phone: &'a str) -> BoxFuture<'a, Result<Option<U>, RepoError>> {
+        self.repo.find_by_phone(phone)
+    }
     fn create(&self, new: NewUser) -> BoxFuture<'_, Result<U, RepoError>> {
         self.repo.create(new)
     }

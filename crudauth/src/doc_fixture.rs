@@ -27,7 +27,7 @@ use crate::store::MemoryStore;
 use crate::tokens::BearerConfig;
 use crate::user::{
     IdKind, IdentityField, LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository,
-    UserSchema, UserUpdate, normalize_email,
+    UserSchema, UserUpdate, normalize_email, normalize_phone,
 };
 use crate::{ClientMeta, CrudAuth, CrudAuthBuilder};
 
@@ -60,6 +60,8 @@ pub struct User {
     pub email_verified: bool,
     /// The revocation epoch.
     pub token_version: Option<i64>,
+    /// The phone number (E.164), if set.
+    pub phone: Option<String>,
 }
 
 impl UserRecord for User {
@@ -87,6 +89,9 @@ impl UserRecord for User {
     fn token_version(&self) -> Option<i64> {
         self.token_version
     }
+    fn phone(&self) -> Option<&str> {
+        self.phone.as_deref()
+    }
 }
 
 const EMAIL: IdentityField = IdentityField {
@@ -110,8 +115,9 @@ static SCHEMA: UserSchema = UserSchema {
 const MAX_EMAIL: usize = 254;
 const MAX_USERNAME: usize = 150;
 
-/// An in-memory user table: login by email (case-insensitive) or username, unique emails
-/// and usernames, the epoch in the `token_version` column.
+/// An in-memory user table: login by email (case-insensitive) or username, unique emails,
+/// usernames and phone numbers (E.164, matched exactly), the epoch in the `token_version`
+/// column.
 #[derive(Debug, Default)]
 pub struct Repo {
     users: Mutex<Vec<User>>,
@@ -174,6 +180,26 @@ fn check_unique(
     Ok(())
 }
 
+/// Refuses a phone number not in E.164 form, or one another user (than `except`) holds.
+fn check_phone(users: &[User], except: Option<i64>, phone: Option<&str>) -> Result<(), RepoError> {
+    let Some(phone) = phone else { return Ok(()) };
+    if normalize_phone(phone).as_deref() != Some(phone) {
+        return Err(RepoError::InvalidValue {
+            field: "phone".into(),
+            reason: "must be an E.164 number such as +46701234567".into(),
+        });
+    }
+    if users
+        .iter()
+        .any(|u| Some(u.id) != except && u.phone.as_deref() == Some(phone))
+    {
+        return Err(RepoError::Duplicate {
+            field: "phone".into(),
+        });
+    }
+    Ok(())
+}
+
 /// The table has no columns of its own: every extra is refused.
 fn no_extras(
     extra: &std::collections::BTreeMap<String, serde_json::Value>,
@@ -229,6 +255,14 @@ impl UserRepository for Repo {
         Ok(self.users().iter().find(|u| u.email == email).cloned())
     }
 
+    async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, RepoError> {
+        let users = self.users();
+        Ok(users
+            .iter()
+            .find(|u| u.phone.as_deref() == Some(phone))
+            .cloned())
+    }
+
     async fn create(&self, new: NewUser) -> Result<User, RepoError> {
         no_extras(&new.extra)?;
         let email = new
@@ -239,6 +273,7 @@ impl UserRepository for Repo {
         let username = new.username.unwrap_or_default();
         let mut users = self.users();
         check_unique(&users, None, Some(&email), Some(&username))?;
+        check_phone(&users, None, new.phone.as_deref())?;
         let user = User {
             id: users.iter().map(|u| u.id).max().unwrap_or(0) + 1,
             email,
@@ -248,6 +283,7 @@ impl UserRepository for Repo {
             is_superuser: new.is_superuser,
             email_verified: new.email_verified,
             token_version: Some(0),
+            phone: new.phone,
         };
         users.push(user.clone());
         Ok(user)
@@ -263,12 +299,16 @@ impl UserRepository for Repo {
             .ok_or(RepoError::NotFound)?;
         let except = Some(users[index].id);
         check_unique(&users, except, email.as_deref(), update.username.as_deref())?;
+        check_phone(&users, except, update.phone.as_deref())?;
         let user = &mut users[index];
         if let Some(email) = email {
             user.email = email;
         }
         if let Some(username) = update.username {
             user.username = username;
+        }
+        if let Some(phone) = update.phone {
+            user.phone = Some(phone);
         }
         user.is_active = update.is_active.unwrap_or(user.is_active);
         user.is_superuser = update.is_superuser.unwrap_or(user.is_superuser);
@@ -390,6 +430,7 @@ async fn configured() -> (CrudAuthBuilder<User>, Mailbox) {
         is_superuser: false,
         email_verified: false,
         token_version: Some(0),
+        phone: None,
     });
     let mailbox = Mailbox::default();
     let bearer = BearerConfig {

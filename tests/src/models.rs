@@ -39,8 +39,8 @@ pub mod accounts {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// (b) A new model written with the conventional names: a UUID key and every bookkeeping
-/// column, so it needs only a bare `#[auth]`.
+/// (b) A new model written with the conventional names: a UUID key, every bookkeeping column
+/// and a nullable unique `phone`, so it needs only a bare `#[auth]`.
 pub mod users {
     use crudauth_sea::AuthUser;
     use sea_orm::entity::prelude::*;
@@ -69,6 +69,9 @@ pub mod users {
         pub email_verified: bool,
         /// The revocation epoch.
         pub token_version: i32,
+        /// The phone number (E.164: `+` and at most 15 digits).
+        #[sea_orm(unique, nullable, column_type = "String(StringLen::N(16))")]
+        pub phone: Option<String>,
         /// The application's own column.
         #[sea_orm(nullable)]
         pub bio: Option<String>,

@@ -69,6 +69,9 @@ impl<R: UserRepository> UserRepository for PausingRepo<R> {
     async fn find_by_recovery(&self, value: &str) -> Result<Option<R::User>, RepoError> {
         self.inner.find_by_recovery(value).await
     }
+    async fn find_by_phone(&self, phone: &str) -> Result<Option<R::User>, RepoError> {
+        self.inner.find_by_phone(phone).await
+    }
     async fn create(&self, new: NewUser) -> Result<R::User, RepoError> {
         self.inner.create(new).await
     }

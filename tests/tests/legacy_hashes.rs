@@ -218,6 +218,9 @@ async fn an_upgrade_racing_a_password_change_keeps_the_change() {
         async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
             self.inner.find_by_recovery(value).await
         }
+        async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, RepoError> {
+            self.inner.find_by_phone(phone).await
+        }
         async fn create(&self, new: NewUser) -> Result<User, RepoError> {
             self.inner.create(new).await
         }

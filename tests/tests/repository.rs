@@ -2,11 +2,13 @@
 
 use crudauth::user::{
     LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository, UserUpdate,
+    normalize_phone,
 };
 use crudauth_sea::SeaUserRepository;
 use crudauth_tests::models::{accounts, users};
 use crudauth_tests::{Backend, TestDb, open};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 /// A model that resolves logins by username first, then email.
 mod handles {
@@ -543,4 +545,273 @@ async fn legacy_table_refuses_logical_fields_it_does_not_have() {
         );
         tdb.cleanup().await;
     }
+}
+
+#[tokio::test]
+async fn phone_lookup_is_an_exact_match_on_the_stored_e164_number() {
+    for backend in Backend::ALL {
+        let Some((tdb, repo)) = modern(backend, "phone_lookup").await else {
+            continue;
+        };
+        assert!(repo.schema().has(LogicalField::Phone), "found by name");
+        let ann = repo
+            .create(new_modern("ann@example.com", "ann").phone("+46701234567"))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        let bob = repo
+            .create(new_modern("bob@example.com", "bob").phone("+15550100199"))
+            .await
+            .unwrap();
+        let carl = repo
+            .create(new_modern("carl@example.com", "carl"))
+            .await
+            .unwrap();
+        assert_eq!(ann.phone(), Some("+46701234567"));
+        assert_eq!(ann.contract().phone.as_deref(), Some("+46701234567"));
+        assert_eq!(carl.phone(), None);
+
+        for (probe, want) in [("+46701234567", &ann), ("+15550100199", &bob)] {
+            let found = repo.find_by_phone(probe).await.unwrap();
+            assert_eq!(found.map(|u| u.id), Some(want.id), "{backend:?}: {probe}");
+        }
+        // What the SMS sign-in does with what a user typed: normalise, then look up.
+        let typed = normalize_phone("+46 (70) 123-45-67").expect("an E.164 number");
+        let found = repo.find_by_phone(&typed).await.unwrap();
+        assert_eq!(found.map(|u| u.id), Some(ann.id), "{backend:?}");
+
+        // Exact: any other spelling of the number, a prefix or an extension finds nobody.
+        for probe in [
+            "+46 70 123 45 67",
+            "+46-70-123-45-67",
+            "+46 701234567",
+            " +46701234567",
+            "+46701234567 ",
+            "46701234567",
+            "0046701234567",
+            "+4670123456",
+            "+467012345678",
+            "+46701234567%",
+            "+4670123456_",
+            "+４６７０１２３４５６７",
+            "",
+            "' OR 1=1 --",
+        ] {
+            assert!(
+                repo.find_by_phone(probe).await.unwrap().is_none(),
+                "{backend:?}: {probe:?}"
+            );
+        }
+        assert!(
+            repo.find_by_phone(&"+4670".repeat(100_000))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        tdb.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn phone_lookup_folds_neither_case_nor_accents_whatever_the_collation() {
+    for backend in Backend::ALL {
+        let Some((tdb, repo)) = modern(backend, "phone_case").await else {
+            continue;
+        };
+        let user = repo
+            .create(new_modern("dora@example.com", "dora"))
+            .await
+            .unwrap();
+        // A value crudauth would not write (it is not E.164), put there by the app itself:
+        // MySQL/MariaDB's default collation compares it equal to other cases and accents.
+        users::Entity::update_many()
+            .col_expr(users::Column::Phone, Expr::value("+1555abcd"))
+            .filter(users::Column::Id.eq(user.id))
+            .exec(&tdb.db)
+            .await
+            .unwrap();
+        let found = repo.find_by_phone("+1555abcd").await.unwrap();
+        assert_eq!(found.map(|u| u.id), Some(user.id), "{backend:?}");
+        for probe in ["+1555ABCD", "+1555Abcd", "+1555ábcd", "+1555abcd "] {
+            assert!(
+                repo.find_by_phone(probe).await.unwrap().is_none(),
+                "{backend:?}: {probe:?}"
+            );
+        }
+        tdb.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn phones_are_unique_and_only_written_in_e164_form() {
+    for backend in Backend::ALL {
+        let Some((tdb, repo)) = modern(backend, "phone_write").await else {
+            continue;
+        };
+        let eve = repo
+            .create(new_modern("eve@example.com", "eve").phone("+46701234567"))
+            .await
+            .unwrap();
+        let err = repo
+            .create(new_modern("eva@example.com", "eva").phone("+46701234567"))
+            .await
+            .expect_err("a taken phone number");
+        assert!(
+            matches!(&err, RepoError::Duplicate { field } if field == "phone"),
+            "{backend:?}: {err:?}"
+        );
+        for raw in [
+            "+46 70 123 45 67",
+            "0701234567",
+            "+4670123456x",
+            "+０７０",
+            "",
+        ] {
+            let err = repo
+                .create(new_modern("eva@example.com", "eva").phone(raw))
+                .await
+                .expect_err("not E.164");
+            assert!(
+                matches!(&err, RepoError::InvalidValue { field, .. } if field == "phone"),
+                "{backend:?}: {raw:?}: {err:?}"
+            );
+        }
+        // The phone column is a contract field: never written through `extra`.
+        let err = repo
+            .create(new_modern("eva@example.com", "eva").extra("phone", "+15550100199"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RepoError::InvalidValue { field, .. } if field == "phone"),
+            "{backend:?}: {err:?}"
+        );
+        assert_eq!(users::Entity::find().count(&tdb.db).await.unwrap(), 1);
+
+        let fred = repo
+            .create(new_modern("fred@example.com", "fred"))
+            .await
+            .unwrap();
+        let set = |phone: &str| UserUpdate {
+            phone: Some(phone.to_owned()),
+            ..Default::default()
+        };
+        let fred = repo
+            .update(&fred.user_id(), set("+15550100199"))
+            .await
+            .unwrap();
+        assert_eq!(fred.phone(), Some("+15550100199"));
+        let found = repo.find_by_phone("+15550100199").await.unwrap();
+        assert_eq!(found.map(|u| u.id), Some(fred.id), "{backend:?}");
+        let err = repo
+            .update(&fred.user_id(), set("+46701234567"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RepoError::Duplicate { field } if field == "phone"),
+            "{backend:?}: {err:?}"
+        );
+        let err = repo
+            .update(&fred.user_id(), set("+1 555 010 0199"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RepoError::InvalidValue { field, .. } if field == "phone"),
+            "{backend:?}: {err:?}"
+        );
+        // Re-saving one's own number is not a duplicate.
+        repo.update(&fred.user_id(), set("+15550100199"))
+            .await
+            .unwrap();
+        let reread = repo.find_by_id(&eve.user_id()).await.unwrap().unwrap();
+        assert_eq!(reread.phone(), Some("+46701234567"));
+        tdb.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_phone_give_one_user_and_typed_duplicates() {
+    for backend in Backend::ALL {
+        let Some((tdb, repo)) = modern(backend, "phone_race").await else {
+            continue;
+        };
+        let attempts = (0..8).map(|i| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let new = new_modern(&format!("racer{i}@example.com"), &format!("racer{i}"));
+                repo.create(new.phone("+15550100199")).await
+            })
+        });
+        let mut created = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(RepoError::Duplicate { field }) => assert_eq!(field, "phone", "{backend:?}"),
+                Err(other) => panic!("{backend:?}: raw error leaked: {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "{backend:?}");
+        tdb.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_table_without_a_phone_column_finds_nobody_by_phone_and_refuses_one() {
+    for backend in Backend::ALL {
+        let Some((tdb, repo)) = legacy(backend, "phone_missing").await else {
+            continue;
+        };
+        assert!(!repo.schema().has(LogicalField::Phone));
+        let user = repo
+            .create(NewUser::new(HASH).email("kim@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(user.phone(), None);
+        assert!(user.contract().phone.is_none());
+        assert!(repo.find_by_phone("+46701234567").await.unwrap().is_none());
+        let err = repo
+            .create(
+                NewUser::new(HASH)
+                    .email("lee@example.com")
+                    .phone("+46701234567"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, RepoError::InvalidValue { field, .. } if field == "phone"),
+            "{backend:?}: {err:?}"
+        );
+        let update = UserUpdate {
+            phone: Some("+46701234567".into()),
+            ..Default::default()
+        };
+        let err = repo.update(&user.user_id(), update).await.unwrap_err();
+        assert!(
+            matches!(&err, RepoError::InvalidValue { field, .. } if field == "phone"),
+            "{backend:?}: {err:?}"
+        );
+        assert_eq!(accounts::Entity::find().count(&tdb.db).await.unwrap(), 1);
+        tdb.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_facade_repository_handle_finds_users_by_phone() {
+    // `auth.repo()` is the announcing wrapper around the app's repository: it must forward
+    // the lookup, not answer the trait's default `None`.
+    let app = crudauth_tests::http::app("phone_facade").await;
+    let repo = app.auth.repo();
+    let ann = repo
+        .create(new_modern("ann@example.com", "ann").phone("+46701234567"))
+        .await
+        .unwrap();
+    let found = repo.find_by_phone("+46701234567").await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(ann.id));
+    assert!(repo.find_by_phone("+15550100199").await.unwrap().is_none());
+    let update = UserUpdate {
+        phone: Some("+15550100199".into()),
+        ..Default::default()
+    };
+    repo.update(&ann.user_id(), update).await.unwrap();
+    let found = repo.find_by_phone("+15550100199").await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(ann.id));
+    assert!(repo.find_by_phone("+46701234567").await.unwrap().is_none());
 }

@@ -45,6 +45,9 @@ impl UserRepository for Counting {
     async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
         self.inner.find_by_recovery(value).await
     }
+    async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, RepoError> {
+        self.inner.find_by_phone(phone).await
+    }
     async fn create(&self, new: NewUser) -> Result<User, RepoError> {
         self.inner.create(new).await
     }

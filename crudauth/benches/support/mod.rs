@@ -104,6 +104,9 @@ impl UserRepository for EveryId {
     async fn find_by_recovery(&self, value: &str) -> Result<Option<User>, RepoError> {
         self.0.find_by_recovery(value).await
     }
+    async fn find_by_phone(&self, phone: &str) -> Result<Option<User>, RepoError> {
+        self.0.find_by_phone(phone).await
+    }
     async fn create(&self, new: NewUser) -> Result<User, RepoError> {
         self.0.create(new).await
     }

@@ -17,8 +17,8 @@ mod text;
 
 pub use repository::{DynUserRepository, NewUser, RepoError, UserRepository, UserUpdate};
 pub use schema::{IdentityField, LogicalField, UserSchema};
-pub use text::normalize_email;
 pub(crate) use text::{is_format_char, valid_email};
+pub use text::{normalize_email, normalize_phone};
 
 /// A boxed, sendable future: the one shape the runtime uses to call async code through a
 /// trait object (the user repository, hooks).
@@ -118,8 +118,10 @@ impl IdKind {
 ///
 /// Implemented for every model with `#[derive(AuthUser)]`. Absent optional columns answer
 /// with the documented defaults: no `is_active` column means active, no `email_verified`
-/// column means unverified, no `is_superuser` column means not a superuser, and no
-/// `token_version` column answers `None` (the epoch then lives in the store).
+/// column means unverified, no `is_superuser` column means not a superuser, no
+/// `token_version` column answers `None` (the epoch then lives in the store), and no `phone`
+/// column answers `None` (the default body of [`UserRecord::phone`], so an implementation
+/// for a table without phone numbers need not write it).
 ///
 /// ```
 /// use crudauth::user::{UserId, UserRecord};
@@ -155,6 +157,32 @@ pub trait UserRecord: Clone + Send + Sync + 'static {
     /// The revocation epoch, or `None` when the table has no `token_version` column.
     fn token_version(&self) -> Option<i64>;
 
+    /// The phone number (E.164, see [`normalize_phone`]), if the table has a phone column
+    /// and it is set. The default answers `None`: a table without phone numbers.
+    ///
+    /// ```
+    /// use crudauth::user::{UserId, UserRecord};
+    /// #[derive(Clone)]
+    /// struct Member { mobile: Option<String> }
+    /// impl UserRecord for Member {
+    ///     fn user_id(&self) -> UserId { UserId::Int(1) }
+    ///     fn email(&self) -> Option<&str> { None }
+    ///     fn username(&self) -> Option<&str> { Some("ann") }
+    ///     fn password_hash(&self) -> Option<&str> { None }
+    ///     fn is_active(&self) -> bool { true }
+    ///     fn is_superuser(&self) -> bool { false }
+    ///     fn email_verified(&self) -> bool { false }
+    ///     fn token_version(&self) -> Option<i64> { None }
+    ///     fn phone(&self) -> Option<&str> { self.mobile.as_deref() }
+    /// }
+    /// let ann = Member { mobile: Some("+46701234567".into()) };
+    /// assert_eq!(ann.phone(), Some("+46701234567"));
+    /// assert_eq!(ann.contract().phone.as_deref(), Some("+46701234567"));
+    /// ```
+    fn phone(&self) -> Option<&str> {
+        None
+    }
+
     /// The contract-only view handed to hooks: the logical fields, never the password hash
     /// and never the application's own columns.
     fn contract(&self) -> UserContract {
@@ -166,6 +194,7 @@ pub trait UserRecord: Clone + Send + Sync + 'static {
             is_superuser: self.is_superuser(),
             email_verified: self.email_verified(),
             token_version: self.token_version(),
+            phone: self.phone().map(str::to_owned),
         }
     }
 }
@@ -178,9 +207,11 @@ pub trait UserRecord: Clone + Send + Sync + 'static {
 /// ```
 /// use crudauth::user::{UserContract, UserId};
 /// let c = UserContract { id: UserId::Int(1), email: None, username: Some("ann".into()),
-///     is_active: true, is_superuser: false, email_verified: false, token_version: Some(0) };
+///     is_active: true, is_superuser: false, email_verified: false, token_version: Some(0),
+///     phone: Some("+46701234567".into()) };
 /// let map = c.to_map();
 /// assert_eq!(map["username"], "ann");
+/// assert_eq!(map["phone"], "+46701234567");
 /// assert!(!map.contains_key("password"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -199,6 +230,8 @@ pub struct UserContract {
     pub email_verified: bool,
     /// The revocation epoch (absent when it lives in the store).
     pub token_version: Option<i64>,
+    /// The phone number (E.164), absent when the table has no phone column or it is unset.
+    pub phone: Option<String>,
 }
 
 impl UserContract {
@@ -207,7 +240,8 @@ impl UserContract {
     /// ```
     /// # use crudauth::user::{UserContract, UserId};
     /// # let c = UserContract { id: UserId::Int(1), email: None, username: None,
-    /// #     is_active: true, is_superuser: false, email_verified: false, token_version: None };
+    /// #     is_active: true, is_superuser: false, email_verified: false, token_version: None,
+    /// #     phone: None };
     /// assert_eq!(c.to_map()["id"], 1);
     /// ```
     pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {

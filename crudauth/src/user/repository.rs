@@ -21,8 +21,10 @@ use super::{BoxFuture, UserId, UserRecord, UserSchema};
 /// let new = NewUser::new("$argon2id$...")
 ///     .email("ann@example.com")
 ///     .username("ann")
+///     .phone("+46701234567")
 ///     .extra("display_name", "Ann");
 /// assert_eq!(new.email.as_deref(), Some("ann@example.com"));
+/// assert_eq!(new.phone.as_deref(), Some("+46701234567"));
 /// assert!(new.is_active && !new.is_superuser && !new.email_verified);
 /// // Debug output never shows the hash.
 /// assert!(!format!("{new:?}").contains("argon2"));
@@ -33,6 +35,9 @@ pub struct NewUser {
     pub email: Option<String>,
     /// The username.
     pub username: Option<String>,
+    /// The phone number, in E.164 form (see [`crate::user::normalize_phone`]); a repository
+    /// refuses any other form, so that the exact lookup by phone finds what was written.
+    pub phone: Option<String>,
     /// The password hash (or the unusable-password marker).
     pub password_hash: String,
     /// Server-set: may the account log in (default `true`).
@@ -50,6 +55,7 @@ impl fmt::Debug for NewUser {
         f.debug_struct("NewUser")
             .field("email", &self.email)
             .field("username", &self.username)
+            .field("phone", &self.phone)
             .field("password_hash", &"<redacted>")
             .field("is_active", &self.is_active)
             .field("is_superuser", &self.is_superuser)
@@ -70,6 +76,7 @@ impl NewUser {
         NewUser {
             email: None,
             username: None,
+            phone: None,
             password_hash: password_hash.into(),
             is_active: true,
             is_superuser: false,
@@ -97,6 +104,19 @@ impl NewUser {
     /// ```
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = Some(username.into());
+        self
+    }
+
+    /// Sets the phone number; give it in E.164 form, as [`crate::user::normalize_phone`]
+    /// makes it.
+    ///
+    /// ```
+    /// # use crudauth::user::{NewUser, normalize_phone};
+    /// let phone = normalize_phone("+46 70 123 45 67").expect("an E.164 number");
+    /// assert_eq!(NewUser::new("h").phone(phone).phone.as_deref(), Some("+46701234567"));
+    /// ```
+    pub fn phone(mut self, phone: impl Into<String>) -> Self {
+        self.phone = Some(phone.into());
         self
     }
 
@@ -129,6 +149,8 @@ pub struct UserUpdate {
     pub email: Option<String>,
     /// New username.
     pub username: Option<String>,
+    /// New phone number, in E.164 form (see [`crate::user::normalize_phone`]).
+    pub phone: Option<String>,
     /// New active flag.
     pub is_active: Option<bool>,
     /// New superuser flag.
@@ -149,6 +171,7 @@ impl UserUpdate {
     pub fn is_empty(&self) -> bool {
         self.email.is_none()
             && self.username.is_none()
+            && self.phone.is_none()
             && self.is_active.is_none()
             && self.is_superuser.is_none()
             && self.email_verified.is_none()
@@ -202,7 +225,8 @@ pub enum RepoError {
 /// Reads and writes users. The runtime's only door to the application's user table.
 ///
 /// Lookups return `Ok(None)` for a missing user; writes return [`RepoError`]. Emails are
-/// normalised (trimmed, lower-cased) on write and matched case-insensitively on lookup.
+/// normalised (trimmed, lower-cased) on write and matched case-insensitively on lookup; phone
+/// numbers are written and matched exactly, in E.164 form.
 ///
 /// ```
 /// use crudauth::user::{UserRepository, UserRecord};
@@ -236,6 +260,32 @@ pub trait UserRepository: Send + Sync + 'static {
         &self,
         value: &str,
     ) -> impl Future<Output = Result<Option<Self::User>, RepoError>> + Send;
+
+    /// Looks a user up by phone number: an exact match on the phone column, so give the
+    /// number in the E.164 form it is stored in ([`crate::user::normalize_phone`]). The
+    /// default answers `Ok(None)` (a table without phone numbers); `crudauth-sea` matches
+    /// the column mapped to `phone`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| {
+    /// use crudauth::user::{NewUser, UserRecord, UserRepository, normalize_phone};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// let phone = normalize_phone("+46 70 123 45 67").ok_or("not a phone number")?;
+    /// let new = NewUser::new("$argon2id$...").email("ann@example.com").phone(&phone);
+    /// let ann = repo.create(new).await?;
+    /// let found = repo.find_by_phone(&phone).await?;
+    /// assert_eq!(found.map(|u| u.user_id()), Some(ann.user_id()));
+    /// // Exact: the number as typed is not the stored form.
+    /// assert!(repo.find_by_phone("+46 70 123 45 67").await?.is_none());
+    /// # Ok(()) });
+    /// ```
+    fn find_by_phone(
+        &self,
+        phone: &str,
+    ) -> impl Future<Output = Result<Option<Self::User>, RepoError>> + Send {
+        let _ = phone;
+        async { Ok(None) }
+    }
 
     /// Creates a user. Checks lengths and uniqueness before writing.
     fn create(&self, new: NewUser) -> impl Future<Output = Result<Self::User, RepoError>> + Send;
@@ -361,6 +411,8 @@ pub trait DynUserRepository<U>: Send + Sync {
         &'a self,
         value: &'a str,
     ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
+    /// See [`UserRepository::find_by_phone`].
+    fn find_by_phone<'a>(&'a self, phone: &'a str) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
     /// See [`UserRepository::create`].
     fn create(&self, new: NewUser) -> BoxFuture<'_, Result<U, RepoError>>;
     /// See [`UserRepository::update`].
@@ -424,6 +476,12 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
         value: &'a str,
     ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
         Box::pin(UserRepository::find_by_recovery(self, value))
+    }
+    fn find_by_phone<'a>(
+        &'a self,
+        phone: &'a str,
+    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
+        Box::pin(UserRepository::find_by_phone(self, phone))
     }
     fn create(&self, new: NewUser) -> BoxFuture<'_, Result<R::User, RepoError>> {
         Box::pin(UserRepository::create(self, new))

@@ -10,6 +10,7 @@ use super::IdKind;
 /// ```
 /// use crudauth::user::LogicalField;
 /// assert_eq!(LogicalField::Email.name(), "email");
+/// assert_eq!(LogicalField::Phone.name(), "phone");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogicalField {
@@ -29,6 +30,9 @@ pub enum LogicalField {
     EmailVerified,
     /// The revocation epoch.
     TokenVersion,
+    /// The phone number, in E.164 form (see [`crate::user::normalize_phone`]): an optional
+    /// identity column, matched exactly (passwordless SMS sign-in finds users by it).
+    Phone,
 }
 
 impl LogicalField {
@@ -41,11 +45,11 @@ impl LogicalField {
     ///     names,
     ///     [
     ///         "id", "email", "username", "password", "is_active", "is_superuser",
-    ///         "email_verified", "token_version",
+    ///         "email_verified", "token_version", "phone",
     ///     ]
     /// );
     /// ```
-    pub const ALL: [LogicalField; 8] = [
+    pub const ALL: [LogicalField; 9] = [
         LogicalField::Id,
         LogicalField::Email,
         LogicalField::Username,
@@ -54,6 +58,7 @@ impl LogicalField {
         LogicalField::IsSuperuser,
         LogicalField::EmailVerified,
         LogicalField::TokenVersion,
+        LogicalField::Phone,
     ];
 
     /// The field's contract name (as used in `#[auth(...)]` keys and error messages).
@@ -72,6 +77,7 @@ impl LogicalField {
             LogicalField::IsSuperuser => "is_superuser",
             LogicalField::EmailVerified => "email_verified",
             LogicalField::TokenVersion => "token_version",
+            LogicalField::Phone => "phone",
         }
     }
 }
@@ -98,11 +104,14 @@ pub struct IdentityField {
 }
 
 impl IdentityField {
-    /// Whether values are matched case-insensitively (true for the email field).
+    /// Whether values are matched case-insensitively (true for the email field; a username
+    /// or a phone number matches exactly).
     ///
     /// ```
-    /// # use crudauth::user::IdentityField;
+    /// # use crudauth::user::{IdentityField, LogicalField};
     /// assert!(!IdentityField { column: "username", logical: None }.case_insensitive());
+    /// let phone = IdentityField { column: "mobile", logical: Some(LogicalField::Phone) };
+    /// assert!(!phone.case_insensitive());
     /// ```
     pub fn case_insensitive(&self) -> bool {
         self.logical == Some(LogicalField::Email)
@@ -127,6 +136,7 @@ impl IdentityField {
 ///     read_only: &[],
 /// };
 /// assert!(!schema.has(LogicalField::TokenVersion));
+/// assert!(!schema.has(LogicalField::Phone)); // no phone column: nobody is found by phone
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct UserSchema {

@@ -1,5 +1,5 @@
-//! Text helpers for user-supplied values: email normalisation and validation, and the
-//! Unicode format characters (category Cf) that identifiers and usernames must not carry.
+//! Text helpers for user-supplied values: email normalisation and validation, phone number
+//! normalisation (E.164), and the Unicode format characters (category Cf) that identifiers and usernames must not carry.
 
 /// Normalises an email address the same way for writes and lookups: Unicode NFKC (so a
 /// fullwidth `ａｎｎ@ｅｘａｍｐｌｅ.com` is `ann@example.com`), trimmed, lower-cased, and the
@@ -31,6 +31,44 @@ pub fn normalize_email(email: &str) -> String {
         },
         _ => folded,
     }
+}
+
+/// The longest raw phone number [`normalize_phone`] looks at, in characters: an E.164 number
+/// has at most 16 (`+` and 15 digits), which leaves room for the usual separators; anything
+/// longer is refused before it is scanned.
+const MAX_PHONE_INPUT_CHARS: usize = 32;
+
+/// Normalises a phone number to E.164 (`+` and 8 to 15 digits, the first not 0), the one form
+/// phone numbers are stored in and looked up by; `None` for anything else.
+///
+/// The separators people write (spaces, `-`, `.`, `(`, `)`) are removed; nothing else is
+/// interpreted. Letters, any other character (a tab, a non-breaking space, fullwidth or
+/// other non-ASCII digits, invisible format characters), a second `+`, a missing `+` (a
+/// national number or a `00` prefix: the country cannot be guessed), too few or too many
+/// digits, and input longer than 32 characters are refused. Lookups by phone are exact, so
+/// writes and lookups must both go through this function.
+///
+/// ```
+/// use crudauth::user::normalize_phone;
+/// assert_eq!(normalize_phone("+46 70-123 45 67").as_deref(), Some("+46701234567"));
+/// assert_eq!(normalize_phone("+1 (555) 010.0199").as_deref(), Some("+15550100199"));
+/// assert_eq!(normalize_phone("070-123 45 67"), None); // no country code
+/// assert_eq!(normalize_phone("+1555CALLME"), None);
+/// ```
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    // Bounded work whatever the input's size.
+    if raw.chars().nth(MAX_PHONE_INPUT_CHARS).is_some() {
+        return None;
+    }
+    let kept: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = kept.strip_prefix('+')?;
+    let e164 = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    e164.then_some(kept)
 }
 
 /// A plausible email address: one `@`, a non-empty local part, a dotted domain, no spaces,
@@ -93,4 +131,104 @@ pub(crate) fn is_format_char(c: char) -> bool {
             }
         })
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_phone;
+
+    #[test]
+    fn phone_separators_are_removed_and_the_result_is_e164() {
+        let cases = [
+            ("+15550100199", "+15550100199"),
+            ("+1 555 010 0199", "+15550100199"),
+            ("+1-555-010-0199", "+15550100199"),
+            ("+1.555.010.0199", "+15550100199"),
+            ("+1 (555) 010-0199", "+15550100199"),
+            ("  +46 70 123 45 67  ", "+46701234567"),
+            ("(+44) 20 7946 0958", "+442079460958"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_phone(raw).as_deref(), Some(want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn phone_digit_count_is_8_to_15_and_the_first_digit_is_not_zero() {
+        assert_eq!(normalize_phone("+1234567"), None, "7 digits");
+        assert_eq!(normalize_phone("+12345678").as_deref(), Some("+12345678"));
+        assert_eq!(
+            normalize_phone("+123456789012345").as_deref(),
+            Some("+123456789012345")
+        );
+        assert_eq!(normalize_phone("+1234567890123456"), None, "16 digits");
+        assert_eq!(normalize_phone("+0123456789"), None, "a leading 0");
+        assert_eq!(
+            normalize_phone("+ 0 123 456 789"),
+            None,
+            "a leading 0 after a space"
+        );
+    }
+
+    #[test]
+    fn phone_without_a_single_leading_plus_is_refused() {
+        for raw in [
+            "15550100199",
+            "0015550100199",
+            "070-123 45 67",
+            "++15550100199",
+            "+1555+0100199",
+            "1555010019+",
+            "+",
+            "",
+            "   ",
+            "-().",
+        ] {
+            assert_eq!(normalize_phone(raw), None, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_phone_input_is_refused() {
+        for raw in [
+            "+1555CALLME",
+            "+1555010019a",
+            "+1 555 0100 ext 12",
+            "+1555\t0100199",
+            "+1555\n0100199",
+            "+1555\r\n0100199",
+            "+1555\u{0}0100199",
+            "+1555\u{a0}0100199",      // a non-breaking space
+            "+1555\u{200b}0100199",    // a zero-width space
+            "+1555\u{202e}0100199",    // a right-to-left override
+            "\u{feff}+15550100199",    // a byte-order mark
+            "+１５５５０１００１９９", // fullwidth digits
+            "＋15550100199",           // a fullwidth plus
+            "+٩٦٦٥٠١٢٣٤٥٦٧",           // Arabic-Indic digits
+            "+¹⁵⁵⁵⁰¹⁰⁰¹⁹⁹",            // superscript digits
+            "+1555_0100199",
+            "+1555/0100199",
+            "+1555,0100199",
+            "+1e10",
+            "+-1",
+            "+1555010019 9; DROP TABLE users",
+        ] {
+            assert_eq!(normalize_phone(raw), None, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn phone_input_longer_than_32_characters_is_refused_before_it_is_scanned() {
+        // 32 characters whose digits make a valid number: accepted.
+        let padded = format!("+1 555 010 0199{}", " ".repeat(32 - 15));
+        assert_eq!(padded.chars().count(), 32);
+        assert_eq!(normalize_phone(&padded).as_deref(), Some("+15550100199"));
+        // One more separator: refused, though the digits would still fit.
+        assert_eq!(normalize_phone(&format!("{padded} ")), None);
+        // Huge input is answered without a scan of the whole.
+        let huge = format!("+15550100199{}", " ".repeat(10_000_000));
+        assert_eq!(normalize_phone(&huge), None);
+        // Multi-byte characters count as one each, not by their bytes.
+        assert_eq!(normalize_phone(&"１".repeat(40)), None);
+    }
 }
