@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError};
 use crudauth::passwordless::PasswordlessConfig;
 use crudauth::{CrudAuthBuilder, LockoutConfig};
-use crudauth_tests::http::{FRONTEND, Req, Resp, Session, TestApp, User, app_with, mails, outbox_path, with_outbox};
+use crudauth_tests::http::{
+    FRONTEND, Req, Resp, Session, TestApp, User, app_with, mails, outbox_path, with_outbox,
+};
 use serde_json::{Value, json};
 
 const PW: &str = "a long password 1";
@@ -43,7 +45,11 @@ async fn setup_with(
     let config = config(PasswordlessConfig::new(FRONTEND));
     let path = outbox.clone();
     let app = app_with(test, move |b| {
-        more(with_outbox(b, &path).delivery_channel(Arc::new(channel)).passwordless(config))
+        more(
+            with_outbox(b, &path)
+                .delivery_channel(Arc::new(channel))
+                .passwordless(config),
+        )
     })
     .await;
     App { app, outbox, texts }
@@ -93,6 +99,23 @@ impl App {
             .await
     }
 
+    async fn update(&self, name: &str, update: crudauth::user::UserUpdate) {
+        let repo = self.app.auth.repo();
+        let user = repo.find_by_login(name).await.unwrap().unwrap();
+        let id = crudauth::UserRecord::user_id(&user);
+        repo.update(&id, update).await.unwrap();
+    }
+
+    /// The codes texted to `phone`, oldest first.
+    fn texts_to(&self, phone: &str) -> Vec<String> {
+        let texts = self.texts.lock().unwrap();
+        texts
+            .iter()
+            .filter(|d| d.recipient == phone)
+            .map(|d| d.code.clone().expect("a code"))
+            .collect()
+    }
+
     async fn member(&self, name: &str) {
         self.app
             .register(&format!("{name}@example.com"), name, PW)
@@ -127,8 +150,18 @@ async fn an_emailed_code_signs_in_and_the_session_says_how() {
     assert_eq!(r.json["username"], "ann");
     let s = session_of(&r);
     let r = app.send(Req::get("/sessions").session(&s)).await;
-    let current = r.json.as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
-    assert_eq!((current["login_type"].as_str(), current["provider"].as_str()), (Some("otp"), Some("email")));
+    let current = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (current["login_type"].as_str(), current["provider"].as_str()),
+        (Some("otp"), Some("email"))
+    );
     // Single use.
     assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
 }
@@ -141,25 +174,53 @@ async fn the_request_answers_alike_for_every_address_and_sends_only_to_accounts(
     let unknown = app.request(json!({ "email": "nobody@example.com" })).await;
     assert_eq!(known.status, unknown.status);
     assert_eq!(known.json, unknown.json);
-    assert_eq!(app.mail_count().await, 1, "nothing to an address without an account");
+    assert_eq!(
+        app.mail_count().await,
+        1,
+        "nothing to an address without an account"
+    );
     let r = app.verify("nobody@example.com", "123456").await;
-    assert_eq!((r.status.as_u16(), r.detail()), (401, "Invalid or expired code"));
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (401, "Invalid or expired code")
+    );
 }
 
 #[tokio::test]
 async fn a_code_dies_after_five_wrong_attempts() {
-    let app = setup_with("pl_attempts", |c| c, |b| {
-        b.lockout(LockoutConfig { max_attempts: 50, ip_max_attempts: 100, ..LockoutConfig::default() })
-    })
+    let app = setup_with(
+        "pl_attempts",
+        |c| c,
+        |b| {
+            b.lockout(LockoutConfig {
+                max_attempts: 50,
+                ip_max_attempts: 100,
+                ..LockoutConfig::default()
+            })
+        },
+    )
     .await;
     app.member("ann").await;
     app.request(json!({ "email": "ann@example.com" })).await;
     let (code, token) = app.last_mail().await.unwrap();
     for _ in 0..5 {
-        assert_eq!(app.verify("ann@example.com", &other_code(&code)).await.status, 401);
+        assert_eq!(
+            app.verify("ann@example.com", &other_code(&code))
+                .await
+                .status,
+            401
+        );
     }
-    assert_eq!(app.verify("ann@example.com", &code).await.status, 401, "dead after 5");
-    assert_eq!(app.link(&token.unwrap()).await.status, 400, "its link died with it");
+    assert_eq!(
+        app.verify("ann@example.com", &code).await.status,
+        401,
+        "dead after 5"
+    );
+    assert_eq!(
+        app.link(&token.unwrap()).await.status,
+        400,
+        "its link died with it"
+    );
 }
 
 #[tokio::test]
@@ -170,7 +231,10 @@ async fn wrong_codes_count_in_the_login_lockout() {
         app.request(json!({ "email": "ann@example.com" })).await;
         let (code, _) = app.last_mail().await.unwrap();
         for _ in 0..3 {
-            let status = app.verify("ann@example.com", &other_code(&code)).await.status;
+            let status = app
+                .verify("ann@example.com", &other_code(&code))
+                .await
+                .status;
             if status == 429 {
                 return;
             }
@@ -206,12 +270,18 @@ async fn concurrent_verifies_of_one_code_sign_in_once() {
     for i in 0..8 {
         let router = app.app.app.clone();
         let body = if i % 2 == 0 {
-            ("/otp/verify", json!({ "email": "ann@example.com", "code": code }))
+            (
+                "/otp/verify",
+                json!({ "email": "ann@example.com", "code": code }),
+            )
         } else {
             ("/magic-link/verify", json!({ "token": token }))
         };
         tasks.push(tokio::spawn(async move {
-            crudauth_tests::http::send(&router, Req::post(body.0).json(body.1)).await.status.as_u16()
+            crudauth_tests::http::send(&router, Req::post(body.0).json(body.1))
+                .await
+                .status
+                .as_u16()
         }));
     }
     let mut won = 0;
@@ -230,7 +300,10 @@ async fn a_magic_link_signs_in_once_by_post_or_get() {
     let token = token.unwrap();
     let mail = mails(&app.app.auth, &app.outbox).await;
     let link = mail.last().unwrap()["link"].as_str().unwrap().to_owned();
-    assert!(link.starts_with(&format!("{FRONTEND}/magic-link?token=")), "{link}");
+    assert!(
+        link.starts_with(&format!("{FRONTEND}/magic-link?token=")),
+        "{link}"
+    );
     let r = app.link(&token).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert!(r.cookies().contains_key("session_id"));
@@ -238,7 +311,10 @@ async fn a_magic_link_signs_in_once_by_post_or_get() {
     app.request(json!({ "email": "ann@example.com" })).await;
     let (_, token) = app.last_mail().await.unwrap();
     let r = app
-        .send(Req::get(&format!("/magic-link/verify?token={}&response=token", token.unwrap())))
+        .send(Req::get(&format!(
+            "/magic-link/verify?token={}&response=token",
+            token.unwrap()
+        )))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert!(r.json["access_token"].is_string());
@@ -251,7 +327,15 @@ async fn a_magic_link_signs_in_once_by_post_or_get() {
 
 #[tokio::test]
 async fn in_same_browser_mode_a_link_opens_only_where_it_was_asked_for() {
-    let app = setup_with("pl_browser", |c| PasswordlessConfig { same_browser: true, ..c }, |b| b).await;
+    let app = setup_with(
+        "pl_browser",
+        |c| PasswordlessConfig {
+            same_browser: true,
+            ..c
+        },
+        |b| b,
+    )
+    .await;
     app.member("ann").await;
     let r = app.request(json!({ "email": "ann@example.com" })).await;
     let (name, (nonce, full)) = r
@@ -259,11 +343,17 @@ async fn in_same_browser_mode_a_link_opens_only_where_it_was_asked_for() {
         .into_iter()
         .find(|(k, _)| k.ends_with("otp_browser"))
         .expect("the browser cookie");
-    assert!(full.contains("HttpOnly") && full.contains("SameSite=Lax"), "{full}");
+    assert!(
+        full.contains("HttpOnly") && full.contains("SameSite=Lax"),
+        "{full}"
+    );
     let (_, token) = app.last_mail().await.unwrap();
     let token = token.unwrap();
     let r = app.link(&token).await;
-    assert_eq!((r.status.as_u16(), r.detail()), (400, "Open the link in the browser that asked for it."));
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (400, "Open the link in the browser that asked for it.")
+    );
     let wrong = Req::post("/magic-link/verify")
         .header("cookie", format!("{name}=not-the-nonce"))
         .json(json!({ "token": token }));
@@ -279,10 +369,17 @@ async fn in_same_browser_mode_a_link_opens_only_where_it_was_asked_for() {
 async fn sign_up_is_off_by_default_and_on_creates_a_verified_account_unless_vetoed() {
     let app = setup_with(
         "pl_signup",
-        |c| PasswordlessConfig { create_accounts: true, ..c },
+        |c| PasswordlessConfig {
+            create_accounts: true,
+            ..c
+        },
         |b| {
             b.on_before_register(|new, _| async move {
-                if new.email.as_deref().is_some_and(|e| e.ends_with("@blocked.example")) {
+                if new
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.ends_with("@blocked.example"))
+                {
                     Err(crudauth::Veto::new("blocked domain"))
                 } else {
                     Ok(())
@@ -291,20 +388,38 @@ async fn sign_up_is_off_by_default_and_on_creates_a_verified_account_unless_veto
         },
     )
     .await;
-    app.request(json!({ "email": "New.Person@Example.com" })).await;
+    app.request(json!({ "email": "New.Person@Example.com" }))
+        .await;
     let (code, _) = app.last_mail().await.expect("a code for a new address");
     let r = app.verify("new.person@example.com", &code).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
-    let user = app.app.auth.repo().find_by_login("new.person@example.com").await.unwrap().unwrap();
+    let user = app
+        .app
+        .auth
+        .repo()
+        .find_by_login("new.person@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(user.email_verified);
     assert!(user.username.starts_with("new_person"), "{}", user.username);
-    let r = app.send(Req::post("/login").form(&[("username", "new.person@example.com"), ("password", "")])).await;
+    let r = app
+        .send(Req::post("/login").form(&[("username", "new.person@example.com"), ("password", "")]))
+        .await;
     assert_ne!(r.status, 200, "no usable password");
     app.request(json!({ "email": "x@blocked.example" })).await;
     let (code, _) = app.last_mail().await.unwrap();
     let r = app.verify("x@blocked.example", &code).await;
     assert_eq!(r.status, 403);
-    assert!(app.app.auth.repo().find_by_login("x@blocked.example").await.unwrap().is_none());
+    assert!(
+        app.app
+            .auth
+            .repo()
+            .find_by_login("x@blocked.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Off (the default): no code to a new address, no account.
     let off = setup("pl_signup_off").await;
     off.request(json!({ "email": "new@example.com" })).await;
@@ -315,29 +430,74 @@ async fn sign_up_is_off_by_default_and_on_creates_a_verified_account_unless_veto
 async fn a_code_verifies_the_address_and_can_answer_tokens() {
     let app = setup("pl_verified").await;
     app.member("ann").await;
-    let before = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    let before = app
+        .app
+        .auth
+        .repo()
+        .find_by_login("ann")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!before.email_verified);
     app.request(json!({ "email": "ann@example.com" })).await;
     let (code, _) = app.last_mail().await.unwrap();
     let r = app
-        .send(Req::post("/otp/verify").json(json!({ "email": "ann@example.com", "code": code, "response": "token" })))
+        .send(
+            Req::post("/otp/verify")
+                .json(json!({ "email": "ann@example.com", "code": code, "response": "token" })),
+        )
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     let access = r.json["access_token"].as_str().unwrap();
-    assert_eq!(app.send(Req::get("/whoami").bearer(access)).await.status, 200);
-    let after = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    assert_eq!(
+        app.send(Req::get("/whoami").bearer(access)).await.status,
+        200
+    );
+    let after = app
+        .app
+        .auth
+        .repo()
+        .find_by_login("ann")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(after.email_verified);
 }
 
 #[tokio::test]
 async fn an_account_with_a_second_factor_gets_its_challenge() {
-    let app = setup_with("pl_mfa", |c| c, |b| b.mfa(crudauth::mfa::MfaConfig::new("test"))).await;
+    let app = setup_with(
+        "pl_mfa",
+        |c| c,
+        |b| b.mfa(crudauth::mfa::MfaConfig::new("test")),
+    )
+    .await;
     app.member("ann").await;
+    app.update(
+        "ann",
+        crudauth::user::UserUpdate {
+            email_verified: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
     let s = app.app.login("ann", PW).await;
-    let r = app.send(Req::post("/mfa/totp/setup").session(&s).json(json!({ "password": PW }))).await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/setup")
+                .session(&s)
+                .json(json!({ "password": PW })),
+        )
+        .await;
     let secret = r.json["secret"].as_str().unwrap().to_owned();
     let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
-    let r = app.send(Req::post("/mfa/totp/confirm").session(&s).json(json!({ "code": confirm }))).await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .session(&s)
+                .json(json!({ "code": confirm })),
+        )
+        .await;
     assert_eq!(r.status, 200);
     app.request(json!({ "email": "ann@example.com" })).await;
     let (code, _) = app.last_mail().await.unwrap();
@@ -347,7 +507,9 @@ async fn an_account_with_a_second_factor_gets_its_challenge() {
     assert!(!r.cookies().contains_key("session_id"));
     let challenge = r.json["challenge"].as_str().unwrap();
     let totp = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now());
-    let r = app.send(Req::post("/mfa/verify").json(json!({ "challenge": challenge, "code": totp }))).await;
+    let r = app
+        .send(Req::post("/mfa/verify").json(json!({ "challenge": challenge, "code": totp })))
+        .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert!(r.cookies().contains_key("session_id"));
 }
@@ -357,17 +519,36 @@ async fn a_code_dies_with_a_deactivation_or_a_sign_out_everywhere() {
     let app = setup("pl_epoch").await;
     app.member("ann").await;
     app.request(json!({ "email": "ann@example.com" })).await;
-    let (code, token) = app.last_mail().await.unwrap();
+    let (code, _) = app.last_mail().await.unwrap();
     let s = app.app.login("ann", PW).await;
-    assert_eq!(app.send(Req::post("/logout-all").session(&s)).await.status, 200);
+    assert_eq!(
+        app.send(Req::post("/logout-all").session(&s)).await.status,
+        200
+    );
     assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
     app.request(json!({ "email": "ann@example.com" })).await;
-    let (code, _) = app.last_mail().await.unwrap();
-    let user = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
-    let update = crudauth::user::UserUpdate { is_active: Some(false), ..Default::default() };
-    app.app.auth.repo().update(&crudauth::UserRecord::user_id(&user), update).await.unwrap();
-    assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
+    let (code, token) = app.last_mail().await.unwrap();
+    let user = app
+        .app
+        .auth
+        .repo()
+        .find_by_login("ann")
+        .await
+        .unwrap()
+        .unwrap();
+    let update = crudauth::user::UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    app.app
+        .auth
+        .repo()
+        .update(&crudauth::UserRecord::user_id(&user), update)
+        .await
+        .unwrap();
+    // The link first (a right credential for a deactivated account), then the code.
     assert_eq!(app.link(&token.unwrap()).await.status, 400);
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
 }
 
 #[tokio::test]
@@ -388,10 +569,16 @@ async fn malformed_and_hostile_bodies_get_clear_errors() {
         assert_eq!(r.status, 422, "{code:?}");
     }
     let r = app
-        .send(Req::post("/otp/verify").json(json!({ "email": "ann@example.com", "code": "123456", "response": "pigeon" })))
+        .send(
+            Req::post("/otp/verify").json(
+                json!({ "email": "ann@example.com", "code": "123456", "response": "pigeon" }),
+            ),
+        )
         .await;
     assert_eq!(r.status, 400);
-    let r = app.send(Req::post("/otp/request").raw("application/json", "{")).await;
+    let r = app
+        .send(Req::post("/otp/request").raw("application/json", "{"))
+        .await;
     assert_eq!(r.status, 422);
 }
 
@@ -417,10 +604,152 @@ async fn the_request_route_is_rate_limited_per_client() {
     let app = setup("pl_rate").await;
     let mut statuses = Vec::new();
     for i in 0..12 {
-        let r = app.request(json!({ "email": format!("u{i}@example.com") })).await;
+        let r = app
+            .request(json!({ "email": format!("u{i}@example.com") }))
+            .await;
         statuses.push(r.status.as_u16());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
+#[tokio::test]
+async fn an_unverified_account_is_claimed_by_the_owner_of_its_address() {
+    let app = setup("pl_claim").await;
+    // A squatter registers the victim's address with a password of their own, and keeps a
+    // session open.
+    app.app.register("victim@example.com", "squatter", PW).await;
+    let squatter = app.app.login("squatter", PW).await;
+    let (access, refresh) = app.app.token("squatter", PW, "").await;
+    // The owner of the address signs in with a code sent to it.
+    app.request(json!({ "email": "victim@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    let r = app.verify("victim@example.com", &code).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    // Whatever the squatter set up is over: password, session, tokens.
+    let r = app
+        .send(Req::post("/login").form(&[("username", "squatter"), ("password", PW)]))
+        .await;
+    assert_eq!(r.status, 401, "the squatter's password is gone");
+    assert_eq!(
+        app.send(Req::get("/whoami").session(&squatter))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        app.send(Req::get("/whoami").bearer(&access)).await.status,
+        401
+    );
+    let r = app
+        .send(Req::post("/refresh").json(json!({ "refresh_token": refresh })))
+        .await;
+    assert_eq!(r.status, 401);
+    let user = app
+        .app
+        .auth
+        .repo()
+        .find_by_login("victim@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified);
+}
 
+async fn with_phone(app: &App, name: &str, phone: &str) {
+    app.member(name).await;
+    let update = crudauth::user::UserUpdate {
+        phone: Some(phone.into()),
+        ..Default::default()
+    };
+    app.update(name, update).await;
+}
+
+#[tokio::test]
+async fn a_texted_code_signs_in_by_phone_number() {
+    let app = setup("pl_sms").await;
+    with_phone(&app, "ann", "+15551234567").await;
+    let r = app.request(json!({ "phone": "+1 (555) 123-4567" })).await;
+    assert_eq!(r.status, 200);
+    let codes = app.texts_to("+15551234567");
+    assert_eq!(codes.len(), 1, "one text, to the stored number");
+    assert_eq!(app.mail_count().await, 0, "no mail for a phone request");
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "phone": "+15551234567", "code": codes[0] })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let s = session_of(&r);
+    let r = app.send(Req::get("/sessions").session(&s)).await;
+    let current = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (current["login_type"].as_str(), current["provider"].as_str()),
+        (Some("otp"), Some("sms"))
+    );
+    // An unknown number gets the same answer and no text.
+    let unknown = app.request(json!({ "phone": "+15559999999" })).await;
+    assert_eq!(
+        (unknown.status, &unknown.json),
+        (
+            200.try_into().unwrap(),
+            &json!({ "detail": "If the address can sign in, a code has been sent." })
+        )
+    );
+    assert!(app.texts_to("+15559999999").is_empty());
+}
+
+#[tokio::test]
+async fn a_code_is_bound_to_its_medium_and_address() {
+    let app = setup("pl_bound").await;
+    with_phone(&app, "ann", "+15551234567").await;
+    with_phone(&app, "bob", "+15557654321").await;
+    // A code texted to Ann's phone is no code for her email address, nor for Bob's phone.
+    app.request(json!({ "phone": "+15551234567" })).await;
+    let code = app.texts_to("+15551234567")[0].clone();
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 401);
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "phone": "+15557654321", "code": code })))
+        .await;
+    assert_eq!(r.status, 401);
+    // A code mailed to Ann is no code for her phone.
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (mailed, _) = app.last_mail().await.unwrap();
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "phone": "+15551234567", "code": mailed })))
+        .await;
+    assert_eq!(r.status, 401);
+    // And each still works for its own address.
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "phone": "+15551234567", "code": code })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(app.verify("ann@example.com", &mailed).await.status, 200);
+}
+
+#[tokio::test]
+async fn malformed_phone_numbers_are_refused() {
+    let app = setup("pl_phone_bodies").await;
+    for phone in [
+        "5551234567",
+        "+0551234567",
+        "+1555abc4567",
+        "++15551234567",
+        "+1234567",
+        "+1234567890123456",
+        "＋15551234567",
+        "",
+    ] {
+        let r = app.request(json!({ "phone": phone })).await;
+        assert_eq!(r.status, 422, "{phone:?}: {:?}", r.json);
+    }
+    assert!(app.texts.lock().unwrap().is_empty());
+}

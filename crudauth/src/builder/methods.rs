@@ -101,30 +101,40 @@ impl<U: UserRecord> Settings<U> {
         };
         #[cfg(any(feature = "oauth", feature = "passwordless"))]
         {
+            #[allow(unused_mut)] // without the other methods nothing is added
             let mut removers: Vec<(&'static str, crate::claim::Remover)> = Vec::new();
             #[cfg(feature = "oauth")]
             if let Some(oauth) = &oauth {
                 let links = oauth.links().clone();
-                removers.push(("links", Arc::new(move |uid: String| {
-                    let links = links.clone();
-                    Box::pin(async move { links.delete_all(&uid).await })
-                })));
+                removers.push((
+                    "links",
+                    Arc::new(move |uid: String| {
+                        let links = links.clone();
+                        Box::pin(async move { links.delete_all(&uid).await })
+                    }),
+                ));
             }
             #[cfg(feature = "mfa")]
             if let Some(mfa) = &mfa {
                 let factors = mfa.factors().clone();
-                removers.push(("factors", Arc::new(move |uid: String| {
-                    let factors = factors.clone();
-                    Box::pin(async move { factors.remove(&uid).await.map(usize::from) })
-                })));
+                removers.push((
+                    "factors",
+                    Arc::new(move |uid: String| {
+                        let factors = factors.clone();
+                        Box::pin(async move { factors.remove(&uid).await.map(usize::from) })
+                    }),
+                ));
             }
             #[cfg(feature = "passkeys")]
             if let Some(passkeys) = &passkeys {
                 let store = passkeys.store().clone();
-                removers.push(("passkeys", Arc::new(move |uid: String| {
-                    let store = store.clone();
-                    Box::pin(async move { store.delete_all(&uid).await })
-                })));
+                removers.push((
+                    "passkeys",
+                    Arc::new(move |uid: String| {
+                        let store = store.clone();
+                        Box::pin(async move { store.delete_all(&uid).await })
+                    }),
+                ));
             }
             let claim = Arc::new(crate::claim::Claim {
                 core: core.clone(),

@@ -13,9 +13,7 @@ use crate::password::{is_unusable_password, make_unusable_password};
 use crate::store::repo_fault;
 use unicode_normalization::UnicodeNormalization;
 
-use crate::user::{
-    LogicalField, NewUser, RepoError, UserId, UserRecord, normalize_email,
-};
+use crate::user::{LogicalField, NewUser, RepoError, UserId, UserRecord, normalize_email};
 
 /// A username from the profile: `username`, `given_name`, `name`, the address's local
 /// part, or `user`; lower-cased, runs of anything but `[a-z0-9]` made one `_`.

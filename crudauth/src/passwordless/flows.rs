@@ -87,7 +87,6 @@ impl<U: UserRecord> Passwordless<U> {
         match medium {
             Medium::Email => self.parts.email,
             Medium::Sms => self.parts.sms,
-            _ => false,
         }
     }
 

@@ -200,7 +200,8 @@ impl<U: UserRecord> Passwordless<U> {
                     .into(),
             ));
         }
-        if schema.has(LogicalField::EmailVerified) && !schema.writable(LogicalField::EmailVerified) {
+        if schema.has(LogicalField::EmailVerified) && !schema.writable(LogicalField::EmailVerified)
+        {
             // A code proves the address: an account never verified is claimed, which must
             // be recorded, or every sign-in would claim it again.
             return Err(ConfigError::Invalid(

@@ -248,12 +248,15 @@ async fn link_get<U: UserRecord>(
             ctx: None,
         }]));
     };
-    let mut shape = serde_json::Map::new();
-    if let Some(r) = query.response {
-        shape.insert("response".into(), json!(r));
+    let ending = ending(&auth, query.response.as_deref(), &headers)?;
+    // A link opened by a GET that would sign the browser in: anyone's link, sent to a
+    // victim, would sign the victim into the sender's account (login CSRF), which only the
+    // same-browser cookie rules out. Otherwise the app's page posts the token.
+    if ending == Ending::Session && !service(&auth)?.config().same_browser {
+        return Err(AuthError::BadRequest(
+            "Open the link through the app's sign-in page (it posts the token).",
+        ));
     }
-    let fields = Fields::from_map(shape);
-    let ending = ending(&auth, fields.optional("response").as_deref(), &headers)?;
     link(&auth, &client, &headers, query.token, ending).await
 }
 

@@ -195,7 +195,7 @@ pub fn clear_cookies(sessions: &Sessions, response: &mut Response) {
 /// The name of a cookie crudauth sets beside the session's (the OAuth state, the remembered
 /// device): `prefixed` (`__Host-...`) wherever the session cookie carries that prefix, and
 /// without a session transport; `plain` otherwise (a non-`Secure` development setup).
-#[cfg(any(feature = "oauth", feature = "mfa"))]
+#[cfg(any(feature = "oauth", feature = "mfa", feature = "passwordless"))]
 pub(crate) fn companion_cookie_name(
     sessions: Option<&Sessions>,
     prefixed: &'static str,

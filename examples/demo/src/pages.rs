@@ -1,5 +1,6 @@
 //! The pages the email links open when the demo is its own frontend (the default
-//! `CRUDAUTH_FRONTEND_URL`): `/verify-email`, `/reset-password` and `/confirm-email-change`.
+//! `CRUDAUTH_FRONTEND_URL`): `/verify-email`, `/reset-password`, `/confirm-email-change` and
+//! `/magic-link` (a passwordless sign-in link: it signs this browser in).
 //! Each is a static page whose script takes the token from the address bar, removes it from
 //! there, and posts it to the matching API route.
 //!
@@ -71,6 +72,14 @@ async fn change() -> Response {
     )
 }
 
+async fn magic() -> Response {
+    page(
+        "Sign in",
+        "magic",
+        "<button id=\"go\" type=\"button\">Sign in to crudauth demo</button>",
+    )
+}
+
 async fn script() -> Response {
     let mut response = (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -87,5 +96,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/verify-email", get(verify))
         .route("/reset-password", get(reset))
         .route("/confirm-email-change", get(change))
+        .route("/magic-link", get(magic))
         .route("/flows.js", get(script))
 }

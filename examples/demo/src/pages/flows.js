@@ -9,6 +9,7 @@
     verify: "/email/verify-confirm",
     reset: "/password/reset-confirm",
     change: "/email/change-confirm",
+    magic: "/magic-link/verify",
   };
   const result = document.getElementById("result");
   const button = document.getElementById("go");
@@ -28,13 +29,17 @@
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
-        credentials: "omit",
+        // A magic link signs this browser in: its cookies (the session's, and in
+        // same-browser mode the one the request set) go along; the other flows need none.
+        credentials: flow === "magic" ? "same-origin" : "omit",
       });
       const data = await response.json();
       const detail = Array.isArray(data.detail)
         ? data.detail.map(function (d) { return d.msg; }).join(" ")
         : data.detail;
-      result.textContent = detail || String(response.status);
+      result.textContent = flow === "magic" && response.ok
+        ? "Signed in as " + (data.username || data.id) + "."
+        : detail || String(response.status);
       // A refused password can be corrected and sent again; anything else is final.
       button.disabled = response.ok || response.status !== 422;
     } catch (e) {
