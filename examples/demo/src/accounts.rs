@@ -40,6 +40,11 @@ pub struct Model {
     /// The app's own column, writable at registration.
     #[sea_orm(column_type = "String(StringLen::N(80))", nullable)]
     pub display_name: Option<String>,
+    /// The phone number (E.164) texted sign-in codes go to: picked up by name as the
+    /// `phone` field. Set by an administrator (`POST /admin/users/{id}/phone`); `main`
+    /// adds the column to an older database.
+    #[sea_orm(unique, column_type = "String(StringLen::N(16))", nullable)]
+    pub phone: Option<String>,
 }
 
 /// No relations.

@@ -21,6 +21,10 @@
 //! Two-factor sign-in is on for every account that enrols (see `mfa`; `crudauth-demo totp
 //! <secret>` prints a code, `crudauth-demo qr <otpauth URI>` the QR code in the terminal).
 //!
+//! Passwordless sign-in is on (see `passwordless`): codes by email (with a magic link) or by
+//! SMS to the phone an administrator set (`POST /admin/users/{id}/phone`), texts in the file
+//! named by `CRUDAUTH_DEMO_SMS_OUTBOX`.
+//!
 //! Passkeys are on (see `passkeys`; `crudauth-demo passkey-register` and `passkey-login` run
 //! the JSON ceremonies against a running demo with a software authenticator).
 //!
@@ -33,6 +37,7 @@ mod mfa;
 mod oauth;
 mod pages;
 mod passkeys;
+mod passwordless;
 
 use std::net::SocketAddr;
 
@@ -212,6 +217,49 @@ async fn deactivate(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /admin/users/{id}/phone {phone}` (a superuser, under sudo: a phone number is a way
+/// to sign in): sets the number texted codes go to, stored in E.164 form.
+async fn set_phone(
+    State(auth): State<CrudAuth<User>>,
+    RequireSudo(admin): RequireSudo<User>,
+    Path(id): Path<i32>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<StatusCode, (StatusCode, Json<serde_json::Value>)> {
+    let fail = |status: StatusCode, detail: &str| (status, Json(json!({ "detail": detail })));
+    if !admin.is_superuser {
+        return Err(fail(StatusCode::FORBIDDEN, "Insufficient privileges"));
+    }
+    let phone = body["phone"]
+        .as_str()
+        .and_then(crudauth::user::normalize_phone)
+        .ok_or_else(|| {
+            fail(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "phone: not a phone number (E.164, such as +15551234567)",
+            )
+        })?;
+    let update = crudauth::user::UserUpdate {
+        phone: Some(phone),
+        ..Default::default()
+    };
+    match auth
+        .repo()
+        .update(&crudauth::UserId::Int(i64::from(id)), update)
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(crudauth::RepoError::NotFound) => Err(fail(StatusCode::NOT_FOUND, "No such user.")),
+        Err(crudauth::RepoError::Duplicate { .. }) => Err(fail(
+            StatusCode::CONFLICT,
+            "This phone number belongs to another account.",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "set_phone: the accounts table could not be written");
+            Err(fail(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"))
+        }
+    }
+}
+
 async fn danger(RequireSudo(principal): RequireSudo<User>) -> Json<serde_json::Value> {
     tracing::info!(user = %principal.user_id, "a dangerous operation, under sudo");
     Json(json!({ "ok": true }))
@@ -366,16 +414,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     builder = builder.mfa(mfa::config(&db).await?);
     builder = builder.passkeys(passkeys::config(&format!("http://{}", args.addr), &db).await?);
+    let frontend =
+        std::env::var("CRUDAUTH_FRONTEND_URL").unwrap_or_else(|_| format!("http://{}", args.addr));
     let auth: CrudAuth<User> = builder
         .secret_key(secret.into_bytes())
         .session(session)
         .bearer(bearer)
         .register_extra_fields(["display_name"])
-        .recovery(RecoveryConfig::new(
-            std::env::var("CRUDAUTH_FRONTEND_URL")
-                .unwrap_or_else(|_| format!("http://{}", args.addr)),
-        ))
+        .recovery(RecoveryConfig::new(frontend.clone()))
         .email_sender(email_sender()?)
+        .delivery_channel(passwordless::sms_channel())
+        .passwordless(passwordless::config(&frontend))
         .build()?;
 
     if args.hash_report {
@@ -399,6 +448,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin-only", get(admin_only))
         .route("/danger", post(danger))
         .route("/admin/users/{id}/deactivate", post(deactivate))
+        .route("/admin/users/{id}/phone", post(set_phone))
         .with_state(auth.clone())
         .merge(auth.router())
         .merge(pages::routes());
@@ -440,6 +490,26 @@ async fn add_missing_columns(db: &sea_orm::DatabaseConnection) -> Result<(), sea
             )
             .to_owned();
         db.execute(&alter).await?;
+    }
+    // `phone` came with passwordless sign-in: nullable, unique by its own index (SQLite
+    // cannot add a UNIQUE column).
+    let probe = db
+        .execute_unprepared("SELECT phone FROM accounts WHERE 1 = 0")
+        .await;
+    if probe.is_err() {
+        tracing::info!(column = "phone", "adding a column to accounts");
+        let alter = Table::alter()
+            .table(Alias::new("accounts"))
+            .add_column(ColumnDef::new(Alias::new("phone")).string_len(16).null())
+            .to_owned();
+        db.execute(&alter).await?;
+        let index = sea_orm::sea_query::Index::create()
+            .name("accounts_phone_key")
+            .table(Alias::new("accounts"))
+            .col(Alias::new("phone"))
+            .unique()
+            .to_owned();
+        db.execute(&index).await?;
     }
     Ok(())
 }
