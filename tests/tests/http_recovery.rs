@@ -449,7 +449,7 @@ impl DeliveryChannel for RecordingChannel {
             .lock()
             .unwrap()
             .push((d.kind.as_str().to_owned(), d.token.clone(), has_db));
-        assert!(d.user.email.is_some());
+        assert!(d.user.as_ref().is_some_and(|u| u.email.is_some()));
         Ok(())
     }
 }

@@ -11,9 +11,9 @@ async fn newest(outbox: &std::path::Path, kind: &str) -> Value {
         let found = std::fs::read_to_string(outbox)
             .unwrap_or_default()
             .lines()
+            .rev()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["kind"] == kind)
-            .last();
+            .find(|m| m["kind"] == kind);
         if let Some(found) = found {
             return found;
         }
