@@ -32,6 +32,14 @@ impl<U: UserRecord> Claim<U> {
     pub(crate) async fn claim(&self, user: U, by: &'static str) -> Result<U, AuthError> {
         let id = user.user_id();
         let uid = id.to_string();
+                // First the password and the epoch (every session and access token ends), so
+        // nothing the holder still has in flight can add a credential after the removals.
+        self.login
+            .replace_password(&user, &make_unusable_password(), None)
+            .await?;
+        if let Some(tokens) = &self.core.tokens {
+            tokens.revoke_all_families(&uid).await?;
+        }
         let mut removed = Vec::new();
         for (what, remove) in &self.removers {
             let n = remove(uid.clone())
@@ -39,13 +47,7 @@ impl<U: UserRecord> Claim<U> {
                 .map_err(|e| fail_closed("claim", &e))?;
             removed.push(format!("{what}={n}"));
         }
-        // A new (unusable) password moves the epoch: every session and access token ends.
-        self.login
-            .replace_password(&user, &make_unusable_password(), None)
-            .await?;
-        if let Some(tokens) = &self.core.tokens {
-            tokens.revoke_all_families(&uid).await?;
-        }
+
         let schema = self.core.repo.schema();
         if schema.has(LogicalField::EmailVerified) && schema.writable(LogicalField::EmailVerified) {
             let update = UserUpdate {

@@ -317,7 +317,7 @@ impl<U: UserRecord> Login<U> {
     /// Looks a login identifier up as typed (trimmed), then, if that finds nobody and its
     /// NFKC form differs, as its NFKC form: a fullwidth or padded variant of an identifier
     /// finds (and counts against) the same account.
-    async fn find_login(&self, identifier: &str) -> Result<Option<U>, AuthError> {
+    pub(crate) async fn find_login(&self, identifier: &str) -> Result<Option<U>, AuthError> {
         use unicode_normalization::UnicodeNormalization;
         let trimmed = identifier.trim();
         let repo = &self.core.repo;
@@ -338,7 +338,7 @@ impl<U: UserRecord> Login<U> {
     /// makes it, anything else as typed after NFKC and trimming (usernames are matched
     /// exactly: `Alice` is not `alice`). Counting unknown identifiers under any other
     /// equivalence would let the lockout tell which accounts exist.
-    fn fold_unknown_identifier(&self, identifier: &str) -> String {
+    pub(crate) fn fold_unknown_identifier(&self, identifier: &str) -> String {
         use unicode_normalization::UnicodeNormalization;
         let by_email = self
             .core
@@ -395,6 +395,15 @@ impl<U: UserRecord> Login<U> {
         identifier: &str,
         client: &ClientMeta,
     ) -> Result<(Attempt, PendingSuccess), AuthError> {
+        if client.ip.is_none() {
+            // As at the password path: without client addresses every client would share
+            // one lockout budget.
+            tracing::error!(
+                "crudauth: no client address on the request; serve the app with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`"
+            );
+            return Err(AuthError::Internal);
+        }
         let requester = ip_key(client.ip);
         let core = &self.core;
         let id = user.map(UserRecord::user_id);

@@ -43,8 +43,12 @@ enum Ceremony {
         user_id: String,
         state: PasskeyAuthentication,
     },
-    /// A usernameless sign-in: the authenticator names the user.
+        /// A usernameless sign-in: the authenticator names the user.
     Discoverable { state: DiscoverableAuthentication },
+    /// A username-first start for an identifier that names no account with passkeys: its
+    /// options look like an account's, and its finish fails whatever it is sent (else a
+    /// passkey of one's own would tell, by succeeding, that the name has none).
+    Decoy,
     Sudo {
         user_id: String,
         state: PasskeyAuthentication,
@@ -313,10 +317,10 @@ impl<U: UserRecord> Passkeys<U> {
             && identifier.chars().count() <= crate::user::MAX_IDENTIFIER_CHARS
             && !identifier.chars().any(char::is_control);
         if plausible {
-            let found = (self.core.repo)
-                .find_by_login(identifier)
-                .await
-                .map_err(crate::store::repo_fault)?;
+                        // The password sign-in's lookup (with its NFKC fallback), the equivalence the
+            // made-up credential below is keyed on.
+            let found = self.login.find_login(identifier).await?;
+
             // The same store read whether or not an active account was found.
             let owner = found
                 .filter(|u| u.is_active())
@@ -337,11 +341,11 @@ impl<U: UserRecord> Passkeys<U> {
             let options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
             return Ok(Started { ceremony, options });
         }
-        let (options, state) = webauthn
+                let (options, _) = webauthn
             .start_discoverable_authentication()
             .map_err(internal)?;
         let options = self.fake_allow_list(options, identifier)?;
-        let ceremony = self.keep(&Ceremony::Discoverable { state }).await?;
+        let ceremony = self.keep(&Ceremony::Decoy).await?;
         Ok(Started { ceremony, options })
     }
 
@@ -375,6 +379,8 @@ impl<U: UserRecord> Passkeys<U> {
                 }
                 webauthn.finish_discoverable_authentication_v2(credential, state, &passkey)
             }
+                        // The same lookups as a real ceremony's, then the refusal a wrong answer gets.
+            Ceremony::Decoy => return Err(FAILED),
             _ => return Err(INVALID_CEREMONY),
         };
         self.record_use(&stored, passkey, result).await?;
@@ -399,7 +405,11 @@ impl<U: UserRecord> Passkeys<U> {
         identifier: &str,
     ) -> Result<serde_json::Value, AuthError> {
         let mut options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
-        let data = format!("pk-fake\0{}", identifier.to_lowercase());
+                // Keyed on the identifier as the lockout folds an unknown one (the account lookup's
+        // equivalence), so two spellings of one address get one made-up credential.
+        let folded = self.login.fold_unknown_identifier(identifier);
+        let data = format!("pk-fake\0{folded}");
+
         let fake = crate::keys::hmac_bytes(&self.core.keys.one_time, data.as_bytes());
         let public_key = &mut options["publicKey"];
         public_key["allowCredentials"] =

@@ -200,14 +200,15 @@ impl<U: UserRecord> Passwordless<U> {
                     .into(),
             ));
         }
-        if schema.has(LogicalField::EmailVerified) && !schema.writable(LogicalField::EmailVerified)
-        {
-            // A code proves the address: an account never verified is claimed, which must
-            // be recorded, or every sign-in would claim it again.
+                if email && !schema.writable(LogicalField::EmailVerified) {
+            // A code proves the address, and an account whose address was never proven is
+            // claimed before its owner signs in (else a squatter who registered the address
+            // keeps their password and passkeys in it): that needs the column, writable.
             return Err(ConfigError::Invalid(
-                "passwordless sign-in needs a writable email_verified column".into(),
+                "passwordless sign-in by email needs a writable email_verified column".into(),
             ));
         }
+
         if config.create_accounts && schema.has(LogicalField::Username) {
             tracing::info!("crudauth: passwordless sign-up derives usernames from the address");
         }
