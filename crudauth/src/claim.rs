@@ -32,7 +32,7 @@ impl<U: UserRecord> Claim<U> {
     pub(crate) async fn claim(&self, user: U, by: &'static str) -> Result<U, AuthError> {
         let id = user.user_id();
         let uid = id.to_string();
-                // First the password and the epoch (every session and access token ends), so
+        // First the password and the epoch (every session and access token ends), so
         // nothing the holder still has in flight can add a credential after the removals.
         self.login
             .replace_password(&user, &make_unusable_password(), None)

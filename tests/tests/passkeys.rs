@@ -840,7 +840,31 @@ async fn a_username_first_start_tells_nothing_about_the_account() {
 
 #[tokio::test]
 async fn two_removals_at_once_keep_the_last_passkey() {
-    let app = setup("pk_last_way_race").await;
+    // The passkeys in the database (SQLite): each store call yields, so the two removals
+    // interleave (with the memory store they would run one after the other).
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "pk_last_way_race")
+        .await
+        .unwrap();
+    tdb.create_table(crudauth_tests::models::users::Entity)
+        .await;
+    crudauth_sea::SeaPasskeyStore::create_table(&tdb.db, crudauth_sea::PASSKEY_TABLE)
+        .await
+        .unwrap();
+    let store = std::sync::Arc::new(crudauth_sea::SeaPasskeyStore::new(
+        tdb.db.clone(),
+        crudauth_sea::PASSKEY_TABLE,
+    ));
+    let repo = crudauth_sea::SeaUserRepository::new(tdb.db.clone());
+    let auth = crudauth_tests::http::default_builder(repo)
+        .passkeys(PasskeyConfig::new(RP_ID, ORIGIN).store(store))
+        .build()
+        .unwrap();
+    let app = TestApp {
+        app: crudauth_tests::http::demo_routes(&auth),
+        auth,
+        tdb,
+    };
+
     let s = member(&app, "ann").await;
     let mut device = SoftAuthenticator::new();
     let id = enrol(&app, &s, &mut device).await;
@@ -857,15 +881,116 @@ async fn two_removals_at_once_keep_the_last_passkey() {
         )
         .await
         .unwrap();
-    // Two removals at once of the last two passkeys: one of them stays.
+    // Two removals at once of the last two passkeys: never both (when they interleave,
+    // each may find none left after its delete and put its own back: both refused).
     let delete =
         |id: &str| Req::new(axum::http::Method::DELETE, &format!("/passkeys/{id}")).session(&s);
     let (a, b) = tokio::join!(app.send(delete(&id)), app.send(delete(&second)));
     let statuses = [a.status.as_u16(), b.status.as_u16()];
     assert!(
-        statuses.contains(&200) && statuses.contains(&400),
+        statuses.iter().all(|s| *s == 200 || *s == 400),
         "{statuses:?}"
     );
     let r = app.send(Req::get("/passkeys").session(&s)).await;
-    assert_eq!(r.json.as_array().unwrap().len(), 1);
+    let left = r.json.as_array().unwrap().len();
+    let removed = statuses.iter().filter(|s| **s == 200).count();
+    assert!(left >= 1, "the last way in survives: {statuses:?}");
+    assert_eq!(
+        left + removed,
+        2,
+        "each answer tells the truth: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_decoy_ceremony_fails_whatever_answers_it() {
+    let app = setup("pk_decoy").await;
+    let s = member(&app, "ann").await;
+    let mut device = SoftAuthenticator::new();
+    enrol(&app, &s, &mut device).await;
+    member(&app, "bob").await; // no passkeys
+    for name in ["bob", "nobody@example.com"] {
+        // Ann answers a start for another name with her own passkey: a decoy refuses it
+        // as a wrong answer, so the answer cannot tell that the name has no passkey.
+        let (ceremony, mut options) = login_start(&app, Some(name)).await;
+        options["publicKey"]["allowCredentials"] = json!([]);
+        let credential = device.sign(ORIGIN, &options).unwrap();
+        let r = login_finish(&app, &ceremony, &credential).await;
+        assert_eq!(
+            (r.status.as_u16(), r.detail()),
+            (401, "Passkey verification failed"),
+            "{name}"
+        );
+    }
+    // The made-up credential follows the lookup's equivalence: one address, one id.
+    let (_, lower) = login_start(&app, Some("nobody@example.com")).await;
+    let (_, upper) = login_start(&app, Some("NoBody@Example.COM")).await;
+    assert_eq!(
+        lower["publicKey"]["allowCredentials"],
+        upper["publicKey"]["allowCredentials"]
+    );
+    // Control: the same passkey in a usernameless ceremony signs Ann in.
+    assert_eq!(passkey_login(&app, &mut device).await.status, 200);
+}
+
+#[tokio::test]
+async fn the_owner_is_mailed_when_a_passkey_is_added() {
+    let outbox = crudauth_tests::http::outbox_path("pk_notice");
+    let path = outbox.clone();
+    let app = app_with("pk_notice", move |b| {
+        crudauth_tests::http::with_outbox(b, &path).passkeys(PasskeyConfig::new(RP_ID, ORIGIN))
+    })
+    .await;
+    let s = member(&app, "ann").await;
+    enrol(&app, &s, &mut SoftAuthenticator::new()).await;
+    let mails = crudauth_tests::http::mails(&app.auth, &outbox).await;
+    let notice = mails
+        .iter()
+        .find(|m| m["kind"] == "passkey_added")
+        .expect("a notice");
+    assert_eq!(notice["to"], "ann@example.com");
+    assert_eq!(notice["link"], Value::Null);
+}
+
+#[tokio::test]
+async fn an_account_without_a_password_adds_its_first_passkey_from_a_fresh_sign_in() {
+    let outbox = crudauth_tests::http::outbox_path("pk_first");
+    let path = outbox.clone();
+    let app = app_with("pk_first", move |b| {
+        crudauth_tests::http::with_outbox(b, &path)
+            .passkeys(PasskeyConfig::new(RP_ID, ORIGIN))
+            .passwordless(crudauth::passwordless::PasswordlessConfig {
+                create_accounts: true,
+                ..crudauth::passwordless::PasswordlessConfig::new(crudauth_tests::http::FRONTEND)
+            })
+    })
+    .await;
+    // Signed up by an emailed code: no password, a proven address, a fresh session.
+    let r = app
+        .send(Req::post("/otp/request").json(json!({ "email": "fay@example.com" })))
+        .await;
+    assert_eq!(r.status, 200);
+    let mails = crudauth_tests::http::mails(&app.auth, &outbox).await;
+    let code = mails
+        .iter()
+        .rev()
+        .find(|m| m["kind"] == "sign_in_code")
+        .unwrap()["code"]
+        .clone();
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "email": "fay@example.com", "code": code })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let s = session_of(&r);
+    let mut device = SoftAuthenticator::new();
+    enrol(&app, &s, &mut device).await;
+    // A second one needs sudo: there is a passkey to re-check now.
+    let r = app
+        .send(Req::post("/passkeys/register/start").session(&s))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (403, "Re-authentication required.")
+    );
+    assert_eq!(passkey_login(&app, &mut device).await.status, 200);
 }

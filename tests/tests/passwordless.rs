@@ -618,17 +618,55 @@ async fn the_request_route_is_rate_limited_per_client() {
 
 #[tokio::test]
 async fn an_unverified_account_is_claimed_by_the_owner_of_its_address() {
-    let app = setup("pl_claim").await;
-    // A squatter registers the victim's address with a password of their own, and keeps a
-    // session open.
+    let app = setup_with(
+        "pl_claim",
+        |c| c,
+        |b| b.mfa(crudauth::mfa::MfaConfig::new("test")),
+    )
+    .await;
+    // A squatter registers the victim's address with a password of their own, a second
+    // factor of their own, and keeps a session open.
     app.app.register("victim@example.com", "squatter", PW).await;
     let squatter = app.app.login("squatter", PW).await;
-    let (access, refresh) = app.app.token("squatter", PW, "").await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/setup")
+                .session(&squatter)
+                .json(json!({ "password": PW })),
+        )
+        .await;
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .session(&squatter)
+                .json(json!({ "code": confirm })),
+        )
+        .await;
+    assert_eq!(r.status, 200); // the harness follows the session's new id
+
+    let r = app
+        .send(Req::post("/token").form(&[("username", "squatter"), ("password", PW)]))
+        .await;
+    assert_eq!(r.json["mfa_required"], true);
+    let totp = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now());
+    let r = app
+        .send(
+            Req::post("/mfa/verify")
+                .json(json!({ "challenge": r.json["challenge"], "code": totp })),
+        )
+        .await;
+    let access = r.json["access_token"].as_str().unwrap().to_owned();
+    let refresh = r.json["refresh_token"].as_str().unwrap().to_owned();
     // The owner of the address signs in with a code sent to it.
     app.request(json!({ "email": "victim@example.com" })).await;
     let (code, _) = app.last_mail().await.unwrap();
     let r = app.verify("victim@example.com", &code).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
+    // The squatter's second factor went with the claim: no challenge, a session.
+    assert_eq!(r.json.get("mfa_required"), None, "{:?}", r.json);
+    assert!(r.cookies().contains_key("session_id"));
     // Whatever the squatter set up is over: password, session, tokens.
     let r = app
         .send(Req::post("/login").form(&[("username", "squatter"), ("password", PW)]))
@@ -752,4 +790,139 @@ async fn malformed_phone_numbers_are_refused() {
         assert_eq!(r.status, 422, "{phone:?}: {:?}", r.json);
     }
     assert!(app.texts.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_right_code_before_a_challenge_neither_clears_nor_counts_in_the_lockout() {
+    let app = setup_with(
+        "pl_mfa_lockout",
+        |c| c,
+        |b| b.mfa(crudauth::mfa::MfaConfig::new("test")),
+    )
+    .await;
+    app.member("ann").await;
+    app.update(
+        "ann",
+        crudauth::user::UserUpdate {
+            email_verified: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    let s = app.app.login("ann", PW).await;
+    let r = app
+        .send(
+            Req::post("/mfa/totp/setup")
+                .session(&s)
+                .json(json!({ "password": PW })),
+        )
+        .await;
+    let secret = r.json["secret"].as_str().unwrap().to_owned();
+    let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
+    let r = app
+        .send(
+            Req::post("/mfa/totp/confirm")
+                .session(&s)
+                .json(json!({ "code": confirm })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    for _ in 0..4 {
+        assert_eq!(
+            app.verify("ann@example.com", &other_code(&code))
+                .await
+                .status,
+            401
+        );
+    }
+    // The right code stops at the challenge: it is given back to the lockout, not a success
+    // that would wipe the four failures.
+    let r = app.verify("ann@example.com", &code).await;
+    assert_eq!(r.json["mfa_required"], true, "{:?}", r.json);
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (code, _) = app.last_mail().await.unwrap();
+    assert_eq!(
+        app.verify("ann@example.com", &other_code(&code))
+            .await
+            .status,
+        401
+    );
+    assert_eq!(app.verify("ann@example.com", &code).await.status, 429);
+}
+
+#[tokio::test]
+async fn a_get_link_signs_a_browser_in_only_in_same_browser_mode() {
+    let app = setup("pl_get").await;
+    app.member("ann").await;
+    app.request(json!({ "email": "ann@example.com" })).await;
+    let (_, token) = app.last_mail().await.unwrap();
+    let token = token.unwrap();
+    let r = app
+        .send(Req::get(&format!("/magic-link/verify?token={token}")))
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.json);
+    assert!(!r.cookies().contains_key("session_id"));
+    // Not spent: the app's page can still post it.
+    assert_eq!(app.link(&token).await.status, 200);
+}
+
+#[tokio::test]
+async fn sign_up_texts_are_capped_over_all_clients() {
+    let app = setup_with(
+        "pl_sms_cap",
+        |c| PasswordlessConfig {
+            create_accounts: true,
+            ..c
+        },
+        |b| {
+            b.rate_limit(
+                "otp_sms_signup",
+                crudauth::RateLimit::new(2, std::time::Duration::from_secs(3600)),
+            )
+        },
+    )
+    .await;
+    for (i, ip) in [[10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3], [10, 0, 0, 4]]
+        .iter()
+        .enumerate()
+    {
+        let r = app
+            .send(
+                Req::post("/otp/request")
+                    .peer(*ip)
+                    .json(json!({ "phone": format!("+1555000000{i}") })),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    app.app.auth.background().flush().await;
+    assert_eq!(
+        app.texts.lock().unwrap().len(),
+        2,
+        "two texts, then the cap"
+    );
+}
+
+#[tokio::test]
+async fn passwordless_by_email_needs_a_writable_verified_column() {
+    use crudauth_tests::models::accounts;
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "pl_no_verified")
+        .await
+        .unwrap();
+    tdb.create_table(accounts::Entity).await;
+    let repo = crudauth_sea::SeaUserRepository::<accounts::Model>::new(tdb.db.clone());
+    let built = crudauth::CrudAuth::builder(repo)
+        .secret_key(crudauth_tests::http::SECRET.to_vec())
+        .session(crudauth::SessionConfig::default())
+        .email_sender(Arc::new(crudauth::delivery::OutboxSender::new(
+            outbox_path("pl_no_verified"),
+        )))
+        .passwordless(PasswordlessConfig::new(FRONTEND))
+        .build();
+    match built {
+        Err(crudauth::ConfigError::Invalid(m)) => assert!(m.contains("email_verified"), "{m}"),
+        other => panic!("built: {:?}", other.map(|_| ())),
+    }
 }

@@ -43,7 +43,7 @@ enum Ceremony {
         user_id: String,
         state: PasskeyAuthentication,
     },
-        /// A usernameless sign-in: the authenticator names the user.
+    /// A usernameless sign-in: the authenticator names the user.
     Discoverable { state: DiscoverableAuthentication },
     /// A username-first start for an identifier that names no account with passkeys: its
     /// options look like an account's, and its finish fails whatever it is sent (else a
@@ -317,7 +317,7 @@ impl<U: UserRecord> Passkeys<U> {
             && identifier.chars().count() <= crate::user::MAX_IDENTIFIER_CHARS
             && !identifier.chars().any(char::is_control);
         if plausible {
-                        // The password sign-in's lookup (with its NFKC fallback), the equivalence the
+            // The password sign-in's lookup (with its NFKC fallback), the equivalence the
             // made-up credential below is keyed on.
             let found = self.login.find_login(identifier).await?;
 
@@ -341,7 +341,7 @@ impl<U: UserRecord> Passkeys<U> {
             let options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
             return Ok(Started { ceremony, options });
         }
-                let (options, _) = webauthn
+        let (options, _) = webauthn
             .start_discoverable_authentication()
             .map_err(internal)?;
         let options = self.fake_allow_list(options, identifier)?;
@@ -379,7 +379,7 @@ impl<U: UserRecord> Passkeys<U> {
                 }
                 webauthn.finish_discoverable_authentication_v2(credential, state, &passkey)
             }
-                        // The same lookups as a real ceremony's, then the refusal a wrong answer gets.
+            // The same lookups as a real ceremony's, then the refusal a wrong answer gets.
             Ceremony::Decoy => return Err(FAILED),
             _ => return Err(INVALID_CEREMONY),
         };
@@ -405,7 +405,7 @@ impl<U: UserRecord> Passkeys<U> {
         identifier: &str,
     ) -> Result<serde_json::Value, AuthError> {
         let mut options = serde_json::to_value(options).map_err(|_| AuthError::Internal)?;
-                // Keyed on the identifier as the lockout folds an unknown one (the account lookup's
+        // Keyed on the identifier as the lockout folds an unknown one (the account lookup's
         // equivalence), so two spellings of one address get one made-up credential.
         let folded = self.login.fold_unknown_identifier(identifier);
         let data = format!("pk-fake\0{folded}");

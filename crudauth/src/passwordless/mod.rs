@@ -200,7 +200,7 @@ impl<U: UserRecord> Passwordless<U> {
                     .into(),
             ));
         }
-                if email && !schema.writable(LogicalField::EmailVerified) {
+        if email && !schema.writable(LogicalField::EmailVerified) {
             // A code proves the address, and an account whose address was never proven is
             // claimed before its owner signs in (else a squatter who registered the address
             // keeps their password and passkeys in it): that needs the column, writable.

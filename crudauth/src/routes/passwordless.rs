@@ -252,12 +252,11 @@ async fn link_get<U: UserRecord>(
     // A link opened by a GET that would sign the browser in: anyone's link, sent to a
     // victim, would sign the victim into the sender's account (login CSRF), which only the
     // same-browser cookie rules out. Otherwise the app's page posts the token.
-        let sets_cookies = ending == Ending::Session
+    let sets_cookies = ending == Ending::Session
         || auth
             .tokens()
             .is_some_and(|t| t.config().refresh == crate::tokens::RefreshMode::Cookie);
     if sets_cookies && !service(&auth)?.config().same_browser {
-
         return Err(AuthError::BadRequest(
             "Open the link through the app's sign-in page (it posts the token).",
         ));

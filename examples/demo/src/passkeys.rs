@@ -6,7 +6,9 @@
 //! later issue can:
 //!
 //! - `crudauth-demo passkey-register --server URL --username NAME [--name LABEL]` signs in
-//!   with the password (read from the first line of standard input) and registers a passkey;
+//!   with the password (read from the first line of standard input), elevates the session
+//!   with it (sudo) and registers a passkey (the account's address must be verified);
+
 //! - `crudauth-demo passkey-login --server URL [--username NAME]` signs in with it and prints
 //!   the token pair (without `--username`, as a discoverable credential).
 //!
@@ -193,7 +195,22 @@ async fn register(o: Options) -> Result<(), String> {
     let (Some(id), Some(csrf)) = (id, body["csrf_token"].as_str()) else {
         return Err(format!("sign-in refused: {body}"));
     };
+    // Adding a passkey to an account with a password needs the password again (sudo); the
+    // elevated session has a new id.
+    let response = client
+        .post(format!("{server}/sudo"))
+        .header("cookie", format!("__Host-session_id={id}; session_id={id}"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({ "password": password }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(id) = session_cookie(response.headers()) else {
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        return Err(format!("sudo refused: {body}"));
+    };
     let session = Some((id.as_str(), csrf));
+
     let url = format!("{server}/passkeys/register/start");
     let started = post(&client, url, json!({}), session).await?;
     let mut device = load(&o.file)?;

@@ -35,7 +35,14 @@ async fn the_demo_registers_a_passkey_and_signs_in_with_it_from_the_command_line
     let dir = std::env::temp_dir().join(format!("crudauth-demo-pk-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("demo.db").display());
-    let _demo = common::spawn(port, &["--database", &url], &[]).await;
+    let outbox = dir.join("mail.jsonl");
+    let outbox = outbox.to_str().unwrap();
+    let _demo = common::spawn(
+        port,
+        &["--database", &url],
+        &[("CRUDAUTH_DEMO_OUTBOX", outbox)],
+    )
+    .await;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let pw = "dora has a long pass";
@@ -46,6 +53,16 @@ async fn the_demo_registers_a_passkey_and_signs_in_with_it_from_the_command_line
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+    // A passkey needs a verified address: the link of the registration mail.
+    let token = common::last_token(outbox, "verify_email").await;
+    let r = http
+        .post(format!("{base}/email/verify-confirm"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
     let file = dir.join("authenticator.json");
     let file = file.to_str().unwrap();
     let common = ["--server", base.as_str(), "--authenticator", file];
