@@ -299,7 +299,7 @@ impl UserRepository for Repo {
             .ok_or(RepoError::NotFound)?;
         let except = Some(users[index].id);
         check_unique(&users, except, email.as_deref(), update.username.as_deref())?;
-        check_phone(&users, except, update.phone.as_deref())?;
+        check_phone(&users, except, update.phone.as_deref().filter(|p| !p.is_empty()))?;
         let user = &mut users[index];
         if let Some(email) = email {
             user.email = email;
@@ -308,7 +308,7 @@ impl UserRepository for Repo {
             user.username = username;
         }
         if let Some(phone) = update.phone {
-            user.phone = Some(phone);
+            user.phone = Some(phone).filter(|p| !p.is_empty());
         }
         user.is_active = update.is_active.unwrap_or(user.is_active);
         user.is_superuser = update.is_superuser.unwrap_or(user.is_superuser);

@@ -926,3 +926,25 @@ async fn passwordless_by_email_needs_a_writable_verified_column() {
         other => panic!("built: {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test]
+async fn a_removed_phone_number_signs_nobody_in() {
+    let app = setup("pl_phone_removed").await;
+    with_phone(&app, "ann", "+15551234567").await;
+    app.request(json!({ "phone": "+15551234567" })).await;
+    let code = app.texts_to("+15551234567")[0].clone();
+    let removed = crudauth::user::UserUpdate {
+        phone: Some(String::new()),
+        ..Default::default()
+    };
+    app.update("ann", removed).await;
+    let user = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    assert_eq!(user.phone, None);
+    // The code sent before the removal dies with it, and no new one is sent.
+    let r = app
+        .send(Req::post("/otp/verify").json(json!({ "phone": "+15551234567", "code": code })))
+        .await;
+    assert_eq!(r.status, 401);
+    app.request(json!({ "phone": "+15551234567" })).await;
+    assert_eq!(app.texts_to("+15551234567").len(), 1);
+}

@@ -149,7 +149,8 @@ pub struct UserUpdate {
     pub email: Option<String>,
     /// New username.
     pub username: Option<String>,
-    /// New phone number, in E.164 form (see [`crate::user::normalize_phone`]).
+    /// New phone number, in E.164 form (see [`crate::user::normalize_phone`]); `Some("")`
+    /// removes the number (a recycled number must stop signing anyone in).
     pub phone: Option<String>,
     /// New active flag.
     pub is_active: Option<bool>,

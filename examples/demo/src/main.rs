@@ -218,7 +218,8 @@ async fn deactivate(
 }
 
 /// `POST /admin/users/{id}/phone {phone}` (a superuser, under sudo: a phone number is a way
-/// to sign in): sets the number texted codes go to, stored in E.164 form.
+/// to sign in): sets the number texted codes go to, stored in E.164 form; `null` removes it.
+
 async fn set_phone(
     State(auth): State<CrudAuth<User>>,
     RequireSudo(admin): RequireSudo<User>,
@@ -229,9 +230,12 @@ async fn set_phone(
     if !admin.is_superuser {
         return Err(fail(StatusCode::FORBIDDEN, "Insufficient privileges"));
     }
-    let phone = body["phone"]
-        .as_str()
-        .and_then(crudauth::user::normalize_phone)
+        let phone = match &body["phone"] {
+        // `null` removes the number (a recycled number must stop signing anyone in).
+        serde_json::Value::Null => Some(String::new()),
+        value => value.as_str().and_then(crudauth::user::normalize_phone),
+    };
+    let phone = phone
         .ok_or_else(|| {
             fail(
                 StatusCode::UNPROCESSABLE_ENTITY,
