@@ -532,7 +532,7 @@ where
                     field: name.into(),
                     reason: format!("this user table has no {name} column"),
                 })?;
-                        if logical == LogicalField::Phone && value.is_empty() {
+            if logical == LogicalField::Phone && value.is_empty() {
                 // Removed (a nullable column; a NOT NULL one refuses it at the database).
                 set::<M>(&mut am, column, Value::String(None))?;
                 continue;
@@ -561,10 +561,9 @@ where
         let identities = Identities {
             email: email.as_deref(),
             username: update.username.as_deref(),
-                        phone: update.phone.as_deref().filter(|p| !p.is_empty()),
+            phone: update.phone.as_deref().filter(|p| !p.is_empty()),
         };
         if let Some(dup) = self.find_duplicate(identities, Some(&id_value)).await? {
-
             return Err(dup);
         }
         match am.update(&self.db).await {

@@ -299,7 +299,11 @@ impl UserRepository for Repo {
             .ok_or(RepoError::NotFound)?;
         let except = Some(users[index].id);
         check_unique(&users, except, email.as_deref(), update.username.as_deref())?;
-        check_phone(&users, except, update.phone.as_deref().filter(|p| !p.is_empty()))?;
+        check_phone(
+            &users,
+            except,
+            update.phone.as_deref().filter(|p| !p.is_empty()),
+        )?;
         let user = &mut users[index];
         if let Some(email) = email {
             user.email = email;

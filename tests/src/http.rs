@@ -339,6 +339,30 @@ impl TestApp {
         }
     }
 
+    /// Enrols a TOTP second factor for the session's user (the password again, then a code
+    /// of the previous step, so the current one stays free); answers the base32 secret.
+    pub async fn enrol_totp(&self, s: &Session, password: &str) -> String {
+        let r = self
+            .send(
+                Req::post("/mfa/totp/setup")
+                    .session(s)
+                    .json(serde_json::json!({ "password": password })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "setup: {:?}", r.json);
+        let secret = r.json["secret"].as_str().expect("a secret").to_owned();
+        let code = crate::totp_code(&secret, crate::unix_now() - 30);
+        let r = self
+            .send(
+                Req::post("/mfa/totp/confirm")
+                    .session(s)
+                    .json(serde_json::json!({ "code": code })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "confirm: {:?}", r.json);
+        secret
+    }
+
     /// Gets a token pair; panics unless it succeeds.
     pub async fn token(&self, username: &str, password: &str, scope: &str) -> (String, String) {
         let r = self

@@ -662,23 +662,7 @@ async fn a_passkey_sign_in_needs_no_second_factor() {
     let s = member(&app, "ann").await;
     let mut device = SoftAuthenticator::new();
     enrol(&app, &s, &mut device).await;
-    let r = app
-        .send(
-            Req::post("/mfa/totp/setup")
-                .session(&s)
-                .json(json!({ "password": PW })),
-        )
-        .await;
-    let secret = r.json["secret"].as_str().unwrap().to_owned();
-    let code = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
-    let r = app
-        .send(
-            Req::post("/mfa/totp/confirm")
-                .session(&s)
-                .json(json!({ "code": code })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
+    app.enrol_totp(&s, PW).await;
     let r = app
         .send(Req::post("/login").form(&[("username", "ann"), ("password", PW)]))
         .await;
@@ -724,23 +708,7 @@ async fn a_passkey_answers_the_second_factor_of_a_password_sign_in() {
     let s = member(&app, "ann").await;
     let mut device = SoftAuthenticator::new();
     enrol(&app, &s, &mut device).await;
-    let r = app
-        .send(
-            Req::post("/mfa/totp/setup")
-                .session(&s)
-                .json(json!({ "password": PW })),
-        )
-        .await;
-    let secret = r.json["secret"].as_str().unwrap().to_owned();
-    let code = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
-    let r = app
-        .send(
-            Req::post("/mfa/totp/confirm")
-                .session(&s)
-                .json(json!({ "code": code })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    app.enrol_totp(&s, PW).await;
     let challenge = || async {
         let r = app
             .send(Req::post("/login").form(&[("username", "ann"), ("password", PW)]))

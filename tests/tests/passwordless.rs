@@ -482,23 +482,7 @@ async fn an_account_with_a_second_factor_gets_its_challenge() {
     )
     .await;
     let s = app.app.login("ann", PW).await;
-    let r = app
-        .send(
-            Req::post("/mfa/totp/setup")
-                .session(&s)
-                .json(json!({ "password": PW })),
-        )
-        .await;
-    let secret = r.json["secret"].as_str().unwrap().to_owned();
-    let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
-    let r = app
-        .send(
-            Req::post("/mfa/totp/confirm")
-                .session(&s)
-                .json(json!({ "code": confirm })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    let secret = app.app.enrol_totp(&s, PW).await;
     app.request(json!({ "email": "ann@example.com" })).await;
     let (code, _) = app.last_mail().await.unwrap();
     let r = app.verify("ann@example.com", &code).await;
@@ -628,23 +612,7 @@ async fn an_unverified_account_is_claimed_by_the_owner_of_its_address() {
     // factor of their own, and keeps a session open.
     app.app.register("victim@example.com", "squatter", PW).await;
     let squatter = app.app.login("squatter", PW).await;
-    let r = app
-        .send(
-            Req::post("/mfa/totp/setup")
-                .session(&squatter)
-                .json(json!({ "password": PW })),
-        )
-        .await;
-    let secret = r.json["secret"].as_str().unwrap().to_owned();
-    let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
-    let r = app
-        .send(
-            Req::post("/mfa/totp/confirm")
-                .session(&squatter)
-                .json(json!({ "code": confirm })),
-        )
-        .await;
-    assert_eq!(r.status, 200); // the harness follows the session's new id
+    let secret = app.app.enrol_totp(&squatter, PW).await;
 
     let r = app
         .send(Req::post("/token").form(&[("username", "squatter"), ("password", PW)]))
@@ -810,23 +778,7 @@ async fn a_right_code_before_a_challenge_neither_clears_nor_counts_in_the_lockou
     )
     .await;
     let s = app.app.login("ann", PW).await;
-    let r = app
-        .send(
-            Req::post("/mfa/totp/setup")
-                .session(&s)
-                .json(json!({ "password": PW })),
-        )
-        .await;
-    let secret = r.json["secret"].as_str().unwrap().to_owned();
-    let confirm = crudauth_tests::totp_code(&secret, crudauth_tests::unix_now() - 30);
-    let r = app
-        .send(
-            Req::post("/mfa/totp/confirm")
-                .session(&s)
-                .json(json!({ "code": confirm })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    app.app.enrol_totp(&s, PW).await;
     app.request(json!({ "email": "ann@example.com" })).await;
     let (code, _) = app.last_mail().await.unwrap();
     for _ in 0..4 {
@@ -938,7 +890,14 @@ async fn a_removed_phone_number_signs_nobody_in() {
         ..Default::default()
     };
     app.update("ann", removed).await;
-    let user = app.app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    let user = app
+        .app
+        .auth
+        .repo()
+        .find_by_login("ann")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.phone, None);
     // The code sent before the removal dies with it, and no new one is sent.
     let r = app

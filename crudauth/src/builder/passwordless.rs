@@ -14,8 +14,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     /// ```
     /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
     /// use crudauth::passwordless::PasswordlessConfig;
-    /// let refused = b.passwordless(PasswordlessConfig::new("https://app.example.com")).build();
-    /// assert!(refused.is_err()); // no email sender, no delivery channel
+    /// let refused = b.passwordless(PasswordlessConfig::new("app.example.com")).build();
+    /// assert!(refused.is_err()); // magic links need an absolute http(s) frontend URL
     /// # Ok(()) });
     /// ```
     pub fn passwordless(mut self, config: PasswordlessConfig) -> Self {

@@ -90,6 +90,26 @@ fn fields(headers: &HeaderMap, body: &Bytes) -> Result<Fields, AuthError> {
     Fields::json(headers, body)
 }
 
+/// The `{ceremony, credential}` of a finish body (422 entries for either missing or
+/// malformed).
+fn answer<T: serde::de::DeserializeOwned>(fields: &mut Fields) -> Option<(String, T)> {
+    let ceremony = fields.string("ceremony");
+    let credential = fields.value::<T>("credential");
+    ceremony.zip(credential)
+}
+
+/// A management start (registration, sudo): the `passkey_manage` limit, then `start`.
+async fn managed_start<U: UserRecord, T: serde::Serialize>(
+    auth: &CrudAuth<U>,
+    principal: &Principal<U>,
+    start: impl AsyncFnOnce(&Passkeys<U>) -> Result<T, AuthError>,
+) -> Result<Response, AuthError> {
+    let passkeys = service(auth)?;
+    let allowed = manage_limit(auth, principal).await?;
+    let started = start(passkeys).await?;
+    Ok(with_limit(private_json(started), allowed))
+}
+
 async fn list<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
@@ -102,10 +122,10 @@ async fn register_start<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
 ) -> Result<Response, AuthError> {
-    let passkeys = service(&auth)?;
-    let allowed = manage_limit(&auth, &principal).await?;
-    let started = passkeys.start_registration(&principal).await?;
-    Ok(with_limit(private_json(started), allowed))
+    managed_start(&auth, &principal, async |p| {
+        p.start_registration(&principal).await
+    })
+    .await
 }
 
 /// `{ceremony, credential, name?}`: 201 with the new passkey.
@@ -117,10 +137,9 @@ async fn register_finish<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let passkeys = service(&auth)?;
     let mut fields = fields(&headers, &body)?;
-    let ceremony = fields.string("ceremony");
-    let credential = fields.value::<RegisterPublicKeyCredential>("credential");
+    let answer = answer::<RegisterPublicKeyCredential>(&mut fields);
     let name = fields.optional("name");
-    let (ceremony, credential) = fields.finish(ceremony.zip(credential))?;
+    let (ceremony, credential) = fields.finish(answer)?;
     let info = passkeys
         .finish_registration(&principal, &ceremony, &credential, name.as_deref())
         .await?;
@@ -155,9 +174,8 @@ async fn login_finish<U: UserRecord>(
     let passkeys = service(&auth)?;
     let mut fields = fields(&headers, &body)?;
     let ending = ending(&auth, fields.optional("response").as_deref(), &headers)?;
-    let ceremony = fields.string("ceremony");
-    let credential = fields.value::<PublicKeyCredential>("credential");
-    let (ceremony, credential) = fields.finish(ceremony.zip(credential))?;
+    let answer = answer::<PublicKeyCredential>(&mut fields);
+    let (ceremony, credential) = fields.finish(answer)?;
     let verified = passkeys
         .finish_sign_in(&ceremony, &credential, &client)
         .await?;
@@ -175,10 +193,7 @@ async fn sudo_start<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
 ) -> Result<Response, AuthError> {
-    let passkeys = service(&auth)?;
-    let allowed = manage_limit(&auth, &principal).await?;
-    let started = passkeys.start_sudo(&principal).await?;
-    Ok(with_limit(private_json(started), allowed))
+    managed_start(&auth, &principal, async |p| p.start_sudo(&principal).await).await
 }
 
 /// `{ceremony, credential}`: the elevated session under its new id, as `POST /sudo`.
@@ -191,9 +206,8 @@ async fn sudo_finish<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let passkeys = service(&auth)?;
     let mut fields = fields(&headers, &body)?;
-    let ceremony = fields.string("ceremony");
-    let credential = fields.value::<PublicKeyCredential>("credential");
-    let (ceremony, credential) = fields.finish(ceremony.zip(credential))?;
+    let answer = answer::<PublicKeyCredential>(&mut fields);
+    let (ceremony, credential) = fields.finish(answer)?;
     let elevated = passkeys
         .finish_sudo(&principal, &ceremony, &credential, &client)
         .await?;

@@ -219,7 +219,6 @@ async fn deactivate(
 
 /// `POST /admin/users/{id}/phone {phone}` (a superuser, under sudo: a phone number is a way
 /// to sign in): sets the number texted codes go to, stored in E.164 form; `null` removes it.
-
 async fn set_phone(
     State(auth): State<CrudAuth<User>>,
     RequireSudo(admin): RequireSudo<User>,
@@ -230,18 +229,18 @@ async fn set_phone(
     if !admin.is_superuser {
         return Err(fail(StatusCode::FORBIDDEN, "Insufficient privileges"));
     }
-        let phone = match &body["phone"] {
+    let phone = match body.get("phone") {
         // `null` removes the number (a recycled number must stop signing anyone in).
-        serde_json::Value::Null => Some(String::new()),
-        value => value.as_str().and_then(crudauth::user::normalize_phone),
+        Some(serde_json::Value::Null) => Some(String::new()),
+        Some(value) => value.as_str().and_then(crudauth::user::normalize_phone),
+        None => None,
     };
-    let phone = phone
-        .ok_or_else(|| {
-            fail(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "phone: not a phone number (E.164, such as +15551234567)",
-            )
-        })?;
+    let phone = phone.ok_or_else(|| {
+        fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "phone: not a phone number (E.164, such as +15551234567)",
+        )
+    })?;
     let update = crudauth::user::UserUpdate {
         phone: Some(phone),
         ..Default::default()

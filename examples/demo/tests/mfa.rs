@@ -5,17 +5,6 @@ mod common;
 
 use serde_json::{Value, json};
 
-fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next()?.split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_owned())
-}
-
 #[tokio::test]
 async fn the_demo_enrols_a_second_factor_and_signs_in_with_it() {
     let port = common::free_port();
@@ -38,8 +27,8 @@ async fn the_demo_enrols_a_second_factor_and_signs_in_with_it() {
             .send()
     };
     let r = login().await.unwrap();
-    let sid = cookie_of(&r, "session_id").expect("session");
-    let csrf = cookie_of(&r, "csrf_token").expect("csrf");
+    let sid = common::cookie_of(&r, "session_id").expect("session");
+    let csrf = common::cookie_of(&r, "csrf_token").expect("csrf");
     let cookie = format!("session_id={sid}; csrf_token={csrf}");
     let setup: Value = http
         .post(format!("{base}/mfa/totp/setup"))
@@ -78,7 +67,7 @@ async fn the_demo_enrols_a_second_factor_and_signs_in_with_it() {
     assert!(String::from_utf8_lossy(&qr.stdout).contains('█'));
     // The next sign-in stops at the second factor; a recovery code finishes it.
     let r = login().await.unwrap();
-    assert!(cookie_of(&r, "session_id").is_none());
+    assert!(common::cookie_of(&r, "session_id").is_none());
     let challenge: Value = r.json().await.unwrap();
     assert_eq!(challenge["mfa_required"], true);
     let r = http
@@ -88,7 +77,7 @@ async fn the_demo_enrols_a_second_factor_and_signs_in_with_it() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let sid = cookie_of(&r, "session_id").expect("signed in");
+    let sid = common::cookie_of(&r, "session_id").expect("signed in");
     let me: Value = http
         .get(format!("{base}/me"))
         .header("cookie", format!("session_id={sid}"))

@@ -6,17 +6,6 @@ mod common;
 
 use crudauth_tests::oauth_provider::{CLIENT_ID, CLIENT_SECRET, FakeIdp, Person};
 
-fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next()?.split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_owned())
-}
-
 fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -49,7 +38,7 @@ async fn the_demo_signs_in_with_an_oidc_provider_from_the_environment() {
         .await
         .unwrap();
     assert_eq!(start.status(), 307);
-    let state = cookie_of(&start, "oauth_state").expect("state cookie");
+    let state = common::cookie_of(&start, "oauth_state").expect("state cookie");
     let at_idp = http.get(location(&start)).send().await.unwrap();
     assert_eq!(at_idp.status(), 302);
     let back = location(&at_idp);
@@ -65,10 +54,10 @@ async fn the_demo_signs_in_with_an_oidc_provider_from_the_environment() {
         .unwrap();
     assert_eq!(done.status(), 307);
     assert_eq!(location(&done), "/whoami");
-    let session = cookie_of(&done, "__Host-session_id")
-        .or_else(|| cookie_of(&done, "session_id"))
+    let session = common::cookie_of(&done, "__Host-session_id")
+        .or_else(|| common::cookie_of(&done, "session_id"))
         .expect("a session cookie");
-    let name = if cookie_of(&done, "__Host-session_id").is_some() {
+    let name = if common::cookie_of(&done, "__Host-session_id").is_some() {
         "__Host-session_id"
     } else {
         "session_id"

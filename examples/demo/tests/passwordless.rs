@@ -22,17 +22,6 @@ async fn newest(outbox: &std::path::Path, kind: &str) -> Value {
     panic!("no {kind} in {}", outbox.display());
 }
 
-fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next()?.split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| v.to_owned())
-}
-
 #[tokio::test]
 async fn the_demo_signs_in_by_emailed_and_texted_codes() {
     let port = common::free_port();
@@ -73,7 +62,10 @@ async fn the_demo_signs_in_by_emailed_and_texted_codes() {
     .await
     .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(cookie_of(&r, "session_id").is_some() || cookie_of(&r, "__Host-session_id").is_some());
+    assert!(
+        common::cookie_of(&r, "session_id").is_some()
+            || common::cookie_of(&r, "__Host-session_id").is_some()
+    );
     let dora: Value = r.json().await.unwrap();
     // The page a magic link opens.
     let page = http
@@ -90,8 +82,8 @@ async fn the_demo_signs_in_by_emailed_and_texted_codes() {
         .send()
         .await
         .unwrap();
-    let sid = cookie_of(&r, "session_id").unwrap();
-    let csrf = cookie_of(&r, "csrf_token").unwrap();
+    let sid = common::cookie_of(&r, "session_id").unwrap();
+    let csrf = common::cookie_of(&r, "csrf_token").unwrap();
     let r = http
         .post(format!("{base}/sudo"))
         .header("cookie", format!("session_id={sid}"))
@@ -101,7 +93,7 @@ async fn the_demo_signs_in_by_emailed_and_texted_codes() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let sid = cookie_of(&r, "session_id").unwrap();
+    let sid = common::cookie_of(&r, "session_id").unwrap();
     let r = http
         .post(format!("{base}/admin/users/{}/phone", dora["id"]))
         .header("cookie", format!("session_id={sid}"))

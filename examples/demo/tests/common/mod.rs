@@ -187,3 +187,15 @@ pub async fn last_tokens(outbox: &str, kind: &str, count: usize) -> Vec<String> 
     }
     panic!("no {count} {kind} mail(s) in {outbox}");
 }
+
+/// A cookie a `reqwest` response sets, by name (empty values, clearing cookies, skipped).
+pub fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
