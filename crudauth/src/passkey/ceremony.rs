@@ -1,5 +1,5 @@
-//! The ceremonies: registration, sign-in (allow-list or discoverable) and sudo. Each start
-//! keeps its `webauthn-rs` state in the store under the keyed hash of a 256-bit handle; each
+//! The ceremonies of registration and sign-in (allow-list or discoverable; sudo and the
+//! second factor are in `elevate`). Each start keeps its `webauthn-rs` state in the store under the keyed hash of a 256-bit handle; each
 //! finish claims it first (get-and-delete), so an answer is checked against a state exactly
 //! once, whatever the outcome.
 
@@ -19,7 +19,6 @@ use crate::keys::{hmac_hex, random_token};
 use crate::login::VerifiedUser;
 use crate::principal::Principal;
 use crate::store::fail_closed;
-use crate::sudo::Elevated;
 use crate::user::UserRecord;
 
 /// A ceremony handle that is unknown, expired, spent, or for another purpose or user.
@@ -31,7 +30,7 @@ pub(crate) const FAILED: AuthError = AuthError::Unauthorized("Passkey verificati
 /// What a ceremony is for, and its `webauthn-rs` state.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Ceremony {
+pub(super) enum Ceremony {
     Register {
         user_id: String,
         epoch: i64,
@@ -88,7 +87,7 @@ pub(crate) fn clean_name(name: Option<&str>) -> Result<String, AuthError> {
     Ok(name.to_owned())
 }
 
-fn decode(stored: &StoredPasskey) -> Result<Passkey, AuthError> {
+pub(super) fn decode(stored: &StoredPasskey) -> Result<Passkey, AuthError> {
     serde_json::from_str(&stored.passkey).map_err(|e| {
         tracing::error!(credential = %stored.credential_id, error = %e, "stored passkey does not parse");
         AuthError::Internal
@@ -105,7 +104,7 @@ impl<U: UserRecord> Passkeys<U> {
         format!("passkey_ceremony:{hash}")
     }
 
-    async fn keep(&self, ceremony: &Ceremony) -> Result<String, AuthError> {
+    pub(super) async fn keep(&self, ceremony: &Ceremony) -> Result<String, AuthError> {
         let handle = random_token();
         let bytes = serde_json::to_vec(ceremony).map_err(|_| AuthError::Internal)?;
         let ttl = Some(self.parts.config.ceremony_ttl);
@@ -120,7 +119,7 @@ impl<U: UserRecord> Passkeys<U> {
     }
 
     /// Claims a ceremony: of concurrent or repeated finishes, one gets it.
-    async fn claim(&self, handle: &str) -> Result<Ceremony, AuthError> {
+    pub(super) async fn claim(&self, handle: &str) -> Result<Ceremony, AuthError> {
         if handle.is_empty() || handle.len() > 128 {
             return Err(INVALID_CEREMONY);
         }
@@ -132,7 +131,7 @@ impl<U: UserRecord> Passkeys<U> {
         serde_json::from_slice(&bytes).map_err(|_| INVALID_CEREMONY)
     }
 
-    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<StoredPasskey>, AuthError> {
+    pub(super) async fn passkeys_of(&self, user_id: &str) -> Result<Vec<StoredPasskey>, AuthError> {
         self.parts
             .store
             .for_user(user_id)
@@ -459,7 +458,7 @@ impl<U: UserRecord> Passkeys<U> {
 
     /// Checks a verified assertion's counter against the stored one and records the use
     /// (a compare-and-set: of two uses of one counter value, one is recorded).
-    async fn record_use(
+    pub(super) async fn record_use(
         &self,
         stored: &StoredPasskey,
         mut passkey: Passkey,
@@ -495,127 +494,5 @@ impl<U: UserRecord> Passkeys<U> {
             return Err(FAILED);
         }
         Ok(())
-    }
-
-    /// An allow-list ceremony over the user's passkeys (400 when there are none).
-    async fn allow_list(
-        &self,
-        user_id: &str,
-    ) -> Result<(RequestChallengeResponse, PasskeyAuthentication), AuthError> {
-        let mut keys = Vec::new();
-        for stored in self.passkeys_of(user_id).await? {
-            keys.push(decode(&stored)?);
-        }
-        if keys.is_empty() {
-            return Err(AuthError::BadRequest("This account has no passkey."));
-        }
-        self.parts
-            .webauthn
-            .start_passkey_authentication(&keys)
-            .map_err(|e| {
-                tracing::error!(error = %e, "passkey ceremony could not start");
-                AuthError::Internal
-            })
-    }
-
-    /// Whether an assertion answers an allow-list ceremony of `user_id` with one of their
-    /// passkeys (recorded as a use); `Err` only for a fault.
-    async fn assert_for(
-        &self,
-        user_id: &str,
-        state: &PasskeyAuthentication,
-        credential: &PublicKeyCredential,
-    ) -> Result<bool, AuthError> {
-        let Some(stored) = (self.parts.store)
-            .find(&credential_id(credential.get_credential_id()))
-            .await
-            .map_err(store_fault)?
-            .filter(|s| s.user_id == user_id)
-        else {
-            return Ok(false);
-        };
-        let passkey = decode(&stored)?;
-        let result = (self.parts.webauthn).finish_passkey_authentication(credential, state);
-        match self.record_use(&stored, passkey, result).await {
-            Ok(()) => Ok(true),
-            Err(AuthError::Unauthorized(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Starts a sudo elevation with one of the signed-in user's passkeys.
-    pub(crate) async fn start_sudo(
-        &self,
-        principal: &Principal<U>,
-    ) -> Result<Started<RequestChallengeResponse>, AuthError> {
-        let user_id = principal.user_id.to_string();
-        let (options, state) = self.allow_list(&user_id).await?;
-        let ceremony = self.keep(&Ceremony::Sudo { user_id, state }).await?;
-        Ok(Started { ceremony, options })
-    }
-
-    /// Starts answering the MFA challenge `challenge` (of `user`) with a passkey.
-    #[cfg(feature = "mfa")]
-    pub(crate) async fn start_second_factor(
-        &self,
-        user: &U,
-        challenge: &str,
-    ) -> Result<Started<RequestChallengeResponse>, AuthError> {
-        let user_id = user.user_id().to_string();
-        let (options, state) = self.allow_list(&user_id).await?;
-        let challenge = hmac_hex(&self.core.keys.one_time, challenge.as_bytes());
-        let ceremony = Ceremony::SecondFactor {
-            user_id,
-            challenge,
-            state,
-        };
-        let ceremony = self.keep(&ceremony).await?;
-        Ok(Started { ceremony, options })
-    }
-
-    /// Whether a passkey assertion answers the ceremony started for this MFA challenge and
-    /// user (the ceremony is spent either way).
-    #[cfg(feature = "mfa")]
-    pub(crate) async fn check_second_factor(
-        &self,
-        handle: &str,
-        challenge: &str,
-        user: &U,
-        credential: &PublicKeyCredential,
-    ) -> Result<bool, AuthError> {
-        let Ceremony::SecondFactor {
-            user_id,
-            challenge: bound,
-            state,
-        } = self.claim(handle).await?
-        else {
-            return Err(INVALID_CEREMONY);
-        };
-        let challenge = hmac_hex(&self.core.keys.one_time, challenge.as_bytes());
-        if bound != challenge || user_id != user.user_id().to_string() {
-            return Err(INVALID_CEREMONY);
-        }
-        self.assert_for(&user_id, &state, credential).await
-    }
-
-    /// Elevates the principal's session with a passkey assertion (the sudo strikes and
-    /// lockout apply, as to a password).
-    pub(crate) async fn finish_sudo(
-        &self,
-        principal: &Principal<U>,
-        handle: &str,
-        credential: &PublicKeyCredential,
-        client: &ClientMeta,
-    ) -> Result<Elevated, AuthError> {
-        let Ceremony::Sudo { user_id, state } = self.claim(handle).await? else {
-            return Err(INVALID_CEREMONY);
-        };
-        if user_id != principal.user_id.to_string() {
-            return Err(INVALID_CEREMONY);
-        }
-        let check = async || self.assert_for(&user_id, &state, credential).await;
-        self.sudo
-            .elevate_with(principal, client, "Passkey verification failed", check)
-            .await
     }
 }

@@ -28,6 +28,7 @@
 //! ```
 
 mod ceremony;
+mod elevate;
 mod manage;
 mod store;
 
