@@ -1,7 +1,7 @@
 //! The ceremonies of registration and sign-in (allow-list or discoverable; sudo and the
-//! second factor are in `elevate`). Each start keeps its `webauthn-rs` state in the store under the keyed hash of a 256-bit handle; each
-//! finish claims it first (get-and-delete), so an answer is checked against a state exactly
-//! once, whatever the outcome.
+//! second factor are in `elevate`). Each start keeps its `webauthn-rs` state in the store
+//! under the keyed hash of a 256-bit handle; each finish claims it first (get-and-delete), so
+//! an answer is checked against a state exactly once, whatever the outcome.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
