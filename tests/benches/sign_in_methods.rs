@@ -62,13 +62,7 @@ fn sign_in_methods(c: &mut Criterion) {
         })
         .await;
         t.register("ann@example.com", "ann", PW).await;
-        let user = t.auth.repo().find_by_login("ann").await.unwrap().unwrap();
-        let verified = crudauth::user::UserUpdate {
-            email_verified: Some(true),
-            ..Default::default()
-        };
-        let id = crudauth::UserRecord::user_id(&user);
-        t.auth.repo().update(&id, verified).await.unwrap();
+        t.verify_email("ann").await;
         let s = t.login("ann", PW).await;
         let r = t
             .send(

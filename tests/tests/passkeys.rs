@@ -19,7 +19,7 @@ async fn setup(test: &str) -> TestApp {
 /// adding a passkey to an account with a password needs.
 async fn member(app: &TestApp, name: &str) -> Session {
     app.register(&format!("{name}@example.com"), name, PW).await;
-    verify_email(app, name).await;
+    app.verify_email(name).await;
     let s = app.login(name, PW).await;
     let r = app
         .send(
@@ -30,16 +30,6 @@ async fn member(app: &TestApp, name: &str) -> Session {
         .await;
     assert_eq!(r.status, 200, "sudo: {:?}", r.json);
     s // the harness follows the session's new id, as a browser does
-}
-
-async fn verify_email(app: &TestApp, name: &str) {
-    let user = app.auth.repo().find_by_login(name).await.unwrap().unwrap();
-    let update = crudauth::user::UserUpdate {
-        email_verified: Some(true),
-        ..Default::default()
-    };
-    let id = crudauth::UserRecord::user_id(&user);
-    app.auth.repo().update(&id, update).await.unwrap();
 }
 
 /// Starts a registration: (ceremony, options).
@@ -70,6 +60,14 @@ async fn enrol(app: &TestApp, s: &Session, device: &mut SoftAuthenticator) -> St
     let r = register_finish(app, s, &ceremony, credential).await;
     assert_eq!(r.status, 201, "register/finish: {:?}", r.json);
     r.json["id"].as_str().unwrap().to_owned()
+}
+
+/// A member (`member`) with one passkey of a new authenticator: the session and the device.
+async fn with_passkey(app: &TestApp, name: &str) -> (Session, SoftAuthenticator) {
+    let s = member(app, name).await;
+    let mut device = SoftAuthenticator::new();
+    enrol(app, &s, &mut device).await;
+    (s, device)
 }
 
 /// Starts a sign-in (`username` for an allow-list): (ceremony, options).
@@ -229,9 +227,7 @@ async fn an_assertion_for_another_relying_party_is_refused() {
 #[tokio::test]
 async fn a_ceremony_is_single_use_and_an_answer_fits_only_its_own_challenge() {
     let app = setup("pk_replay").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (s, mut device) = with_passkey(&app, "ann").await;
     let (ceremony, options) = login_start(&app, None).await;
     let credential = device.sign(ORIGIN, &options).unwrap();
     assert_eq!(login_finish(&app, &ceremony, &credential).await.status, 200);
@@ -259,9 +255,7 @@ async fn a_ceremony_is_single_use_and_an_answer_fits_only_its_own_challenge() {
 #[tokio::test]
 async fn concurrent_finishes_of_one_ceremony_sign_in_once() {
     let app = setup("pk_race").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (_, mut device) = with_passkey(&app, "ann").await;
     let (ceremony, options) = login_start(&app, None).await;
     let credential = device.sign(ORIGIN, &options).unwrap();
     let results = futures_join(&app, &ceremony, &credential, 8).await;
@@ -322,9 +316,7 @@ async fn user_a_credential_does_not_answer_user_b_allow_list() {
 #[tokio::test]
 async fn a_signature_counter_that_goes_back_is_refused_as_a_clone() {
     let app = setup("pk_clone").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (_, mut device) = with_passkey(&app, "ann").await;
     let mut clone = device.clone_device();
     assert_eq!(passkey_login(&app, &mut device).await.status, 200);
     assert_eq!(passkey_login(&app, &mut device).await.status, 200);
@@ -341,9 +333,7 @@ async fn a_signature_counter_that_goes_back_is_refused_as_a_clone() {
 #[tokio::test]
 async fn a_tampered_signature_or_authenticator_data_is_refused() {
     let app = setup("pk_tamper").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (_, mut device) = with_passkey(&app, "ann").await;
     for field in ["signature", "authenticatorData", "clientDataJSON"] {
         let (ceremony, options) = login_start(&app, None).await;
         let mut credential = device.sign(ORIGIN, &options).unwrap();
@@ -580,9 +570,7 @@ async fn malformed_and_hostile_bodies_get_clear_errors() {
 #[tokio::test]
 async fn a_cross_site_passkey_sign_in_is_refused_before_the_ceremony_is_spent() {
     let app = setup("pk_cross_site").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (_, mut device) = with_passkey(&app, "ann").await;
     let (ceremony, options) = login_start(&app, None).await;
     let credential = device.sign(ORIGIN, &options).unwrap();
     let r = app
@@ -659,9 +647,7 @@ async fn a_passkey_sign_in_needs_no_second_factor() {
             .mfa(crudauth::mfa::MfaConfig::new("test"))
     })
     .await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (s, mut device) = with_passkey(&app, "ann").await;
     app.enrol_totp(&s, PW).await;
     let r = app
         .send(Req::post("/login").form(&[("username", "ann"), ("password", PW)]))
@@ -679,9 +665,7 @@ async fn a_passkey_sign_in_needs_no_second_factor() {
 #[tokio::test]
 async fn a_deactivated_account_cannot_sign_in_with_its_passkey() {
     let app = setup("pk_inactive").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (_, mut device) = with_passkey(&app, "ann").await;
     let user = app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
     let id = crudauth::UserRecord::user_id(&user);
     app.auth
@@ -705,9 +689,7 @@ async fn a_passkey_answers_the_second_factor_of_a_password_sign_in() {
             .mfa(crudauth::mfa::MfaConfig::new("test"))
     })
     .await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (s, mut device) = with_passkey(&app, "ann").await;
     app.enrol_totp(&s, PW).await;
     let challenge = || async {
         let r = app
@@ -770,9 +752,7 @@ async fn a_passkey_answers_the_second_factor_of_a_password_sign_in() {
 #[tokio::test]
 async fn a_username_first_start_tells_nothing_about_the_account() {
     let app = setup("pk_enumeration").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    with_passkey(&app, "ann").await;
     member(&app, "bob").await; // an account without passkeys
     let shape = |options: &Value| {
         let mut keys: Vec<String> = options["publicKey"]
@@ -873,9 +853,7 @@ async fn two_removals_at_once_keep_the_last_passkey() {
 #[tokio::test]
 async fn a_decoy_ceremony_fails_whatever_answers_it() {
     let app = setup("pk_decoy").await;
-    let s = member(&app, "ann").await;
-    let mut device = SoftAuthenticator::new();
-    enrol(&app, &s, &mut device).await;
+    let (_, mut device) = with_passkey(&app, "ann").await;
     member(&app, "bob").await; // no passkeys
     for name in ["bob", "nobody@example.com"] {
         // Ann answers a start for another name with her own passkey: a decoy refuses it

@@ -473,14 +473,7 @@ async fn an_account_with_a_second_factor_gets_its_challenge() {
     )
     .await;
     app.member("ann").await;
-    app.update(
-        "ann",
-        crudauth::user::UserUpdate {
-            email_verified: Some(true),
-            ..Default::default()
-        },
-    )
-    .await;
+    app.app.verify_email("ann").await;
     let s = app.app.login("ann", PW).await;
     let secret = app.app.enrol_totp(&s, PW).await;
     app.request(json!({ "email": "ann@example.com" })).await;
@@ -769,14 +762,7 @@ async fn a_right_code_before_a_challenge_neither_clears_nor_counts_in_the_lockou
     )
     .await;
     app.member("ann").await;
-    app.update(
-        "ann",
-        crudauth::user::UserUpdate {
-            email_verified: Some(true),
-            ..Default::default()
-        },
-    )
-    .await;
+    app.app.verify_email("ann").await;
     let s = app.app.login("ann", PW).await;
     app.app.enrol_totp(&s, PW).await;
     app.request(json!({ "email": "ann@example.com" })).await;

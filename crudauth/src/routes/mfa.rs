@@ -62,7 +62,7 @@ impl<U: UserRecord> CrudAuth<U> {
     }
 }
 
-fn service<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Mfa<U>, AuthError> {
+pub(super) fn service<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Mfa<U>, AuthError> {
     auth.mfa().ok_or(AuthError::NotFound("Not Found"))
 }
 
@@ -105,23 +105,57 @@ pub(super) async fn password_sign_in<U: UserRecord>(
             .await?;
         return Ok(SignIn::Done(verified));
     };
-    let login = auth.login();
-    let (verified, attempt, pending) = login
+    let (verified, attempt, pending) = auth
+        .login()
         .authenticate_password_deferred(identifier, password, client, transport)
         .await?;
-    let VerifiedUser { user, epoch } = &verified;
+    match challenge_or_success(
+        auth,
+        mfa,
+        &verified,
+        (Some(attempt), pending),
+        origin,
+        headers,
+    )
+    .await?
+    {
+        Some(challenge) => Ok(SignIn::Challenged(challenge)),
+        None => Ok(SignIn::Done(verified)),
+    }
+}
+
+/// The second factor's turn in a sign-in whose first factor (a password, a one-time code)
+/// was right: for an account with a factor due, on a device not remembered, the attempt is
+/// given back to the lockout (the right first factor neither counts nor clears: the codes
+/// decide) and the challenge answered, which records the success once its code is right;
+/// otherwise the success is recorded now and `None` answered.
+pub(super) async fn challenge_or_success<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    mfa: &Mfa<U>,
+    verified: &VerifiedUser<U>,
+    (attempt, pending): (
+        Option<crate::lockout::Attempt>,
+        crate::login::PendingSuccess,
+    ),
+    origin: Origin,
+    headers: &HeaderMap,
+) -> Result<Option<Response>, AuthError> {
+    let VerifiedUser { user, epoch } = verified;
     let lockout = &auth.core().lockout;
     if mfa.is_due(user).await? && !mfa.remembered(headers, user, *epoch) {
-        // The right password neither counts nor clears: the codes decide.
-        lockout.refund(attempt).await;
+        if let Some(attempt) = attempt {
+            lockout.refund(attempt).await;
+        }
         let challenge = mfa.challenge(user, *epoch, origin, Some(pending)).await?;
-        return Ok(SignIn::Challenged(private_json(challenge_body(&challenge))));
+        return Ok(Some(private_json(challenge_body(&challenge))));
     }
-    lockout.succeeded(attempt).await;
-    login
+    if let Some(attempt) = attempt {
+        lockout.succeeded(attempt).await;
+    }
+    auth.login()
         .confirm_success(&user.user_id(), *epoch, pending)
         .await;
-    Ok(SignIn::Done(verified))
+    Ok(None)
 }
 
 async fn status<U: UserRecord>(

@@ -82,6 +82,16 @@ async fn manage_limit<U: UserRecord>(
     auth.rate_limiter().enforce("passkey_manage", &key).await
 }
 
+/// Counts a sign-in start against `passkey_login` (per client address): each stores a
+/// ceremony.
+async fn login_limit<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    client: &ClientMeta,
+) -> Result<Option<Allowed>, AuthError> {
+    let key = format!("ip:{}", ip_key(client.ip));
+    auth.rate_limiter().enforce("passkey_login", &key).await
+}
+
 /// A JSON body's fields (an empty body is an empty object).
 fn fields(headers: &HeaderMap, body: &Bytes) -> Result<Fields, AuthError> {
     if body.is_empty() {
@@ -154,10 +164,7 @@ async fn login_start<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let passkeys = service(&auth)?;
-    let allowed = auth
-        .rate_limiter()
-        .enforce("passkey_login", &format!("ip:{}", ip_key(client.ip)))
-        .await?;
+    let allowed = login_limit(&auth, &client).await?;
     let fields = fields(&headers, &body)?;
     let username = fields.optional("username");
     let started = passkeys.start_sign_in(username.as_deref()).await?;
@@ -255,11 +262,8 @@ async fn mfa_start<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let passkeys = service(&auth)?;
-    let mfa = auth.mfa().ok_or(AuthError::NotFound("Not Found"))?;
-    let allowed = auth
-        .rate_limiter()
-        .enforce("passkey_login", &format!("ip:{}", ip_key(client.ip)))
-        .await?;
+    let mfa = super::mfa::service(&auth)?;
+    let allowed = login_limit(&auth, &client).await?;
     let mut fields = fields(&headers, &body)?;
     let challenge = fields.string("challenge");
     let challenge = fields.finish(challenge)?;
@@ -278,17 +282,15 @@ async fn mfa_finish<U: UserRecord>(
     body: Bytes,
 ) -> Result<Response, AuthError> {
     let passkeys = service(&auth)?;
-    let mfa = auth.mfa().ok_or(AuthError::NotFound("Not Found"))?;
+    let mfa = super::mfa::service(&auth)?;
     let mut fields = fields(&headers, &body)?;
     let challenge = fields.string("challenge");
-    let ceremony = fields.string("ceremony");
-    let credential = fields.value::<PublicKeyCredential>("credential");
+    let answer = answer::<PublicKeyCredential>(&mut fields);
     let remember = matches!(
         fields.all().get("remember_device"),
         Some(serde_json::Value::Bool(true))
     );
-    let ((challenge, ceremony), credential) =
-        fields.finish(challenge.zip(ceremony).zip(credential))?;
+    let (challenge, (ceremony, credential)) = fields.finish(challenge.zip(answer))?;
     // Login CSRF, as at `/mfa/verify`: before an attempt is counted.
     super::refuse_cross_site_sign_in(&auth, &headers, auth.sessions().is_some())?;
     let check = async |user: &U| {

@@ -281,16 +281,9 @@ async fn signed_in_or_challenged<U: UserRecord>(
         attempt,
         pending,
     } = proven;
-    let lockout = &auth.core().lockout;
     #[cfg(feature = "mfa")]
-    if let Some(mfa) = auth.mfa()
-        && mfa.is_due(&verified.user).await?
-        && !mfa.remembered(headers, &verified.user, verified.epoch)
-    {
+    if let Some(mfa) = auth.mfa() {
         use crate::mfa::Origin;
-        if let Some(attempt) = attempt {
-            lockout.refund(attempt).await;
-        }
         let origin = match ending {
             Ending::Session => Origin::Session {
                 provider: None,
@@ -301,13 +294,16 @@ async fn signed_in_or_challenged<U: UserRecord>(
                 pkce: None,
             },
         };
-        let challenge = mfa
-            .challenge(&verified.user, verified.epoch, origin, Some(pending))
-            .await?;
-        return Ok(private_json(super::mfa::challenge_body(&challenge)));
+        let step = (attempt, pending);
+        let due = super::mfa::challenge_or_success(auth, mfa, &verified, step, origin, headers);
+        return match due.await? {
+            Some(challenge) => Ok(challenge),
+            None => signed_in(auth, verified, ending, method, (client, headers)).await,
+        };
     }
+    // Without a second factor the sign-in completes now.
     if let Some(attempt) = attempt {
-        lockout.succeeded(attempt).await;
+        auth.core().lockout.succeeded(attempt).await;
     }
     let id = verified.user.user_id();
     auth.login()
