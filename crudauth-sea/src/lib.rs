@@ -154,7 +154,14 @@
 //! - `extra` values in [`crudauth::NewUser`] and [`crudauth::UserUpdate`] may only name the
 //!   application's own columns; the key and every mapped logical column are refused.
 
-#[cfg(any(feature = "mfa", feature = "oauth", feature = "passkeys"))]
+#[cfg(feature = "api-keys")]
+mod api_keys;
+#[cfg(any(
+    feature = "mfa",
+    feature = "oauth",
+    feature = "passkeys",
+    feature = "api-keys"
+))]
 mod digest;
 #[cfg(feature = "mfa")]
 mod factors;
@@ -167,6 +174,10 @@ mod repo;
 mod store;
 mod value;
 
+#[cfg(all(feature = "api-keys", feature = "migration"))]
+pub use api_keys::migration::CreateApiKeyTable;
+#[cfg(feature = "api-keys")]
+pub use api_keys::{API_KEY_TABLE, SeaApiKeyStore};
 pub use crudauth_derive::AuthUser;
 #[cfg(all(feature = "mfa", feature = "migration"))]
 pub use factors::migration::CreateFactorTables;

@@ -125,6 +125,9 @@ pub enum AuthError {
     /// 404 with a message.
     #[error("{0}")]
     NotFound(&'static str),
+    /// 409 with a message: the thing changed meanwhile (a concurrent rotation, approval).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// 422 with a plain message (`Username already taken`).
     #[error("{0}")]
     Taken(&'static str),
@@ -181,6 +184,7 @@ impl AuthError {
             AuthError::Csrf(_) | AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
+            AuthError::Conflict(_) => StatusCode::CONFLICT,
             AuthError::Taken(_) | AuthError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::LockedOut { .. }
             | AuthError::TooManyAttempts { .. }

@@ -214,7 +214,14 @@ impl<U: UserRecord> CrudAuth<U> {
         parts: &Parts,
         only: Option<Transport>,
     ) -> Result<Option<Principal<U>>, AuthError> {
-        crate::transport::authenticate(&self.inner.core, parts, only).await
+        crate::transport::authenticate(
+            &self.inner.core,
+            parts,
+            only,
+            #[cfg(feature = "api-keys")]
+            self.inner.methods.api_keys.as_ref(),
+        )
+        .await
     }
 
     /// The password check behind `/login` and `/token` ([`Login::authenticate_password`]).

@@ -24,6 +24,9 @@ pub(crate) struct Keys {
     /// Seals second-factor secrets at rest (feature `mfa`; unused without it).
     #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
     pub mfa: [u8; 32],
+    /// Hashes API keys at rest (feature `api-keys`; unused without it).
+    #[cfg_attr(not(feature = "api-keys"), allow(dead_code))]
+    pub api_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -52,6 +55,7 @@ impl Keys {
             store: expand(b"store-key")?,
             one_time: expand(b"one-time-token")?,
             mfa: expand(b"mfa-secret-seal")?,
+            api_key: expand(b"api-key-hash")?,
         })
     }
 }
@@ -122,6 +126,7 @@ mod tests {
             keys.store,
             keys.one_time,
             keys.mfa,
+            keys.api_key,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -11,5 +11,7 @@ pub(crate) struct Methods<U> {
     pub passkeys: Option<crate::passkey::Passkeys<U>>,
     #[cfg(feature = "passwordless")]
     pub passwordless: Option<crate::passwordless::Passwordless<U>>,
+    #[cfg(feature = "api-keys")]
+    pub api_keys: Option<crate::api_key::ApiKeys<U>>,
     pub(crate) _user: std::marker::PhantomData<fn() -> U>,
 }

@@ -27,6 +27,8 @@ pub enum Transport {
     Session,
     /// A bearer token.
     Bearer,
+    /// An API key (feature `api-keys`).
+    ApiKey,
 }
 
 impl Transport {
@@ -39,6 +41,7 @@ impl Transport {
         match self {
             Transport::Session => "session",
             Transport::Bearer => "bearer",
+            Transport::ApiKey => "api_key",
         }
     }
 }
@@ -80,6 +83,12 @@ pub struct Principal<U> {
     /// Until when the session is elevated (unix seconds), if it was; see
     /// [`Principal::is_elevated`].
     pub sudo_until: Option<i64>,
+    /// The superuser acting as this user, for an impersonation token or session (feature
+    /// `admin`): such a principal is never elevated and may not change the account's
+    /// credentials (see [`Principal::refuse_delegated`]).
+    pub impersonated_by: Option<UserId>,
+    /// The id of the API key that authenticated the request (feature `api-keys`).
+    pub api_key_id: Option<String>,
 }
 
 impl<U> std::fmt::Debug for Principal<U> {
@@ -94,6 +103,8 @@ impl<U> std::fmt::Debug for Principal<U> {
             .field("session_handle", &self.session_handle)
             .field("signed_in_at", &self.signed_in_at)
             .field("sudo_until", &self.sudo_until)
+            .field("impersonated_by", &self.impersonated_by)
+            .field("api_key_id", &self.api_key_id)
             .finish()
     }
 }
@@ -105,7 +116,7 @@ impl<U> Principal<U> {
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
     /// let p = Principal { user_id: UserId::Int(1), scopes: vec!["a".into()], via: Transport::Bearer,
     ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
-    ///     signed_in_at: None, sudo_until: None };
+    ///     signed_in_at: None, sudo_until: None, impersonated_by: None, api_key_id: None };
     /// assert!(p.has_scopes(&["a"]) && !p.has_scopes(&["a", "b"]));
     /// ```
     pub fn has_scopes(&self, required: &[&str]) -> bool {
@@ -114,21 +125,40 @@ impl<U> Principal<U> {
 }
 
 impl<U> Principal<U> {
-    /// Whether the session is elevated (sudo) right now. Always `false` for bearer
-    /// principals.
+    /// Whether the session is elevated (sudo) right now. Always `false` for bearer and API
+    /// key principals, and for an impersonation.
     ///
     /// ```
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
     /// let p = Principal { user_id: UserId::Int(1), scopes: vec![], via: Transport::Bearer,
     ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
-    ///     signed_in_at: None, sudo_until: Some(i64::MAX) };
+    ///     signed_in_at: None, sudo_until: Some(i64::MAX), impersonated_by: None, api_key_id: None };
     /// assert!(!p.is_elevated());
     /// ```
     pub fn is_elevated(&self) -> bool {
         self.via == Transport::Session
+            && self.impersonated_by.is_none()
             && self
                 .sudo_until
                 .is_some_and(|until| until > crate::clock::system_secs())
+    }
+
+    /// `Err(403)` for a principal acting on someone else's authority (an impersonation):
+    /// the routes that change an account's credentials or ways in (password, email, second
+    /// factors, passkeys, API keys, sudo, impersonation itself) call it first.
+    ///
+    /// ```
+    /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
+    /// let p = Principal { user_id: UserId::Int(2), scopes: vec![], via: Transport::Bearer,
+    ///     user: Arc::new(()), is_superuser: false, email_verified: true, session_handle: None,
+    ///     signed_in_at: None, sudo_until: None, impersonated_by: Some(UserId::Int(1)), api_key_id: None };
+    /// assert_eq!(p.refuse_delegated().unwrap_err().status(), 403);
+    /// ```
+    pub fn refuse_delegated(&self) -> Result<(), AuthError> {
+        if self.impersonated_by.is_some() {
+            return Err(AuthError::Forbidden("Not allowed while impersonating."));
+        }
+        Ok(())
     }
 
     /// `Err(403 Re-authentication required.)` unless elevated.

@@ -99,6 +99,8 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("magic_link_verify", RateLimit::new(20, HOUR)),
         // Over all clients: texts to numbers without an account (passwordless sign-up).
         ("otp_sms_signup", RateLimit::new(100, HOUR)),
+        // Per API key: the requests one key may make (counted once its secret checked out).
+        ("api_key", RateLimit::new(600, Duration::from_secs(60))),
         // The confirm routes (per client IP): a link is confirmed once or twice; the limit
         // caps what one client can make the server do with guessed or replayed tokens.
         ("password_reset_confirm", RateLimit::new(20, HOUR)),

@@ -251,6 +251,8 @@ async fn debug_output_of_a_principal_and_a_new_user_never_shows_the_hash() {
         session_handle: None,
         signed_in_at: None,
         sudo_until: None,
+        impersonated_by: None,
+        api_key_id: None,
     };
     let shown = format!("{p:?} {p:#?}");
     assert!(!shown.contains("argon2"), "{shown}");

@@ -20,6 +20,8 @@ pub(super) struct Settings<U> {
     pub passkeys: Option<crate::passkey::PasskeyConfig>,
     #[cfg(feature = "passwordless")]
     pub passwordless: Option<crate::passwordless::PasswordlessConfig>,
+    #[cfg(feature = "api-keys")]
+    pub api_keys: Option<crate::api_key::ApiKeyConfig>,
     _user: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -34,6 +36,8 @@ impl<U> Default for Settings<U> {
             passkeys: None,
             #[cfg(feature = "passwordless")]
             passwordless: None,
+            #[cfg(feature = "api-keys")]
+            api_keys: None,
             _user: std::marker::PhantomData,
         }
     }
@@ -99,6 +103,11 @@ impl<U: UserRecord> Settings<U> {
             )?),
             None => None,
         };
+        #[cfg(feature = "api-keys")]
+        let api_keys = match self.api_keys {
+            Some(config) => Some(crate::api_key::ApiKeys::new(core.clone(), config)?),
+            None => None,
+        };
         #[cfg(any(feature = "oauth", feature = "passwordless"))]
         {
             #[allow(unused_mut)] // without the other methods nothing is added
@@ -136,6 +145,17 @@ impl<U: UserRecord> Settings<U> {
                     }),
                 ));
             }
+            #[cfg(feature = "api-keys")]
+            if let Some(keys) = &api_keys {
+                let store = keys.store().clone();
+                removers.push((
+                    "api_keys",
+                    Arc::new(move |uid: String| {
+                        let store = store.clone();
+                        Box::pin(async move { store.delete_all(&uid).await })
+                    }),
+                ));
+            }
             let claim = Arc::new(crate::claim::Claim {
                 core: core.clone(),
                 login: login.clone(),
@@ -161,6 +181,8 @@ impl<U: UserRecord> Settings<U> {
             passkeys,
             #[cfg(feature = "passwordless")]
             passwordless,
+            #[cfg(feature = "api-keys")]
+            api_keys,
             _user: std::marker::PhantomData,
         })
     }

@@ -264,6 +264,18 @@ pub async fn session_principal(auth: &CrudAuth<User>) -> Result<Principal<User>,
     session_principal_of(auth, "ann").await
 }
 
+/// Ann's principal over a session inside its sudo window (elevated with her password).
+pub async fn elevated_principal(auth: &CrudAuth<User>) -> Result<Principal<User>, AuthError> {
+    let parts = signed_in_parts(auth, "ann").await?;
+    let resolve = async || {
+        auth.authenticate(&parts, Some(Transport::Session))
+            .await?
+            .ok_or(AuthError::NotAuthenticated)
+    };
+    auth.sudo().elevate(&resolve().await?, PASSWORD, &client()).await?;
+    resolve().await
+}
+
 /// [`run`] for the session examples: hands over the session service of the fixture's auth
 /// and a session of Ann's (user `1`, epoch 0) from [`client`], as created and as resolved.
 pub fn run_with_session<F>(example: F)

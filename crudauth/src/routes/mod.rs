@@ -1,6 +1,8 @@
 //! The default routes, wire-compatible with crudauth 0.8.
 
 mod account;
+#[cfg(feature = "api-keys")]
+mod api_key;
 mod bearer;
 #[cfg(feature = "mfa")]
 mod mfa;
@@ -64,6 +66,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "passwordless")]
         {
             router = router.merge(self.passwordless_routes());
+        }
+        #[cfg(feature = "api-keys")]
+        {
+            router = router.merge(self.api_key_routes());
         }
         limited(router).with_state(self.clone())
     }

@@ -48,7 +48,7 @@ pub(crate) async fn authenticate<U: UserRecord>(
         return Err(AuthError::NotAuthenticated);
     };
     let generation = core.revocation.generation(&id).await?;
-    let found = super::load_current(core, id, claims.epoch, generation).await?;
+    let found = super::load_current(core, id, Some(claims.epoch), generation).await?;
     let Some(user) = found else {
         return Err(AuthError::NotAuthenticated);
     };

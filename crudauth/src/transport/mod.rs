@@ -2,9 +2,12 @@
 //!
 //! One file per transport, each holding its credential read, its resolution, its CSRF rule
 //! and how it issues and clears its credential: [`session`] (cookie + synchronizer token)
-//! and [`bearer`] (JWT access + rotating refresh tokens). They are tried in the order they
+//! , [`bearer`] (JWT access + rotating refresh tokens) and `api_key` (feature `api-keys`:
+//! `X-API-Key` or `Authorization: Bearer <prefix>...`). They are tried in the order they
 //! were configured; the first whose credential is present wins.
 
+#[cfg(feature = "api-keys")]
+pub mod api_key;
 pub mod bearer;
 pub mod session;
 
@@ -28,6 +31,7 @@ pub(crate) async fn authenticate<U: UserRecord>(
     core: &Core<U>,
     parts: &Parts,
     only: Option<Transport>,
+    #[cfg(feature = "api-keys")] api_keys: Option<&crate::api_key::ApiKeys<U>>,
 ) -> Result<Option<Principal<U>>, AuthError> {
     for transport in &core.transports {
         if only.is_some_and(|o| o != *transport) {
@@ -35,7 +39,18 @@ pub(crate) async fn authenticate<U: UserRecord>(
         }
         let found = match transport {
             Transport::Session => session::authenticate(core, parts).await?,
+            #[cfg(feature = "api-keys")]
+            Transport::Bearer if api_keys.is_some_and(|k| api_key::in_authorization(k, parts)) => {
+                None // an API key in `Authorization: Bearer`: the API key transport's
+            }
             Transport::Bearer => bearer::authenticate(core, parts).await?,
+            #[cfg(feature = "api-keys")]
+            Transport::ApiKey => match api_keys {
+                Some(keys) => api_key::authenticate(core, keys, parts).await?,
+                None => None,
+            },
+            #[cfg(not(feature = "api-keys"))]
+            Transport::ApiKey => None,
         };
         if found.is_some() {
             return Ok(found);
@@ -44,7 +59,8 @@ pub(crate) async fn authenticate<U: UserRecord>(
     Ok(None)
 }
 
-/// The user of a credential: `None` when gone, disabled or the epoch moved on.
+/// The user of a credential: `None` when gone, disabled or the epoch moved on (`epoch`
+/// `None`: a credential that does not end with the epoch, a service account's API key).
 ///
 /// `generation` is the user's generation as the credential's path learned it (the session
 /// record carries it; the bearer path reads it from the store). A
@@ -55,7 +71,7 @@ pub(crate) async fn authenticate<U: UserRecord>(
 pub(crate) async fn load_current<U: UserRecord>(
     core: &Core<U>,
     id: UserId,
-    epoch: i64,
+    epoch: Option<i64>,
     generation: i64,
 ) -> Result<Option<Arc<U>>, AuthError> {
     let revocation = &core.revocation;
@@ -73,7 +89,7 @@ pub(crate) async fn load_current<U: UserRecord>(
             (user, current)
         }
     };
-    if !user.is_active() || current != epoch {
+    if !user.is_active() || epoch.is_some_and(|epoch| current != epoch) {
         return Ok(None);
     }
     Ok(Some(user))
@@ -90,7 +106,10 @@ pub(crate) fn principal<U: UserRecord>(
         Some(s) => (Some(s.handle), Some(s.record.created), s.record.sudo_until),
         None => (None, None, None),
     };
+    let impersonated_by = None;
     Principal {
+        impersonated_by,
+        api_key_id: None,
         user_id: user.user_id(),
         is_superuser: user.is_superuser(),
         email_verified: user.email_verified(),

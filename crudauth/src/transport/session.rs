@@ -71,7 +71,7 @@ pub(crate) async fn authenticate<U: UserRecord>(
     let record = &live.record;
     let id = core.repo.schema().id_kind.parse(&record.user_id);
     let found = match id {
-        Some(id) => super::load_current(core, id, record.epoch, record.generation).await?,
+        Some(id) => super::load_current(core, id, Some(record.epoch), record.generation).await?,
         None => None,
     };
     let Some(user) = found else {
