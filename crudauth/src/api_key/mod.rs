@@ -171,8 +171,7 @@ impl ApiKeyConfig {
         let ok = (2..=16).contains(&p.len())
             && p.ends_with('_')
             && p.starts_with(|c: char| c.is_ascii_lowercase())
-            && p
-                .chars()
+            && p.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !ok {
             return Err(ConfigError::Invalid(

@@ -62,7 +62,9 @@ impl<U: UserRecord> ApiKeys<U> {
         let Some(stored) = stored.filter(|k| {
             let current = matches(&k.secret_hash, &presented);
             let previous = k.previous_until.is_some_and(|until| until > now)
-                && k.previous_hash.as_deref().is_some_and(|h| matches(h, &presented));
+                && k.previous_hash
+                    .as_deref()
+                    .is_some_and(|h| matches(h, &presented));
             // Both compared, whichever matched: no early exit on the first.
             current | previous
         }) else {
@@ -73,7 +75,9 @@ impl<U: UserRecord> ApiKeys<U> {
         }
         if !allowed_from(&stored, ip) {
             tracing::warn!(event = "api_key_refused", key_id = %stored.id, reason = "address", "API key used from outside its networks");
-            return Err(AuthError::Forbidden("API key not allowed from this address"));
+            return Err(AuthError::Forbidden(
+                "API key not allowed from this address",
+            ));
         }
         // Counted only once the secret checked out: someone who knows an id (it is in the
         // key's visible prefix) cannot spend its owner's budget with wrong secrets.
@@ -128,7 +132,10 @@ mod tests {
         assert!(allowed_from(&k, Some("203.0.113.9".parse().unwrap())));
         assert!(allowed_from(&k, Some("2001:db8::1".parse().unwrap())));
         // An IPv4 client seen through an IPv6 socket is the same client.
-        assert!(allowed_from(&k, Some("::ffff:203.0.113.9".parse().unwrap())));
+        assert!(allowed_from(
+            &k,
+            Some("::ffff:203.0.113.9".parse().unwrap())
+        ));
         assert!(!allowed_from(&k, Some("198.51.100.1".parse().unwrap())));
         assert!(!allowed_from(&k, None), "an unknown address is outside");
         assert!(allowed_from(&key(&[]), None), "no networks: anywhere");

@@ -272,7 +272,9 @@ pub async fn elevated_principal(auth: &CrudAuth<User>) -> Result<Principal<User>
             .await?
             .ok_or(AuthError::NotAuthenticated)
     };
-    auth.sudo().elevate(&resolve().await?, PASSWORD, &client()).await?;
+    auth.sudo()
+        .elevate(&resolve().await?, PASSWORD, &client())
+        .await?;
     resolve().await
 }
 

@@ -224,6 +224,7 @@ pub(crate) async fn change_password<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    principal.refuse_delegated()?;
     // Per user, counted before the body is checked (as the original).
     let allowed = auth
         .rate_limiter()

@@ -47,9 +47,11 @@ fn service<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&ApiKeys<U>, AuthError> 
 
 /// A JSON body as `T` (an empty body is `{}`), unknown fields refused: one 422 entry.
 fn body<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AuthError> {
-    let bytes: &[u8] = if body.is_empty() { b"{}" } else { body };
-    let fields = Fields::json(headers, bytes)?;
-    let map = serde_json::Value::Object(fields.all().clone());
+    let map = if body.is_empty() {
+        serde_json::Value::Object(serde_json::Map::new())
+    } else {
+        serde_json::Value::Object(Fields::json(headers, body)?.all().clone())
+    };
     serde_json::from_value(map).map_err(|e| {
         AuthError::Validation(vec![ValidationIssue {
             kind: "value_error",

@@ -171,6 +171,7 @@ async fn limited<U: UserRecord>(
     auth: &CrudAuth<U>,
     principal: &Principal<U>,
 ) -> Result<Option<crate::ratelimit::Allowed>, AuthError> {
+    principal.refuse_delegated()?;
     let key = format!("user:{}", principal.user_id);
     auth.rate_limiter().enforce("mfa_manage", &key).await
 }

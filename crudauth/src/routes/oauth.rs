@@ -222,6 +222,7 @@ async fn link<U: UserRecord>(
         return Ok(unknown_provider(&provider));
     }
     let Query(q) = query.map_err(|_| bad_query())?;
+    principal.refuse_delegated()?;
     auth.login().require_recent_sign_in(&principal)?;
     // A provider linked to an account whose address is unproven would survive that
     // address's rightful owner claiming it.
@@ -488,6 +489,7 @@ async fn unlink<U: UserRecord>(
     Path(provider): Path<String>,
 ) -> Result<Response, AuthError> {
     let oauth = service(&auth)?;
+    principal.refuse_delegated()?;
     auth.login().require_recent_sign_in(&principal)?;
     oauth.unlink(&principal.user, &provider).await?;
     Ok(Json(json!({ "detail": "Unlinked." })).into_response())

@@ -73,11 +73,13 @@ fn service<U: UserRecord>(auth: &CrudAuth<U>) -> Result<&Passkeys<U>, AuthError>
     auth.passkeys().ok_or(AuthError::NotFound("Not Found"))
 }
 
-/// Counts a management call against `passkey_manage` (per user).
+/// Counts a management call against `passkey_manage` (per user), for the person only (no
+/// impersonation, no API key).
 async fn manage_limit<U: UserRecord>(
     auth: &CrudAuth<U>,
     principal: &Principal<U>,
 ) -> Result<Option<Allowed>, AuthError> {
+    principal.refuse_delegated()?;
     let key = format!("user:{}", principal.user_id);
     auth.rate_limiter().enforce("passkey_manage", &key).await
 }
@@ -145,6 +147,7 @@ async fn register_finish<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    principal.refuse_delegated()?;
     let passkeys = service(&auth)?;
     let mut fields = fields(&headers, &body)?;
     let answer = answer::<RegisterPublicKeyCredential>(&mut fields);
@@ -211,6 +214,7 @@ async fn sudo_finish<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    principal.refuse_delegated()?;
     let passkeys = service(&auth)?;
     let mut fields = fields(&headers, &body)?;
     let answer = answer::<PublicKeyCredential>(&mut fields);

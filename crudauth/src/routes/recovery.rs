@@ -163,6 +163,7 @@ pub(crate) async fn change_request<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
+    principal.refuse_delegated()?;
     let allowed = auth
         .rate_limiter()
         .enforce("email_change_request", &format!("ip:{}", ip_key(client.ip)))
@@ -226,6 +227,7 @@ pub(crate) async fn set_password<U: UserRecord>(
     client: ClientMeta,
     Body(NewPasswordBody { new_password }): Body<NewPasswordBody>,
 ) -> Result<Response, AuthError> {
+    principal.refuse_delegated()?;
     let login = auth.login();
     let moved = login
         .set_password(&principal, &new_password, &client)
@@ -246,6 +248,7 @@ pub(crate) async fn sudo<U: UserRecord>(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, AuthError> {
+    principal.refuse_delegated()?;
     // `{code}` (a TOTP or recovery code) instead of the password, with a second factor on.
     #[cfg(feature = "mfa")]
     if let Some(mfa) = auth.mfa()
