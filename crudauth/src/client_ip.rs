@@ -64,6 +64,7 @@ impl ClientMeta {
             user_agent: Some(self.user_agent.clone()).filter(|u| !u.is_empty()),
             transport,
             session_handle: None,
+            impersonated_by: None,
         }
     }
 }

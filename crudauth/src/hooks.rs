@@ -38,6 +38,8 @@ pub struct HookContext {
     pub transport: Option<&'static str>,
     /// The session's public handle, for session events.
     pub session_handle: Option<String>,
+    /// The superuser acting, for `on_impersonation` (feature `admin`).
+    pub impersonated_by: Option<String>,
 }
 
 /// Why a password login was refused (for `on_login_failed`).
@@ -103,6 +105,8 @@ pub enum Event {
     AfterMfaEnabled,
     /// A second factor was disabled (`on_after_mfa_disabled`).
     AfterMfaDisabled,
+    /// A superuser began acting as the user (`on_impersonation`; the context names them).
+    Impersonation,
 }
 
 impl Event {
@@ -126,6 +130,7 @@ impl Event {
             Event::OAuthLogin => "on_oauth_login",
             Event::AfterMfaEnabled => "on_after_mfa_enabled",
             Event::AfterMfaDisabled => "on_after_mfa_disabled",
+            Event::Impersonation => "on_impersonation",
         }
     }
 }

@@ -60,6 +60,8 @@
 //! `mfa` (two-factor sign-in, feature `mfa`); passkeys, passwordless codes, API keys and
 //! device login follow.
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod announce;
 #[cfg(feature = "api-keys")]
 pub mod api_key;

@@ -13,5 +13,7 @@ pub(crate) struct Methods<U> {
     pub passwordless: Option<crate::passwordless::Passwordless<U>>,
     #[cfg(feature = "api-keys")]
     pub api_keys: Option<crate::api_key::ApiKeys<U>>,
+    #[cfg(feature = "admin")]
+    pub impersonation: Option<crate::admin::Impersonation<U>>,
     pub(crate) _user: std::marker::PhantomData<fn() -> U>,
 }

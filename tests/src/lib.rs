@@ -229,3 +229,24 @@ impl LogCapture {
         String::from_utf8_lossy(&self.buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
     }
 }
+
+/// Everything logged at INFO and above in this test process, through one global subscriber
+/// installed on the first call. A scoped subscriber ([`LogCapture`]) can miss an event whose
+/// call site a test on another thread reached first; tests that must see an INFO line use
+/// this and look for their own ids in it.
+pub fn global_log() -> String {
+    static LOG: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    let buffer = LOG.get_or_init(|| {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = SharedBuffer(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+        buffer
+    });
+    String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}

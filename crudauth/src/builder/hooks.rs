@@ -133,6 +133,22 @@ user_hooks! {
     /// ```
     #[cfg(feature = "mfa")]
     on_after_mfa_disabled => AfterMfaDisabled;
+    /// Called when a superuser mints an impersonation token or starts an impersonation
+    /// session (the user is the one impersonated; `ctx.impersonated_by` names the
+    /// superuser). Feature `admin`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.on_impersonation(|user, ctx| async move {
+    ///     println!("{:?} acts as {}", ctx.impersonated_by, user.user_id());
+    ///     Ok(())
+    /// });
+    /// # b.build()?;
+    /// # Ok(()) });
+    /// ```
+    #[cfg(feature = "admin")]
+    on_impersonation => Impersonation;
 }
 
 impl<U: UserRecord> CrudAuthBuilder<U> {

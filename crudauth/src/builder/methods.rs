@@ -22,6 +22,8 @@ pub(super) struct Settings<U> {
     pub passwordless: Option<crate::passwordless::PasswordlessConfig>,
     #[cfg(feature = "api-keys")]
     pub api_keys: Option<crate::api_key::ApiKeyConfig>,
+    #[cfg(feature = "admin")]
+    pub impersonation: Option<crate::admin::ImpersonationConfig>,
     _user: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -38,6 +40,8 @@ impl<U> Default for Settings<U> {
             passwordless: None,
             #[cfg(feature = "api-keys")]
             api_keys: None,
+            #[cfg(feature = "admin")]
+            impersonation: None,
             _user: std::marker::PhantomData,
         }
     }
@@ -106,6 +110,11 @@ impl<U: UserRecord> Settings<U> {
         #[cfg(feature = "api-keys")]
         let api_keys = match self.api_keys {
             Some(config) => Some(crate::api_key::ApiKeys::new(core.clone(), config)?),
+            None => None,
+        };
+        #[cfg(feature = "admin")]
+        let impersonation = match self.impersonation {
+            Some(config) => Some(crate::admin::Impersonation::new(core.clone(), config)?),
             None => None,
         };
         #[cfg(any(feature = "oauth", feature = "passwordless"))]
@@ -183,6 +192,8 @@ impl<U: UserRecord> Settings<U> {
             passwordless,
             #[cfg(feature = "api-keys")]
             api_keys,
+            #[cfg(feature = "admin")]
+            impersonation,
             _user: std::marker::PhantomData,
         })
     }

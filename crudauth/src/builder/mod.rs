@@ -1,6 +1,8 @@
 //! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
+#[cfg(feature = "admin")]
+mod admin;
 #[cfg(feature = "api-keys")]
 mod api_key;
 mod hooks;

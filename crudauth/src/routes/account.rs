@@ -205,14 +205,19 @@ pub(crate) async fn register<U: UserRecord>(
 /// `GET /me`: answered `Cache-Control: no-store` (it shows the account's address).
 pub(crate) async fn me<U: UserRecord>(principal: Principal<U>) -> Response {
     let user = &principal.user;
-    super::private_json(json!({
+    let mut body = json!({
         "user_id": principal.user_id,
         "username": user.username(),
         "email": user.email(),
         "is_superuser": principal.is_superuser,
         "scopes": principal.scopes,
         "via": principal.via.as_str(),
-    }))
+    });
+    // Only present for an impersonation (the 0.8 shape is unchanged otherwise).
+    if let Some(admin) = &principal.impersonated_by {
+        body["impersonated_by"] = json!(admin);
+    }
+    super::private_json(body)
 }
 
 /// `POST /change-password`: every earlier token and every other session ends; the current

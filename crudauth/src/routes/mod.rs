@@ -4,6 +4,8 @@ mod account;
 #[cfg(feature = "api-keys")]
 mod api_key;
 mod bearer;
+#[cfg(feature = "admin")]
+mod impersonation;
 #[cfg(feature = "mfa")]
 mod mfa;
 #[cfg(feature = "oauth")]
@@ -70,6 +72,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "api-keys")]
         {
             router = router.merge(self.api_key_routes());
+        }
+        #[cfg(feature = "admin")]
+        {
+            router = router.merge(self.impersonation_routes());
         }
         limited(router).with_state(self.clone())
     }

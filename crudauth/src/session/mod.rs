@@ -30,7 +30,7 @@ mod index;
 mod record;
 
 pub use config::{SameSite, SessionConfig};
-pub use record::{LiveSession, NewSession, RotatedSession, SessionRecord};
+pub use record::{Impersonator, LiveSession, NewSession, RotatedSession, SessionRecord};
 
 /// Creates, resolves and revokes sessions. Reached as `auth.sessions()`.
 #[derive(Clone)]
@@ -148,6 +148,33 @@ impl Sessions {
         user_agent: &str,
         method: Option<(&str, &str)>,
     ) -> Result<NewSession, AuthError> {
+        self.create_record(user_id, epoch, (ip, user_agent), method, None)
+            .await
+    }
+
+    /// An impersonation session (feature `admin`): the user's session, with the acting
+    /// superuser in its record. It does not count against the user's session cap (it never
+    /// ends one of the user's own sessions).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) async fn create_impersonation(
+        &self,
+        user_id: &str,
+        epoch: i64,
+        client: (&str, &str),
+        impersonator: record::Impersonator,
+    ) -> Result<NewSession, AuthError> {
+        self.create_record(user_id, epoch, client, None, Some(impersonator))
+            .await
+    }
+
+    async fn create_record(
+        &self,
+        user_id: &str,
+        epoch: i64,
+        (ip, user_agent): (&str, &str),
+        method: Option<(&str, &str)>,
+        impersonator: Option<record::Impersonator>,
+    ) -> Result<NewSession, AuthError> {
         let now = self.now_secs();
         let csrf_token = random_token();
         // The user's generation, read before the session exists and again once it is
@@ -166,14 +193,18 @@ impl Sessions {
             generation,
             login_type: method.map(|(t, _)| t.to_owned()),
             provider: method.map(|(_, p)| p.to_owned()),
+            impersonator,
         };
+        let record_is_own = record.impersonator.is_none();
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
         let (id, handle) = self.insert_fresh(&bytes).await?;
         self.store
             .index_add(&index_key(user_id), &handle, self.config.absolute_timeout)
             .await
             .map_err(store_fault)?;
-        self.evict_beyond_cap(user_id, &handle).await?;
+        if record_is_own {
+            self.evict_beyond_cap(user_id, &handle).await?;
+        }
         self.catch_up_generation(&handle, user_id, generation)
             .await?;
         Ok(NewSession {

@@ -45,6 +45,29 @@ pub struct SessionRecord {
     /// The provider of an OAuth sign-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// The superuser acting as the user, for an impersonation session (stored as `imp`;
+    /// feature `admin`).
+    #[serde(default, rename = "imp", skip_serializing_if = "Option::is_none")]
+    pub impersonator: Option<Impersonator>,
+}
+
+/// Who is acting in an impersonation session, and until when.
+///
+/// ```
+/// let who = crudauth::session::Impersonator { user_id: "1".into(), epoch: 0, until: 900 };
+/// assert_eq!(serde_json::to_value(&who).unwrap()["uid"], "1");
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Impersonator {
+    /// The superuser's id, textual.
+    #[serde(rename = "uid")]
+    pub user_id: String,
+    /// The superuser's revocation epoch when it began (their password reset or
+    /// deactivation ends it).
+    #[serde(rename = "ver")]
+    pub epoch: i64,
+    /// Unix seconds when the impersonation ends (short: 15 minutes by default).
+    pub until: i64,
 }
 
 /// A session resolved from its cookie.

@@ -81,6 +81,13 @@ pub struct Claims {
     /// Audience, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The superuser acting as `sub` (impersonation tokens only, feature `admin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonated_by: Option<String>,
+    /// The impersonator's revocation epoch at issue (`imp_ver`): their password reset or
+    /// deactivation ends the token too.
+    #[serde(default, rename = "imp_ver", skip_serializing_if = "Option::is_none")]
+    pub impersonator_epoch: Option<i64>,
 }
 
 /// An issued pair. Serialised, it is the body of `/token` in [`RefreshMode::Body`].
@@ -312,23 +319,59 @@ impl TokenService {
         fam: Option<String>,
         ttl: Duration,
     ) -> Result<(String, String), ConfigError> {
+        let claims = self.claims(sub, epoch, scopes, token_type, fam, ttl);
+        let jti = claims.jti.clone();
+        self.encode(&claims).map(|token| (token, jti))
+    }
+
+    /// The claims of a new token.
+    fn claims(
+        &self,
+        sub: &str,
+        epoch: i64,
+        scopes: Vec<String>,
+        token_type: &str,
+        fam: Option<String>,
+        ttl: Duration,
+    ) -> Claims {
         let now = now_secs().max(0) as u64;
-        let jti = random_token();
-        let claims = Claims {
+        Claims {
             sub: sub.to_owned(),
             epoch,
             exp: now + ttl.as_secs(),
             iat: now,
-            jti: jti.clone(),
+            jti: random_token(),
             token_type: token_type.to_owned(),
             scopes,
             fam,
             iss: self.inner.config.issuer.clone(),
             aud: self.inner.config.audience.clone(),
-        };
-        jsonwebtoken::encode(&self.inner.header, &claims, &self.inner.encoding)
-            .map(|token| (token, jti))
+            impersonated_by: None,
+            impersonator_epoch: None,
+        }
+    }
+
+    fn encode(&self, claims: &Claims) -> Result<String, ConfigError> {
+        jsonwebtoken::encode(&self.inner.header, claims, &self.inner.encoding)
             .map_err(|e| ConfigError::Invalid(format!("signing failed: {e}")))
+    }
+
+    /// An impersonation token (feature `admin`): an access token for `sub` that names the
+    /// acting superuser and their epoch, lives `ttl`, and has no refresh token.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) fn impersonation_token(
+        &self,
+        (sub, epoch, scopes): (&str, i64, Vec<String>),
+        (admin, admin_epoch): (&str, i64),
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        let mut claims = self.claims(sub, epoch, scopes, "access", None, ttl);
+        claims.impersonated_by = Some(admin.to_owned());
+        claims.impersonator_epoch = Some(admin_epoch);
+        self.encode(&claims).map_err(|e| {
+            tracing::error!(error = %e, "token signing failed");
+            AuthError::Internal
+        })
     }
 
     fn decode(&self, token: &str) -> Result<Claims, AuthError> {

@@ -52,7 +52,17 @@ pub(crate) async fn authenticate<U: UserRecord>(
     let Some(user) = found else {
         return Err(AuthError::NotAuthenticated);
     };
-    let principal = super::principal(user, Transport::Bearer, claims.scopes, None);
+    // An impersonation token lives only while its superuser may still act.
+    let impersonated_by = match (&claims.impersonated_by, claims.impersonator_epoch) {
+        (None, _) => None,
+        (Some(admin), Some(epoch)) => match super::impersonator(core, admin, epoch).await? {
+            Some(admin) => Some(admin),
+            None => return Err(AuthError::NotAuthenticated),
+        },
+        (Some(_), None) => return Err(AuthError::InvalidToken),
+    };
+    let mut principal = super::principal(user, Transport::Bearer, claims.scopes, None);
+    principal.impersonated_by = impersonated_by;
     Ok(Some(principal))
 }
 

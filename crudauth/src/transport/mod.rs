@@ -95,6 +95,22 @@ pub(crate) async fn load_current<U: UserRecord>(
     Ok(Some(user))
 }
 
+/// The acting superuser of an impersonation, while they still may act: active, still a
+/// superuser, at the epoch the impersonation began with (their password reset, demotion or
+/// deactivation ends every impersonation they started).
+pub(crate) async fn impersonator<U: UserRecord>(
+    core: &Core<U>,
+    user_id: &str,
+    epoch: i64,
+) -> Result<Option<UserId>, AuthError> {
+    let Some(id) = core.repo.schema().id_kind.parse(user_id) else {
+        return Ok(None);
+    };
+    let generation = core.revocation.generation(&id).await?;
+    let admin = load_current(core, id.clone(), Some(epoch), generation).await?;
+    Ok(admin.filter(|a| a.is_superuser()).map(|_| id))
+}
+
 /// The principal for a loaded user.
 pub(crate) fn principal<U: UserRecord>(
     user: Arc<U>,
@@ -106,9 +122,8 @@ pub(crate) fn principal<U: UserRecord>(
         Some(s) => (Some(s.handle), Some(s.record.created), s.record.sudo_until),
         None => (None, None, None),
     };
-    let impersonated_by = None;
     Principal {
-        impersonated_by,
+        impersonated_by: None,
         api_key_id: None,
         user_id: user.user_id(),
         is_superuser: user.is_superuser(),

@@ -78,10 +78,26 @@ pub(crate) async fn authenticate<U: UserRecord>(
         sessions.delete(&live.handle, &live.record.user_id).await?;
         return Ok(None);
     };
+    // An impersonation session ends at its deadline, or as soon as its superuser may no
+    // longer act (then it counts as absent, like any stale session).
+    let mut impersonated_by = None;
+    if let Some(imp) = &record.impersonator {
+        let acting = if imp.until > sessions.now_secs() {
+            super::impersonator(core, &imp.user_id, imp.epoch).await?
+        } else {
+            None
+        };
+        let Some(admin) = acting else {
+            sessions.delete(&live.handle, &live.record.user_id).await?;
+            return Ok(None);
+        };
+        impersonated_by = Some(admin);
+    }
     if is_unsafe(&parts.method) {
         sessions.check_request_csrf(&live, &parts.headers)?;
     }
-    let principal = super::principal(user, Transport::Session, Vec::new(), Some(live));
+    let mut principal = super::principal(user, Transport::Session, Vec::new(), Some(live));
+    principal.impersonated_by = impersonated_by;
     Ok(Some(principal))
 }
 
