@@ -28,11 +28,15 @@
 //! Passkeys are on (see `passkeys`; `crudauth-demo passkey-register` and `passkey-login` run
 //! the JSON ceremonies against a running demo with a software authenticator).
 //!
+//! API keys and impersonation are on (see `machines`): keys in the `crudauth_api_keys`
+//! table, made inside the sudo window; a superuser in sudo may act as a user for 15 minutes.
+//!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
 mod accounts;
+mod machines;
 mod mfa;
 mod oauth;
 mod pages;
@@ -417,12 +421,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     builder = builder.mfa(mfa::config(&db).await?);
     builder = builder.passkeys(passkeys::config(&format!("http://{}", args.addr), &db).await?);
+    let api_keys = machines::api_keys(&db).await?;
     let frontend =
         std::env::var("CRUDAUTH_FRONTEND_URL").unwrap_or_else(|_| format!("http://{}", args.addr));
     let auth: CrudAuth<User> = builder
         .secret_key(secret.into_bytes())
         .session(session)
         .bearer(bearer)
+        .api_keys(api_keys)
+        .impersonation(machines::impersonation())
         .register_extra_fields(["display_name"])
         .recovery(RecoveryConfig::new(frontend.clone()))
         .email_sender(email_sender()?)
