@@ -4,6 +4,7 @@
 //! key sent as a cookie, a key from outside its networks (with a spoofed
 //! `X-Forwarded-For`), a key that outlives a password change, a key that manages keys.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -259,7 +260,16 @@ async fn an_expired_key_is_refused() {
 
 #[tokio::test]
 async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
-    let app = setup("api_key_epoch").await;
+    // The service accounts: ids the app names (here, filled once the users exist).
+    let bots: Arc<Mutex<Vec<String>>> = Arc::default();
+    let named = bots.clone();
+    let app = app_with("api_key_epoch", move |b| {
+        b.api_keys(
+            ApiKeyConfig::default()
+                .service_accounts(move |id| named.lock().unwrap().iter().any(|b| b == id)),
+        )
+    })
+    .await;
     let root = member(&app, "root").await;
     app.auth
         .repo()
@@ -281,7 +291,25 @@ async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
     let bob = member(&app, "bob").await;
     let (own, _) = make_key(&app, &bob, json!({ "name": "mine" })).await;
     let bob_id = user_id(&app, "bob").await;
-    let (service, _) = make_key(
+    let _ = member(&app, "carol").await;
+    let carol_id = user_id(&app, "carol").await;
+    // Nobody is a service account yet: no key for Bob, from anyone.
+    let r = make(
+        &app,
+        &root,
+        json!({ "name": "svc", "owner": bob_id, "service": true }),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    bots.lock()
+        .unwrap()
+        .extend([bob_id.clone(), user_id(&app, "root").await]);
+    // Carol is no service account, and a superuser is never one.
+    let r = make(&app, &root, json!({ "name": "x", "owner": carol_id })).await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    let r = make(&app, &root, json!({ "name": "x", "service": true })).await;
+    assert_eq!(r.status, 404, "{:?}", r.json);
+    let (service, service_id) = make_key(
         &app,
         &root,
         json!({ "name": "svc", "owner": bob_id, "service": true }),
@@ -299,6 +327,40 @@ async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
         2,
         "a superuser lists them"
     );
+    let made = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == service_id.as_str())
+        .unwrap();
+    assert_eq!(
+        made["created_by"],
+        user_id(&app, "root").await.as_str(),
+        "Bob sees who made it"
+    );
+    // Another superuser may revoke it but not take it over by a rotation.
+    let other = member(&app, "root2").await;
+    let root2 = app
+        .auth
+        .repo()
+        .find_by_login("root2")
+        .await
+        .unwrap()
+        .unwrap();
+    let promote = crudauth::user::UserUpdate {
+        is_superuser: Some(true),
+        ..Default::default()
+    };
+    app.auth
+        .repo()
+        .update(&crudauth::UserRecord::user_id(&root2), promote)
+        .await
+        .unwrap();
+    let r = app
+        .send(Req::post(&format!("/api-keys/{service_id}/rotate")).session(&other))
+        .await;
+    assert_eq!(r.status, 404, "{:?}", r.json);
 
     let r = app
         .send(
@@ -612,4 +674,49 @@ async fn a_bad_configuration_is_refused_at_build() {
             .build();
         assert!(built.is_err(), "{config:?}");
     }
+}
+
+#[tokio::test]
+async fn a_service_key_ends_when_its_maker_is_no_longer_a_superuser() {
+    let bots: Arc<Mutex<Vec<String>>> = Arc::default();
+    let named = bots.clone();
+    let app = app_with("api_key_maker", move |b| {
+        b.api_keys(
+            ApiKeyConfig::default()
+                .service_accounts(move |id| named.lock().unwrap().iter().any(|b| b == id)),
+        )
+    })
+    .await;
+    let root = member(&app, "root").await;
+    let root_user = app
+        .auth
+        .repo()
+        .find_by_login("root")
+        .await
+        .unwrap()
+        .unwrap();
+    let root_id = crudauth::UserRecord::user_id(&root_user);
+    let set = |su: bool| crudauth::user::UserUpdate {
+        is_superuser: Some(su),
+        ..Default::default()
+    };
+    app.auth.repo().update(&root_id, set(true)).await.unwrap();
+    let _ = member(&app, "bot").await;
+    let bot = user_id(&app, "bot").await;
+    bots.lock().unwrap().push(bot.clone());
+    let (key, _) = make_key(
+        &app,
+        &root,
+        json!({ "name": "svc", "owner": bot, "service": true }),
+    )
+    .await;
+    assert_eq!(whoami(&app, &key).await.status, 200);
+    app.auth.repo().update(&root_id, set(false)).await.unwrap();
+    assert_eq!(
+        whoami(&app, &key).await.status,
+        401,
+        "its maker was demoted"
+    );
+    app.auth.repo().update(&root_id, set(true)).await.unwrap();
+    assert_eq!(whoami(&app, &key).await.status, 200);
 }

@@ -361,17 +361,17 @@ async fn an_impersonation_session_parks_the_superusers_session_and_gives_it_back
     let r = app.send(stop(&imp)).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(r.json["detail"], "Impersonation stopped.");
-    assert_eq!(
-        cookie_of(&r, "session_id").as_deref(),
-        Some(root_sid.as_str())
-    );
+    // The superuser's session comes back under a new id, out of its sudo window.
+    let back_id = cookie_of(&r, "session_id").unwrap();
+    assert_ne!(back_id, root_sid);
     let csrf = cookie_of(&r, "csrf_token").unwrap();
-    let back = Session {
-        id: root_sid.clone(),
-        csrf,
-    };
+    let back = Session { id: back_id, csrf };
     let me = app.send(Req::get("/me").session(&back)).await;
     assert_eq!(me.json["username"], "root");
+    let old = Req::get("/me").header("cookie", format!("session_id={root_sid}"));
+    assert_eq!(app.send(old).await.status, 401, "the parked id is spent");
+    let danger = app.send(Req::post("/danger").session(&back)).await;
+    assert_eq!(danger.status, 403, "no longer in sudo");
     // The old CSRF token of the superuser's session was replaced; the impersonation is over.
     let old = Req::get("/me").header("cookie", format!("session_id={}", imp.id));
     assert_eq!(app.send(old).await.status, 401);
@@ -411,10 +411,10 @@ async fn an_expired_impersonation_session_ends_and_the_parked_session_still_come
     assert_eq!(r.status, 403);
     let r = app.send(stop).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
-    assert_eq!(
-        cookie_of(&r, "session_id").as_deref(),
-        Some(parked.as_str())
-    );
+    assert_eq!(r.json["detail"], "Impersonation stopped.");
+    let back = cookie_of(&r, "session_id").unwrap();
+    let me = Req::get("/me").header("cookie", format!("session_id={back}"));
+    assert_eq!(app.send(me).await.json["username"], "root");
     // A parked cookie that is not a superuser's live session gives nothing back.
     let bob_s = app.login("bob", PW).await;
     let r = app
@@ -425,4 +425,54 @@ async fn an_expired_impersonation_session_ends_and_the_parked_session_still_come
         .await;
     assert_eq!(r.json["detail"], "Impersonation stopped; signed out.");
     assert_eq!(cookie_of(&r, "session_id").as_deref(), Some(""));
+}
+
+#[tokio::test]
+async fn signing_out_of_an_impersonation_ends_the_parked_session_too() {
+    let app = setup("imp_logout").await;
+    let s = cast(&app).await;
+    let bob = id_of(&app, "bob").await;
+    let r = app
+        .send(Req::post(&format!("/admin/users/{bob}/impersonate")).session(&s))
+        .await;
+    let imp = Session {
+        id: cookie_of(&r, "session_id").unwrap(),
+        csrf: cookie_of(&r, "csrf_token").unwrap(),
+    };
+    let parked = cookie_of(&r, "session_id_admin").unwrap();
+    let set = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("session_id_admin="))
+        .unwrap();
+    assert!(
+        set.contains("Max-Age=1200"),
+        "the lifetime and 5 minutes: {set}"
+    );
+    let r = app
+        .send(
+            Req::post("/logout")
+                .header(
+                    "cookie",
+                    format!("session_id={}; session_id_admin={parked}", imp.id),
+                )
+                .header("x-csrf-token", &imp.csrf),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(cookie_of(&r, "session_id_admin").as_deref(), Some(""));
+    // Whoever comes to the browser next finds nothing to go back to.
+    let r = app
+        .send(
+            Req::post("/admin/impersonation/stop")
+                .header("cookie", format!("session_id_admin={parked}")),
+        )
+        .await;
+    assert_eq!(r.json["detail"], "Impersonation stopped; signed out.");
+    let r = app
+        .send(Req::get("/me").header("cookie", format!("session_id={parked}")))
+        .await;
+    assert_eq!(r.status, 401);
 }

@@ -261,13 +261,14 @@ impl<U: UserRecord> Impersonation<U> {
 
     /// Ends an impersonation session (the principal's, when it is one) and gives back the
     /// superuser's own session, parked in its cookie while the impersonation ran: it must
-    /// be live, a superuser's, and no impersonation itself. Answers the restored session
-    /// with a fresh CSRF token, or `None` (nothing to go back to: signed out).
+    /// be live, a superuser's, and no impersonation itself. It comes back under a new id,
+    /// with a new CSRF token and out of its sudo window. Answers the new id and CSRF token,
+    /// or `None` (nothing to go back to: signed out).
     pub(crate) async fn stop(
         &self,
         principal: Option<&Principal<U>>,
         parked: Option<&str>,
-    ) -> Result<Option<(LiveSession, String)>, AuthError> {
+    ) -> Result<Option<(String, String)>, AuthError> {
         let Some(sessions) = &self.core.sessions else {
             return Err(AuthError::NotFound("Not Found"));
         };
@@ -296,7 +297,17 @@ impl<U: UserRecord> Impersonation<U> {
         if !own || !admin.is_active() || !admin.is_superuser() || epoch != live.record.epoch {
             return Ok(None);
         }
-        let csrf = sessions.rotate_csrf(&live).await?;
-        Ok(Some((live, csrf)))
+        let Some(moved) = sessions
+            .rotate_with(&live.handle, |r| r.sudo_until = None)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let moved_live = LiveSession {
+            handle: moved.handle,
+            record: moved.record,
+        };
+        let csrf = sessions.rotate_csrf(&moved_live).await?;
+        Ok(Some((moved.id, csrf)))
     }
 }

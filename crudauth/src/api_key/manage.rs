@@ -35,10 +35,11 @@ pub struct NewApiKeyRequest {
     /// address); none: anywhere. At most 32.
     #[serde(default)]
     pub allowed_ips: Vec<String>,
-    /// A superuser only: the id of the user the key is for (a service account).
+    /// A superuser only: the id of the service account the key is for (see
+    /// `ApiKeyConfig::service_accounts`).
     #[serde(default)]
     pub owner: Option<String>,
-    /// A superuser only: a service account's key, which does not end with its owner's
+    /// A superuser only, for a service account: a key that does not end with the account's
     /// revocation epoch (a password reset or "sign out everywhere").
     #[serde(default)]
     pub service: bool,
@@ -48,7 +49,7 @@ pub struct NewApiKeyRequest {
 ///
 /// ```
 /// let info = crudauth::api_key::ApiKeyInfo { id: "0123456789abcdef".into(),
-///     prefix: "ca_live_0123456789abcdef".into(), owner: "7".into(), name: "CI".into(),
+///     prefix: "ca_live_0123456789abcdef".into(), owner: "7".into(), created_by: "7".into(), name: "CI".into(),
 ///     scopes: vec![], allowed_ips: vec![], service: false, created_at: 1, expires_at: None,
 ///     last_used_at: None };
 /// assert_eq!(serde_json::to_value(&info).unwrap()["name"], "CI");
@@ -61,6 +62,8 @@ pub struct ApiKeyInfo {
     pub prefix: String,
     /// The owner's id.
     pub owner: String,
+    /// Who made it: the owner, or the superuser who made it for a service account.
+    pub created_by: String,
     /// Its name.
     pub name: String,
     /// Its scopes.
@@ -81,7 +84,7 @@ pub struct ApiKeyInfo {
 ///
 /// ```
 /// # let info = crudauth::api_key::ApiKeyInfo { id: "0123456789abcdef".into(),
-/// #     prefix: "ca_live_0123456789abcdef".into(), owner: "7".into(), name: "CI".into(),
+/// #     prefix: "ca_live_0123456789abcdef".into(), owner: "7".into(), created_by: "7".into(), name: "CI".into(),
 /// #     scopes: vec![], allowed_ips: vec![], service: false, created_at: 1, expires_at: None,
 /// #     last_used_at: None };
 /// let made = crudauth::api_key::NewApiKey { key: "ca_live_...".into(), info };
@@ -106,6 +109,8 @@ impl std::fmt::Debug for NewApiKey {
 }
 
 const NOT_FOUND: AuthError = AuthError::NotFound("API key not found.");
+const TOO_MANY: AuthError =
+    AuthError::BadRequest("This account holds as many API keys as it may: delete one first.");
 const MAX_NETWORKS: usize = 32;
 const MAX_SCOPES: usize = 64;
 /// Ten years: the longest expiry a key may be given.
@@ -174,6 +179,7 @@ impl<U: UserRecord> ApiKeys<U> {
             id: key.id.clone(),
             prefix: format!("{}{}", self.config.prefix, key.id),
             owner: key.user_id.clone(),
+            created_by: key.created_by.clone(),
             name: key.name.clone(),
             scopes: key.scopes.clone(),
             allowed_ips: key.allowed_ips.clone(),
@@ -218,24 +224,31 @@ impl<U: UserRecord> ApiKeys<U> {
         )))
     }
 
-    /// The owner of a new key: the principal, or (a superuser only) the named user.
+    /// The owner of a new key: the principal, or (a superuser only) a service account.
     async fn owner_of(
         &self,
         principal: &Principal<U>,
         request: &NewApiKeyRequest,
     ) -> Result<std::sync::Arc<U>, AuthError> {
-        if (request.owner.is_some() || request.service) && !principal.is_superuser {
+        let me = principal.user_id.to_string();
+        let other = request.owner.as_deref().filter(|o| *o != me);
+        if other.is_none() && !request.service {
+            return Ok(principal.user.clone());
+        }
+        if !principal.is_superuser {
             return Err(AuthError::Forbidden("Insufficient privileges"));
         }
-        match &request.owner {
-            None => Ok(principal.user.clone()),
-            Some(raw) => {
-                let user = self.core.user_by_text_id(raw).await?;
-                match user.filter(UserRecord::is_active) {
-                    Some(user) => Ok(std::sync::Arc::new(user)),
-                    None => Err(AuthError::NotFound("User not found.")),
-                }
-            }
+        let Some(is_service) = &self.config.service_accounts else {
+            return Err(AuthError::Forbidden("No service accounts are configured."));
+        };
+        let owner = other.unwrap_or(&me);
+        if !is_service(owner) {
+            return Err(AuthError::Forbidden("Not a service account."));
+        }
+        let user = self.core.user_by_text_id(owner).await?;
+        match user.filter(|u| u.is_active() && !u.is_superuser()) {
+            Some(user) => Ok(std::sync::Arc::new(user)),
+            None => Err(AuthError::NotFound("User not found.")),
         }
     }
 
@@ -269,9 +282,7 @@ impl<U: UserRecord> ApiKeys<U> {
         let owner_id = owner.user_id().to_string();
         let held = (self.config.store.for_user(&owner_id).await).map_err(store_fault)?;
         if held.len() >= self.config.max_per_user {
-            return Err(AuthError::BadRequest(
-                "This account holds as many API keys as it may: delete one first.",
-            ));
+            return Err(TOO_MANY);
         }
         let epoch = self.core.revocation.epoch(&owner).await?;
         for _ in 0..3 {
@@ -303,6 +314,14 @@ impl<U: UserRecord> ApiKeys<U> {
                 .await
                 .map_err(store_fault)?
             {
+                // Two makes at once may both have passed the count: the one that finds
+                // the account over its limit after writing takes its key back.
+                let now_held =
+                    (self.config.store.for_user(&owner_id).await).map_err(store_fault)?;
+                if now_held.len() > self.config.max_per_user {
+                    (self.config.store.delete(&owner_id, &stored.id).await).map_err(store_fault)?;
+                    return Err(TOO_MANY);
+                }
                 tracing::info!(event = "api_key_created", key_id = %stored.id, user_id = %owner_id,
                     by = %principal.user_id, service = stored.service, "API key created");
                 return Ok(NewApiKey {
@@ -338,21 +357,30 @@ impl<U: UserRecord> ApiKeys<U> {
         Ok(keys.iter().map(|k| self.info(k)).collect())
     }
 
-    /// A key the principal may act on: their own, or any key for a superuser.
-    async fn own_key(&self, principal: &Principal<U>, id: &str) -> Result<StoredApiKey, AuthError> {
+    /// A key the principal may act on: their own; for a revocation, any key for a
+    /// superuser; for a rotation, one a superuser made for a service account.
+    async fn own_key(
+        &self,
+        principal: &Principal<U>,
+        id: &str,
+        revoke: bool,
+    ) -> Result<StoredApiKey, AuthError> {
         if id.len() != ID_LEN {
             return Err(NOT_FOUND);
         }
+        let me = principal.user_id.to_string();
         let key = (self.config.store.find(id).await).map_err(store_fault)?;
-        key.filter(|k| principal.is_superuser || k.user_id == principal.user_id.to_string())
-            .ok_or(NOT_FOUND)
+        key.filter(|k| {
+            k.user_id == me || (principal.is_superuser && (revoke || k.created_by == me))
+        })
+        .ok_or(NOT_FOUND)
     }
 
     /// Deletes a key: refused from then on, on every process (404 for a key the principal
     /// may not touch).
     pub async fn revoke(&self, principal: &Principal<U>, id: &str) -> Result<(), AuthError> {
         own_authority(principal)?;
-        let key = self.own_key(principal, id).await?;
+        let key = self.own_key(principal, id, true).await?;
         if !(self.config.store.delete(&key.user_id, &key.id).await).map_err(store_fault)? {
             return Err(NOT_FOUND);
         }
@@ -377,7 +405,7 @@ impl<U: UserRecord> ApiKeys<U> {
                 "The overlap is longer than this server allows.",
             ));
         }
-        let mut key = self.own_key(principal, id).await?;
+        let mut key = self.own_key(principal, id, false).await?;
         let now = crate::clock::system_secs();
         let fresh = format!("{}{}_{}", self.config.prefix, key.id, random_token());
         let new_hash = self.hash(&fresh);

@@ -59,7 +59,11 @@ pub struct ApiKeyConfig {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) max_overlap: Duration,
     pub(crate) store: Arc<dyn ApiKeyStore>,
+    pub(crate) service_accounts: Option<ServiceAccounts>,
 }
+
+/// Which users are service accounts (by their id in text form).
+pub(crate) type ServiceAccounts = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for ApiKeyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,6 +86,7 @@ impl Default for ApiKeyConfig {
             max_lifetime: None,
             max_overlap: Duration::from_secs(7 * 86_400),
             store: Arc::new(MemoryApiKeyStore::default()),
+            service_accounts: None,
         }
     }
 }
@@ -166,6 +171,25 @@ impl ApiKeyConfig {
         self
     }
 
+    /// Which users are service accounts (by id, in text form): a superuser, inside their
+    /// sudo window, may make keys for them (`"owner"`), and mark such a key `"service"` so
+    /// that it does not end with the account's revocation epoch. Without this, nobody makes
+    /// a key for anyone else. A service account may not be a superuser, and a key made for
+    /// one works only while its maker is still an active superuser.
+    ///
+    /// ```
+    /// let bots = ["42".to_owned(), "43".to_owned()];
+    /// let config = crudauth::api_key::ApiKeyConfig::default()
+    ///     .service_accounts(move |id| bots.iter().any(|b| b == id));
+    /// ```
+    pub fn service_accounts(
+        mut self,
+        is_service: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.service_accounts = Some(Arc::new(is_service));
+        self
+    }
+
     fn validate(&self) -> Result<axum::http::HeaderName, ConfigError> {
         let p = &self.prefix;
         let ok = (2..=16).contains(&p.len())
@@ -209,6 +233,8 @@ pub struct ApiKeys<U> {
     core: Arc<Core<U>>,
     config: ApiKeyConfig,
     header: axum::http::HeaderName,
+    /// When this process last wrote each busy key's use (so a burst writes once).
+    touched: Arc<std::sync::Mutex<lru::LruCache<String, i64>>>,
 }
 
 impl<U> Clone for ApiKeys<U> {
@@ -217,6 +243,7 @@ impl<U> Clone for ApiKeys<U> {
             core: self.core.clone(),
             config: self.config.clone(),
             header: self.header.clone(),
+            touched: self.touched.clone(),
         }
     }
 }
@@ -238,10 +265,12 @@ impl<U: UserRecord> ApiKeys<U> {
         {
             config.scopes = tokens.config().grantable_scopes.clone();
         }
+        let capacity = std::num::NonZeroUsize::new(10_000).unwrap_or(std::num::NonZeroUsize::MIN);
         Ok(ApiKeys {
             core,
             config,
             header,
+            touched: Arc::new(std::sync::Mutex::new(lru::LruCache::new(capacity))),
         })
     }
 

@@ -22,6 +22,9 @@ pub(crate) struct KeyGrant {
     /// The owner's epoch the key was made at; `None` for a service key (which does not end
     /// with its owner's epoch).
     pub epoch: Option<i64>,
+    /// The superuser who made it for a service account (the key works only while they
+    /// are an active superuser); `None` for a user's own key.
+    pub made_by: Option<String>,
 }
 
 /// Every refusal of a key that is not valid looks the same (unknown id, wrong secret,
@@ -51,6 +54,17 @@ fn allowed_from(key: &StoredApiKey, ip: Option<IpAddr>) -> bool {
 }
 
 impl<U: UserRecord> ApiKeys<U> {
+    /// Whether this process should write a key's use now: not if it did within the last
+    /// minute (the stored time may lag behind its own write, in the background).
+    fn first_touch(&self, id: &str, now: i64) -> bool {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        if touched.get(id).is_some_and(|t| *t > now - TOUCH_INTERVAL) {
+            return false;
+        }
+        touched.put(id.to_owned(), now);
+        true
+    }
+
     /// Checks a presented key string from a client at `ip`.
     pub(crate) async fn check(&self, key: &str, ip: Option<IpAddr>) -> Result<KeyGrant, AuthError> {
         let Some(id) = self.parse(key) else {
@@ -85,6 +99,7 @@ impl<U: UserRecord> ApiKeys<U> {
         if stored
             .last_used_at
             .is_none_or(|t| t <= now - TOUCH_INTERVAL)
+            && self.first_touch(&stored.id, now)
         {
             let store = self.config.store.clone();
             let id = stored.id.clone();
@@ -96,6 +111,7 @@ impl<U: UserRecord> ApiKeys<U> {
         }
         Ok(KeyGrant {
             epoch: (!stored.service).then_some(stored.epoch),
+            made_by: (stored.created_by != stored.user_id).then_some(stored.created_by),
             id: stored.id,
             user_id: stored.user_id,
             scopes: stored.scopes,

@@ -180,6 +180,7 @@ impl<U: UserRecord> Login<U> {
         new: &str,
         client: &ClientMeta,
     ) -> Result<Option<RotatedSession>, AuthError> {
+        principal.refuse_delegated()?;
         let user = principal.user.as_ref();
         if is_unusable_password(user.password_hash().unwrap_or_default()) {
             return Err(AuthError::BadRequest(
@@ -209,6 +210,8 @@ impl<U: UserRecord> Login<U> {
     /// `403` unless the principal's session signed in within the fresh sign-in window or is
     /// elevated (sudo): for `/set-password` and linking or unlinking a provider.
     pub(crate) fn require_recent_sign_in(&self, principal: &Principal<U>) -> Result<(), AuthError> {
+        // An impersonation began recently, but it is no sign-in of the user's.
+        principal.refuse_delegated()?;
         let core = &self.core;
         let fresh: Duration = core.fresh_sign_in;
         // The session manager's clock: the one its sign-in times were written with.

@@ -127,6 +127,7 @@ impl<U: UserRecord> Mfa<U> {
         password: Option<&str>,
         client: &ClientMeta,
     ) -> Result<Setup, AuthError> {
+        principal.refuse_delegated()?;
         let user = principal.user.as_ref();
         let has_password = user
             .password_hash()

@@ -149,6 +149,7 @@ impl<U: UserRecord> Passkeys<U> {
         principal: &Principal<U>,
         existing: &[StoredPasskey],
     ) -> Result<(), AuthError> {
+        principal.refuse_delegated()?;
         let user = principal.user.as_ref();
         if self
             .core

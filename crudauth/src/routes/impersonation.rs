@@ -62,6 +62,34 @@ fn parked_name(sessions: &Sessions) -> String {
     format!("{}_admin", sessions.config().cookie_name)
 }
 
+/// Signing out of an impersonation session signs the superuser out too: their parked
+/// session ends (a support desk's browser left behind holds nothing). `true` when the
+/// request carried a parked cookie (to clear).
+pub(super) async fn end_parked(
+    sessions: &Sessions,
+    ended: &crate::session::LiveSession,
+    headers: &HeaderMap,
+) -> Result<bool, AuthError> {
+    let Some(imp) = &ended.record.impersonator else {
+        return Ok(false);
+    };
+    let Some(raw) = cookie(headers, &parked_name(sessions)) else {
+        return Ok(false);
+    };
+    if let Some(own) = sessions.resolve(raw).await?
+        && own.record.user_id == imp.user_id
+    {
+        sessions.delete(&own.handle, &own.record.user_id).await?;
+    }
+    Ok(true)
+}
+
+/// Clears the parked cookie on a response.
+pub(super) fn clear_parked(sessions: &Sessions, response: &mut Response) {
+    let clear = set_cookie(sessions.config(), &parked_name(sessions), "", true, Some(0));
+    response.headers_mut().append(header::SET_COOKIE, clear);
+}
+
 /// `POST /admin/users/{id}/token` `{scopes?}`: an impersonation access token.
 async fn token<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
@@ -112,7 +140,15 @@ async fn start<U: UserRecord>(
         "expires_at": started.until,
         "csrf_token": started.session.csrf_token,
     }));
-    let parked = set_cookie(sessions.config(), &parked_name(sessions), &own, true, None);
+    // It outlives the impersonation by a few minutes only: long enough to come back.
+    let keep = started.until - sessions.now_secs() + 300;
+    let parked = set_cookie(
+        sessions.config(),
+        &parked_name(sessions),
+        &own,
+        true,
+        Some(keep),
+    );
     response.headers_mut().append(header::SET_COOKIE, parked);
     set_session_cookie(sessions, &started.session.id, &mut response);
     set_csrf_cookie(sessions, &started.session.csrf_token, &mut response);
@@ -132,19 +168,16 @@ async fn stop<U: UserRecord>(
     if principal.is_none() && is_cross_site(&headers) {
         return Err(AuthError::Forbidden("Cross-site requests are not allowed."));
     }
-    let name = parked_name(sessions);
-    let parked = cookie(&headers, &name);
+    let parked = cookie(&headers, &parked_name(sessions));
     let restored = service(&auth)?.stop(principal.as_ref(), parked).await?;
     let mut response = match &restored {
         Some(_) => private_json(json!({ "detail": "Impersonation stopped." })),
         None => private_json(json!({ "detail": "Impersonation stopped; signed out." })),
     };
-    let clear = set_cookie(sessions.config(), &name, "", true, Some(0));
-    response.headers_mut().append(header::SET_COOKIE, clear);
+    clear_parked(sessions, &mut response);
     match restored {
-        Some((_, csrf)) => {
-            let raw = parked.unwrap_or_default();
-            set_session_cookie(sessions, raw, &mut response);
+        Some((id, csrf)) => {
+            set_session_cookie(sessions, &id, &mut response);
             set_csrf_cookie(sessions, &csrf, &mut response);
         }
         None => clear_cookies(sessions, &mut response),

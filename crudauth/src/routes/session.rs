@@ -119,11 +119,17 @@ pub(crate) async fn logout<U: UserRecord>(
     let sessions = manager(&auth)?;
     let config = sessions.config();
     let mut fired = false;
+    #[allow(unused_mut)] // only an impersonation session has more to end
+    let mut parked = false;
     if let Some(raw) = cookie(&headers, &config.cookie_name)
         && let Some(live) = sessions.resolve(raw).await?
     {
         sessions.check_request_csrf(&live, &headers)?;
         sessions.delete(&live.handle, &live.record.user_id).await?;
+        #[cfg(feature = "admin")]
+        {
+            parked = super::impersonation::end_parked(sessions, &live, &headers).await?;
+        }
         let mut ctx = client.hook_context(Some("session"));
         ctx.session_handle = Some(live.handle.clone());
         fired = fire_logout(&auth, &live.record.user_id, &ctx).await;
@@ -137,6 +143,11 @@ pub(crate) async fn logout<U: UserRecord>(
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_cookies(sessions, &mut response);
     clear_refresh_cookie(auth.tokens(), &mut response);
+    #[cfg(feature = "admin")]
+    if parked {
+        super::impersonation::clear_parked(sessions, &mut response);
+    }
+    let _ = parked;
     Ok(response)
 }
 

@@ -52,6 +52,18 @@ pub(crate) async fn authenticate<U: UserRecord>(
     let Some(id) = core.repo.schema().id_kind.parse(&grant.user_id) else {
         return Err(crate::api_key::INVALID);
     };
+    // A key a superuser made for a service account lives only while its maker may still
+    // make one: an active superuser.
+    if let Some(maker) = &grant.made_by {
+        let Some(maker) = core.repo.schema().id_kind.parse(maker) else {
+            return Err(crate::api_key::INVALID);
+        };
+        let generation = core.revocation.generation(&maker).await?;
+        let maker = super::load_current(core, maker, None, generation).await?;
+        if !maker.is_some_and(|m| m.is_superuser()) {
+            return Err(crate::api_key::INVALID);
+        }
+    }
     let generation = core.revocation.generation(&id).await?;
     let Some(user) = super::load_current(core, id, grant.epoch, generation).await? else {
         // The owner is gone or disabled, or the epoch moved on (a password reset, a
