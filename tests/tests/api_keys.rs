@@ -301,9 +301,8 @@ async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
     )
     .await;
     assert_eq!(r.status, 403, "{:?}", r.json);
-    bots.lock()
-        .unwrap()
-        .extend([bob_id.clone(), user_id(&app, "root").await]);
+    let root_id = user_id(&app, "root").await;
+    bots.lock().unwrap().extend([bob_id.clone(), root_id]);
     // Carol is no service account, and a superuser is never one.
     let r = make(&app, &root, json!({ "name": "x", "owner": carol_id })).await;
     assert_eq!(r.status, 403, "{:?}", r.json);

@@ -80,7 +80,8 @@ async fn mint(app: &TestApp, s: &Session, target: &str) -> Resp {
 
 #[tokio::test]
 async fn a_superuser_in_sudo_mints_a_short_token_that_names_them() {
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+    let seen: Seen = Arc::default();
     let hook = seen.clone();
     let app = app_with("imp_token", move |b| {
         everything(b, ImpersonationConfig::default()).on_impersonation(move |user, ctx| {
