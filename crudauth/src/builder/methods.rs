@@ -20,6 +20,8 @@ pub(super) struct Settings<U> {
     pub passkeys: Option<crate::passkey::PasskeyConfig>,
     #[cfg(feature = "passwordless")]
     pub passwordless: Option<crate::passwordless::PasswordlessConfig>,
+    #[cfg(feature = "device-login")]
+    pub device_login: Option<crate::device_login::DeviceLoginConfig>,
     _user: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -34,6 +36,8 @@ impl<U> Default for Settings<U> {
             passkeys: None,
             #[cfg(feature = "passwordless")]
             passwordless: None,
+            #[cfg(feature = "device-login")]
+            device_login: None,
             _user: std::marker::PhantomData,
         }
     }
@@ -152,6 +156,11 @@ impl<U: UserRecord> Settings<U> {
             }
             let _ = claim;
         }
+        #[cfg(feature = "device-login")]
+        let device_login = match self.device_login {
+            Some(config) => Some(crate::device_login::DeviceLogin::new(core.clone(), config)?),
+            None => None,
+        };
         Ok(Methods {
             #[cfg(feature = "oauth")]
             oauth,
@@ -161,6 +170,8 @@ impl<U: UserRecord> Settings<U> {
             passkeys,
             #[cfg(feature = "passwordless")]
             passwordless,
+            #[cfg(feature = "device-login")]
+            device_login,
             _user: std::marker::PhantomData,
         })
     }

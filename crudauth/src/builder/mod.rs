@@ -1,6 +1,8 @@
 //! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
+#[cfg(feature = "device-login")]
+mod device_login;
 mod hooks;
 mod methods;
 #[cfg(feature = "mfa")]

@@ -2,6 +2,8 @@
 
 mod account;
 mod bearer;
+#[cfg(feature = "device-login")]
+mod device_login;
 #[cfg(feature = "mfa")]
 mod mfa;
 #[cfg(feature = "oauth")]
@@ -64,6 +66,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "passwordless")]
         {
             router = router.merge(self.passwordless_routes());
+        }
+        #[cfg(feature = "device-login")]
+        {
+            router = router.merge(self.device_login_routes());
         }
         limited(router).with_state(self.clone())
     }
