@@ -1,0 +1,524 @@
+//! The CLI device login over the real router (`/auth/cli-login`), and its attacks: a
+//! guessed code, a wrong secret, a second poll, concurrent polls, two approvers at once, a
+//! phished approve link without the user code, wrong user codes, expiry, polling too fast,
+//! a rejected challenge, a disabled or changed approver, scopes beyond the approver's.
+
+use std::time::Duration;
+
+use crudauth::clock::Clock;
+use crudauth::device_login::DeviceLoginConfig;
+use crudauth::{RateLimit, UserRecord, UserUpdate};
+use crudauth_tests::http::{Req, Resp, Session, TestApp, app_with, send};
+use serde_json::{Value, json};
+
+const PW: &str = "a long password 1";
+
+async fn setup_with(test: &str, config: DeviceLoginConfig) -> TestApp {
+    let t = app_with(test, move |b| b.device_login(config)).await;
+    for name in ["ann", "bob"] {
+        t.register(&format!("{name}@example.com"), name, PW).await;
+    }
+    t
+}
+
+async fn setup(test: &str) -> TestApp {
+    setup_with(test, DeviceLoginConfig::default()).await
+}
+
+async fn start(t: &TestApp) -> Value {
+    let r = t
+        .send(Req::post("/auth/cli-login").header("user-agent", "crudauth-cli/1.0"))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    r.json
+}
+
+fn poll_req(c: &Value) -> Req {
+    Req::get(&format!(
+        "/auth/cli-login/{}?secret={}",
+        c["code"].as_str().unwrap(),
+        c["secret"].as_str().unwrap()
+    ))
+}
+
+async fn poll(t: &TestApp, c: &Value) -> Resp {
+    t.send(poll_req(c)).await
+}
+
+fn path(c: &Value) -> String {
+    format!("/auth/cli-login/{}", c["code"].as_str().unwrap())
+}
+
+fn approve_req(c: &Value, body: Value) -> Req {
+    Req::new(axum::http::Method::PATCH, &path(c)).json(body)
+}
+
+async fn approve(t: &TestApp, s: &Session, c: &Value) -> Resp {
+    let body = json!({ "user_code": c["user_code"] });
+    t.send(approve_req(c, body).session(s)).await
+}
+
+async fn user_id(t: &TestApp, name: &str) -> String {
+    let user = t.auth.repo().find_by_login(name).await.unwrap().unwrap();
+    user.user_id().to_string()
+}
+
+async fn families(t: &TestApp, name: &str) -> usize {
+    let uid = user_id(t, name).await;
+    t.auth.tokens().unwrap().families(&uid).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn the_whole_flow_hands_the_cli_a_working_pair_it_can_refresh() {
+    let t = setup("dl_flow").await;
+    let c = start(&t).await;
+    let code = c["code"].as_str().unwrap();
+    assert_eq!(code.len(), 22, "128 random bits");
+    assert_eq!(c["approve_url"], format!("/auth/cli-login/{code}"));
+    assert_eq!(
+        (c["expires_in"].as_u64(), c["interval"].as_u64()),
+        (Some(300), Some(5))
+    );
+    let shown = c["user_code"].as_str().unwrap();
+    assert_eq!(shown.len(), 9);
+    assert!(!shown.replace('-', "").contains(['0', 'O', '1', 'I', 'L']));
+
+    let r = poll(&t, &c).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.json),
+        (200, &json!({ "status": "pending" }))
+    );
+
+    let s = t.login("ann", PW).await;
+    let view = t.send(Req::get(&path(&c)).session(&s)).await;
+    assert_eq!(view.status, 200, "{:?}", view.json);
+    assert_eq!(view.json["status"], "pending");
+    assert_eq!(view.json["client_ip"], "127.0.0.1");
+    assert_eq!(view.json["user_agent"], "crudauth-cli/1.0");
+    let text = String::from_utf8(view.body.clone()).unwrap();
+    let secret = c["secret"].as_str().unwrap();
+    assert!(!text.contains(secret) && !text.contains("secret"), "{text}");
+    assert!(
+        !text.contains(shown) && !text.contains(&shown.replace('-', "")),
+        "{text}"
+    );
+
+    let r = approve(&t, &s, &c).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["scopes"], json!(["me:read"]));
+
+    let r = poll(&t, &c).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["status"], "approved");
+    assert_eq!(r.json["token"], r.json["access_token"]);
+    let access = r.json["access_token"].as_str().unwrap();
+    let me = t.send(Req::get("/me").bearer(access)).await;
+    assert_eq!(
+        (me.status.as_u16(), &me.json["username"]),
+        (200, &json!("ann"))
+    );
+    assert_eq!(me.json["via"], "bearer");
+    let refresh = r.json["refresh_token"].as_str().unwrap();
+    let r = t
+        .send(Req::post("/refresh").json(json!({ "refresh_token": refresh })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let again = t
+        .send(Req::get("/me").bearer(r.json["access_token"].as_str().unwrap()))
+        .await;
+    assert_eq!(again.status, 200);
+
+    // Kept for audit, without its secrets.
+    let history = t
+        .auth
+        .device_login()
+        .unwrap()
+        .history(&user_id(&t, "ann").await)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, "redeemed");
+    assert_eq!(history[0].client_ip.as_deref(), Some("127.0.0.1"));
+    assert!(history[0].redeemed.is_some() && history[0].decided.is_some());
+}
+
+#[tokio::test]
+async fn a_guessed_code_answers_as_an_unknown_one_and_a_wrong_secret_alike() {
+    let t = setup("dl_guess").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    let guessed = json!({ "code": "AAAAAAAAAAAAAAAAAAAAAA", "secret": c["secret"], "user_code": c["user_code"] });
+    let unknown = poll(&t, &guessed).await;
+    let wrong = poll(&t, &json!({ "code": c["code"], "secret": "x".repeat(43) })).await;
+    let hostile = t
+        .send(Req::get(&format!("{}?secret=%00%FF", path(&c))))
+        .await;
+    for r in [&unknown, &wrong, &hostile] {
+        assert_eq!(
+            (r.status.as_u16(), r.detail()),
+            (404, "Challenge not found")
+        );
+    }
+    assert_eq!(unknown.body, wrong.body, "no enumeration by answer");
+    assert_eq!(
+        t.send(Req::get(&path(&guessed)).session(&s)).await.status,
+        404
+    );
+    assert_eq!(approve(&t, &s, &guessed).await.status, 404);
+    let del = Req::new(axum::http::Method::DELETE, &path(&guessed)).session(&s);
+    assert_eq!(t.send(del).await.status, 404);
+    // The wrong secret spent nothing: the right one still polls.
+    assert_eq!(poll(&t, &c).await.json["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_redeemed_challenge_hands_out_no_second_pair() {
+    let t = setup("dl_replay").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    assert_eq!(poll(&t, &c).await.status, 200);
+    let again = poll(&t, &c).await;
+    assert_eq!(
+        (again.status.as_u16(), again.detail()),
+        (404, "Challenge not found")
+    );
+    assert_eq!(families(&t, "ann").await, 1, "one refresh family minted");
+    // Nor can it be approved again.
+    assert_eq!(approve(&t, &s, &c).await.status, 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_polls_of_an_approved_challenge_get_one_pair() {
+    let t = setup("dl_race_poll").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    let mut polls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (app, req) = (t.app.clone(), poll_req(&c));
+        polls.spawn(async move { send(&app, req).await });
+    }
+    let answers = polls.join_all().await;
+    let won = answers.iter().filter(|r| r.status == 200).count();
+    let lost = answers.iter().filter(|r| r.status == 404).count();
+    assert_eq!((won, lost), (1, 7), "{answers:?}");
+    assert_eq!(families(&t, "ann").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_approving_at_once_one_wins_and_the_pair_is_the_winners() {
+    let t = setup("dl_race_approve").await;
+    let c = start(&t).await;
+    let ann = t.login("ann", PW).await;
+    let bob = t.login("bob", PW).await;
+    let (a, b) = tokio::join!(approve(&t, &ann, &c), approve(&t, &bob, &c));
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{:?} {:?}", a.json, b.json);
+    let winner = if a.status == 200 { "ann" } else { "bob" };
+    let r = poll(&t, &c).await;
+    let me = t
+        .send(Req::get("/me").bearer(r.json["access_token"].as_str().unwrap()))
+        .await;
+    assert_eq!(me.json["username"], winner);
+}
+
+#[tokio::test]
+async fn the_approve_link_alone_approves_nothing_and_wrong_user_codes_kill_the_challenge() {
+    let t = setup("dl_user_code").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    // A phished link: the PATCH without the user code.
+    let r = t.send(approve_req(&c, json!({})).session(&s)).await;
+    assert_eq!(r.status, 422, "{:?}", r.json);
+    // A malformed code counts nothing; wrong ones count.
+    let r = t
+        .send(approve_req(&c, json!({ "user_code": "0000-0000" })).session(&s))
+        .await;
+    assert_eq!((r.status.as_u16(), r.detail()), (400, "Invalid user code"));
+    let right = c["user_code"].as_str().unwrap().replace('-', "");
+    let wrong = if right == "AAAAAAAA" {
+        "BBBBBBBB"
+    } else {
+        "AAAAAAAA"
+    };
+    for _ in 0..4 {
+        let r = t
+            .send(approve_req(&c, json!({ "user_code": wrong })).session(&s))
+            .await;
+        assert_eq!((r.status.as_u16(), r.detail()), (400, "Invalid user code"));
+    }
+    assert_eq!(
+        poll(&t, &c).await.json["status"],
+        "pending",
+        "still alive after 4"
+    );
+    let r = t
+        .send(approve_req(&c, json!({ "user_code": wrong })).session(&s))
+        .await;
+    assert_eq!(r.status, 400);
+    // The fifth wrong code killed it: the right one is too late now.
+    let r = t
+        .send(approve_req(&c, json!({ "user_code": right.to_lowercase() })).session(&s))
+        .await;
+    assert_eq!(r.status, 409, "{:?}", r.json);
+    let r = poll(&t, &c).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.json["status"]),
+        (403, &json!("rejected"))
+    );
+    assert_eq!(
+        poll(&t, &c).await.status,
+        404,
+        "told once, then only an audit record"
+    );
+    assert_eq!(families(&t, "ann").await, 0);
+}
+
+#[tokio::test]
+async fn the_user_code_is_accepted_as_typed() {
+    let t = setup("dl_typed").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    let typed = c["user_code"]
+        .as_str()
+        .unwrap()
+        .to_lowercase()
+        .replace('-', " ");
+    let r = t
+        .send(approve_req(&c, json!({ "user_code": typed })).session(&s))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+}
+
+#[tokio::test]
+async fn an_expired_challenge_is_neither_approved_nor_redeemed() {
+    let clock = Clock::adjustable();
+    let config = DeviceLoginConfig {
+        clock: clock.clone(),
+        ..Default::default()
+    };
+    let t = setup_with("dl_expiry", config).await;
+    let s = t.login("ann", PW).await;
+    // Approved in time, polled too late: no pair.
+    let late = start(&t).await;
+    assert_eq!(approve(&t, &s, &late).await.status, 200);
+    // Never approved.
+    let c = start(&t).await;
+    clock.advance(Duration::from_secs(301));
+    for challenge in [&late, &c] {
+        let r = poll(&t, challenge).await;
+        assert_eq!((r.status.as_u16(), r.detail()), (410, "Challenge expired"));
+    }
+    let r = approve(&t, &s, &c).await;
+    assert_eq!(r.status, 410, "{:?}", r.json);
+    let del = Req::new(axum::http::Method::DELETE, &path(&c)).session(&s);
+    assert_eq!(t.send(del).await.status, 410);
+    assert_eq!(families(&t, "ann").await, 0, "nothing minted");
+}
+
+#[tokio::test]
+async fn polling_faster_than_the_interval_answers_slow_down() {
+    let config = DeviceLoginConfig {
+        interval: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let t = setup_with("dl_slow_down", config).await;
+    let c = start(&t).await;
+    assert_eq!(poll(&t, &c).await.json["status"], "pending");
+    let r = poll(&t, &c).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        (&r.json["status"], &r.json["interval"]),
+        (&json!("slow_down"), &json!(1))
+    );
+    assert_eq!(r.headers["retry-after"], "1");
+    // Another challenge has its own pace.
+    let other = start(&t).await;
+    assert_eq!(poll(&t, &other).await.json["status"], "pending");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(poll(&t, &c).await.json["status"], "pending");
+}
+
+#[tokio::test]
+async fn polls_and_starts_are_rate_limited_per_client_address() {
+    let t = app_with("dl_ip_limit", |b| {
+        b.device_login(DeviceLoginConfig::default())
+            .rate_limit(
+                "cli_login_poll",
+                RateLimit::new(3, Duration::from_secs(3600)),
+            )
+            .rate_limit(
+                "cli_login_start",
+                RateLimit::new(2, Duration::from_secs(3600)),
+            )
+    })
+    .await;
+    let c = start(&t).await;
+    start(&t).await;
+    let third = t.send(Req::post("/auth/cli-login")).await;
+    assert_eq!(third.status, 429);
+    assert!(third.headers.contains_key("retry-after"));
+    for _ in 0..3 {
+        let wrong = json!({ "code": c["code"], "secret": "guess" });
+        assert_eq!(poll(&t, &wrong).await.status, 404);
+    }
+    let r = poll(&t, &c).await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (429, "Too many requests. Try again later.")
+    );
+    // Another address is not held to it.
+    let r = t.send(poll_req(&c).peer([10, 0, 0, 2])).await;
+    assert_eq!(r.json["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_rejected_challenge_tells_the_cli_and_mints_nothing() {
+    let t = setup("dl_reject").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    let del = Req::new(axum::http::Method::DELETE, &path(&c)).session(&s);
+    let r = t.send(del.clone_req()).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(t.send(del).await.status, 409, "decided already");
+    assert_eq!(approve(&t, &s, &c).await.status, 409);
+    let r = poll(&t, &c).await;
+    assert_eq!((r.status.as_u16(), r.detail()), (403, "Challenge rejected"));
+    assert_eq!(poll(&t, &c).await.status, 404);
+    assert_eq!(families(&t, "ann").await, 0);
+}
+
+#[tokio::test]
+async fn the_browser_side_needs_a_signed_in_user_and_the_csrf_token() {
+    let t = setup("dl_auth").await;
+    let c = start(&t).await;
+    assert_eq!(t.send(Req::get(&path(&c))).await.status, 401);
+    let anonymous = approve_req(&c, json!({ "user_code": c["user_code"] }));
+    assert_eq!(t.send(anonymous.clone_req()).await.status, 401);
+    let del = Req::new(axum::http::Method::DELETE, &path(&c));
+    assert_eq!(t.send(del).await.status, 401);
+    let s = t.login("ann", PW).await;
+    let r = t.send(anonymous.session_cookie_only(&s)).await;
+    assert_eq!(r.status, 403, "no CSRF header: {:?}", r.json);
+    assert_eq!(poll(&t, &c).await.json["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_disabled_approver_approves_nothing_and_hands_out_nothing() {
+    let t = setup("dl_disabled").await;
+    let ann = t.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    let off = UserUpdate {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    // Approved, then disabled before the CLI polls: the pair is not handed out.
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    let other = start(&t).await;
+    t.auth.repo().update(&ann.user_id(), off).await.unwrap();
+    let r = poll(&t, &c).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.json["status"]),
+        (403, &json!("rejected"))
+    );
+    assert!(r.json.get("access_token").is_none());
+    // And a disabled user approves nothing.
+    let r = approve(&t, &s, &other).await;
+    assert!(matches!(r.status.as_u16(), 401 | 403), "{:?}", r.json);
+    assert_eq!(poll(&t, &other).await.json["status"], "pending");
+    assert_eq!(families(&t, "ann").await, 0);
+}
+
+#[tokio::test]
+async fn a_password_change_between_approval_and_poll_revokes_the_approval() {
+    let t = setup("dl_epoch").await;
+    let c = start(&t).await;
+    let s = t.login("ann", PW).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    let r = t
+        .send(Req::post("/change-password").session(&s).json(json!({
+            "current_password": PW, "new_password": "another long password 2"
+        })))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = poll(&t, &c).await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    assert_eq!(families(&t, "ann").await, 0);
+}
+
+#[tokio::test]
+async fn scopes_are_clamped_to_what_the_approver_may_grant() {
+    let t = setup("dl_scopes").await;
+    let s = t.login("ann", PW).await;
+    let c = start(&t).await;
+    let body = json!({ "user_code": c["user_code"], "scopes": ["reports:read", "admin:all"] });
+    let r = t.send(approve_req(&c, body).session(&s)).await;
+    assert_eq!(r.json["scopes"], json!(["reports:read"]));
+    let pair = poll(&t, &c).await;
+    let claims = t
+        .auth
+        .tokens()
+        .unwrap()
+        .verify_access(pair.json["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims.scopes, ["reports:read"]);
+
+    // A bearer approver hands out no more than its own token holds.
+    let (access, _) = t.token("ann", PW, "me:read").await;
+    let c = start(&t).await;
+    let body = json!({ "user_code": c["user_code"], "scopes": "me:read reports:read" });
+    let r = t.send(approve_req(&c, body).bearer(&access)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["scopes"], json!(["me:read"]));
+
+    let c = start(&t).await;
+    let body = json!({ "user_code": c["user_code"], "scopes": [1, 2] });
+    assert_eq!(t.send(approve_req(&c, body).session(&s)).await.status, 422);
+}
+
+#[tokio::test]
+async fn a_decided_challenge_is_shown_only_to_who_decided_it() {
+    let t = setup("dl_view").await;
+    let c = start(&t).await;
+    let ann = t.login("ann", PW).await;
+    let bob = t.login("bob", PW).await;
+    assert_eq!(approve(&t, &ann, &c).await.status, 200);
+    let mine = t.send(Req::get(&path(&c)).session(&ann)).await;
+    assert_eq!(mine.json["status"], "approved");
+    assert_eq!(t.send(Req::get(&path(&c)).session(&bob)).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_builder_refuses_device_login_without_the_bearer_transport() {
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "dl_no_bearer")
+        .await
+        .unwrap();
+    let repo = crudauth_sea::SeaUserRepository::<crudauth_tests::http::User>::new(tdb.db.clone());
+    let built = crudauth::CrudAuth::builder(repo)
+        .secret_key(crudauth_tests::http::SECRET.to_vec())
+        .session(crudauth::SessionConfig::default())
+        .device_login(DeviceLoginConfig::default())
+        .build();
+    let error = built.err().expect("refused").to_string();
+    assert!(error.contains("bearer"), "{error}");
+    let bad = DeviceLoginConfig {
+        approve_url: "https://evil.example/{code}{code}".into(),
+        ..Default::default()
+    };
+    let refused = app_with_result(bad).await;
+    assert!(refused.is_err());
+}
+
+async fn app_with_result(config: DeviceLoginConfig) -> Result<(), crudauth::ConfigError> {
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "dl_bad_config")
+        .await
+        .unwrap();
+    let repo = crudauth_sea::SeaUserRepository::<crudauth_tests::http::User>::new(tdb.db.clone());
+    crudauth_tests::http::default_builder(repo)
+        .device_login(config)
+        .build()
+        .map(|_| ())
+}
