@@ -28,11 +28,16 @@
 //! Passkeys are on (see `passkeys`; `crudauth-demo passkey-register` and `passkey-login` run
 //! the JSON ceremonies against a running demo with a software authenticator).
 //!
+//! The CLI device login is on (see `device_login`; `crudauth-demo login --server URL` signs
+//! a terminal in through a signed-in browser user, `crudauth-demo whoami --server URL` uses
+//! the pair it kept).
+//!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
 mod accounts;
+mod device_login;
 mod mfa;
 mod oauth;
 mod pages;
@@ -331,6 +336,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(done) = passkeys::command(&command_line).await {
         return done.map_err(Into::into);
     }
+    if let Some(done) = device_login::command(&command_line).await {
+        return done.map_err(Into::into);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr) // stdout carries `users hash-report`'s answer
         .with_env_filter(
@@ -428,6 +436,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .email_sender(email_sender()?)
         .delivery_channel(passwordless::sms_channel())
         .passwordless(passwordless::config(&frontend))
+        .device_login(device_login::config()?)
         .build()?;
 
     if args.hash_report {
