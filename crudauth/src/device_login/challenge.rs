@@ -15,6 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use super::codes::{normalize_user_code, user_code, well_formed};
 use super::{ChallengeView, Decision, DeviceLogin, Poll, Started, store_fault};
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
@@ -28,9 +29,6 @@ use crate::user::UserRecord;
 pub(crate) const NOT_FOUND: AuthError = AuthError::NotFound("Challenge not found");
 /// A wrong user code typed in the browser.
 pub(crate) const WRONG_USER_CODE: AuthError = AuthError::BadRequest("Invalid user code");
-
-/// The user code's alphabet: upper-case letters and digits without 0/O, 1/I/L.
-const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,53 +89,6 @@ impl Record {
             scopes: self.scopes.clone(),
         }
     }
-}
-
-/// Eight characters of [`ALPHABET`], drawn uniformly (rejection sampling).
-fn user_code() -> String {
-    let mut out = String::with_capacity(9);
-    while out.len() < 9 {
-        for b in random_bytes::<16>() {
-            // 248 = 8 * 31: the largest multiple of 31 below 256.
-            if b < 248 && out.len() < 9 {
-                if out.len() == 4 {
-                    out.push('-');
-                }
-                out.push(ALPHABET[usize::from(b % 31)] as char);
-            }
-        }
-    }
-    out
-}
-
-/// A user code as typed (any case, with or without the dash and spaces), in its canonical
-/// form; `None` when it cannot be one.
-///
-/// ```
-/// use crudauth::device_login::normalize_user_code;
-/// assert_eq!(normalize_user_code(" abcd-efgh ").as_deref(), Some("ABCDEFGH"));
-/// assert!(normalize_user_code("ABCD-EFG0").is_none()); // no 0 in the alphabet
-/// ```
-pub fn normalize_user_code(typed: &str) -> Option<String> {
-    if typed.len() > 32 {
-        return None;
-    }
-    let code: String = typed
-        .chars()
-        .filter(|c| !matches!(c, '-' | ' '))
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    (code.len() == 8 && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
-}
-
-/// A code or secret that could be one of ours (base64url, bounded); anything else is
-/// unknown without a store round trip.
-fn well_formed(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= 128
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn matches(expected: Option<&String>, presented: &str) -> bool {
@@ -591,33 +542,5 @@ impl<U: UserRecord> DeviceLogin<U> {
             .collect();
         out.sort_by_key(|v| v.created);
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{normalize_user_code, user_code};
-
-    #[test]
-    fn user_codes_are_eight_unambiguous_characters() {
-        for _ in 0..1000 {
-            let shown = user_code();
-            assert_eq!(shown.len(), 9, "{shown}");
-            assert_eq!(&shown[4..5], "-");
-            let code = normalize_user_code(&shown).expect("its own alphabet");
-            assert!(!code.contains(['0', 'O', '1', 'I', 'L']), "{code}");
-        }
-    }
-
-    #[test]
-    fn typed_codes_are_normalised_or_refused() {
-        assert_eq!(
-            normalize_user_code("wxyz 2345").as_deref(),
-            Some("WXYZ2345")
-        );
-        assert!(normalize_user_code("ABCDEFG").is_none());
-        assert!(normalize_user_code("ABCDEFGHJ").is_none());
-        assert!(normalize_user_code("ÄBCDEFGH").is_none());
-        assert!(normalize_user_code(&"A".repeat(1000)).is_none());
     }
 }

@@ -33,8 +33,9 @@
 //! ```
 
 mod challenge;
+mod codes;
 
-pub use challenge::normalize_user_code;
+pub use codes::normalize_user_code;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -228,7 +229,7 @@ pub enum Decision {
 /// # let auth = b.device_login(Default::default()).build()?;
 /// let device_login = auth.device_login().unwrap();
 /// let started = device_login.start(&crudauth::doc_fixture::client()).await?;
-/// let view = device_login.view(&started.code).await?;
+/// let view = device_login.view(&started.code, "1").await?;
 /// assert_eq!(view.status, "pending");
 /// assert_eq!(view.client_ip.as_deref(), Some("203.0.113.7"));
 /// # Ok(()) });
