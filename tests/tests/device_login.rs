@@ -502,7 +502,10 @@ async fn the_builder_refuses_device_login_without_the_bearer_transport() {
         .session(crudauth::SessionConfig::default())
         .device_login(DeviceLoginConfig::default())
         .build();
-    let error = built.err().expect("refused").to_string();
+    let Err(error) = built.map(|_| ()) else {
+        panic!("device login without the bearer transport was accepted")
+    };
+    let error = error.to_string();
     assert!(error.contains("bearer"), "{error}");
     let bad = DeviceLoginConfig {
         approve_url: "https://evil.example/{code}{code}".into(),
