@@ -525,3 +525,104 @@ async fn app_with_result(config: DeviceLoginConfig) -> Result<(), crudauth::Conf
         .build()
         .map(|_| ())
 }
+
+#[tokio::test]
+async fn the_hook_hears_approve_reject_and_redeem_with_the_clis_address() {
+    use std::sync::{Arc, Mutex};
+    let heard: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+    let sink = heard.clone();
+    let t = app_with("dl_hook", move |b| {
+        b.device_login(DeviceLoginConfig::default())
+            .on_device_login(move |user, action, ctx| {
+                let sink = sink.clone();
+                async move {
+                    let name = user.username.clone();
+                    sink.lock()
+                        .unwrap()
+                        .push((name, action.as_str().to_owned(), ctx.ip));
+                    Ok(())
+                }
+            })
+    })
+    .await;
+    t.register("ann@example.com", "ann", PW).await;
+    let s = t.login("ann", PW).await;
+    let c = start(&t).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    assert_eq!(poll(&t, &c).await.status, 200);
+    let c = start(&t).await;
+    let del = Req::new(axum::http::Method::DELETE, &path(&c)).session(&s);
+    assert_eq!(t.send(del).await.status, 204);
+    let ip = Some("127.0.0.1".to_owned());
+    let expected: Vec<_> = ["approve", "redeem", "reject"]
+        .iter()
+        .map(|a| ("ann".to_owned(), (*a).to_owned(), ip.clone()))
+        .collect();
+    assert_eq!(*heard.lock().unwrap(), expected);
+}
+
+/// The INFO lines logged on this thread while it lives.
+struct InfoLog {
+    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl InfoLog {
+    fn start() -> Self {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = Buffer(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        InfoLog {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buffer.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn the_log_lines_name_the_user_and_never_a_code_secret_or_token() {
+    let log = InfoLog::start();
+    let t = setup("dl_log").await;
+    let s = t.login("ann", PW).await;
+    let c = start(&t).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    let pair = poll(&t, &c).await;
+    let text = log.text();
+    let uid = user_id(&t, "ann").await;
+    for line in ["device login approved", "device login redeemed"] {
+        let found = text.lines().find(|l| l.contains(line)).unwrap_or_default();
+        assert!(found.contains(&uid), "{line}: {text}");
+    }
+    let code = c["user_code"].as_str().unwrap();
+    for secret in [
+        c["code"].as_str().unwrap(),
+        c["secret"].as_str().unwrap(),
+        code,
+        &code.replace('-', ""),
+        pair.json["access_token"].as_str().unwrap(),
+        pair.json["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked into the log");
+    }
+}

@@ -8,6 +8,7 @@
 //! moved before the CLI polled). Redeemed, rejected, killed and revoked records are audit
 //! records: the secret and the user code are removed once the CLI has been told.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -19,6 +20,7 @@ use super::codes::{normalize_user_code, user_code, well_formed};
 use super::{ChallengeView, Decision, DeviceLogin, Poll, Started, store_fault};
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
+use crate::hooks::{DeviceLoginAction, Event, HookContext, Payload};
 use crate::keys::{hmac_hex, random_bytes, random_token};
 use crate::principal::{Principal, Transport};
 use crate::store::repo_fault;
@@ -305,6 +307,8 @@ impl<U: UserRecord> DeviceLogin<U> {
             client_ip = audit.ip.as_deref().unwrap_or("-"),
             "device login redeemed"
         );
+        self.announce(Arc::new(user), DeviceLoginAction::Redeemed, &audit)
+            .await;
         Ok(Poll::Approved(pair))
     }
 
@@ -443,6 +447,8 @@ impl<U: UserRecord> DeviceLogin<U> {
             scopes = ?granted,
             "device login approved"
         );
+        self.announce(Arc::new(user), DeviceLoginAction::Approved, &approved)
+            .await;
         Ok(Decision::Done(granted))
     }
 
@@ -495,7 +501,28 @@ impl<U: UserRecord> DeviceLogin<U> {
             client_ip = rejected.ip.as_deref().unwrap_or("-"),
             "device login rejected"
         );
+        let user = rejecter.user.clone();
+        self.announce(user, DeviceLoginAction::Rejected, &rejected)
+            .await;
         Ok(Decision::Done(Vec::new()))
+    }
+
+    /// Fires `on_device_login`, with the CLI's address and user agent as the context.
+    async fn announce(&self, user: Arc<U>, action: DeviceLoginAction, record: &Record) {
+        if !self.core.hooks.observes(Event::DeviceLogin) {
+            return;
+        }
+        let ctx = HookContext {
+            ip: record.ip.clone(),
+            user_agent: Some(record.agent.clone()).filter(|a| !a.is_empty()),
+            transport: Some("bearer"),
+            session_handle: None,
+        };
+        let payload = Payload::DeviceLogin { user, action };
+        self.core
+            .hooks
+            .fire(Event::DeviceLogin, payload, &ctx)
+            .await;
     }
 
     async fn remember(&self, uid: &str, id: &str) -> Result<(), AuthError> {

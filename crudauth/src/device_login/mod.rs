@@ -35,6 +35,7 @@
 mod challenge;
 mod codes;
 
+pub use crate::hooks::DeviceLoginAction;
 pub use codes::normalize_user_code;
 
 use std::sync::Arc;
