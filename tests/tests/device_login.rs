@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crudauth::clock::Clock;
 use crudauth::device_login::DeviceLoginConfig;
+use crudauth::store::{MemoryStore, Store, StoreError};
 use crudauth::{RateLimit, UserRecord, UserUpdate};
 use crudauth_tests::http::{Req, Resp, Session, TestApp, app_with, send};
 use serde_json::{Value, json};
@@ -188,9 +189,81 @@ async fn a_redeemed_challenge_hands_out_no_second_pair() {
     assert_eq!(approve(&t, &s, &c).await.status, 409);
 }
 
+/// The memory store, with every read of a challenge held back 50 ms: concurrent requests
+/// all read the same record before any of them writes, so a race is run every time (not
+/// only when the scheduler happens to interleave them).
+struct SlowChallengeReads(MemoryStore);
+
+#[async_trait::async_trait]
+impl Store for SlowChallengeReads {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let found = self.0.get(key).await;
+        if key.starts_with("cli_login:") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        found
+    }
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
+        self.0.set(key, value, ttl).await
+    }
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.set_if_absent(key, value, ttl).await
+    }
+    async fn get_and_delete(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get_and_delete(key).await
+    }
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.compare_and_set(key, expected, new, ttl).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.0.delete(key).await
+    }
+    async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, StoreError> {
+        self.0.incr(key, delta, ttl).await
+    }
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        self.0.ttl(key).await
+    }
+    async fn index_add(&self, index: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.0.index_add(index, member, ttl).await
+    }
+    async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
+        self.0.index_remove(index, member).await
+    }
+    async fn index_members(&self, index: &str) -> Result<Vec<String>, StoreError> {
+        self.0.index_members(index).await
+    }
+    async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.0.purge_expired().await
+    }
+}
+
+async fn racing(test: &str) -> TestApp {
+    let t = app_with(test, |b| {
+        b.store(std::sync::Arc::new(SlowChallengeReads(MemoryStore::new())))
+            .device_login(DeviceLoginConfig::default())
+    })
+    .await;
+    for name in ["ann", "bob"] {
+        t.register(&format!("{name}@example.com"), name, PW).await;
+    }
+    t
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_polls_of_an_approved_challenge_get_one_pair() {
-    let t = setup("dl_race_poll").await;
+    let t = racing("dl_race_poll").await;
     let c = start(&t).await;
     let s = t.login("ann", PW).await;
     assert_eq!(approve(&t, &s, &c).await.status, 200);
@@ -208,7 +281,7 @@ async fn concurrent_polls_of_an_approved_challenge_get_one_pair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_approving_at_once_one_wins_and_the_pair_is_the_winners() {
-    let t = setup("dl_race_approve").await;
+    let t = racing("dl_race_approve").await;
     let c = start(&t).await;
     let ann = t.login("ann", PW).await;
     let bob = t.login("bob", PW).await;
