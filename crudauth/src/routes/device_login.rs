@@ -12,7 +12,8 @@
 //! - The approved poll carries a whole pair (`access_token`, `refresh_token`, `token_type`,
 //!   `expires_in`, `refresh_expires_in`) beside `token` (the access token, as zndraw-auth
 //!   names it). The refresh token is in the body in either refresh mode: the poller is a
-//!   CLI, which keeps no cookies.
+//!   CLI, which keeps no cookie jar (with `RefreshMode::Cookie` it presents the token to
+//!   `/refresh` as the `__Host-refresh_token` cookie header).
 //! - A rejected challenge answers `403 {status: "rejected"}` (zndraw-auth deletes it and
 //!   answers 404) so the CLI can say why; an approve or reject of an already decided
 //!   challenge is `409`.
