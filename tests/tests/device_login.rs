@@ -302,8 +302,11 @@ async fn the_approve_link_alone_approves_nothing_and_wrong_user_codes_kill_the_c
     let t = setup("dl_user_code").await;
     let c = start(&t).await;
     let s = t.login("ann", PW).await;
-    // A phished link: the PATCH without the user code.
+    // A phished link: the PATCH without the user code (zndraw-auth's bodiless PATCH too).
     let r = t.send(approve_req(&c, json!({})).session(&s)).await;
+    assert_eq!(r.status, 422, "{:?}", r.json);
+    let bare = Req::new(axum::http::Method::PATCH, &path(&c)).session(&s);
+    let r = t.send(bare).await;
     assert_eq!(r.status, 422, "{:?}", r.json);
     // A malformed code counts nothing; wrong ones count.
     let r = t
