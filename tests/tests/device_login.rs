@@ -605,7 +605,9 @@ async fn app_with_result(config: DeviceLoginConfig) -> Result<(), crudauth::Conf
 #[tokio::test]
 async fn the_hook_hears_approve_reject_and_redeem_with_the_clis_address() {
     use std::sync::{Arc, Mutex};
-    let heard: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+    /// (username, action, the CLI's address) of each call.
+    type Heard = Vec<(String, String, Option<String>)>;
+    let heard: Arc<Mutex<Heard>> = Arc::default();
     let sink = heard.clone();
     let t = app_with("dl_hook", move |b| {
         b.device_login(DeviceLoginConfig::default())
