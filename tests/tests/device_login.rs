@@ -189,22 +189,40 @@ async fn a_redeemed_challenge_hands_out_no_second_pair() {
     assert_eq!(approve(&t, &s, &c).await.status, 409);
 }
 
-/// The memory store, with every read of a challenge held back 50 ms: concurrent requests
-/// all read the same record before any of them writes, so a race is run every time (not
-/// only when the scheduler happens to interleave them).
-struct SlowChallengeReads(MemoryStore);
+/// The memory store, with every read of a challenge held back 50 ms when `slow`
+/// (concurrent requests then all read the same record before any of them writes, so a race
+/// is run every time, not only when the scheduler happens to interleave them), and every
+/// device login key failing while `down` is set.
+#[derive(Default)]
+struct ChallengeStore {
+    inner: MemoryStore,
+    slow: bool,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ChallengeStore {
+    fn check(&self, key: &str) -> Result<(), StoreError> {
+        let down = self.down.load(std::sync::atomic::Ordering::SeqCst);
+        if down && key.starts_with("cli_login") {
+            return Err(StoreError::new("device login keys are down"));
+        }
+        Ok(())
+    }
+}
 
 #[async_trait::async_trait]
-impl Store for SlowChallengeReads {
+impl Store for ChallengeStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let found = self.0.get(key).await;
-        if key.starts_with("cli_login:") {
+        self.check(key)?;
+        let found = self.inner.get(key).await;
+        if self.slow && key.starts_with("cli_login:") {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         found
     }
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), StoreError> {
-        self.0.set(key, value, ttl).await
+        self.check(key)?;
+        self.inner.set(key, value, ttl).await
     }
     async fn set_if_absent(
         &self,
@@ -212,10 +230,12 @@ impl Store for SlowChallengeReads {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.0.set_if_absent(key, value, ttl).await
+        self.check(key)?;
+        self.inner.set_if_absent(key, value, ttl).await
     }
     async fn get_and_delete(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get_and_delete(key).await
+        self.check(key)?;
+        self.inner.get_and_delete(key).await
     }
     async fn compare_and_set(
         &self,
@@ -224,34 +244,41 @@ impl Store for SlowChallengeReads {
         new: &[u8],
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.0.compare_and_set(key, expected, new, ttl).await
+        self.check(key)?;
+        self.inner.compare_and_set(key, expected, new, ttl).await
     }
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.0.delete(key).await
+        self.check(key)?;
+        self.inner.delete(key).await
     }
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> Result<i64, StoreError> {
-        self.0.incr(key, delta, ttl).await
+        self.check(key)?;
+        self.inner.incr(key, delta, ttl).await
     }
     async fn ttl(&self, key: &str) -> Result<Option<Duration>, StoreError> {
-        self.0.ttl(key).await
+        self.check(key)?;
+        self.inner.ttl(key).await
     }
     async fn index_add(&self, index: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
-        self.0.index_add(index, member, ttl).await
+        self.check(index)?;
+        self.inner.index_add(index, member, ttl).await
     }
     async fn index_remove(&self, index: &str, member: &str) -> Result<(), StoreError> {
-        self.0.index_remove(index, member).await
+        self.check(index)?;
+        self.inner.index_remove(index, member).await
     }
     async fn index_members(&self, index: &str) -> Result<Vec<String>, StoreError> {
-        self.0.index_members(index).await
+        self.check(index)?;
+        self.inner.index_members(index).await
     }
     async fn purge_expired(&self) -> Result<u64, StoreError> {
-        self.0.purge_expired().await
+        self.inner.purge_expired().await
     }
 }
 
-async fn racing(test: &str) -> TestApp {
+async fn with_store(test: &str, store: ChallengeStore) -> TestApp {
     let t = app_with(test, |b| {
-        b.store(std::sync::Arc::new(SlowChallengeReads(MemoryStore::new())))
+        b.store(std::sync::Arc::new(store))
             .device_login(DeviceLoginConfig::default())
     })
     .await;
@@ -259,6 +286,37 @@ async fn racing(test: &str) -> TestApp {
         t.register(&format!("{name}@example.com"), name, PW).await;
     }
     t
+}
+
+async fn racing(test: &str) -> TestApp {
+    let store = ChallengeStore {
+        slow: true,
+        ..Default::default()
+    };
+    with_store(test, store).await
+}
+
+#[tokio::test]
+async fn a_store_fault_is_a_503_and_loses_no_approval() {
+    let store = ChallengeStore::default();
+    let down = store.down.clone();
+    let t = with_store("dl_store_down", store).await;
+    let s = t.login("ann", PW).await;
+    let c = start(&t).await;
+    assert_eq!(approve(&t, &s, &c).await.status, 200);
+    down.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(t.send(Req::post("/auth/cli-login")).await.status, 503);
+    let r = poll(&t, &c).await;
+    assert_eq!(r.status, 503, "fail closed: {:?}", r.json);
+    assert!(r.json.get("access_token").is_none());
+    let other = json!({ "code": c["code"], "user_code": c["user_code"] });
+    assert_eq!(approve(&t, &s, &other).await.status, 503);
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let r = poll(&t, &c).await;
+    assert_eq!(
+        (r.status.as_u16(), &r.json["status"]),
+        (200, &json!("approved"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
