@@ -107,6 +107,8 @@ pub enum Event {
     AfterMfaDisabled,
     /// A superuser began acting as the user (`on_impersonation`; the context names them).
     Impersonation,
+    /// A CLI device login was approved, rejected or redeemed (`on_device_login`).
+    DeviceLogin,
 }
 
 impl Event {
@@ -131,6 +133,7 @@ impl Event {
             Event::AfterMfaEnabled => "on_after_mfa_enabled",
             Event::AfterMfaDisabled => "on_after_mfa_disabled",
             Event::Impersonation => "on_impersonation",
+            Event::DeviceLogin => "on_device_login",
         }
     }
 }
@@ -201,6 +204,39 @@ impl std::fmt::Display for Veto {
     }
 }
 
+/// What happened to a CLI device login, as `on_device_login` hooks hear it (feature
+/// `device-login`).
+///
+/// ```
+/// assert_eq!(crudauth::hooks::DeviceLoginAction::Redeemed.as_str(), "redeem");
+/// ```
+#[cfg(feature = "device-login")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceLoginAction {
+    /// A browser user approved it (the user is the approver).
+    Approved,
+    /// A browser user rejected it.
+    Rejected,
+    /// The CLI got its token pair (the user is who it is signed in as).
+    Redeemed,
+}
+
+#[cfg(feature = "device-login")]
+impl DeviceLoginAction {
+    /// The action's name, as the log lines write it.
+    ///
+    /// ```
+    /// assert_eq!(crudauth::hooks::DeviceLoginAction::Approved.as_str(), "approve");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceLoginAction::Approved => "approve",
+            DeviceLoginAction::Rejected => "reject",
+            DeviceLoginAction::Redeemed => "redeem",
+        }
+    }
+}
+
 /// What an event carries to its hooks.
 pub(crate) enum Payload<U> {
     /// The user the event is about.
@@ -217,6 +253,13 @@ pub(crate) enum Payload<U> {
         user: Arc<U>,
         provider: String,
         created: bool,
+    },
+    /// A CLI device login: the user who decided it (or is signed in by it), and what
+    /// happened.
+    #[cfg(feature = "device-login")]
+    DeviceLogin {
+        user: Arc<U>,
+        action: DeviceLoginAction,
     },
     /// A login refused by the lockout.
     Lockout {
@@ -356,6 +399,24 @@ impl<U: Send + Sync + 'static> Hooks<U> {
                 } => Some(
                     Box::pin(hook(user.clone(), provider.clone(), *created, ctx)) as HookFuture,
                 ),
+                _ => None,
+            }),
+        );
+    }
+
+    /// Registers an `on_device_login` hook.
+    #[cfg(feature = "device-login")]
+    pub(crate) fn on_device_login<F, Fut>(&mut self, hook: F)
+    where
+        F: Fn(Arc<U>, DeviceLoginAction, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.add(
+            Event::DeviceLogin,
+            Arc::new(move |payload, ctx| match payload {
+                Payload::DeviceLogin { user, action } => {
+                    Some(Box::pin(hook(user.clone(), *action, ctx)) as HookFuture)
+                }
                 _ => None,
             }),
         );

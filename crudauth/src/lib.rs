@@ -77,6 +77,8 @@ pub mod clock;
 mod core;
 pub mod delivery;
 pub mod device;
+#[cfg(feature = "device-login")]
+pub mod device_login;
 #[doc(hidden)]
 pub mod doc_fixture;
 pub mod error;

@@ -15,5 +15,7 @@ pub(crate) struct Methods<U> {
     pub api_keys: Option<crate::api_key::ApiKeys<U>>,
     #[cfg(feature = "admin")]
     pub impersonation: Option<crate::admin::Impersonation<U>>,
+    #[cfg(feature = "device-login")]
+    pub device_login: Option<crate::device_login::DeviceLogin<U>>,
     pub(crate) _user: std::marker::PhantomData<fn() -> U>,
 }

@@ -106,6 +106,12 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("password_reset_confirm", RateLimit::new(20, HOUR)),
         ("email_verify_confirm", RateLimit::new(20, HOUR)),
         ("email_change_confirm", RateLimit::new(20, HOUR)),
+        // CLI device login: challenges started and polls (per client IP; a challenge's own
+        // pace is its `interval`), and the browser side's reads, approvals and rejections
+        // (per user).
+        ("cli_login_start", RateLimit::new(20, HOUR)),
+        ("cli_login_poll", RateLimit::new(720, HOUR)),
+        ("cli_login_decide", RateLimit::new(30, HOUR)),
     ])
 }
 

@@ -218,6 +218,31 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         self
     }
 
+    /// Called when a CLI device login is approved or rejected (with the browser user who
+    /// decided) and when the CLI redeems it (with the user it is signed in as); the context
+    /// is the CLI's (its address and user agent, transport `bearer`). Feature
+    /// `device-login`.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| { use crudauth::UserRecord;
+    /// # let b = crudauth::doc_fixture::builder().await;
+    /// let b = b.on_device_login(|user, action, ctx| async move {
+    ///     println!("device login {} for {} from {:?}", action.as_str(), user.user_id(), ctx.ip);
+    ///     Ok(())
+    /// });
+    /// # b.build()?;
+    /// # Ok(()) });
+    /// ```
+    #[cfg(feature = "device-login")]
+    pub fn on_device_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<U>, crate::hooks::DeviceLoginAction, HookContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.hooks.on_device_login(hook);
+        self
+    }
+
     /// A veto on every path that creates an account (today `/register`): given the account
     /// about to be created, it may refuse with a [`Veto`], answered as the 422 entry of the
     /// veto's field (so it tells nothing about existing accounts). It runs after validation,

@@ -24,6 +24,8 @@ pub(super) struct Settings<U> {
     pub api_keys: Option<crate::api_key::ApiKeyConfig>,
     #[cfg(feature = "admin")]
     pub impersonation: Option<crate::admin::ImpersonationConfig>,
+    #[cfg(feature = "device-login")]
+    pub device_login: Option<crate::device_login::DeviceLoginConfig>,
     _user: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -42,6 +44,8 @@ impl<U> Default for Settings<U> {
             api_keys: None,
             #[cfg(feature = "admin")]
             impersonation: None,
+            #[cfg(feature = "device-login")]
+            device_login: None,
             _user: std::marker::PhantomData,
         }
     }
@@ -181,6 +185,11 @@ impl<U: UserRecord> Settings<U> {
             }
             let _ = claim;
         }
+        #[cfg(feature = "device-login")]
+        let device_login = match self.device_login {
+            Some(config) => Some(crate::device_login::DeviceLogin::new(core.clone(), config)?),
+            None => None,
+        };
         Ok(Methods {
             #[cfg(feature = "oauth")]
             oauth,
@@ -194,6 +203,8 @@ impl<U: UserRecord> Settings<U> {
             api_keys,
             #[cfg(feature = "admin")]
             impersonation,
+            #[cfg(feature = "device-login")]
+            device_login,
             _user: std::marker::PhantomData,
         })
     }

@@ -5,6 +5,8 @@
 mod admin;
 #[cfg(feature = "api-keys")]
 mod api_key;
+#[cfg(feature = "device-login")]
+mod device_login;
 mod hooks;
 mod methods;
 #[cfg(feature = "mfa")]

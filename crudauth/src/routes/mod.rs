@@ -4,6 +4,8 @@ mod account;
 #[cfg(feature = "api-keys")]
 mod api_key;
 mod bearer;
+#[cfg(feature = "device-login")]
+mod device_login;
 #[cfg(feature = "admin")]
 mod impersonation;
 #[cfg(feature = "mfa")]
@@ -76,6 +78,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "admin")]
         {
             router = router.merge(self.impersonation_routes());
+        }
+        #[cfg(feature = "device-login")]
+        {
+            router = router.merge(self.device_login_routes());
         }
         limited(router).with_state(self.clone())
     }

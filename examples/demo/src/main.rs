@@ -30,12 +30,16 @@
 //!
 //! API keys and impersonation are on (see `machines`): keys in the `crudauth_api_keys`
 //! table, made inside the sudo window; a superuser in sudo may act as a user for 15 minutes.
+//! The CLI device login is on (see `device_login`; `crudauth-demo login --server URL` signs
+//! a terminal in through a signed-in browser user, `crudauth-demo whoami --server URL` uses
+//! the pair it kept).
 //!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
 mod accounts;
+mod device_login;
 mod machines;
 mod mfa;
 mod oauth;
@@ -335,6 +339,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(done) = passkeys::command(&command_line).await {
         return done.map_err(Into::into);
     }
+    if let Some(done) = device_login::command(&command_line).await {
+        return done.map_err(Into::into);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr) // stdout carries `users hash-report`'s answer
         .with_env_filter(
@@ -435,6 +442,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .email_sender(email_sender()?)
         .delivery_channel(passwordless::sms_channel())
         .passwordless(passwordless::config(&frontend))
+        .device_login(device_login::config()?)
         .build()?;
 
     if args.hash_report {
