@@ -258,36 +258,38 @@ async fn an_expired_key_is_refused() {
     assert_eq!((r.status.as_u16(), r.detail()), (401, "API key expired"));
 }
 
-#[tokio::test]
-async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
-    // The service accounts: ids the app names (here, filled once the users exist).
-    let bots: Arc<Mutex<Vec<String>>> = Arc::default();
+/// Service accounts are the ids in the returned list (filled once the users exist).
+type Bots = Arc<Mutex<Vec<String>>>;
+
+async fn with_service_accounts(test: &str) -> (TestApp, Bots) {
+    let bots: Bots = Arc::default();
     let named = bots.clone();
-    let app = app_with("api_key_epoch", move |b| {
+    let app = app_with(test, move |b| {
         b.api_keys(
             ApiKeyConfig::default()
                 .service_accounts(move |id| named.lock().unwrap().iter().any(|b| b == id)),
         )
     })
     .await;
+    (app, bots)
+}
+
+/// Makes `name` a superuser (or not).
+async fn set_superuser(app: &TestApp, name: &str, on: bool) {
+    let user = app.auth.repo().find_by_login(name).await.unwrap().unwrap();
+    let update = crudauth::user::UserUpdate {
+        is_superuser: Some(on),
+        ..Default::default()
+    };
+    let id = crudauth::UserRecord::user_id(&user);
+    app.auth.repo().update(&id, update).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
+    let (app, bots) = with_service_accounts("api_key_epoch").await;
     let root = member(&app, "root").await;
-    app.auth
-        .repo()
-        .update(
-            &app.auth
-                .repo()
-                .find_by_login("root")
-                .await
-                .unwrap()
-                .map(|u| crudauth::UserRecord::user_id(&u))
-                .unwrap(),
-            crudauth::user::UserUpdate {
-                is_superuser: Some(true),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    set_superuser(&app, "root", true).await;
     let bob = member(&app, "bob").await;
     let (own, _) = make_key(&app, &bob, json!({ "name": "mine" })).await;
     let bob_id = user_id(&app, "bob").await;
@@ -340,22 +342,7 @@ async fn a_password_change_ends_a_users_keys_but_not_a_service_accounts() {
     );
     // Another superuser may revoke it but not take it over by a rotation.
     let other = member(&app, "root2").await;
-    let root2 = app
-        .auth
-        .repo()
-        .find_by_login("root2")
-        .await
-        .unwrap()
-        .unwrap();
-    let promote = crudauth::user::UserUpdate {
-        is_superuser: Some(true),
-        ..Default::default()
-    };
-    app.auth
-        .repo()
-        .update(&crudauth::UserRecord::user_id(&root2), promote)
-        .await
-        .unwrap();
+    set_superuser(&app, "root2", true).await;
     let r = app
         .send(Req::post(&format!("/api-keys/{service_id}/rotate")).session(&other))
         .await;
@@ -677,29 +664,9 @@ async fn a_bad_configuration_is_refused_at_build() {
 
 #[tokio::test]
 async fn a_service_key_ends_when_its_maker_is_no_longer_a_superuser() {
-    let bots: Arc<Mutex<Vec<String>>> = Arc::default();
-    let named = bots.clone();
-    let app = app_with("api_key_maker", move |b| {
-        b.api_keys(
-            ApiKeyConfig::default()
-                .service_accounts(move |id| named.lock().unwrap().iter().any(|b| b == id)),
-        )
-    })
-    .await;
+    let (app, bots) = with_service_accounts("api_key_maker").await;
     let root = member(&app, "root").await;
-    let root_user = app
-        .auth
-        .repo()
-        .find_by_login("root")
-        .await
-        .unwrap()
-        .unwrap();
-    let root_id = crudauth::UserRecord::user_id(&root_user);
-    let set = |su: bool| crudauth::user::UserUpdate {
-        is_superuser: Some(su),
-        ..Default::default()
-    };
-    app.auth.repo().update(&root_id, set(true)).await.unwrap();
+    set_superuser(&app, "root", true).await;
     let _ = member(&app, "bot").await;
     let bot = user_id(&app, "bot").await;
     bots.lock().unwrap().push(bot.clone());
@@ -710,12 +677,12 @@ async fn a_service_key_ends_when_its_maker_is_no_longer_a_superuser() {
     )
     .await;
     assert_eq!(whoami(&app, &key).await.status, 200);
-    app.auth.repo().update(&root_id, set(false)).await.unwrap();
+    set_superuser(&app, "root", false).await;
     assert_eq!(
         whoami(&app, &key).await.status,
         401,
         "its maker was demoted"
     );
-    app.auth.repo().update(&root_id, set(true)).await.unwrap();
+    set_superuser(&app, "root", true).await;
     assert_eq!(whoami(&app, &key).await.status, 200);
 }

@@ -600,13 +600,24 @@ async fn scopes_are_clamped_to_what_the_approver_may_grant() {
         .unwrap();
     assert_eq!(claims.scopes, ["reports:read"]);
 
-    // A bearer approver hands out no more than its own token holds.
-    let (access, _) = t.token("ann", PW, "me:read").await;
+    // A bearer token approves nothing: a stolen 15-minute token must not turn itself into a
+    // new refresh family (the approver is the signed-in browser user).
+    let (access, _) = t.token("ann", PW, "reports:read").await;
     let c = start(&t).await;
-    let body = json!({ "user_code": c["user_code"], "scopes": "me:read reports:read" });
+    let body = json!({ "user_code": c["user_code"], "scopes": ["me:read"] });
     let r = t.send(approve_req(&c, body).bearer(&access)).await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    assert_eq!(r.json["scopes"], json!(["me:read"]));
+    assert_eq!(r.status, 403, "{:?}", r.json);
+
+    // No scope asked for: the defaults; the pair carries exactly what the answer says.
+    let c = start(&t).await;
+    let r = t
+        .send(approve_req(&c, json!({ "user_code": c["user_code"], "scopes": [] })).session(&s))
+        .await;
+    let granted = r.json["scopes"].clone();
+    let pair = poll(&t, &c).await;
+    let access = pair.json["access_token"].as_str().unwrap();
+    let claims = t.auth.tokens().unwrap().verify_access(access).unwrap();
+    assert_eq!(json!(claims.scopes), granted);
 
     let c = start(&t).await;
     let body = json!({ "user_code": c["user_code"], "scopes": [1, 2] });

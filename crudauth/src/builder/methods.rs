@@ -187,7 +187,11 @@ impl<U: UserRecord> Settings<U> {
         }
         #[cfg(feature = "device-login")]
         let device_login = match self.device_login {
-            Some(config) => Some(crate::device_login::DeviceLogin::new(core.clone(), config)?),
+            Some(config) => Some(crate::device_login::DeviceLogin::new(
+                core.clone(),
+                login.clone(),
+                config,
+            )?),
             None => None,
         };
         Ok(Methods {

@@ -298,8 +298,9 @@ impl<U: UserRecord> DeviceLogin<U> {
             return Ok(Poll::Rejected);
         };
         let epoch = audit.epoch.unwrap_or_default();
-        let scopes = audit.scopes.iter().map(String::as_str);
-        let pair = crate::transport::bearer::issue(&self.core, &user, epoch, scopes).await?;
+        // Exactly the scopes the approval recorded (clamped then), never re-defaulted.
+        let tokens = self.core.tokens.as_ref().ok_or(AuthError::Internal)?;
+        let pair = tokens.issue(&by, epoch, audit.scopes.clone()).await?;
         tracing::info!(
             target: "crudauth::device_login",
             action = "redeem",
@@ -362,9 +363,16 @@ impl<U: UserRecord> DeviceLogin<U> {
         user_code: &str,
         scopes: Option<Vec<String>>,
     ) -> Result<Decision, AuthError> {
-        // An impersonating superuser or a script's API key signs no terminal in as the
-        // user (the pair would outlive the impersonation, or widen the key).
-        approver.refuse_delegated()?;
+        // The signed-in browser user, recently signed in (or in sudo): not a bearer token (a
+        // stolen access token would turn itself into a new refresh family), an
+        // impersonating superuser or a script's API key (the pair would outlive the
+        // impersonation, or widen the key).
+        if approver.via != Transport::Session {
+            return Err(AuthError::Forbidden(
+                "Approve a device login from a signed-in browser.",
+            ));
+        }
+        self.login.require_recent_sign_in(approver)?;
         if !well_formed(code) {
             return Err(NOT_FOUND);
         }
@@ -419,11 +427,7 @@ impl<U: UserRecord> DeviceLogin<U> {
         let epoch = self.core.revocation.epoch(&user).await?;
         let tokens = self.core.tokens.as_ref().ok_or(AuthError::Internal)?;
         let asked = scopes.unwrap_or_default();
-        let mut granted = tokens.clamp_scopes(asked.iter().map(String::as_str));
-        if approver.via == Transport::Bearer {
-            // A token cannot hand out more than it holds.
-            granted.retain(|s| approver.scopes.contains(s));
-        }
+        let granted = tokens.clamp_scopes(asked.iter().map(String::as_str));
         let uid = user.user_id().to_string();
         let approved = Record {
             status: Status::Approved,
@@ -440,7 +444,7 @@ impl<U: UserRecord> DeviceLogin<U> {
         {
             return Ok(Decision::Conflict); // another approver, or a rejection, came first
         }
-        self.remember(&uid, &id).await?;
+        self.remember_or_warn(&uid, &id).await;
         tracing::info!(
             target: "crudauth::device_login",
             action = "approve",
@@ -453,6 +457,15 @@ impl<U: UserRecord> DeviceLogin<U> {
         self.announce(Arc::new(user), DeviceLoginAction::Approved, &approved)
             .await;
         Ok(Decision::Done(granted))
+    }
+
+    /// Files a decided challenge under its decider for `history`. The decision is made
+    /// already (the CLI will be answered by it): a store fault here is logged, not answered.
+    async fn remember_or_warn(&self, user_id: &str, id: &str) {
+        if let Err(e) = self.remember(user_id, id).await {
+            tracing::warn!(target: "crudauth::device_login", error = %e,
+                "a decided device login is missing from its decider's history");
+        }
     }
 
     /// Rejects a pending challenge as `rejecter`; the CLI's next poll hears `rejected`.
@@ -497,7 +510,7 @@ impl<U: UserRecord> DeviceLogin<U> {
         {
             return Ok(Decision::Conflict);
         }
-        self.remember(&uid, &id).await?;
+        self.remember_or_warn(&uid, &id).await;
         tracing::info!(
             target: "crudauth::device_login",
             action = "reject",

@@ -269,6 +269,7 @@ pub struct ChallengeView {
 /// ```
 pub struct DeviceLogin<U> {
     core: Arc<Core<U>>,
+    login: crate::login::Login<U>,
     config: Arc<DeviceLoginConfig>,
 }
 
@@ -276,6 +277,7 @@ impl<U> Clone for DeviceLogin<U> {
     fn clone(&self) -> Self {
         DeviceLogin {
             core: self.core.clone(),
+            login: self.login.clone(),
             config: self.config.clone(),
         }
     }
@@ -294,7 +296,11 @@ fn store_fault(e: crate::store::StoreError) -> AuthError {
 }
 
 impl<U: UserRecord> DeviceLogin<U> {
-    pub(crate) fn new(core: Arc<Core<U>>, config: DeviceLoginConfig) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        core: Arc<Core<U>>,
+        login: crate::login::Login<U>,
+        config: DeviceLoginConfig,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         if core.tokens.is_none() {
             // The CLI is handed a token pair: without the bearer transport there is none.
@@ -304,6 +310,7 @@ impl<U: UserRecord> DeviceLogin<U> {
         }
         Ok(DeviceLogin {
             core,
+            login,
             config: Arc::new(config),
         })
     }

@@ -108,17 +108,25 @@ struct PollQuery {
     secret: Option<String>,
 }
 
-/// `GET /auth/cli-login/{code}`: with `?secret=`, the CLI's poll; without, the approve
-/// page's data for the signed-in user.
+/// The header a CLI may carry the secret in instead of `?secret=` (zndraw-auth's query form
+/// stays for its clients): a query string ends up in proxies' access logs.
+const SECRET_HEADER: &str = "x-cli-login-secret";
+
+/// `GET /auth/cli-login/{code}`: with `?secret=` (or the `X-CLI-Login-Secret` header), the
+/// CLI's poll; without, the approve page's data for the signed-in user.
 async fn poll_or_view<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
     Path(code): Path<String>,
     query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
+    headers: axum::http::HeaderMap,
     principal: Option<Principal<U>>,
 ) -> Result<Response, AuthError> {
     let device_login = service(&auth)?;
-    let secret = query.ok().and_then(|Query(q)| q.secret);
+    let in_header = headers
+        .get(SECRET_HEADER)
+        .map(|v| v.to_str().map(str::to_owned).unwrap_or_default());
+    let secret = in_header.or_else(|| query.ok().and_then(|Query(q)| q.secret));
     if let Some(secret) = secret {
         let allowed = auth
             .rate_limiter()

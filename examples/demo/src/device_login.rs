@@ -68,11 +68,14 @@ fn server_of(args: &[String]) -> Result<String, String> {
     Ok(server.trim_end_matches('/').to_owned())
 }
 
-/// Where the pair is kept: `$XDG_CONFIG_HOME/crudauth-demo/token.json`, else under
-/// `~/.config`.
+/// Where the pair is kept: `$XDG_CONFIG_HOME/crudauth-demo/token.json` (an absolute
+/// `XDG_CONFIG_HOME` only, as the XDG spec says), else under `~/.config`.
 fn token_file() -> Result<PathBuf, String> {
-    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute());
+    let base = match xdg {
+        Some(dir) => dir,
         None => {
             let home = std::env::var_os("HOME").ok_or("neither XDG_CONFIG_HOME nor HOME is set")?;
             PathBuf::from(home).join(".config")
@@ -81,38 +84,34 @@ fn token_file() -> Result<PathBuf, String> {
     Ok(base.join("crudauth-demo").join("token.json"))
 }
 
-/// Writes the pair: the directory 0700, the file 0600 (also when it existed before).
+/// Writes the pair: the directory 0700 (also when it existed before), the file 0600. The
+/// pair goes to a new file first (`create_new`: never through a symlink someone planted)
+/// that is then renamed over `token.json` (a rename replaces a symlink, it does not follow
+/// it), so a reader sees the old pair or the new one, never half of one.
 fn save(server: &str, pair: &Value) -> Result<PathBuf, String> {
     use std::io::Write;
     let file = token_file()?;
     let dir = file.parent().ok_or("no directory")?;
+    let shown = |e: std::io::Error| format!("{}: {e}", dir.display());
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        // Also when it existed before, with looser permissions.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    let mut f = open
-        .open(&file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    builder.create(dir).map_err(shown)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let strict = std::fs::Permissions::from_mode(0o600);
-        f.set_permissions(strict)
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        if std::fs::symlink_metadata(dir)
+            .map_err(shown)?
+            .file_type()
+            .is_symlink()
+        {
+            return Err(format!(
+                "{}: a symlink, not a directory of yours",
+                dir.display()
+            ));
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(shown)?;
     }
     let body = json!({
         "server": server,
@@ -121,8 +120,23 @@ fn save(server: &str, pair: &Value) -> Result<PathBuf, String> {
         "token_type": pair["token_type"],
     });
     let text = serde_json::to_vec_pretty(&body).map_err(|e| e.to_string())?;
-    f.write_all(&text)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let fresh = dir.join(format!(
+        ".token.json.{}",
+        &crudauth::generate_secret_key()[..16]
+    ));
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let written = open.open(&fresh).and_then(|mut f| {
+        f.write_all(&text)?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&fresh, &file));
+    if let Err(e) = renamed {
+        let _ = std::fs::remove_file(&fresh);
+        return Err(format!("{}: {e}", file.display()));
+    }
     Ok(file)
 }
 
@@ -176,9 +190,10 @@ async fn run_login(server: &str) -> Result<(), String> {
         if tokio::time::Instant::now() > deadline {
             return Err("the code expired before anyone approved it".into());
         }
+        // The secret in a header, not the query string (which proxies log).
         let response = http
             .get(&poll)
-            .query(&[("secret", secret)])
+            .header("x-cli-login-secret", secret)
             .send()
             .await
             .map_err(|e| format!("{poll}: {e}"))?;

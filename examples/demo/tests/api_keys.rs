@@ -33,29 +33,7 @@ async fn a_key_survives_a_restart_and_an_impersonation_token_cannot_make_one() {
         .unwrap();
     assert_eq!(r.status(), 202);
 
-    // Sign in and elevate: (session id, csrf token).
-    let elevated = async |login: &str, password: &str| {
-        let r = http
-            .post(format!("{base}/login"))
-            .form(&[("username", login), ("password", password)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "login {login}");
-        let sid = common::cookie_of(&r, "session_id").unwrap();
-        let csrf = common::cookie_of(&r, "csrf_token").unwrap();
-        let r = http
-            .post(format!("{base}/sudo"))
-            .header("cookie", format!("session_id={sid}"))
-            .header("x-csrf-token", &csrf)
-            .json(&json!({ "password": password }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        (common::cookie_of(&r, "session_id").unwrap(), csrf)
-    };
-    let (sid, csrf) = elevated("dora", pw).await;
+    let (sid, csrf) = common::elevated(&http, &base, "dora", pw).await;
     let r = http
         .post(format!("{base}/api-keys"))
         .header("cookie", format!("session_id={sid}"))
@@ -91,23 +69,7 @@ async fn a_key_survives_a_restart_and_an_impersonation_token_cannot_make_one() {
 
     // The default admin, in sudo, acts as Dora; as Dora they cannot make a key.
     let base2 = base.clone();
-    let r = http
-        .post(format!("{base2}/login"))
-        .form(&[("username", "admin@example.com"), ("password", admin_pw)])
-        .send()
-        .await
-        .unwrap();
-    let sid = common::cookie_of(&r, "session_id").unwrap();
-    let csrf = common::cookie_of(&r, "csrf_token").unwrap();
-    let r = http
-        .post(format!("{base2}/sudo"))
-        .header("cookie", format!("session_id={sid}"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({ "password": admin_pw }))
-        .send()
-        .await
-        .unwrap();
-    let sid = common::cookie_of(&r, "session_id").unwrap();
+    let (sid, csrf) = common::elevated(&http, &base2, "admin@example.com", admin_pw).await;
     let dora = me["user_id"]
         .as_str()
         .map(str::to_owned)

@@ -199,3 +199,33 @@ pub fn cookie_of(response: &reqwest::Response, name: &str) -> Option<String> {
         .find(|(k, v)| *k == name && !v.is_empty())
         .map(|(_, v)| v.to_owned())
 }
+
+/// Signs `login` in at the demo on `base` and elevates the session (sudo): (session id,
+/// CSRF token).
+#[allow(dead_code)] // not every test file signs in
+pub async fn elevated(
+    http: &reqwest::Client,
+    base: &str,
+    login: &str,
+    password: &str,
+) -> (String, String) {
+    let r = http
+        .post(format!("{base}/login"))
+        .form(&[("username", login), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "login {login}");
+    let sid = cookie_of(&r, "session_id").unwrap();
+    let csrf = cookie_of(&r, "csrf_token").unwrap();
+    let r = http
+        .post(format!("{base}/sudo"))
+        .header("cookie", format!("session_id={sid}"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "password": password }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "sudo {login}");
+    (cookie_of(&r, "session_id").unwrap(), csrf)
+}
