@@ -278,6 +278,32 @@ async fn an_impersonation_ends_when_its_superuser_may_no_longer_act() {
     let r = app.send(Req::post("/logout-all").session(&s)).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
     assert_eq!(app.send(Req::get("/me").bearer(&token)).await.status, 401);
+    // A user promoted to superuser meanwhile is no longer the user it began with.
+    let s2 = app.login("root", PW).await;
+    elevate(&app, &s2).await;
+    let token = mint(&app, &s2, &bob).await.json["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    set(
+        &app,
+        "bob",
+        UserUpdate {
+            is_superuser: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(app.send(Req::get("/me").bearer(&token)).await.status, 401);
+    set(
+        &app,
+        "bob",
+        UserUpdate {
+            is_superuser: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
     // And so does the user's own revocation.
     let s = app.login("root", PW).await;
     elevate(&app, &s).await;

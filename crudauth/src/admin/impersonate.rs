@@ -209,7 +209,7 @@ impl<U: UserRecord> Impersonation<U> {
         let access_token = tokens.impersonation_token(
             (&user_id, epoch, scopes),
             (&admin_id, admin_epoch),
-            self.config.lifetime,
+            (user.is_superuser(), self.config.lifetime),
         )?;
         self.announce(admin, user, client, "bearer").await;
         Ok(ImpersonationToken {
@@ -248,6 +248,7 @@ impl<U: UserRecord> Impersonation<U> {
                     user_id: admin.user_id.to_string(),
                     epoch: admin_epoch,
                     until,
+                    superuser: user.is_superuser(),
                 },
             )
             .await?;

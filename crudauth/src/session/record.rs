@@ -54,7 +54,7 @@ pub struct SessionRecord {
 /// Who is acting in an impersonation session, and until when.
 ///
 /// ```
-/// let who = crudauth::session::Impersonator { user_id: "1".into(), epoch: 0, until: 900 };
+/// let who = crudauth::session::Impersonator { user_id: "1".into(), epoch: 0, until: 900, superuser: false };
 /// assert_eq!(serde_json::to_value(&who).unwrap()["uid"], "1");
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,6 +68,9 @@ pub struct Impersonator {
     pub epoch: i64,
     /// Unix seconds when the impersonation ends (short: 15 minutes by default).
     pub until: i64,
+    /// Whether the user was a superuser when it began (a promotion during it ends it).
+    #[serde(default, rename = "su", skip_serializing_if = "std::ops::Not::not")]
+    pub superuser: bool,
 }
 
 /// A session resolved from its cookie.

@@ -88,6 +88,10 @@ pub struct Claims {
     /// deactivation ends the token too.
     #[serde(default, rename = "imp_ver", skip_serializing_if = "Option::is_none")]
     pub impersonator_epoch: Option<i64>,
+    /// Whether the impersonated user was a superuser when it began (`imp_su`): a user
+    /// promoted during an impersonation ends it.
+    #[serde(default, rename = "imp_su", skip_serializing_if = "std::ops::Not::not")]
+    pub impersonated_superuser: bool,
 }
 
 /// An issued pair. Serialised, it is the body of `/token` in [`RefreshMode::Body`].
@@ -348,6 +352,7 @@ impl TokenService {
             aud: self.inner.config.audience.clone(),
             impersonated_by: None,
             impersonator_epoch: None,
+            impersonated_superuser: false,
         }
     }
 
@@ -363,11 +368,12 @@ impl TokenService {
         &self,
         (sub, epoch, scopes): (&str, i64, Vec<String>),
         (admin, admin_epoch): (&str, i64),
-        ttl: Duration,
+        (superuser, ttl): (bool, Duration),
     ) -> Result<String, AuthError> {
         let mut claims = self.claims(sub, epoch, scopes, "access", None, ttl);
         claims.impersonated_by = Some(admin.to_owned());
         claims.impersonator_epoch = Some(admin_epoch);
+        claims.impersonated_superuser = superuser;
         self.encode(&claims).map_err(|e| {
             tracing::error!(error = %e, "token signing failed");
             AuthError::Internal

@@ -55,6 +55,10 @@ pub(crate) async fn authenticate<U: UserRecord>(
     // An impersonation token lives only while its superuser may still act.
     let impersonated_by = match (&claims.impersonated_by, claims.impersonator_epoch) {
         (None, _) => None,
+        // A user promoted to superuser during it is no longer the user it began with.
+        (Some(_), _) if user.is_superuser() && !claims.impersonated_superuser => {
+            return Err(AuthError::NotAuthenticated);
+        }
         (Some(admin), Some(epoch)) => match super::impersonator(core, admin, epoch).await? {
             Some(admin) => Some(admin),
             None => return Err(AuthError::NotAuthenticated),

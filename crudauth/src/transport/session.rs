@@ -82,7 +82,9 @@ pub(crate) async fn authenticate<U: UserRecord>(
     // longer act (then it counts as absent, like any stale session).
     let mut impersonated_by = None;
     if let Some(imp) = &record.impersonator {
-        let acting = if imp.until > sessions.now_secs() {
+        // A user promoted to superuser during it is no longer the user it began with.
+        let promoted = user.is_superuser() && !imp.superuser;
+        let acting = if imp.until > sessions.now_secs() && !promoted {
             super::impersonator(core, &imp.user_id, imp.epoch).await?
         } else {
             None
