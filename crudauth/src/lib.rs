@@ -60,13 +60,15 @@
 //! `mfa` (two-factor sign-in, feature `mfa`); passkeys, passwordless codes, API keys and
 //! device login follow.
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod announce;
 mod background;
 mod body;
 mod bootstrap;
 mod builder;
 mod cache;
-#[cfg(any(feature = "oauth", feature = "passwordless"))]
+#[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
 mod claim;
 pub mod client_ip;
 pub mod clock;

@@ -11,5 +11,7 @@ pub(crate) struct Methods<U> {
     pub passkeys: Option<crate::passkey::Passkeys<U>>,
     #[cfg(feature = "passwordless")]
     pub passwordless: Option<crate::passwordless::Passwordless<U>>,
+    #[cfg(feature = "admin")]
+    pub users_admin: Option<crate::admin::UsersAdmin<U>>,
     pub(crate) _user: std::marker::PhantomData<fn() -> U>,
 }

@@ -1,6 +1,8 @@
 //! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
+#[cfg(feature = "admin")]
+mod admin;
 mod hooks;
 mod methods;
 #[cfg(feature = "mfa")]
@@ -546,6 +548,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             login: &login,
             sudo: &sudo,
             repo: &(repo.clone() as Arc<dyn crate::user::DynUserRepository<U>>),
+            recovery: recovery.as_ref(),
         })?;
         Ok(CrudAuth {
             inner: Arc::new(Inner {

@@ -14,6 +14,8 @@ mod recovery;
 mod session;
 #[cfg(any(feature = "passkeys", feature = "passwordless"))]
 mod signin;
+#[cfg(feature = "admin")]
+mod users;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -64,6 +66,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "passwordless")]
         {
             router = router.merge(self.passwordless_routes());
+        }
+        #[cfg(feature = "admin")]
+        {
+            router = router.merge(self.users_routes());
         }
         limited(router).with_state(self.clone())
     }
