@@ -281,7 +281,7 @@ impl<U: UserRecord> UsersAdmin<U> {
             self.end_sign_ins(&user).await?;
         }
         let user = self.get(id).await?;
-        tracing::info!(
+        tracing::warn!(
             actor = %actor.user_id,
             target = %id,
             fields = %patch.changed().join(","),
