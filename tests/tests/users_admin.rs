@@ -10,8 +10,8 @@ use crudauth::mfa::MfaConfig;
 use crudauth::user::UserUpdate;
 use crudauth_tests::LogCapture;
 use crudauth_tests::http::{
-    Req, Session, TestApp, User, app_with, default_builder, mails, outbox_path, token_of,
-    with_outbox,
+    Req, Session, TestApp, User, app_with, default_builder, demo_routes, mails, outbox_path, send,
+    token_of, with_outbox,
 };
 use crudauth_tests::models::users;
 use crudauth_tests::{Backend, open};
@@ -734,6 +734,60 @@ async fn concurrent_demotions_of_the_last_two_superusers_leave_one() {
     assert!(ok <= 1, "{:?} {:?}", ra.json, rb.json);
     let left = t.auth.repo().count_active_superusers().await.unwrap();
     assert!(left >= 1, "never nobody");
+}
+
+#[tokio::test]
+async fn two_processes_demoting_each_others_superuser_at_once_leave_one() {
+    // Two facades over one database, each with its own store and its own lock: the
+    // in-process serialisation cannot help, only the count after the write can.
+    let t = admin_app("ua_race_processes", UsersAdminConfig::default()).await;
+    let a = make_admin(&t, "root").await;
+    let b = make_admin(&t, "ops").await;
+    let repo = crudauth_sea::SeaUserRepository::<User>::new(t.tdb.db.clone());
+    let other = default_builder(repo)
+        .users_admin(UsersAdminConfig::default())
+        .build()
+        .unwrap();
+    let other_app = demo_routes(&other);
+    let other_t = TestApp {
+        app: other_app.clone(),
+        auth: other.clone(),
+        tdb: open(Backend::Sqlite, "ua_race_unused").await.unwrap(),
+    };
+    let sa = elevated(&t, "root", ADMIN_PW).await;
+    let sb = elevated(&other_t, "ops", ADMIN_PW).await;
+    for _ in 0..3 {
+        let (ra, rb) = tokio::join!(
+            t.send(patch(&format!("/users/{b}"), json!({ "is_superuser": false })).session(&sa)),
+            send(
+                &other_app,
+                patch(&format!("/users/{a}"), json!({ "is_superuser": false })).session(&sb)
+            ),
+        );
+        let left = t.auth.repo().count_active_superusers().await.unwrap();
+        assert!(left >= 1, "never nobody: {:?} {:?}", ra.json, rb.json);
+        if ra.status == 200 || rb.status == 200 {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_removal_of_the_last_superuser_writes_none_of_the_request() {
+    let t = admin_app(
+        "ua_last_nothing",
+        UsersAdminConfig::default().writable(["bio"]),
+    )
+    .await;
+    let root = make_admin(&t, "root").await;
+    let s = elevated(&t, "root", ADMIN_PW).await;
+    let body = json!({ "is_superuser": false, "bio": "stepping down", "email": "r2@example.com" });
+    let r = t
+        .send(patch(&format!("/users/{root}"), body).session(&s))
+        .await;
+    assert_eq!(r.status, 400);
+    let row = stored(&t, "root").await.unwrap();
+    assert!(row.is_superuser && row.bio.is_none() && row.email == "root@example.com");
 }
 
 #[tokio::test]

@@ -19,8 +19,8 @@ use crate::recovery::Recovery;
 use crate::session::RotatedSession;
 use crate::store::{fail_closed, repo_fault};
 use crate::user::{
-    DynUserRepository, LogicalField, RepoError, UserFilter, UserId, UserPage, UserRecord,
-    UserUpdate, normalize_email,
+    BoxFuture, DynUserRepository, LogicalField, RepoError, UserFilter, UserId, UserPage,
+    UserRecord, UserUpdate, normalize_email,
 };
 
 /// The answer to a refused removal of the last active superuser.
@@ -45,7 +45,7 @@ pub struct UsersAdmin<U> {
     /// What the other methods keep for a user, removed with the user.
     removers: Vec<(&'static str, Remover)>,
     config: UsersAdminConfig,
-    /// Serialises this process's removals of superusers (see `remove_superuser`).
+    /// Serialises this process's removals of superusers (see `removing_superuser`).
     superusers: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -210,10 +210,11 @@ impl<U: UserRecord> UsersAdmin<U> {
     /// `PATCH /users/{id}` by `actor` (a superuser in the sudo window).
     ///
     /// The password is checked against the policy and hashed before anything is written.
-    /// A removal of an active superuser (demotion or deactivation) is written first and
-    /// undone if it left no active superuser. Then the other fields; a new password moves
-    /// the hash and the revocation epoch together; a password, a deactivation, a demotion or
-    /// an email change ends every session, token and refresh family of the user.
+    /// Every field is written in one repository update (a refused value writes nothing);
+    /// one that removes an active superuser (demotion or deactivation) is guarded by
+    /// `removing_superuser`. Then a new password moves the hash and the revocation epoch
+    /// together; a password, a deactivation, a demotion or an email change ends every
+    /// session, token and refresh family of the user.
     pub(crate) async fn update_user(
         &self,
         actor: &Principal<U>,
@@ -247,14 +248,6 @@ impl<U: UserRecord> UsersAdmin<U> {
         }
         let demoted = target.is_superuser() && patch.is_superuser == Some(false);
         let deactivated = target.is_active() && patch.is_active == Some(false);
-        if target.is_superuser() && target.is_active() && (demoted || deactivated) {
-            let removal = UserUpdate {
-                is_superuser: patch.is_superuser.filter(|s| !s),
-                is_active: patch.is_active.filter(|a| !a),
-                ..Default::default()
-            };
-            self.remove_superuser(&target, removal).await?;
-        }
         let mut update = UserUpdate {
             email: patch.email.clone().filter(|_| email_changed),
             is_active: patch.is_active,
@@ -271,7 +264,17 @@ impl<U: UserRecord> UsersAdmin<U> {
         }
         let mut user = target.clone();
         if !update.is_empty() {
-            user = self.repo.update(id, update).await.map_err(write_error)?;
+            let write = self.repo.update(id, update);
+            user = if target.is_superuser() && target.is_active() && (demoted || deactivated) {
+                let undo = UserUpdate {
+                    is_superuser: demoted.then_some(true),
+                    is_active: deactivated.then_some(true),
+                    ..Default::default()
+                };
+                self.removing_superuser(&target, undo, write).await?
+            } else {
+                write.await.map_err(write_error)?
+            };
         }
         let ctx = client.hook_context(Some(actor.via.as_str()));
         if let Some(hash) = &hash {
@@ -313,13 +316,29 @@ impl<U: UserRecord> UsersAdmin<U> {
     ) -> Result<(), AuthError> {
         let target = self.get(id).await?;
         if target.is_superuser() && target.is_active() {
+            // Demoted and deactivated first (where the table lets crudauth write the flags),
+            // so the count after it sees the removal.
             let schema = self.repo.schema();
+            let (demote, deactivate) = (
+                schema.writable(LogicalField::IsSuperuser),
+                schema.writable(LogicalField::IsActive),
+            );
             let removal = UserUpdate {
-                is_superuser: schema.writable(LogicalField::IsSuperuser).then_some(false),
-                is_active: schema.writable(LogicalField::IsActive).then_some(false),
+                is_superuser: demote.then_some(false),
+                is_active: deactivate.then_some(false),
                 ..Default::default()
             };
-            self.remove_superuser(&target, removal).await?;
+            let undo = UserUpdate {
+                is_superuser: demote.then_some(true),
+                is_active: deactivate.then_some(true),
+                ..Default::default()
+            };
+            let write: BoxFuture<'_, Result<(), RepoError>> = if removal.is_empty() {
+                Box::pin(async { Ok(()) })
+            } else {
+                Box::pin(async { self.repo.update(id, removal).await.map(|_| ()) })
+            };
+            self.removing_superuser(&target, undo, write).await?;
         }
         self.end_sign_ins(&target).await?;
         let uid = id.to_string();
@@ -354,46 +373,43 @@ impl<U: UserRecord> UsersAdmin<U> {
         Ok(())
     }
 
-    /// Writes `removal` (a demotion and/or deactivation of the active superuser `target`)
-    /// unless that leaves no active superuser: 400 then, and the flags are put back.
+    /// Runs `write`, which removes the active superuser `target` (a demotion, a
+    /// deactivation, or the first step of a deletion), unless no active superuser would be
+    /// left: 400 then.
     ///
-    /// The write comes first and the count after it, so two removals racing each other
-    /// (two processes, two superusers demoting each other) each see the other's write
-    /// when they count, and at least one of them is undone: there is never a moment after
-    /// both answered in which nobody is left. In one process they are also serialised by a
-    /// lock. The residual risk is a failure to undo (the database gone between the count
-    /// and the restore), answered 503 and logged. A table whose flags are read through
-    /// functions only (no write) gets the count alone, under the lock: there a race between
-    /// processes is not excluded.
-    async fn remove_superuser(&self, target: &U, removal: UserUpdate) -> Result<(), AuthError> {
+    /// The active superusers are counted before the write (the target among them: fewer
+    /// than two refuses with nothing written) and again after it; when the second count
+    /// finds none, `undo` puts the flags back and the answer is the same 400. Counting
+    /// after the write means two removals racing each other (two processes, two
+    /// superusers demoting each other) each see the other's write, and at least one is
+    /// undone: there is never a moment after both answered in which nobody is left. In one
+    /// process they are also serialised by a lock. What remains: in that race the undone
+    /// request's other fields (an email, own columns) stay written; a failure to undo (the
+    /// database gone between the count and the undo) is answered 503 and logged; and a
+    /// table whose flags are read through functions only has no write to count after, so
+    /// there a race between processes is not excluded.
+    async fn removing_superuser<T>(
+        &self,
+        target: &U,
+        undo: UserUpdate,
+        write: BoxFuture<'_, Result<T, RepoError>>,
+    ) -> Result<T, AuthError> {
         let _serialised = self.superusers.lock().await;
         let id = target.user_id();
-        if removal.is_empty() {
-            let left = self
-                .repo
-                .count_active_superusers()
-                .await
-                .map_err(repo_fault)?;
-            return if left > 1 {
-                Ok(())
-            } else {
-                Err(AuthError::BadRequest(LAST_SUPERUSER))
-            };
-        }
-        self.repo
-            .update(&id, removal.clone())
+        let before = self
+            .repo
+            .count_active_superusers()
             .await
-            .map_err(write_error)?;
-        let left = self.repo.count_active_superusers().await;
-        if matches!(left, Ok(n) if n > 0) {
-            return Ok(());
+            .map_err(repo_fault)?;
+        if before < 2 {
+            return Err(AuthError::BadRequest(LAST_SUPERUSER));
         }
-        let restore = UserUpdate {
-            is_superuser: removal.is_superuser.map(|_| true),
-            is_active: removal.is_active.map(|_| true),
-            ..Default::default()
-        };
-        if let Err(e) = self.repo.update(&id, restore).await {
+        let done = write.await.map_err(write_error)?;
+        let left = self.repo.count_active_superusers().await;
+        if undo.is_empty() || matches!(left, Ok(n) if n > 0) {
+            return Ok(done);
+        }
+        if let Err(e) = self.repo.update(&id, undo).await {
             tracing::error!(target = %id, error = %e, "crudauth: a refused removal of the last superuser could not be undone");
             return Err(repo_fault(e));
         }
