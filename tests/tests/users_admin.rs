@@ -773,6 +773,30 @@ async fn two_processes_demoting_each_others_superuser_at_once_leave_one() {
 }
 
 #[tokio::test]
+async fn session_writes_without_the_csrf_token_are_refused() {
+    let t = admin_app("ua_csrf", UsersAdminConfig::default().writable(["bio"])).await;
+    make_admin(&t, "root").await;
+    let bob = make_user(&t, "bob").await;
+    let s = elevated(&t, "root", ADMIN_PW).await;
+    let path = format!("/users/{bob}");
+    let r = t
+        .send(patch(&path, json!({ "is_active": false })).session_cookie_only(&s))
+        .await;
+    assert_eq!(r.status, 403, "{:?}", r.json);
+    assert_eq!(
+        t.send(delete(&path).session_cookie_only(&s)).await.status,
+        403
+    );
+    let bob_s = t.login("bob", PW).await;
+    let r = t
+        .send(patch("/users/me", json!({ "bio": "x" })).session_cookie_only(&bob_s))
+        .await;
+    assert_eq!(r.status, 403);
+    let row = stored(&t, "bob").await.unwrap();
+    assert!(row.is_active && row.bio.is_none());
+}
+
+#[tokio::test]
 async fn a_refused_removal_of_the_last_superuser_writes_none_of_the_request() {
     let t = admin_app(
         "ua_last_nothing",
