@@ -4,8 +4,11 @@
 //! user's credentials used again, hostile query strings and ids, own columns outside the
 //! allow-list).
 
+use std::sync::{Arc, Mutex};
+
 use crudauth::UserRecord;
 use crudauth::admin::UsersAdminConfig;
+use crudauth::delivery::{Delivery, DeliveryChannel, DeliveryError, Medium};
 use crudauth::mfa::MfaConfig;
 use crudauth::user::UserUpdate;
 use crudauth_tests::LogCapture;
@@ -89,7 +92,7 @@ async fn users_me_answers_the_user_read_shape_without_secrets() {
     assert_eq!(
         r.json,
         json!({ "id": id, "email": "ann@example.com", "username": "ann", "is_active": true,
-                "is_superuser": false, "is_verified": false })
+                "is_superuser": false, "is_verified": false, "phone": null })
     );
     assert_eq!(r.headers["cache-control"], "no-store");
     let r = t.send(Req::get("/users/me")).await;
@@ -879,4 +882,148 @@ async fn an_allow_list_naming_a_contract_field_or_no_column_is_refused_at_build(
         .users_admin(UsersAdminConfig::default().writable(["bio"]))
         .build();
     assert!(built.is_ok());
+}
+
+/// An SMS gateway for the tests: keeps every text message.
+struct Texts(Arc<Mutex<Vec<Delivery>>>);
+
+#[async_trait::async_trait]
+impl DeliveryChannel for Texts {
+    async fn deliver(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        if delivery.medium == Medium::Sms {
+            self.0.lock().unwrap().push(delivery.clone());
+        }
+        Ok(())
+    }
+}
+
+async fn texting_app(test: &str) -> (TestApp, Arc<Mutex<Vec<Delivery>>>) {
+    let texts = Arc::new(Mutex::new(Vec::new()));
+    let channel = Texts(texts.clone());
+    let t = app_with(test, move |b| {
+        b.delivery_channel(Arc::new(channel))
+            .users_admin(UsersAdminConfig::default())
+    })
+    .await;
+    (t, texts)
+}
+
+fn last_code(texts: &Mutex<Vec<Delivery>>, phone: &str) -> String {
+    let texts = texts.lock().unwrap();
+    let text = texts
+        .iter()
+        .rev()
+        .find(|d| d.recipient == phone)
+        .expect("a text");
+    assert_eq!(text.kind.as_str(), "confirm_phone");
+    text.code.clone().expect("a code")
+}
+
+#[tokio::test]
+async fn a_new_phone_number_is_written_only_after_the_texted_code() {
+    let (t, texts) = texting_app("ua_phone").await;
+    make_user(&t, "ann").await;
+    let s = t.login("ann", PW).await;
+    let r = t
+        .send(patch("/users/me", json!({ "phone": "+46 70 123 45 67" })).session(&s))
+        .await;
+    assert_eq!(r.status, 422, "current_password is required: {:?}", r.json);
+    let r = t
+        .send(
+            patch(
+                "/users/me",
+                json!({ "phone": "not a number", "current_password": PW }),
+            )
+            .session(&s),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = t
+        .send(
+            patch(
+                "/users/me",
+                json!({ "phone": "+46 70 123 45 67", "current_password": "wrong" }),
+            )
+            .session(&s),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = t
+        .send(
+            patch(
+                "/users/me",
+                json!({ "phone": "+46 70 123 45 67", "current_password": PW }),
+            )
+            .session(&s),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    assert_eq!(r.json["phone"], serde_json::Value::Null, "not written yet");
+    assert!(stored(&t, "ann").await.unwrap().phone.is_none());
+    let code = last_code(&texts, "+46701234567");
+
+    let confirm = |code: &str| Req::post("/users/me/phone/confirm").json(json!({ "code": code }));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let r = t.send(confirm(wrong).session(&s)).await;
+    assert_eq!(r.status, 400, "a wrong code");
+    assert!(stored(&t, "ann").await.unwrap().phone.is_none());
+    let r = t.send(confirm(&code).session(&s)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(r.json["phone"], "+46701234567");
+    assert_eq!(
+        stored(&t, "ann").await.unwrap().phone.as_deref(),
+        Some("+46701234567")
+    );
+    let r = t.send(confirm(&code).session(&s)).await;
+    assert_eq!(r.status, 400, "a code is spent once");
+}
+
+#[tokio::test]
+async fn a_phone_code_dies_after_five_wrong_guesses_and_binds_the_user() {
+    let (t, texts) = texting_app("ua_phone_guess").await;
+    make_user(&t, "ann").await;
+    make_user(&t, "bob").await;
+    let s = t.login("ann", PW).await;
+    let bob_s = t.login("bob", PW).await;
+    let r = t
+        .send(
+            patch(
+                "/users/me",
+                json!({ "phone": "+15551234567", "current_password": PW }),
+            )
+            .session(&s),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let code = last_code(&texts, "+15551234567");
+    let confirm = |code: &str| Req::post("/users/me/phone/confirm").json(json!({ "code": code }));
+    // Another account cannot redeem Ann's code for itself.
+    let r = t.send(confirm(&code).session(&bob_s)).await;
+    assert_eq!(r.status, 400);
+    assert!(stored(&t, "bob").await.unwrap().phone.is_none());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert_eq!(t.send(confirm(wrong).session(&s)).await.status, 400);
+    }
+    let r = t.send(confirm(&code).session(&s)).await;
+    assert_eq!(r.status, 400, "dead after five wrong codes");
+    assert!(stored(&t, "ann").await.unwrap().phone.is_none());
+}
+
+#[tokio::test]
+async fn a_phone_change_without_an_sms_channel_is_refused() {
+    let t = admin_app("ua_phone_off", UsersAdminConfig::default()).await;
+    make_user(&t, "ann").await;
+    let s = t.login("ann", PW).await;
+    let r = t
+        .send(
+            patch(
+                "/users/me",
+                json!({ "phone": "+15551234567", "current_password": PW }),
+            )
+            .session(&s),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{:?}", r.json);
+    assert!(stored(&t, "ann").await.unwrap().phone.is_none());
 }

@@ -12,6 +12,7 @@
 
 mod config;
 mod patch;
+mod phone;
 mod users;
 
 pub use config::UsersAdminConfig;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::UsersAdminConfig;
 use crate::body::Fields;
 use crate::error::{AuthError, ValidationIssue};
-use crate::user::{DynUserRepository, UserRecord};
+use crate::user::{DynUserRepository, LogicalField, UserRecord};
 
 /// The longest value an own column may be given (a string's characters, or the JSON text
 /// of another value), checked before anything is written; the column's own limit is still
@@ -30,8 +30,8 @@ const NEVER: [&str; 6] = [
 const PRIVILEGED: [&str; 4] = ["is_active", "is_superuser", "is_verified", "email_verified"];
 
 /// What a user may change on their own account (`PATCH /users/me`): the email (through the
-/// verified email-change flow), the password (with the current one) and the writable own
-/// columns. `None` leaves a field as it is.
+/// verified email-change flow), the phone number (confirmed by a texted code), the password
+/// (with the current one) and the writable own columns. `None` leaves a field as it is.
 ///
 /// ```
 /// let patch = crudauth::admin::OwnPatch::default();
@@ -42,9 +42,11 @@ pub struct OwnPatch {
     /// The new email address (canonical form); it changes when the link sent to it is
     /// followed.
     pub email: Option<String>,
+    /// The new phone number (E.164); it changes when the code texted to it is confirmed.
+    pub phone: Option<String>,
     /// The new password.
     pub password: Option<String>,
-    /// The current password (required with `email` or `password`).
+    /// The current password (required with `email`, `phone` or `password`).
     pub current_password: Option<String>,
     /// Writable own columns.
     pub extra: BTreeMap<String, Value>,
@@ -54,6 +56,7 @@ impl std::fmt::Debug for OwnPatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OwnPatch")
             .field("email", &self.email)
+            .field("phone", &self.phone)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("extra", &self.extra.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
@@ -68,7 +71,10 @@ impl OwnPatch {
     /// assert!(!patch.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.email.is_none() && self.password.is_none() && self.extra.is_empty()
+        self.email.is_none()
+            && self.phone.is_none()
+            && self.password.is_none()
+            && self.extra.is_empty()
     }
 }
 
@@ -214,15 +220,35 @@ pub(crate) fn own_patch(
     mut fields: Fields,
     config: &UsersAdminConfig,
 ) -> Result<OwnPatch, AuthError> {
-    let known = ["email", "password", "current_password"];
+    let known = ["email", "phone", "password", "current_password"];
     let extra = own_columns(&mut fields, &known, false, config)?;
+    let phone = match text(&mut fields, "phone") {
+        Some(raw) if raw.len() > 64 => {
+            fields.issues().push(ValidationIssue::too_long("phone", 64));
+            None
+        }
+        Some(raw) => {
+            let phone = crate::user::normalize_phone(&raw);
+            if phone.is_none() {
+                fields.issues().push(ValidationIssue::body(
+                    "phone",
+                    "value_error",
+                    "value is not a phone number (E.164, such as +15551234567)",
+                ));
+            }
+            phone
+        }
+        None => None,
+    };
     let patch = OwnPatch {
         email: email(&mut fields, "email"),
+        phone,
         password: text(&mut fields, "password"),
         current_password: text(&mut fields, "current_password"),
         extra,
     };
-    if (patch.email.is_some() || patch.password.is_some()) && patch.current_password.is_none() {
+    let sensitive = patch.email.is_some() || patch.phone.is_some() || patch.password.is_some();
+    if sensitive && patch.current_password.is_none() {
         fields
             .issues()
             .push(ValidationIssue::missing("current_password"));
@@ -271,6 +297,9 @@ pub(crate) fn user_json<U: UserRecord>(
         "is_verified": user.email_verified(),
     });
     if let Value::Object(map) = &mut body {
+        if repo.schema().has(LogicalField::Phone) {
+            map.insert("phone".into(), json!(user.phone()));
+        }
         for column in config.shown() {
             let value = repo.read_extra(user, column).unwrap_or(Value::Null);
             map.insert(column.to_owned(), value);

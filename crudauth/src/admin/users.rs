@@ -37,10 +37,10 @@ const LAST_SUPERUSER: &str = "Cannot remove the last active superuser.";
 /// # Ok(()) });
 /// ```
 pub struct UsersAdmin<U> {
-    core: Arc<Core<U>>,
+    pub(super) core: Arc<Core<U>>,
     login: Login<U>,
     /// The repository with its writes announced (a delete forgets the cached user too).
-    repo: Arc<dyn DynUserRepository<U>>,
+    pub(super) repo: Arc<dyn DynUserRepository<U>>,
     recovery: Option<Recovery<U>>,
     /// What the other methods keep for a user, removed with the user.
     removers: Vec<(&'static str, Remover)>,
@@ -65,6 +65,8 @@ pub(crate) struct OwnOutcome<U> {
     pub user: U,
     /// Whether a confirmation link went to a new address (answered 202).
     pub email_pending: bool,
+    /// Whether a confirmation code was texted to a new phone number (answered 202).
+    pub phone_pending: bool,
     /// The caller's session under its new id, after a password change.
     pub session: Option<RotatedSession>,
 }
@@ -144,8 +146,9 @@ impl<U: UserRecord> UsersAdmin<U> {
 
     /// `PATCH /users/me`: the current password checked once before anything is written
     /// (on the account's lockout budget), then the own columns, the password (through
-    /// `/change-password`'s service: every other session and token ends) and the email
-    /// (through the email-change flow: a link to the new address, 202).
+    /// `/change-password`'s service: every other session and token ends), the email
+    /// (through the email-change flow: a link to the new address, 202) and the phone number
+    /// (a code texted to it, 202; see `phone`).
     pub(crate) async fn update_own(
         &self,
         principal: &Principal<U>,
@@ -164,6 +167,16 @@ impl<U: UserRecord> UsersAdmin<U> {
                 return Err(AuthError::BadRequest("New email matches current email"));
             }
         }
+        if let Some(phone) = &patch.phone {
+            if !self.phone_changes() {
+                return Err(AuthError::BadRequest(
+                    "Phone changes need a texted confirmation, which is not configured.",
+                ));
+            }
+            if user.phone() == Some(phone.as_str()) {
+                return Err(AuthError::BadRequest("New phone matches current phone"));
+            }
+        }
         if let Some(password) = &patch.password {
             let ctx = PasswordContext::for_user(PasswordSource::Change, user);
             self.login
@@ -171,7 +184,7 @@ impl<U: UserRecord> UsersAdmin<U> {
                 .await?;
         }
         let current = patch.current_password.as_deref().unwrap_or_default();
-        if patch.email.is_some() || patch.password.is_some() {
+        if patch.email.is_some() || patch.phone.is_some() || patch.password.is_some() {
             let wrong = AuthError::Unauthorized("Current password is incorrect.");
             self.login
                 .check_current_password(principal, current, client, wrong)
@@ -200,9 +213,17 @@ impl<U: UserRecord> UsersAdmin<U> {
             }
             _ => false,
         };
+        let phone_pending = match &patch.phone {
+            Some(phone) => {
+                self.request_phone(user, phone).await?;
+                true
+            }
+            None => false,
+        };
         Ok(OwnOutcome {
             user: self.get(&id).await?,
             email_pending,
+            phone_pending,
             session,
         })
     }

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use super::{private_json, with_limit};
@@ -25,6 +25,9 @@ const MAX_OFFSET: u64 = 1_000_000_000;
 
 /// The longest `email` prefix `GET /users` accepts.
 const MAX_PREFIX: usize = 254;
+
+const PHONE_PENDING: &str =
+    "A code was texted to the new number; confirm it at /users/me/phone/confirm.";
 
 const EMAIL_PENDING: &str = "If the address is available, a confirmation email has been sent; the email changes when it is followed.";
 
@@ -61,6 +64,7 @@ impl<U: UserRecord> CrudAuth<U> {
         }
         Router::new()
             .route("/users/me", get(me::<U>).patch(patch_me::<U>))
+            .route("/users/me/phone/confirm", post(confirm_phone::<U>))
             .route("/users", get(list::<U>))
             .route(
                 "/users/{id}",
@@ -108,6 +112,11 @@ async fn patch_me<U: UserRecord>(
         let who = format!("user:{}", principal.user_id);
         allowed = auth.rate_limiter().enforce("change_password", &who).await?;
     }
+    if patch.phone.is_some() {
+        let who = format!("user:{}", principal.user_id);
+        let limit = auth.rate_limiter().enforce("phone_change_request", &who);
+        allowed = limit.await?.or(allowed);
+    }
     let since = tokio::time::Instant::now();
     if patch.email.is_some() {
         let from = format!("ip:{}", ip_key(client.ip));
@@ -115,11 +124,16 @@ async fn patch_me<U: UserRecord>(
         allowed = limit.await?.or(allowed);
     }
     let outcome = admin.update_own(&principal, patch, &client).await?;
-    let mut response = if outcome.email_pending {
-        // As `/email/change-request`: the answer does not tell a free address from a taken one.
-        super::recovery::answer_at(&auth, since).await;
+    let mut response = if outcome.email_pending || outcome.phone_pending {
         let mut body = admin.user_json(&outcome.user);
-        body["detail"] = json!(EMAIL_PENDING);
+        if outcome.email_pending {
+            // As `/email/change-request`: the answer does not tell a free address from a
+            // taken one.
+            super::recovery::answer_at(&auth, since).await;
+            body["detail"] = json!(EMAIL_PENDING);
+        } else {
+            body["detail"] = json!(PHONE_PENDING);
+        }
         let mut response = (StatusCode::ACCEPTED, private_json(body)).into_response();
         crate::transport::session::no_store(&mut response);
         response
@@ -130,6 +144,25 @@ async fn patch_me<U: UserRecord>(
         set_session_cookie(sessions, &moved.id, &mut response);
     }
     Ok(with_limit(response, allowed))
+}
+
+/// `POST /users/me/phone/confirm {code}`: the texted code writes the pending number; 200
+/// with the account.
+async fn confirm_phone<U: UserRecord>(
+    State(auth): State<CrudAuth<U>>,
+    principal: Principal<U>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AuthError> {
+    let admin = admin(&auth)?;
+    let mut fields = Fields::json(&headers, &body)?;
+    let code = fields.string("code");
+    if code.as_ref().is_some_and(|c| c.len() > 16) {
+        fields.issues().push(ValidationIssue::too_long("code", 16));
+    }
+    let code = fields.finish(code)?;
+    let user = admin.confirm_phone(&principal, &code).await?;
+    Ok(private_json(admin.user_json(&user)))
 }
 
 fn bad_query(field: &str, msg: &str) -> AuthError {
