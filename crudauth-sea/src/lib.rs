@@ -167,6 +167,7 @@ mod digest;
 mod factors;
 #[cfg(feature = "oauth")]
 mod links;
+mod listing;
 mod model;
 #[cfg(feature = "passkeys")]
 mod passkeys;

@@ -99,12 +99,12 @@ impl<M: AuthModel> SeaUserRepository<M> {
         &self.db
     }
 
-    fn map() -> MapOf<M> {
+    pub(crate) fn map() -> MapOf<M> {
         M::MAP
     }
 }
 
-fn backend(err: DbErr) -> RepoError {
+pub(crate) fn backend(err: DbErr) -> RepoError {
     RepoError::Backend(err.to_string())
 }
 
@@ -209,7 +209,7 @@ where
     M::Entity: EntityTrait<Model = M>,
     ActiveModelOf<M>: Send + Sync,
 {
-    fn id_value(id: &UserId) -> Option<Value> {
+    pub(crate) fn id_value(id: &UserId) -> Option<Value> {
         M::Id::from_user_id(id).map(Into::into)
     }
 
@@ -612,6 +612,29 @@ where
 
     fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
         Some(std::sync::Arc::new(self.db.clone()))
+    }
+
+    async fn list_users(
+        &self,
+        filter: &crudauth::user::UserFilter,
+    ) -> Result<crudauth::user::UserPage<M>, RepoError> {
+        self.list_matching(filter).await
+    }
+
+    async fn count_active_superusers(&self) -> Result<u64, RepoError> {
+        self.count_superusers().await
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<(), RepoError> {
+        self.delete_row(id).await
+    }
+
+    fn extra_columns(&self) -> Vec<&'static str> {
+        Self::own_columns()
+    }
+
+    fn read_extra(&self, user: &M, column: &str) -> Option<serde_json::Value> {
+        Self::own_value(user, column)
     }
 
     /// One `UPDATE` writes the hash and increments `token_version` together (inside a

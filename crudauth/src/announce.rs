@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::AuthError;
 use crate::revocation::Revocation;
 use crate::user::{BoxFuture, DynUserRepository, NewUser, RepoError, UserId, UserRecord};
-use crate::user::{UserSchema, UserUpdate};
+use crate::user::{UserFilter, UserPage, UserSchema, UserUpdate};
 
 /// A repository whose writes are announced.
 pub(crate) struct Announcing<U> {
@@ -109,6 +109,26 @@ impl<U: UserRecord> DynUserRepository<U> for Announcing<U> {
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<(UserId, String)>, RepoError>> {
         self.repo.password_hashes(after, limit)
+    }
+    fn list_users<'a>(
+        &'a self,
+        filter: &'a UserFilter,
+    ) -> BoxFuture<'a, Result<UserPage<U>, RepoError>> {
+        self.repo.list_users(filter)
+    }
+    fn count_active_superusers(&self) -> BoxFuture<'_, Result<u64, RepoError>> {
+        self.repo.count_active_superusers()
+    }
+    /// The row goes, then the generation moves: every process forgets its cached copy and
+    /// every session of the user is told, so the next request with them finds nobody.
+    fn delete_user<'a>(&'a self, id: &'a UserId) -> BoxFuture<'a, Result<(), RepoError>> {
+        self.announced(id, self.repo.delete_user(id))
+    }
+    fn extra_columns(&self) -> Vec<&'static str> {
+        self.repo.extra_columns()
+    }
+    fn read_extra(&self, user: &U, column: &str) -> Option<serde_json::Value> {
+        self.repo.read_extra(user, column)
     }
     fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         self.repo.database()

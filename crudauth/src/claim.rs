@@ -17,6 +17,10 @@ pub(crate) type Remover =
     Arc<dyn Fn(String) -> BoxFuture<'static, Result<usize, StoreError>> + Send + Sync>;
 
 /// The claim, with the stores of the methods that are on.
+#[cfg_attr(
+    not(any(feature = "oauth", feature = "passwordless")),
+    allow(dead_code)
+)]
 pub(crate) struct Claim<U> {
     pub core: Arc<Core<U>>,
     pub login: Login<U>,
@@ -26,6 +30,10 @@ pub(crate) struct Claim<U> {
     pub removers: Vec<(&'static str, Remover)>,
 }
 
+#[cfg_attr(
+    not(any(feature = "oauth", feature = "passwordless")),
+    allow(dead_code)
+)]
 impl<U: UserRecord> Claim<U> {
     /// Claims `user` for the one who proved its address `by` (for the log); the account
     /// as it is afterwards.

@@ -70,7 +70,7 @@ mod body;
 mod bootstrap;
 mod builder;
 mod cache;
-#[cfg(any(feature = "oauth", feature = "passwordless"))]
+#[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
 mod claim;
 pub mod client_ip;
 pub mod clock;

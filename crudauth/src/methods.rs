@@ -17,5 +17,7 @@ pub(crate) struct Methods<U> {
     pub impersonation: Option<crate::admin::Impersonation<U>>,
     #[cfg(feature = "device-login")]
     pub device_login: Option<crate::device_login::DeviceLogin<U>>,
+    #[cfg(feature = "admin")]
+    pub users_admin: Option<crate::admin::UsersAdmin<U>>,
     pub(crate) _user: std::marker::PhantomData<fn() -> U>,
 }

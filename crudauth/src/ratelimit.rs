@@ -97,6 +97,8 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         // Per client IP: codes tried (each also counts in the login lockout) and magic links.
         ("otp_verify", RateLimit::new(30, HOUR)),
         ("magic_link_verify", RateLimit::new(20, HOUR)),
+        // Per user: a code texted to confirm a new phone number (`PATCH /users/me`).
+        ("phone_change_request", RateLimit::new(3, HOUR)),
         // Over all clients: texts to numbers without an account (passwordless sign-up).
         ("otp_sms_signup", RateLimit::new(100, HOUR)),
         // Per API key: the requests one key may make (counted once its secret checked out).

@@ -686,3 +686,31 @@ async fn a_service_key_ends_when_its_maker_is_no_longer_a_superuser() {
     set_superuser(&app, "root", true).await;
     assert_eq!(whoami(&app, &key).await.status, 200);
 }
+
+#[tokio::test]
+async fn deleting_a_user_deletes_their_keys() {
+    let app = app_with("api_key_user_deleted", |b| {
+        b.api_keys(ApiKeyConfig::default())
+            .users_admin(crudauth::admin::UsersAdminConfig::default())
+    })
+    .await;
+    let root = member(&app, "root").await;
+    set_superuser(&app, "root", true).await;
+    let bob = member(&app, "bob").await;
+    let (key, _) = make_key(&app, &bob, json!({ "name": "CI" })).await;
+    let bob_id = user_id(&app, "bob").await;
+    let r = app
+        .send(Req::new(axum::http::Method::DELETE, &format!("/users/{bob_id}")).session(&root))
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.json);
+    assert_eq!(whoami(&app, &key).await.status, 401);
+    let left = app
+        .auth
+        .api_keys()
+        .unwrap()
+        .store()
+        .for_user(&bob_id)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "the rows went with the user: {left:?}");
+}

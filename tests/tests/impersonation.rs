@@ -503,3 +503,38 @@ async fn signing_out_of_an_impersonation_ends_the_parked_session_too() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test]
+async fn an_impersonation_changes_no_way_in_through_the_users_admin_routes() {
+    let app = app_with("imp_users_me", |b| {
+        everything(b, ImpersonationConfig::default())
+            .users_admin(crudauth::admin::UsersAdminConfig::default())
+    })
+    .await;
+    let s = cast(&app).await;
+    let bob = id_of(&app, "bob").await;
+    let token = mint(&app, &s, &bob).await.json["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app.send(Req::get("/users/me").bearer(&token)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    for body in [
+        json!({ "password": "another long password 9", "current_password": PW }),
+        json!({ "email": "evil@example.com", "current_password": PW }),
+    ] {
+        let r = app
+            .send(
+                Req::new(axum::http::Method::PATCH, "/users/me")
+                    .bearer(&token)
+                    .json(body),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{:?}", r.json);
+    }
+    // Nor the superuser's own admin routes, which need a session in sudo.
+    let r = app
+        .send(Req::new(axum::http::Method::DELETE, &format!("/users/{bob}")).bearer(&token))
+        .await;
+    assert_eq!(r.status, 403);
+}

@@ -26,6 +26,8 @@ pub(super) struct Settings<U> {
     pub impersonation: Option<crate::admin::ImpersonationConfig>,
     #[cfg(feature = "device-login")]
     pub device_login: Option<crate::device_login::DeviceLoginConfig>,
+    #[cfg(feature = "admin")]
+    pub users_admin: Option<crate::admin::UsersAdminConfig>,
     _user: std::marker::PhantomData<fn() -> U>,
 }
 
@@ -46,6 +48,8 @@ impl<U> Default for Settings<U> {
             impersonation: None,
             #[cfg(feature = "device-login")]
             device_login: None,
+            #[cfg(feature = "admin")]
+            users_admin: None,
             _user: std::marker::PhantomData,
         }
     }
@@ -58,6 +62,70 @@ pub(super) struct Parts<'a, U> {
     pub sudo: &'a Sudo<U>,
     /// The repository with its writes announced.
     pub repo: &'a Arc<dyn DynUserRepository<U>>,
+    /// The email flows, when configured.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub recovery: Option<&'a crate::recovery::Recovery<U>>,
+}
+
+/// What each method that is on keeps for a user, by name (`links`, `factors`, `passkeys`,
+/// `api_keys`),
+/// with the function that removes all of it: for a provider claim and a deleted account.
+/// A new method with per-user records adds its remover here.
+#[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
+#[allow(clippy::extra_unused_type_parameters)] // used by the methods' parameters, when on
+fn removers<U: UserRecord>(
+    #[cfg(feature = "oauth")] oauth: Option<&crate::oauth::OAuth<U>>,
+    #[cfg(feature = "mfa")] mfa: Option<&crate::mfa::Mfa<U>>,
+    #[cfg(feature = "passkeys")] passkeys: Option<&crate::passkey::Passkeys<U>>,
+    #[cfg(feature = "api-keys")] api_keys: Option<&crate::api_key::ApiKeys<U>>,
+) -> Vec<(&'static str, crate::claim::Remover)> {
+    #[allow(unused_mut)] // without the other methods nothing is added
+    let mut removers: Vec<(&'static str, crate::claim::Remover)> = Vec::new();
+    #[cfg(feature = "oauth")]
+    if let Some(oauth) = oauth {
+        let links = oauth.links().clone();
+        removers.push((
+            "links",
+            Arc::new(move |uid: String| {
+                let links = links.clone();
+                Box::pin(async move { links.delete_all(&uid).await })
+            }),
+        ));
+    }
+    #[cfg(feature = "mfa")]
+    if let Some(mfa) = mfa {
+        let factors = mfa.factors().clone();
+        removers.push((
+            "factors",
+            Arc::new(move |uid: String| {
+                let factors = factors.clone();
+                Box::pin(async move { factors.remove(&uid).await.map(usize::from) })
+            }),
+        ));
+    }
+    #[cfg(feature = "passkeys")]
+    if let Some(passkeys) = passkeys {
+        let store = passkeys.store().clone();
+        removers.push((
+            "passkeys",
+            Arc::new(move |uid: String| {
+                let store = store.clone();
+                Box::pin(async move { store.delete_all(&uid).await })
+            }),
+        ));
+    }
+    #[cfg(feature = "api-keys")]
+    if let Some(keys) = api_keys {
+        let store = keys.store().clone();
+        removers.push((
+            "api_keys",
+            Arc::new(move |uid: String| {
+                let store = store.clone();
+                Box::pin(async move { store.delete_all(&uid).await })
+            }),
+        ));
+    }
+    removers
 }
 
 impl<U: UserRecord> Settings<U> {
@@ -71,6 +139,7 @@ impl<U: UserRecord> Settings<U> {
             login,
             sudo,
             repo,
+            recovery,
         } = parts;
         #[cfg(feature = "mfa")]
         let mfa = match self.mfa {
@@ -123,52 +192,16 @@ impl<U: UserRecord> Settings<U> {
         };
         #[cfg(any(feature = "oauth", feature = "passwordless"))]
         {
-            #[allow(unused_mut)] // without the other methods nothing is added
-            let mut removers: Vec<(&'static str, crate::claim::Remover)> = Vec::new();
-            #[cfg(feature = "oauth")]
-            if let Some(oauth) = &oauth {
-                let links = oauth.links().clone();
-                removers.push((
-                    "links",
-                    Arc::new(move |uid: String| {
-                        let links = links.clone();
-                        Box::pin(async move { links.delete_all(&uid).await })
-                    }),
-                ));
-            }
-            #[cfg(feature = "mfa")]
-            if let Some(mfa) = &mfa {
-                let factors = mfa.factors().clone();
-                removers.push((
-                    "factors",
-                    Arc::new(move |uid: String| {
-                        let factors = factors.clone();
-                        Box::pin(async move { factors.remove(&uid).await.map(usize::from) })
-                    }),
-                ));
-            }
-            #[cfg(feature = "passkeys")]
-            if let Some(passkeys) = &passkeys {
-                let store = passkeys.store().clone();
-                removers.push((
-                    "passkeys",
-                    Arc::new(move |uid: String| {
-                        let store = store.clone();
-                        Box::pin(async move { store.delete_all(&uid).await })
-                    }),
-                ));
-            }
-            #[cfg(feature = "api-keys")]
-            if let Some(keys) = &api_keys {
-                let store = keys.store().clone();
-                removers.push((
-                    "api_keys",
-                    Arc::new(move |uid: String| {
-                        let store = store.clone();
-                        Box::pin(async move { store.delete_all(&uid).await })
-                    }),
-                ));
-            }
+            let removers = removers::<U>(
+                #[cfg(feature = "oauth")]
+                oauth.as_ref(),
+                #[cfg(feature = "mfa")]
+                mfa.as_ref(),
+                #[cfg(feature = "passkeys")]
+                passkeys.as_ref(),
+                #[cfg(feature = "api-keys")]
+                api_keys.as_ref(),
+            );
             let claim = Arc::new(crate::claim::Claim {
                 core: core.clone(),
                 login: login.clone(),
@@ -194,6 +227,27 @@ impl<U: UserRecord> Settings<U> {
             )?),
             None => None,
         };
+        #[cfg(feature = "admin")]
+        let users_admin = match self.users_admin {
+            Some(config) => Some(crate::admin::UsersAdmin::new(
+                core.clone(),
+                login.clone(),
+                repo.clone(),
+                recovery.cloned(),
+                removers::<U>(
+                    #[cfg(feature = "oauth")]
+                    oauth.as_ref(),
+                    #[cfg(feature = "mfa")]
+                    mfa.as_ref(),
+                    #[cfg(feature = "passkeys")]
+                    passkeys.as_ref(),
+                    #[cfg(feature = "api-keys")]
+                    api_keys.as_ref(),
+                ),
+                config,
+            )?),
+            None => None,
+        };
         Ok(Methods {
             #[cfg(feature = "oauth")]
             oauth,
@@ -209,6 +263,8 @@ impl<U: UserRecord> Settings<U> {
             impersonation,
             #[cfg(feature = "device-login")]
             device_login,
+            #[cfg(feature = "admin")]
+            users_admin,
             _user: std::marker::PhantomData,
         })
     }

@@ -552,6 +552,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             login: &login,
             sudo: &sudo,
             repo: &(repo.clone() as Arc<dyn crate::user::DynUserRepository<U>>),
+            recovery: recovery.as_ref(),
         })?;
         Ok(CrudAuth {
             inner: Arc::new(Inner {

@@ -49,6 +49,9 @@ pub enum MessageKind {
     SignInCode,
     /// A notice that a passkey was added to the account.
     PasskeyAdded,
+    /// A code, texted to a new phone number, that confirms it as the account's (the users
+    /// admin's `PATCH /users/me`).
+    ConfirmPhone,
 }
 
 impl MessageKind {
@@ -67,6 +70,7 @@ impl MessageKind {
             MessageKind::ExistingAccount => "existing_account",
             MessageKind::SignInCode => "sign_in_code",
             MessageKind::PasskeyAdded => "passkey_added",
+            MessageKind::ConfirmPhone => "confirm_phone",
         }
     }
 
@@ -85,6 +89,7 @@ impl MessageKind {
             MessageKind::ExistingAccount => "You already have an account",
             MessageKind::SignInCode => "Your sign-in code",
             MessageKind::PasskeyAdded => "A passkey was added to your account",
+            MessageKind::ConfirmPhone => "Confirm your new phone number",
         }
     }
 }
@@ -179,6 +184,10 @@ impl EmailContext {
                     None => String::new(),
                 };
                 format!("Your sign-in code is {code}.{minutes}\n{link}\nNever share this code. {ignore}\n")
+            }
+            MessageKind::ConfirmPhone => {
+                let code = self.code.as_deref().unwrap_or_default();
+                format!("Your code to confirm this phone number is {code}. Never share this code. {ignore}\n")
             }
         }
     }

@@ -3,8 +3,8 @@
 use std::sync::{Mutex, MutexGuard};
 
 use crate::user::{
-    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserId, UserRecord, UserRepository,
-    UserSchema, UserUpdate, normalize_email, normalize_phone,
+    IdKind, IdentityField, LogicalField, NewUser, RepoError, UserFilter, UserId, UserPage,
+    UserRecord, UserRepository, UserSchema, UserUpdate, normalize_email, normalize_phone,
 };
 
 /// A user row with every logical field (an absent email or username is stored empty).
@@ -325,5 +325,40 @@ impl UserRepository for Repo {
             }
             current
         })
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> Result<UserPage<User>, RepoError> {
+        let mut matching: Vec<User> = self
+            .users()
+            .iter()
+            .filter(|u| filter.email_matches(Some(&u.email)))
+            .filter(|u| filter.is_active.is_none_or(|a| u.is_active == a))
+            .filter(|u| filter.is_superuser.is_none_or(|s| u.is_superuser == s))
+            .cloned()
+            .collect();
+        matching.sort_by_key(|u| u.id);
+        let total = matching.len() as u64;
+        let skip = usize::try_from(filter.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        let users = matching.into_iter().skip(skip).take(take).collect();
+        Ok(UserPage { users, total })
+    }
+
+    async fn count_active_superusers(&self) -> Result<u64, RepoError> {
+        let users = self.users();
+        Ok(users
+            .iter()
+            .filter(|u| u.is_superuser && u.is_active)
+            .count() as u64)
+    }
+
+    async fn delete_user(&self, id: &UserId) -> Result<(), RepoError> {
+        let mut users = self.users();
+        let before = users.len();
+        users.retain(|u| u.user_id() != *id);
+        if users.len() == before {
+            return Err(RepoError::NotFound);
+        }
+        Ok(())
     }
 }

@@ -278,7 +278,7 @@ impl<U: UserRecord> Passkeys<U> {
     }
 
     /// Where the passkeys are kept (claims and OAuth's unlinks reach them).
-    #[cfg(any(feature = "oauth", feature = "passwordless"))]
+    #[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
     pub(crate) fn store(&self) -> &Arc<dyn PasskeyStore> {
         &self.parts.store
     }

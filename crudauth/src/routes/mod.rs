@@ -20,6 +20,8 @@ mod recovery;
 mod session;
 #[cfg(any(feature = "passkeys", feature = "passwordless"))]
 mod signin;
+#[cfg(feature = "admin")]
+mod users;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -82,6 +84,10 @@ impl<U: UserRecord> CrudAuth<U> {
         #[cfg(feature = "device-login")]
         {
             router = router.merge(self.device_login_routes());
+        }
+        #[cfg(feature = "admin")]
+        {
+            router = router.merge(self.users_routes());
         }
         limited(router).with_state(self.clone())
     }

@@ -11,11 +11,15 @@ use std::future::Future;
 
 use serde::Serialize;
 
+mod dynamic;
+mod listing;
 mod repository;
 mod schema;
 mod text;
 
-pub use repository::{DynUserRepository, NewUser, RepoError, UserRepository, UserUpdate};
+pub use dynamic::DynUserRepository;
+pub use listing::{UserFilter, UserPage};
+pub use repository::{NewUser, RepoError, UserRepository, UserUpdate};
 pub use schema::{IdentityField, LogicalField, UserSchema};
 pub(crate) use text::{is_format_char, valid_email};
 pub use text::{normalize_email, normalize_phone};

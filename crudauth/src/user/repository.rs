@@ -1,13 +1,12 @@
 //! Writing and reading users: the [`UserRepository`] trait, the data it writes
 //! ([`NewUser`], [`UserUpdate`]), what it fails with ([`RepoError`]), and
-//! [`DynUserRepository`], the same trait behind a trait object.
+//! [`super::DynUserRepository`], the same trait behind a trait object.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 
-use super::{BoxFuture, UserId, UserRecord, UserSchema};
+use super::{UserFilter, UserId, UserPage, UserRecord, UserSchema};
 
 /// Validated data for a new user, plus the server-set defaults.
 ///
@@ -223,6 +222,11 @@ pub enum RepoError {
     Backend(String),
 }
 
+/// The error of an operation a repository does not provide.
+fn unsupported(what: &str) -> RepoError {
+    RepoError::Backend(format!("this repository cannot {what}"))
+}
+
 /// Reads and writes users. The runtime's only door to the application's user table.
 ///
 /// Lookups return `Ok(None)` for a missing user; writes return [`RepoError`]. Emails are
@@ -387,151 +391,101 @@ pub trait UserRepository: Send + Sync + 'static {
         }
     }
 
+    /// A page of the users matching `filter`, by ascending id, and how many match in all
+    /// (for `GET /users`). The default answers that this repository cannot list its users
+    /// (the users admin then answers 503 on the listing); `crudauth-sea` lists them.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| {
+    /// use crudauth::user::{NewUser, UserFilter, UserRepository};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// repo.create(NewUser::new("h").email("ann@example.com").username("ann")).await?;
+    /// repo.create(NewUser::new("h").email("bob@example.com").username("bob")).await?;
+    /// let filter = UserFilter { email_prefix: Some("b".into()), ..UserFilter::page(0, 10) };
+    /// let page = repo.list_users(&filter).await?;
+    /// assert_eq!((page.total, page.users[0].username.as_str()), (1, "bob"));
+    /// # Ok(()) });
+    /// ```
+    fn list_users(
+        &self,
+        filter: &UserFilter,
+    ) -> impl Future<Output = Result<UserPage<Self::User>, RepoError>> + Send {
+        let _ = filter;
+        async { Err(unsupported("list its users")) }
+    }
+
+    /// How many users are active superusers (the users admin refuses to remove the last
+    /// one). The default answers that this repository cannot count them (the admin then
+    /// refuses every demotion, deactivation and deletion of a superuser); `crudauth-sea`
+    /// counts them.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| {
+    /// use crudauth::user::{NewUser, UserRepository};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// let mut root = NewUser::new("h").email("root@example.com").username("root");
+    /// root.is_superuser = true;
+    /// repo.create(root).await?;
+    /// assert_eq!(repo.count_active_superusers().await?, 1);
+    /// # Ok(()) });
+    /// ```
+    fn count_active_superusers(&self) -> impl Future<Output = Result<u64, RepoError>> + Send {
+        async { Err(unsupported("count its superusers")) }
+    }
+
+    /// Deletes the user's row; [`RepoError::NotFound`] if there is none. Only the row: the
+    /// users admin ends the user's sessions, tokens and method records around it. The
+    /// default answers that this repository cannot delete users; `crudauth-sea` deletes.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| {
+    /// use crudauth::user::{NewUser, RepoError, UserRecord, UserRepository};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// let ann = repo.create(NewUser::new("h").email("ann@example.com")).await?;
+    /// repo.delete_user(&ann.user_id()).await?;
+    /// assert!(repo.find_by_id(&ann.user_id()).await?.is_none());
+    /// assert!(matches!(repo.delete_user(&ann.user_id()).await, Err(RepoError::NotFound)));
+    /// # Ok(()) });
+    /// ```
+    fn delete_user(&self, id: &UserId) -> impl Future<Output = Result<(), RepoError>> + Send {
+        let _ = id;
+        async { Err(unsupported("delete users")) }
+    }
+
+    /// The application's own columns (every column that is no logical field), by the name
+    /// `NewUser::extra` and `UserUpdate::extra` use: what an allow-list of the users admin
+    /// may name. The default is none; `crudauth-sea` lists the model's other fields.
+    ///
+    /// ```
+    /// # use crudauth::user::UserRepository;
+    /// let repo = crudauth::doc_fixture::Repo::new();
+    /// assert!(repo.extra_columns().is_empty()); // the fixture has no columns of its own
+    /// ```
+    fn extra_columns(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// The value of one of the application's own columns of a loaded user, as JSON (`None`
+    /// for a column that is not one of [`UserRepository::extra_columns`]). The default is
+    /// `None`; `crudauth-sea` reads the model's field.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |_| {
+    /// use crudauth::user::{NewUser, UserRepository};
+    /// # let repo = crudauth::doc_fixture::Repo::new();
+    /// let ann = repo.create(NewUser::new("h").email("ann@example.com")).await?;
+    /// assert!(repo.read_extra(&ann, "display_name").is_none());
+    /// # Ok(()) });
+    /// ```
+    fn read_extra(&self, user: &Self::User, column: &str) -> Option<serde_json::Value> {
+        let _ = (user, column);
+        None
+    }
+
     /// The database handle delivery channels may use (see
     /// [`crate::delivery::Delivery::database`]); `None` by default. `crudauth-sea` hands out
     /// its `sea_orm::DatabaseConnection`.
     fn database(&self) -> Option<std::sync::Arc<dyn std::any::Any + Send + Sync>> {
         None
-    }
-}
-
-/// A [`UserRepository`] behind a trait object, so the facade is generic over the user type
-/// only. Implemented for every `UserRepository`.
-pub trait DynUserRepository<U>: Send + Sync {
-    /// See [`UserRepository::schema`].
-    fn schema(&self) -> &UserSchema;
-    /// See [`UserRepository::find_by_id`].
-    fn find_by_id<'a>(&'a self, id: &'a UserId) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
-    /// See [`UserRepository::find_by_login`].
-    fn find_by_login<'a>(
-        &'a self,
-        identifier: &'a str,
-    ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
-    /// See [`UserRepository::find_by_recovery`].
-    fn find_by_recovery<'a>(
-        &'a self,
-        value: &'a str,
-    ) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
-    /// See [`UserRepository::find_by_phone`].
-    fn find_by_phone<'a>(&'a self, phone: &'a str) -> BoxFuture<'a, Result<Option<U>, RepoError>>;
-    /// See [`UserRepository::create`].
-    fn create(&self, new: NewUser) -> BoxFuture<'_, Result<U, RepoError>>;
-    /// See [`UserRepository::update`].
-    fn update<'a>(
-        &'a self,
-        id: &'a UserId,
-        update: UserUpdate,
-    ) -> BoxFuture<'a, Result<U, RepoError>>;
-    /// See [`UserRepository::set_password_hash`].
-    fn set_password_hash<'a>(
-        &'a self,
-        id: &'a UserId,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<(), RepoError>>;
-    /// See [`UserRepository::bump_token_version`].
-    fn bump_token_version<'a>(
-        &'a self,
-        id: &'a UserId,
-    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
-    /// See [`UserRepository::replace_password_hash`].
-    fn replace_password_hash<'a>(
-        &'a self,
-        id: &'a UserId,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>>;
-    /// See [`UserRepository::compare_and_set_password_hash`].
-    fn compare_and_set_password_hash<'a>(
-        &'a self,
-        id: &'a UserId,
-        expected: &'a str,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<bool, RepoError>>;
-    /// See [`UserRepository::password_hashes`].
-    fn password_hashes<'a>(
-        &'a self,
-        after: Option<&'a UserId>,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<(UserId, String)>, RepoError>>;
-    /// See [`UserRepository::database`].
-    fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
-}
-
-impl<R: UserRepository> DynUserRepository<R::User> for R {
-    fn schema(&self) -> &UserSchema {
-        UserRepository::schema(self)
-    }
-    fn find_by_id<'a>(
-        &'a self,
-        id: &'a UserId,
-    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
-        Box::pin(UserRepository::find_by_id(self, id))
-    }
-    fn find_by_login<'a>(
-        &'a self,
-        identifier: &'a str,
-    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
-        Box::pin(UserRepository::find_by_login(self, identifier))
-    }
-    fn find_by_recovery<'a>(
-        &'a self,
-        value: &'a str,
-    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
-        Box::pin(UserRepository::find_by_recovery(self, value))
-    }
-    fn find_by_phone<'a>(
-        &'a self,
-        phone: &'a str,
-    ) -> BoxFuture<'a, Result<Option<R::User>, RepoError>> {
-        Box::pin(UserRepository::find_by_phone(self, phone))
-    }
-    fn create(&self, new: NewUser) -> BoxFuture<'_, Result<R::User, RepoError>> {
-        Box::pin(UserRepository::create(self, new))
-    }
-    fn update<'a>(
-        &'a self,
-        id: &'a UserId,
-        update: UserUpdate,
-    ) -> BoxFuture<'a, Result<R::User, RepoError>> {
-        Box::pin(UserRepository::update(self, id, update))
-    }
-    fn set_password_hash<'a>(
-        &'a self,
-        id: &'a UserId,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<(), RepoError>> {
-        Box::pin(UserRepository::set_password_hash(self, id, hash))
-    }
-    fn bump_token_version<'a>(
-        &'a self,
-        id: &'a UserId,
-    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
-        Box::pin(UserRepository::bump_token_version(self, id))
-    }
-    fn replace_password_hash<'a>(
-        &'a self,
-        id: &'a UserId,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<Option<i64>, RepoError>> {
-        Box::pin(UserRepository::replace_password_hash(self, id, hash))
-    }
-    fn compare_and_set_password_hash<'a>(
-        &'a self,
-        id: &'a UserId,
-        expected: &'a str,
-        hash: &'a str,
-    ) -> BoxFuture<'a, Result<bool, RepoError>> {
-        Box::pin(UserRepository::compare_and_set_password_hash(
-            self, id, expected, hash,
-        ))
-    }
-    fn password_hashes<'a>(
-        &'a self,
-        after: Option<&'a UserId>,
-        limit: u64,
-    ) -> BoxFuture<'a, Result<Vec<(UserId, String)>, RepoError>> {
-        Box::pin(UserRepository::password_hashes(self, after, limit))
-    }
-    fn database(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        UserRepository::database(self)
     }
 }

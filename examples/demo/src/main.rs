@@ -25,6 +25,10 @@
 //! SMS to the phone an administrator set (`POST /admin/users/{id}/phone`), texts in the file
 //! named by `CRUDAUTH_DEMO_SMS_OUTBOX`.
 //!
+//! The users admin routes are on (`/users/me`, and `/users`, `/users/{id}` for superusers,
+//! writes under sudo; `display_name` is shown and writable); `crudauth-demo create-admin
+//! [--promote]` makes a superuser from a password typed at a prompt (see `admin`).
+//!
 //! Passkeys are on (see `passkeys`; `crudauth-demo passkey-register` and `passkey-login` run
 //! the JSON ceremonies against a running demo with a software authenticator).
 //!
@@ -39,6 +43,7 @@
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
 mod accounts;
+mod admin;
 mod device_login;
 mod machines;
 mod mfa;
@@ -55,6 +60,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use crudauth::admin::UsersAdminConfig;
 use crudauth::delivery::{DeliveryError, EmailMessage, EmailSender, OutboxSender};
 use crudauth::password::LegacyHashes;
 use crudauth::{
@@ -69,6 +75,9 @@ type User = accounts::Model;
 struct Args {
     /// `users hash-report`: print the accounts per password hash format and exit.
     hash_report: bool,
+    /// `create-admin [--promote]`: make a superuser from a prompt and exit (see `admin`).
+    create_admin: bool,
+    promote: bool,
     addr: SocketAddr,
     database: String,
     store: String,
@@ -106,6 +115,8 @@ async fn old_hash_samples(
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         hash_report: false,
+        create_admin: false,
+        promote: false,
         addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
         database: "sqlite://crudauth-demo.db?mode=rwc".to_owned(),
         store: "memory".to_owned(),
@@ -128,8 +139,13 @@ fn parse_args() -> Result<Args, String> {
             }
         }
     }
+    if it.peek().map(String::as_str) == Some("create-admin") {
+        it.next();
+        args.create_admin = true;
+    }
     while let Some(arg) = it.next() {
         match arg.as_str() {
+            "--promote" if args.create_admin => args.promote = true,
             "--addr" => {
                 let value = it.next().ok_or("--addr needs a value")?;
                 args.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?;
@@ -171,7 +187,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "crudauth-demo [users hash-report] [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
+                    "crudauth-demo [users hash-report | create-admin [--promote]] [--addr 127.0.0.1:8000] [--database <SeaORM URL>] \
                      [--store memory|database|redis] [--store-database <SeaORM URL>] [--redis-url redis://127.0.0.1:6379] [--redis-prefix crudauth-demo:] [--hash-workers N] [--hash-niceness 0-19]"
                 );
                 std::process::exit(0);
@@ -443,7 +459,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .delivery_channel(passwordless::sms_channel())
         .passwordless(passwordless::config(&frontend))
         .device_login(device_login::config()?)
+        .users_admin(UsersAdminConfig::default().writable(["display_name"]))
         .build()?;
+
+    if args.create_admin {
+        return admin::create_admin(&auth, args.promote).await;
+    }
 
     if args.hash_report {
         let report = auth.password_hash_report().await?;
