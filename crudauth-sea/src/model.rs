@@ -48,10 +48,14 @@ fn holds<C: IdenStatic>(slot: Option<C>, column: C) -> bool {
 }
 
 impl<C: IdenStatic> ColumnMap<C> {
-    /// Columns a client must never write through `extra`: the key and every mapped logical
-    /// field (they have their own, validated, write paths).
+    /// Columns a client must never write through `extra`: the key, every mapped logical
+    /// field, and every login and recovery column (they have their own, validated, write
+    /// paths; a sign-in identifier written as a plain column would skip its normalisation
+    /// and its uniqueness check).
     pub fn is_privileged(&self, column: C) -> bool {
         self.logical_of(column).is_some()
+            || self.login.iter().any(|c| same(*c, column))
+            || holds(self.recovery, column)
     }
 
     /// The column a logical field is mapped to, if the table has it.

@@ -99,6 +99,8 @@ pub fn default_limits() -> BTreeMap<&'static str, RateLimit> {
         ("magic_link_verify", RateLimit::new(20, HOUR)),
         // Per user: a code texted to confirm a new phone number (`PATCH /users/me`).
         ("phone_change_request", RateLimit::new(3, HOUR)),
+        // Over all clients: texts confirming a new phone number (against SMS pumping).
+        ("phone_change_sms", RateLimit::new(100, HOUR)),
         // Over all clients: texts to numbers without an account (passwordless sign-up).
         ("otp_sms_signup", RateLimit::new(100, HOUR)),
         // Per API key: the requests one key may make (counted once its secret checked out).

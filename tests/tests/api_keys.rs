@@ -714,3 +714,44 @@ async fn deleting_a_user_deletes_their_keys() {
         .unwrap();
     assert!(left.is_empty(), "the rows went with the user: {left:?}");
 }
+
+#[tokio::test]
+async fn a_key_reads_no_user_directory_and_spends_no_budget_of_its_owner() {
+    let app = app_with("api_key_users_admin", |b| {
+        b.api_keys(ApiKeyConfig::default())
+            .users_admin(crudauth::admin::UsersAdminConfig::default())
+    })
+    .await;
+    let root = member(&app, "root").await;
+    set_superuser(&app, "root", true).await;
+    let (key, _) = make_key(&app, &root, json!({ "name": "CI" })).await;
+    assert_eq!(app.send(with_key("/users", &key)).await.status, 403);
+    let root_id = user_id(&app, "root").await;
+    assert_eq!(
+        app.send(with_key(&format!("/users/{root_id}"), &key))
+            .await
+            .status,
+        403
+    );
+    // A password change through the key: refused before the owner's budget is spent.
+    for _ in 0..8 {
+        let body = json!({ "password": "another long password 9", "current_password": "wrong" });
+        let r = app
+            .send(
+                Req::new(axum::http::Method::PATCH, "/users/me")
+                    .header("x-api-key", &key)
+                    .json(body),
+            )
+            .await;
+        assert_eq!(r.status, 403, "{:?}", r.json);
+    }
+    let body = json!({ "current_password": PW, "new_password": "another long password 9" });
+    let r = app
+        .send(Req::post("/change-password").session(&root).json(body))
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "the owner's own budget is whole: {:?}",
+        r.json
+    );
+}

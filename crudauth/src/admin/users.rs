@@ -365,6 +365,14 @@ impl<U: UserRecord> UsersAdmin<U> {
                 Box::pin(async { self.repo.update(id, removal).await.map(|_| ()) })
             };
             self.removing_superuser(&target, undo, write).await?;
+        } else if target.is_active() && self.repo.schema().writable(LogicalField::IsActive) {
+            // Disabled first: should the row's delete fail afterwards (a foreign key of the
+            // app's), the account is left disabled, not active with its factors removed.
+            let off = UserUpdate {
+                is_active: Some(false),
+                ..Default::default()
+            };
+            self.repo.update(id, off).await.map_err(write_error)?;
         }
         self.end_sign_ins(&target).await?;
         let uid = id.to_string();

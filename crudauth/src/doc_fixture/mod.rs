@@ -264,18 +264,20 @@ pub async fn session_principal(auth: &CrudAuth<User>) -> Result<Principal<User>,
     session_principal_of(auth, "ann").await
 }
 
-/// Ann's principal over a session inside its sudo window (elevated with her password).
+/// Ann's principal over a session inside its sudo window (elevated with her password; the
+/// session moves to a new id, as every privilege change does).
 pub async fn elevated_principal(auth: &CrudAuth<User>) -> Result<Principal<User>, AuthError> {
-    let parts = signed_in_parts(auth, "ann").await?;
-    let resolve = async || {
-        auth.authenticate(&parts, Some(Transport::Session))
-            .await?
-            .ok_or(AuthError::NotAuthenticated)
-    };
-    auth.sudo()
-        .elevate(&resolve().await?, PASSWORD, &client())
-        .await?;
-    resolve().await
+    let signed_in = session_principal(auth).await?;
+    let elevated = auth.sudo().elevate(&signed_in, PASSWORD, &client()).await?;
+    let sessions = auth.sessions().ok_or(AuthError::Internal)?;
+    let cookie = format!("{}={}", sessions.config().cookie_name, elevated.session.id);
+    let mut request = request(Method::GET, "/").map_err(|_| AuthError::Internal)?;
+    let value = HeaderValue::from_str(&cookie).map_err(|_| AuthError::Internal)?;
+    request.headers_mut().insert(COOKIE, value);
+    let parts = request.into_parts().0;
+    auth.authenticate(&parts, Some(Transport::Session))
+        .await?
+        .ok_or(AuthError::NotAuthenticated)
 }
 
 /// [`run`] for the session examples: hands over the session service of the fixture's auth

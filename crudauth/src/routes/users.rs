@@ -107,6 +107,11 @@ async fn patch_me<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let admin = admin(&auth)?;
     let patch = own_patch(Fields::json(&headers, &body)?, admin.config())?;
+    // Refused before any budget is spent: an impersonator or a leaked key must not use up
+    // the person's own password and phone budgets.
+    if patch.email.is_some() || patch.phone.is_some() || patch.password.is_some() {
+        principal.refuse_delegated()?;
+    }
     let mut allowed = None;
     if patch.password.is_some() {
         let who = format!("user:{}", principal.user_id);
@@ -116,6 +121,14 @@ async fn patch_me<U: UserRecord>(
         let who = format!("user:{}", principal.user_id);
         let limit = auth.rate_limiter().enforce("phone_change_request", &who);
         allowed = limit.await?.or(allowed);
+        // Texts cost money: per client address too, and over all clients (against many
+        // fresh accounts texting premium-rate numbers).
+        let from = format!("ip:{}", ip_key(client.ip));
+        let limit = auth.rate_limiter().enforce("phone_change_request", &from);
+        allowed = limit.await?.or(allowed);
+        auth.rate_limiter()
+            .enforce("phone_change_sms", "all")
+            .await?;
     }
     let since = tokio::time::Instant::now();
     if patch.email.is_some() {
@@ -225,12 +238,22 @@ fn list_filter(raw: Option<&str>, admin_max: u64, default: u64) -> Result<UserFi
     })
 }
 
+/// The user directory is for a superuser in person: not a script's API key (whatever its
+/// scopes), so a leaked key of a superuser does not hand out every address.
+fn refuse_api_key<U>(principal: &Principal<U>) -> Result<(), AuthError> {
+    if principal.via == crate::principal::Transport::ApiKey {
+        return Err(AuthError::Forbidden("Not allowed with an API key."));
+    }
+    Ok(())
+}
+
 /// `GET /users` (superuser): `{items, total, limit, offset}`.
 async fn list<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
-    Superuser(_): Superuser<U>,
+    Superuser(actor): Superuser<U>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AuthError> {
+    refuse_api_key(&actor)?;
     let admin = admin(&auth)?;
     let config = admin.config();
     let filter = list_filter(
@@ -251,9 +274,10 @@ async fn list<U: UserRecord>(
 /// `GET /users/{id}` (superuser).
 async fn read<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
-    Superuser(_): Superuser<U>,
+    Superuser(actor): Superuser<U>,
     Path(raw): Path<String>,
 ) -> Result<Response, AuthError> {
+    refuse_api_key(&actor)?;
     let admin = admin(&auth)?;
     let user = admin.get(&user_id(&auth, &raw)?).await?;
     Ok(private_json(admin.user_json(&user)))

@@ -75,20 +75,29 @@ pub async fn create_admin(auth: &CrudAuth<User>, promote: bool) -> Result<(), Fa
             )
             .into());
         }
+        Some(existing) if !existing.email_verified() => {
+            // Whoever registered an address first need not own it (a provider link, a
+            // passkey or a phone they added would still sign them in): only an account
+            // whose owner proved the address is promoted.
+            return Err(format!(
+                "the account with {email} never verified its address: verify it first (or                  delete the account), then promote"
+            )
+            .into());
+        }
         Some(existing) => {
             let id = existing.user_id();
+            // The hash and the epoch (the accounts table keeps it in the store) move first:
+            // every earlier session and token of the account ends before it is a superuser.
+            repo.replace_password_hash(&id, &hash).await?;
+            let current = repo.find_by_id(&id).await?.ok_or("the account vanished")?;
+            auth.revocation().bump(&current).await?;
             let update = UserUpdate {
                 is_superuser: Some(true),
                 is_active: Some(true),
-                email_verified: Some(true),
                 ..Default::default()
             };
             repo.update(&id, update).await?;
-            // The hash and the epoch (the accounts table keeps it in the store) move: every
-            // earlier session and token of the account ends.
-            repo.replace_password_hash(&id, &hash).await?;
             let promoted = repo.find_by_id(&id).await?.ok_or("the account vanished")?;
-            auth.revocation().bump(&promoted).await?;
             println!("promoted {email} (id {id}) to superuser");
             promoted
         }

@@ -107,6 +107,15 @@ async fn create_admin_makes_a_superuser_who_signs_in_and_lists_users() {
 
     let promoted = "bob's new admin password";
     let input = format!("bob@example.com\n{promoted}\n{promoted}\n");
+    // Bob never proved the address: whoever registered it first is not promoted.
+    let (ok, _, err) = create_admin(&database, &["--promote"], &input);
+    assert!(!ok && err.contains("never verified"), "{err}");
+    // Once the address is verified (here written as the verify link would), it is.
+    let db = sea_orm::Database::connect(&database).await.unwrap();
+    let verify = "UPDATE accounts SET email_confirmed = 1 WHERE email_address = 'bob@example.com'";
+    sea_orm::ConnectionTrait::execute_unprepared(&db, verify)
+        .await
+        .unwrap();
     let (ok, out, err) = create_admin(&database, &["--promote"], &input);
     assert!(
         ok && out.contains("promoted bob@example.com"),
