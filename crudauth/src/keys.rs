@@ -69,13 +69,24 @@ pub(crate) fn hmac_bytes(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
 
 /// HMAC-SHA256 of `data` under `key`, hex-encoded: how secrets are named at rest.
 pub(crate) fn hmac_hex(key: &[u8; 32], data: &[u8]) -> String {
-    let bytes = hmac_bytes(key, data);
-    let mut out = String::with_capacity(64);
+    hex(&hmac_bytes(key, data))
+}
+
+/// Lower-case hex of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         use std::fmt::Write;
         let _ = write!(out, "{b:02x}");
     }
     out
+}
+
+/// Whether two secrets (or their digests) are equal, compared in constant time (a length
+/// difference is answered at once: lengths are no secret here).
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// `N` bytes from the operating system's CSPRNG.

@@ -159,6 +159,12 @@ impl<U> Principal<U> {
         if self.impersonated_by.is_some() {
             return Err(AuthError::Forbidden("Not allowed while impersonating."));
         }
+        self.refuse_api_key()
+    }
+
+    /// `Err(403)` for an API key: what is the person's alone (their sign-ins, the user
+    /// directory of a superuser) is no script's, whatever the key's scopes.
+    pub(crate) fn refuse_api_key(&self) -> Result<(), AuthError> {
         if self.via == Transport::ApiKey {
             return Err(AuthError::Forbidden("Not allowed with an API key."));
         }

@@ -30,8 +30,7 @@ pub(crate) fn username_from(sources: &[Option<&str>]) -> String {
 
 /// `base` with a random 8-hex-digit suffix.
 pub(crate) fn suffixed(base: &str) -> String {
-    let bytes = crate::keys::random_bytes::<4>();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::keys::hex(&crate::keys::random_bytes::<4>());
     let head: String = base.chars().take(USERNAME_CHARS - 9).collect();
     format!("{head}_{hex}")
 }

@@ -316,6 +316,21 @@ async fn an_impersonation_ends_when_its_superuser_may_no_longer_act() {
     assert_eq!(app.send(Req::get("/me").bearer(&token)).await.status, 401);
 }
 
+/// Starts an impersonation session of `target` from the superuser's session `s`: the
+/// answer, the impersonation session and the parked cookie's value.
+async fn impersonate(app: &TestApp, s: &Session, target: &str) -> (Resp, Session, String) {
+    let r = app
+        .send(Req::post(&format!("/admin/users/{target}/impersonate")).session(s))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let imp = Session {
+        id: cookie_of(&r, "session_id").unwrap(),
+        csrf: cookie_of(&r, "csrf_token").unwrap(),
+    };
+    let parked = cookie_of(&r, "session_id_admin").unwrap();
+    (r, imp, parked)
+}
+
 fn cookie_of(r: &Resp, name: &str) -> Option<String> {
     r.cookies().get(name).map(|(v, _)| v.clone())
 }
@@ -326,15 +341,7 @@ async fn an_impersonation_session_parks_the_superusers_session_and_gives_it_back
     let s = cast(&app).await;
     let bob = id_of(&app, "bob").await;
     let root_sid = crudauth_tests::http::current_id(&s);
-    let r = app
-        .send(Req::post(&format!("/admin/users/{bob}/impersonate")).session(&s))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    let imp = Session {
-        id: cookie_of(&r, "session_id").unwrap(),
-        csrf: cookie_of(&r, "csrf_token").unwrap(),
-    };
-    let parked = cookie_of(&r, "session_id_admin").unwrap();
+    let (r, imp, parked) = impersonate(&app, &s, &bob).await;
     assert_eq!(
         parked, root_sid,
         "the superuser's own session waits in its cookie"
@@ -417,11 +424,8 @@ async fn an_expired_impersonation_session_ends_and_the_parked_session_still_come
     .await;
     let s = cast(&app).await;
     let bob = id_of(&app, "bob").await;
-    let r = app
-        .send(Req::post(&format!("/admin/users/{bob}/impersonate")).session(&s))
-        .await;
-    let imp = cookie_of(&r, "session_id").unwrap();
-    let parked = cookie_of(&r, "session_id_admin").unwrap();
+    let (_, imp, parked) = impersonate(&app, &s, &bob).await;
+    let imp = imp.id;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let r = app
         .send(Req::get("/me").header("cookie", format!("session_id={imp}")))
@@ -459,14 +463,7 @@ async fn signing_out_of_an_impersonation_ends_the_parked_session_too() {
     let app = setup("imp_logout").await;
     let s = cast(&app).await;
     let bob = id_of(&app, "bob").await;
-    let r = app
-        .send(Req::post(&format!("/admin/users/{bob}/impersonate")).session(&s))
-        .await;
-    let imp = Session {
-        id: cookie_of(&r, "session_id").unwrap(),
-        csrf: cookie_of(&r, "csrf_token").unwrap(),
-    };
-    let parked = cookie_of(&r, "session_id_admin").unwrap();
+    let (r, imp, parked) = impersonate(&app, &s, &bob).await;
     let set = r
         .headers
         .get_all("set-cookie")

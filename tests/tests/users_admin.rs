@@ -1027,3 +1027,55 @@ async fn a_phone_change_without_an_sms_channel_is_refused() {
     assert_eq!(r.status, 400, "{:?}", r.json);
     assert!(stored(&t, "ann").await.unwrap().phone.is_none());
 }
+
+/// A table that signs in by a `handle` column besides the address (a login column that is
+/// no logical field).
+mod handles {
+    use crudauth_sea::AuthUser;
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `handles`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+    #[sea_orm(table_name = "handles")]
+    #[auth(login = ["handle", "email"])]
+    pub struct Model {
+        /// The key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The address.
+        #[sea_orm(unique)]
+        pub email: String,
+        /// A sign-in name of the app's own.
+        #[sea_orm(unique)]
+        pub handle: String,
+        /// The password hash.
+        pub password: String,
+        /// A column of the app's own.
+        #[sea_orm(nullable)]
+        pub nickname: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+#[tokio::test]
+async fn a_login_column_is_never_an_own_column_to_write() {
+    let tdb = open(Backend::Sqlite, "users_admin_handles").await.unwrap();
+    let build = |config: UsersAdminConfig| {
+        let repo = crudauth_sea::SeaUserRepository::<handles::Model>::new(tdb.db.clone());
+        crudauth::CrudAuth::builder(repo)
+            .secret_key(b"a test secret key that is long enough for this".to_vec())
+            .session(crudauth::SessionConfig::default())
+            .users_admin(config)
+            .build()
+    };
+    // Writing `handle` as a plain column would skip its normalisation and its uniqueness
+    // check: another user's address as a handle would capture their sign-ins.
+    assert!(build(UsersAdminConfig::default().writable(["handle"])).is_err());
+    assert!(build(UsersAdminConfig::default().readable(["handle"])).is_err());
+    assert!(build(UsersAdminConfig::default().writable(["nickname"])).is_ok());
+}

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::UsersAdmin;
 use crate::delivery::{Medium, MessageKind, delivery};
@@ -131,7 +130,7 @@ impl<U: UserRecord> UsersAdmin<U> {
             _ => return Err(INVALID),
         };
         let expected = self.phone_digest(&uid, &pending.phone, code.trim());
-        if !bool::from(expected.as_bytes().ct_eq(pending.digest.as_bytes())) {
+        if !crate::keys::same_secret(&expected, &pending.digest) {
             return Err(INVALID);
         }
         // Spent once: of two requests with the right code, one writes.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiKeys, ID_LEN, StoredApiKey, store_fault};
 use crate::error::{AuthError, ValidationIssue};
-use crate::keys::{random_bytes, random_token};
+use crate::keys::{hex, random_bytes, random_token};
 use crate::principal::Principal;
 use crate::user::UserRecord;
 
@@ -286,10 +286,7 @@ impl<U: UserRecord> ApiKeys<U> {
         }
         let epoch = self.core.revocation.epoch(&owner).await?;
         for _ in 0..3 {
-            let id: String = random_bytes::<{ ID_LEN / 2 }>()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let id = hex(&random_bytes::<{ ID_LEN / 2 }>());
             let key = format!("{}{}_{}", self.config.prefix, id, random_token());
             let stored = StoredApiKey {
                 id,

@@ -4,10 +4,9 @@
 
 use std::net::IpAddr;
 
-use subtle::ConstantTimeEq;
-
 use super::{ApiKeys, StoredApiKey, store_fault};
 use crate::error::AuthError;
+use crate::keys::same_secret;
 use crate::user::UserRecord;
 
 /// What a valid key grants: whose it is and what it may do.
@@ -33,10 +32,6 @@ pub(crate) const INVALID: AuthError = AuthError::Unauthorized("Invalid API key")
 
 /// How often a key's last use is written at most.
 const TOUCH_INTERVAL: i64 = 60;
-
-fn matches(stored: &str, presented: &str) -> bool {
-    stored.len() == presented.len() && bool::from(stored.as_bytes().ct_eq(presented.as_bytes()))
-}
 
 /// Whether the client address is inside one of the key's networks (no networks: anywhere).
 /// An address the server could not learn is outside every network.
@@ -74,11 +69,11 @@ impl<U: UserRecord> ApiKeys<U> {
         let presented = self.hash(key);
         let now = crate::clock::system_secs();
         let Some(stored) = stored.filter(|k| {
-            let current = matches(&k.secret_hash, &presented);
+            let current = same_secret(&k.secret_hash, &presented);
             let previous = k.previous_until.is_some_and(|until| until > now)
                 && k.previous_hash
                     .as_deref()
-                    .is_some_and(|h| matches(h, &presented));
+                    .is_some_and(|h| same_secret(h, &presented));
             // Both compared, whichever matched: no early exit on the first.
             current | previous
         }) else {
@@ -159,8 +154,8 @@ mod tests {
 
     #[test]
     fn hashes_compare_whole() {
-        assert!(matches("abcd", "abcd"));
-        assert!(!matches("abcd", "abce"));
-        assert!(!matches("abcd", "abc"));
+        assert!(same_secret("abcd", "abcd"));
+        assert!(!same_secret("abcd", "abce"));
+        assert!(!same_secret("abcd", "abc"));
     }
 }

@@ -83,49 +83,65 @@ fn removers<U: UserRecord>(
     let mut removers: Vec<(&'static str, crate::claim::Remover)> = Vec::new();
     #[cfg(feature = "oauth")]
     if let Some(oauth) = oauth {
-        let links = oauth.links().clone();
-        removers.push((
+        removers.push(remover(
             "links",
-            Arc::new(move |uid: String| {
-                let links = links.clone();
-                Box::pin(async move { links.delete_all(&uid).await })
-            }),
+            oauth.links().clone(),
+            |links, uid| async move { links.delete_all(&uid).await },
         ));
     }
     #[cfg(feature = "mfa")]
     if let Some(mfa) = mfa {
-        let factors = mfa.factors().clone();
-        removers.push((
+        removers.push(remover(
             "factors",
-            Arc::new(move |uid: String| {
-                let factors = factors.clone();
-                Box::pin(async move { factors.remove(&uid).await.map(usize::from) })
-            }),
+            mfa.factors().clone(),
+            |f, uid| async move { f.remove(&uid).await.map(usize::from) },
         ));
     }
     #[cfg(feature = "passkeys")]
     if let Some(passkeys) = passkeys {
-        let store = passkeys.store().clone();
-        removers.push((
+        removers.push(remover(
             "passkeys",
-            Arc::new(move |uid: String| {
-                let store = store.clone();
-                Box::pin(async move { store.delete_all(&uid).await })
-            }),
+            passkeys.store().clone(),
+            |s, uid| async move { s.delete_all(&uid).await },
         ));
     }
     #[cfg(feature = "api-keys")]
     if let Some(keys) = api_keys {
-        let store = keys.store().clone();
-        removers.push((
+        removers.push(remover(
             "api_keys",
-            Arc::new(move |uid: String| {
-                let store = store.clone();
-                Box::pin(async move { store.delete_all(&uid).await })
-            }),
+            keys.store().clone(),
+            |s, uid| async move { s.delete_all(&uid).await },
         ));
     }
     removers
+}
+
+/// One named remover over a store handle: `remove(store, user id)`.
+#[cfg(all(
+    any(feature = "oauth", feature = "passwordless", feature = "admin"),
+    any(
+        feature = "oauth",
+        feature = "mfa",
+        feature = "passkeys",
+        feature = "api-keys"
+    )
+))]
+fn remover<T, F, Fut>(
+    what: &'static str,
+    target: T,
+    remove: F,
+) -> (&'static str, crate::claim::Remover)
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn(T, String) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<usize, crate::store::StoreError>> + Send + 'static,
+{
+    let remove = Arc::new(remove);
+    let run: crate::claim::Remover = Arc::new(move |uid: String| {
+        let (target, remove) = (target.clone(), remove.clone());
+        Box::pin(async move { remove(target, uid).await })
+    });
+    (what, run)
 }
 
 impl<U: UserRecord> Settings<U> {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::codes::{normalize_user_code, user_code, well_formed};
 use super::{ChallengeView, Decision, DeviceLogin, Poll, Started, store_fault};
@@ -94,7 +93,7 @@ impl Record {
 }
 
 fn matches(expected: Option<&String>, presented: &str) -> bool {
-    expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(presented.as_bytes())))
+    expected.is_some_and(|e| crate::keys::same_secret(e, presented))
 }
 
 fn by_index(user_id: &str) -> String {

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use super::store_fault;
 use crate::delivery::Medium;
@@ -195,8 +194,7 @@ impl Codes<'_> {
             return Err(INVALID);
         }
         let presented = self.digest(medium, address, code);
-        let right: bool = presented.as_bytes().ct_eq(record.digest.as_bytes()).into();
-        if !right {
+        if !crate::keys::same_secret(&presented, &record.digest) {
             if attempts >= max {
                 // The last attempt: the code (and its link) dies now.
                 self.spend(&key, &raw).await?;
@@ -243,7 +241,7 @@ impl Codes<'_> {
         }
         if let Some(expected) = &record.browser {
             let presented = nonce.map(|n| self.browser_digest(n)).unwrap_or_default();
-            if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+            if !crate::keys::same_secret(&presented, expected) {
                 return Err(OTHER_BROWSER);
             }
         }

@@ -154,22 +154,13 @@ pub(crate) async fn logout<U: UserRecord>(
     Ok(response)
 }
 
-/// The token families are the person's sign-ins: a script's key (whatever its scopes)
-/// neither lists nor ends them. (The session routes take session principals only.)
-fn refuse_api_key<U>(principal: &Principal<U>) -> Result<(), AuthError> {
-    if principal.via == crate::principal::Transport::ApiKey {
-        return Err(AuthError::Forbidden("Not allowed with an API key."));
-    }
-    Ok(())
-}
-
 /// `GET /tokens`: the caller's live refresh-token families (any transport), most recently
 /// rotated first: `[{id, created_at, last_rotated, expires_at, scopes}]`, no secrets.
 pub(crate) async fn list_families<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     principal: Principal<U>,
 ) -> Result<Response, AuthError> {
-    refuse_api_key(&principal)?;
+    principal.refuse_api_key()?;
     let tokens = auth.tokens().ok_or(AuthError::NotFound("Not Found"))?;
     let families = tokens.families(&principal.user_id.to_string()).await?;
     let body: Vec<_> = families
@@ -194,7 +185,7 @@ pub(crate) async fn revoke_family<U: UserRecord>(
     principal: Principal<U>,
     Path(id): Path<String>,
 ) -> Result<Response, AuthError> {
-    refuse_api_key(&principal)?;
+    principal.refuse_api_key()?;
     let tokens = auth.tokens().ok_or(AuthError::NotFound("Not Found"))?;
     if !tokens
         .revoke_family_by_id(&principal.user_id.to_string(), &id)

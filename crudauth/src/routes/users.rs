@@ -238,22 +238,13 @@ fn list_filter(raw: Option<&str>, admin_max: u64, default: u64) -> Result<UserFi
     })
 }
 
-/// The user directory is for a superuser in person: not a script's API key (whatever its
-/// scopes), so a leaked key of a superuser does not hand out every address.
-fn refuse_api_key<U>(principal: &Principal<U>) -> Result<(), AuthError> {
-    if principal.via == crate::principal::Transport::ApiKey {
-        return Err(AuthError::Forbidden("Not allowed with an API key."));
-    }
-    Ok(())
-}
-
 /// `GET /users` (superuser): `{items, total, limit, offset}`.
 async fn list<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     Superuser(actor): Superuser<U>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AuthError> {
-    refuse_api_key(&actor)?;
+    actor.refuse_api_key()?;
     let admin = admin(&auth)?;
     let config = admin.config();
     let filter = list_filter(
@@ -277,7 +268,7 @@ async fn read<U: UserRecord>(
     Superuser(actor): Superuser<U>,
     Path(raw): Path<String>,
 ) -> Result<Response, AuthError> {
-    refuse_api_key(&actor)?;
+    actor.refuse_api_key()?;
     let admin = admin(&auth)?;
     let user = admin.get(&user_id(&auth, &raw)?).await?;
     Ok(private_json(admin.user_json(&user)))

@@ -18,8 +18,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use subtle::ConstantTimeEq;
-
 use crate::device::DeviceInfo;
 use crate::error::AuthError;
 use crate::keys::{Keys, hmac_hex, random_token};
@@ -317,11 +315,7 @@ impl Sessions {
             return Err(AuthError::Csrf("Invalid CSRF token"));
         }
         let digest = self.csrf_digest(presented);
-        if bool::from(
-            digest
-                .as_bytes()
-                .ct_eq(session.record.csrf_digest.as_bytes()),
-        ) {
+        if crate::keys::same_secret(&digest, &session.record.csrf_digest) {
             Ok(())
         } else {
             Err(AuthError::Csrf("Invalid CSRF token"))
