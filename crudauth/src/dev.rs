@@ -9,17 +9,32 @@
 //! 2. **Not on a reachable address.** [`CrudAuthBuilder::dev_bypass`](crate::CrudAuthBuilder::dev_bypass)
 //!    takes the address the server is bound to, and `build` refuses anything but a loopback
 //!    address (`127.0.0.0/8`, `::1`).
-//! 3. **Not for a remote client, and never quietly.** Each request it serves must come from a
-//!    loopback peer (axum's `ConnectInfo<SocketAddr>`, so serve with
-//!    `into_make_service_with_connect_info::<SocketAddr>()`); a request without one, or from
-//!    another address, is refused with 403 (a proxy in front does not count: the peer must
-//!    be loopback *and* no `X-Forwarded-For` may name another client). Every request it
-//!    serves logs a warning.
+//! 3. **Not for a remote client, not for a web page, and never quietly.** Each request it
+//!    serves must
+//!    - come from a loopback peer (axum's `ConnectInfo<SocketAddr>`, so serve with
+//!      `into_make_service_with_connect_info::<SocketAddr>()`; an IPv4-mapped address such
+//!      as `::ffff:127.0.0.1` is not loopback);
+//!    - carry no forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`, `Via`,
+//!      `X-Forwarded-Host`, `CF-Connecting-IP`, `True-Client-IP`, `X-Client-IP`): a local
+//!      proxy forwarding someone else is refused;
+//!    - name a loopback host in `Host` (`localhost`, `127.x.x.x`, `[::1]`), so a tunnel
+//!      arriving under its own name and a DNS-rebinding page (`Host: evil.example`) are
+//!      refused;
+//!    - not be cross-site (`Sec-Fetch-Site: cross-site`), and, unless it is a `GET`, `HEAD`
+//!      or `OPTIONS`, carry no `Origin` but a loopback one: the bypass has no CSRF token,
+//!      so a page the developer visits must not be able to post to it.
+//!
+//!    Anything else is a 403. Every request it serves logs a warning. A plain TCP forwarder
+//!    that adds no header and keeps a loopback `Host` (`ssh -L` to a remote developer) cannot
+//!    be told apart: do not forward the port.
 //!
 //! The principal it yields comes through the session transport's door (`via = session`)
-//! with no session handle, no sudo, and the scopes given to [`DevBypass::scopes`]: routes
-//! that need a real session (`/logout`, `/sessions`, sudo) refuse it as they refuse any
-//! principal without one.
+//! with no session handle, no sign-in time, no sudo, and the scopes given to
+//! [`DevBypass::scopes`]: routes that need a real session (`/logout`, `/sessions`), a recent
+//! sign-in (`/set-password`, linking a provider, removing a passkey, approving a device
+//! login) or sudo refuse it as they refuse any principal without one. A
+//! [`fixed`](DevBypass::fixed) user has no row: routes that write to the user answer as
+//! for a deleted account.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -94,8 +109,10 @@ impl<U> std::fmt::Debug for DevBypass<U> {
 
 impl<U> DevBypass<U> {
     /// Signs every request in as the repository's user with this login identifier (email
-    /// or username), read on each request. `bound` is the address the server listens on
-    /// (`listener.local_addr()?`). A login nobody has is a 401, as without the bypass.
+    /// or username), read on each request. `bound` is the address the server listens on:
+    /// pass `listener.local_addr()?`, never a literal (the guard can only check what it is
+    /// told; the per-request checks hold whatever the listener). A login nobody has is a
+    /// 401, as without the bypass.
     ///
     /// ```
     /// let bound = "127.0.0.1:3000".parse().unwrap();
@@ -155,13 +172,53 @@ impl<U> DevBypass<U> {
     }
 }
 
-/// The peer of a request, when it is loopback and no forwarding header names another client.
+/// Headers by which a proxy names the client it forwards.
+const FORWARDING: [&str; 8] = [
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "via",
+    "x-forwarded-host",
+    "cf-connecting-ip",
+    "true-client-ip",
+    "x-client-ip",
+];
+
+/// Whether a host (`Host` header, or an origin's host part), with or without a port, is a
+/// loopback name.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The peer of a request, when it is a loopback client on a loopback host, forwarded by no
+/// proxy, and not a cross-site write.
 fn loopback_peer(parts: &Parts) -> Option<IpAddr> {
     let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
-    let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
-        .iter()
-        .any(|h| parts.headers.contains_key(*h));
-    (peer.ip().is_loopback() && !forwarded).then(|| peer.ip())
+    let headers = &parts.headers;
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\0"));
+    if !peer.ip().is_loopback() || FORWARDING.iter().any(|h| headers.contains_key(*h)) {
+        return None;
+    }
+    let host = text("host").or_else(|| parts.uri.authority().map(|a| a.as_str()));
+    if !host.is_some_and(loopback_host) {
+        return None;
+    }
+    if text("sec-fetch-site").is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
+        return None;
+    }
+    let reads = matches!(parts.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let origin_ok = match text("origin") {
+        None => true,
+        Some(origin) => origin
+            .split_once("://")
+            .is_some_and(|(_, host)| loopback_host(host)),
+    };
+    (reads || origin_ok).then(|| peer.ip())
 }
 
 impl<U: UserRecord> DevBypass<U> {
@@ -175,7 +232,7 @@ impl<U: UserRecord> DevBypass<U> {
         let Some(peer) = loopback_peer(parts) else {
             tracing::warn!(
                 path = parts.uri.path(),
-                "dev-bypass refused a request that is not from a loopback client"
+                "dev-bypass refused a request: not a loopback client on a loopback host, or a cross-site write"
             );
             return Err(AuthError::Forbidden(
                 "The development bypass serves loopback clients only.",
@@ -199,7 +256,7 @@ impl<U: UserRecord> DevBypass<U> {
             email_verified: user.email_verified(),
             user,
             session_handle: None,
-            signed_in_at: Some(crate::clock::now_secs()),
+            signed_in_at: None,
             sudo_until: None,
             impersonated_by: None,
             api_key_id: None,
