@@ -20,6 +20,7 @@ use crate::ratelimit::RateLimiter;
 use crate::revocation::Revocation;
 use crate::session::Sessions;
 use crate::store::Store;
+use crate::tenant::Tenancy;
 use crate::tokens::TokenService;
 use crate::user::{DynUserRepository, UserRecord};
 
@@ -45,6 +46,8 @@ pub(crate) struct Core<U> {
     /// How recent a sign-in must be for `/set-password` (the recovery config's
     /// `fresh_sign_in`, 10 minutes without one).
     pub fresh_sign_in: Duration,
+    /// Where tenants come from, and the feature rule.
+    pub tenancy: Tenancy<U>,
 }
 
 impl<U: UserRecord> Core<U> {

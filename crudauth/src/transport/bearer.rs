@@ -49,7 +49,9 @@ pub(crate) async fn authenticate<U: UserRecord>(
     };
     let generation = core.revocation.generation(&id).await?;
     let found = super::load_current(core, id, Some(claims.epoch), generation).await?;
-    let Some(user) = found else {
+    // A user moved to another tenant (the column) leaves their old tenant's tokens behind.
+    let Some(user) = found.filter(|u| core.tenancy.still_member(u, claims.tenant.as_deref()))
+    else {
         return Err(AuthError::NotAuthenticated);
     };
     // An impersonation token lives only while its superuser may still act.
@@ -67,21 +69,35 @@ pub(crate) async fn authenticate<U: UserRecord>(
     };
     let mut principal = super::principal(user, Transport::Bearer, claims.scopes, None);
     principal.impersonated_by = impersonated_by;
+    principal.tenant = claims.tenant;
     Ok(Some(principal))
 }
 
 /// Issues an access + refresh pair for a user at a known epoch, scopes clamped to the
-/// grantable set.
+/// grantable set, outside any request (the tenant resolver sees no headers).
 pub(crate) async fn issue<'a, U: UserRecord>(
     core: &Core<U>,
     user: &U,
     epoch: i64,
     requested_scopes: impl IntoIterator<Item = &'a str>,
 ) -> Result<TokenPair, AuthError> {
+    issue_for(core, user, epoch, requested_scopes, &HeaderMap::new()).await
+}
+
+/// [`issue`] for a sign-in request: the tenant is the user's, as the column or the
+/// resolver (given the request's headers) answers.
+pub(crate) async fn issue_for<'a, U: UserRecord>(
+    core: &Core<U>,
+    user: &U,
+    epoch: i64,
+    requested_scopes: impl IntoIterator<Item = &'a str>,
+    headers: &HeaderMap,
+) -> Result<TokenPair, AuthError> {
     let tokens = core.tokens.as_ref().ok_or(AuthError::Internal)?;
     let scopes = tokens.clamp_scopes(requested_scopes);
+    let tenant = core.tenancy.of(user, headers);
     tokens
-        .issue(&user.user_id().to_string(), epoch, scopes)
+        .issue_in(&user.user_id().to_string(), epoch, scopes, tenant)
         .await
 }
 

@@ -125,6 +125,7 @@ pub(crate) fn principal<U: UserRecord>(
     Principal {
         impersonated_by: None,
         api_key_id: None,
+        tenant: None,
         user_id: user.user_id(),
         is_superuser: user.is_superuser(),
         email_verified: user.email_verified(),
