@@ -26,6 +26,9 @@ use serde_json::{Value, json};
 
 const PW: &str = "a long password 1";
 
+/// A transport: a request to a path, carrying one credential.
+type Way<'a> = &'a dyn Fn(&str) -> Req;
+
 type Member = tenant_users::Model;
 
 struct Billing;
@@ -262,7 +265,7 @@ async fn a_user_of_one_tenant_reads_only_their_own_tenants_paths_on_every_transp
         csrf: cookies["csrf_token"].0.clone(),
     };
 
-    let ways: [(&str, &dyn Fn(&str) -> Req); 5] = [
+    let ways: [(&str, Way<'_>); 5] = [
         ("session", &|p| Req::get(p).session(&session)),
         ("bearer", &|p| Req::get(p).bearer(&bearer)),
         ("api key", &|p| Req::get(p).header("x-api-key", &key)),

@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 
 const PW: &str = "a long password 1";
 
+/// A transport: a request to a path, carrying one credential.
+type Way<'a> = &'a dyn Fn(&str) -> Req;
+
 fn routes<U: UserRecord>(auth: &CrudAuth<U>) -> Router {
     async fn whoami<U: UserRecord>(p: Principal<U>) -> Json<Value> {
         Json(json!({ "tenant": p.tenant }))
@@ -94,7 +97,7 @@ async fn reads_only(
     other: &str,
     at: &str,
 ) {
-    let ways: [(&str, &dyn Fn(&str) -> Req); 2] = [
+    let ways: [(&str, Way<'_>); 2] = [
         ("session", &|p| Req::get(p).session(s)),
         ("bearer", &|p| Req::get(p).bearer(access)),
     ];
