@@ -745,3 +745,43 @@ async fn impersonation_across_tenants_is_refused_unless_allowed() {
         );
     }
 }
+
+#[tokio::test]
+async fn nobody_writes_the_tenant_column_through_crudauth() {
+    // The users admin cannot show it as an own column, nor let anyone write it.
+    let tdb = open(Backend::Sqlite, "tenant_not_writable").await.unwrap();
+    tdb.create_table(tenant_users::Entity).await;
+    let admin = crudauth::admin::UsersAdminConfig::default().writable(["org"]);
+    assert!(builder(tdb.db.clone()).users_admin(admin).build().is_err());
+    // Named among the registration's extra fields, it is still refused at the write.
+    let auth = builder(tdb.db.clone())
+        .register_extra_fields(["org"])
+        .users_admin(crudauth::admin::UsersAdminConfig::default())
+        .build()
+        .unwrap();
+    let router = routes(&auth);
+    let r = send(
+        &router,
+        Req::post("/register").json(json!({
+            "email": "eve@example.com", "username": "eve", "password": PW, "org": "acme"
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{:?}", r.json);
+    assert!(auth.repo().find_by_login("eve").await.unwrap().is_none());
+    // Nor by PATCH /users/me.
+    let app = App { router, auth, tdb };
+    app.member("ann", Some("globex"), false).await;
+    let s = app.login("ann").await;
+    app.elevate(&s).await;
+    let r = app
+        .send(
+            Req::new(axum::http::Method::PATCH, "/users/me")
+                .session(&s)
+                .json(json!({ "org": "acme" })),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{:?}", r.json);
+    let ann = app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
+    assert_eq!(ann.org.as_deref(), Some("globex"));
+}
