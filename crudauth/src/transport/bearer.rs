@@ -93,9 +93,20 @@ pub(crate) async fn issue_for<'a, U: UserRecord>(
     requested_scopes: impl IntoIterator<Item = &'a str>,
     headers: &HeaderMap,
 ) -> Result<TokenPair, AuthError> {
+    let tenant = core.tenancy.of(user, headers);
+    issue_in(core, user, epoch, requested_scopes, tenant).await
+}
+
+/// [`issue`] under a known tenant (a pair re-issued to a principal keeps its tenant).
+pub(crate) async fn issue_in<'a, U: UserRecord>(
+    core: &Core<U>,
+    user: &U,
+    epoch: i64,
+    requested_scopes: impl IntoIterator<Item = &'a str>,
+    tenant: Option<String>,
+) -> Result<TokenPair, AuthError> {
     let tokens = core.tokens.as_ref().ok_or(AuthError::Internal)?;
     let scopes = tokens.clamp_scopes(requested_scopes);
-    let tenant = core.tenancy.of(user, headers);
     tokens
         .issue_in(&user.user_id().to_string(), epoch, scopes, tenant)
         .await
