@@ -785,3 +785,140 @@ async fn nobody_writes_the_tenant_column_through_crudauth() {
     let ann = app.auth.repo().find_by_login("ann").await.unwrap().unwrap();
     assert_eq!(ann.org.as_deref(), Some("globex"));
 }
+
+/// Counts store calls, to pin the per-request cost.
+struct Counting(crudauth::MemoryStore, std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl crudauth::store::Store for Counting {
+    async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get(k).await
+    }
+    async fn get_many(
+        &self,
+        k: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, crudauth::store::StoreError> {
+        // One round trip, as the networked stores make it.
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get_many(k).await
+    }
+    async fn set(
+        &self,
+        k: &str,
+        v: &[u8],
+        t: Option<std::time::Duration>,
+    ) -> Result<(), crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.set(k, v, t).await
+    }
+    async fn set_if_absent(
+        &self,
+        k: &str,
+        v: &[u8],
+        t: Option<std::time::Duration>,
+    ) -> Result<bool, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.set_if_absent(k, v, t).await
+    }
+    async fn get_and_delete(
+        &self,
+        k: &str,
+    ) -> Result<Option<Vec<u8>>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.get_and_delete(k).await
+    }
+    async fn compare_and_set(
+        &self,
+        k: &str,
+        e: &[u8],
+        n: &[u8],
+        t: Option<std::time::Duration>,
+    ) -> Result<bool, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.compare_and_set(k, e, n, t).await
+    }
+    async fn delete(&self, k: &str) -> Result<bool, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.delete(k).await
+    }
+    async fn incr(
+        &self,
+        k: &str,
+        d: i64,
+        t: std::time::Duration,
+    ) -> Result<i64, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.incr(k, d, t).await
+    }
+    async fn ttl(
+        &self,
+        k: &str,
+    ) -> Result<Option<std::time::Duration>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.ttl(k).await
+    }
+    async fn index_add(
+        &self,
+        i: &str,
+        m: &str,
+        t: std::time::Duration,
+    ) -> Result<(), crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.index_add(i, m, t).await
+    }
+    async fn index_remove(&self, i: &str, m: &str) -> Result<(), crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.index_remove(i, m).await
+    }
+    async fn index_members(&self, i: &str) -> Result<Vec<String>, crudauth::store::StoreError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.index_members(i).await
+    }
+    async fn purge_expired(&self) -> Result<u64, crudauth::store::StoreError> {
+        self.0.purge_expired().await
+    }
+}
+
+#[tokio::test]
+async fn the_tenant_gate_costs_no_store_round_trip() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let counting = Arc::new(Counting(crudauth::MemoryStore::new(), Default::default()));
+    let tdb = open(Backend::Sqlite, "tenant_round_trips").await.unwrap();
+    tdb.create_table(tenant_users::Entity).await;
+    let store: Arc<dyn crudauth::store::Store> = counting.clone();
+    let auth = builder(tdb.db.clone()).store(store).build().unwrap();
+    let app = App {
+        router: routes(&auth),
+        auth,
+        tdb,
+    };
+    app.member("ann", Some("acme"), false).await;
+    let s = app.login("ann").await;
+    let (access, _) = app.token("ann", "me:read").await;
+    let ways: [(&str, Way<'_>); 2] = [
+        ("session", &|p| Req::get(p).session(&s)),
+        ("bearer", &|p| Req::get(p).bearer(&access)),
+    ];
+    for (way, req) in ways {
+        let mut cost = Vec::new();
+        for path in ["/whoami", "/t/acme/docs", "/t/globex/docs", "/x/acme/docs"] {
+            app.send(req(path)).await; // warm: the user in the cache
+            let before = counting.1.load(Ordering::SeqCst);
+            let started = std::time::Instant::now();
+            for _ in 0..400 {
+                app.send(req(path)).await;
+            }
+            let took = started.elapsed() / 400;
+            cost.push((path, counting.1.load(Ordering::SeqCst) - before, took));
+        }
+        eprintln!("{way}: {cost:?}");
+        let plain = cost[0].1;
+        assert!(
+            cost.iter().all(|(_, calls, _)| *calls == plain),
+            "{way}: {cost:?}"
+        );
+        assert_eq!(plain, 400, "{way}: one store round trip a request");
+    }
+}
