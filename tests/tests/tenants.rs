@@ -922,3 +922,52 @@ async fn the_tenant_gate_costs_no_store_round_trip() {
         assert_eq!(plain, 400, "{way}: one store round trip a request");
     }
 }
+
+#[tokio::test]
+async fn a_device_login_hands_the_cli_the_approvers_tenant() {
+    let tdb = open(Backend::Sqlite, "tenant_device_login").await.unwrap();
+    tdb.create_table(tenant_users::Entity).await;
+    let auth = builder(tdb.db.clone())
+        .device_login(crudauth::device_login::DeviceLoginConfig::default())
+        .build()
+        .unwrap();
+    let app = App {
+        router: routes(&auth),
+        auth,
+        tdb,
+    };
+    app.member("ann", Some("acme"), false).await;
+    let c = app.send(Req::post("/auth/cli-login")).await.json;
+    let code = c["code"].as_str().unwrap();
+    let s = app.login("ann").await;
+    let r = app
+        .send(
+            Req::new(
+                axum::http::Method::PATCH,
+                &format!("/auth/cli-login/{code}"),
+            )
+            .session(&s)
+            .json(json!({ "user_code": c["user_code"] })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let secret = c["secret"].as_str().unwrap();
+    let r = app
+        .send(Req::get(&format!("/auth/cli-login/{code}?secret={secret}")))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let access = r.json["access_token"].as_str().unwrap();
+    assert_eq!(payload(access)["tid"], "acme");
+    assert_eq!(
+        app.send(Req::get("/t/acme/docs").bearer(access))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.send(Req::get("/t/globex/docs").bearer(access))
+            .await
+            .status,
+        404
+    );
+}
