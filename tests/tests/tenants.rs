@@ -503,16 +503,17 @@ async fn a_user_moved_to_another_tenant_loses_the_old_tenants_tokens_and_session
 async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
     // The tenant is the email domain, unless the sign-in names one of the user's others.
     let t = app_with("tenant_resolver", |b| {
-        b.tenants(
-            TenantConfig::new().resolver(|user: &crudauth_tests::http::User, headers| {
-                let domain = user.email.split_once('@').map(|(_, d)| d.to_owned())?;
-                let asked = headers.get("x-tenant").and_then(|v| v.to_str().ok());
-                match asked {
-                    Some("sandbox") if domain == "acme.test" => Some("sandbox".to_owned()),
-                    _ => Some(domain),
-                }
-            }),
-        )
+        b.api_keys(ApiKeyConfig::default())
+            .tenants(
+                TenantConfig::new().resolver(|user: &crudauth_tests::http::User, headers| {
+                    let domain = user.email.split_once('@').map(|(_, d)| d.to_owned())?;
+                    let asked = headers.get("x-tenant").and_then(|v| v.to_str().ok());
+                    match asked {
+                        Some("sandbox") if domain == "acme.test" => Some("sandbox".to_owned()),
+                        _ => Some(domain),
+                    }
+                }),
+            )
     })
     .await;
     let router = routes(&t.auth);
@@ -564,6 +565,33 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
     assert_eq!(
         payload(r.json["access_token"].as_str().unwrap())["tid"],
         "globex.test"
+    );
+    // An API key: its owner's tenant, asked of the resolver at each use.
+    let r = send(
+        &router,
+        Req::post("/sudo")
+            .session(&s)
+            .json(json!({ "password": PW })),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = send(
+        &router,
+        Req::post("/api-keys")
+            .session(&s)
+            .json(json!({ "name": "CI" })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.json);
+    let key = r.json["key"].as_str().unwrap();
+    let with_key = |p: &str| Req::get(p).header("x-api-key", key);
+    assert_eq!(
+        send(&router, with_key("/t/acme.test/docs")).await.status,
+        200
+    );
+    assert_eq!(
+        send(&router, with_key("/t/globex.test/docs")).await.status,
+        404
     );
     // A resolver beside a tenant column is a contradiction the builder refuses.
     let tdb = open(Backend::Sqlite, "tenant_resolver_column")
