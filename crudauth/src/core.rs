@@ -20,6 +20,7 @@ use crate::ratelimit::RateLimiter;
 use crate::revocation::Revocation;
 use crate::session::Sessions;
 use crate::store::Store;
+use crate::tenant::Tenancy;
 use crate::tokens::TokenService;
 use crate::user::{DynUserRepository, UserRecord};
 
@@ -48,6 +49,8 @@ pub(crate) struct Core<U> {
     /// The development switch (feature `dev-bypass`), when on.
     #[cfg(feature = "dev-bypass")]
     pub dev_bypass: Option<crate::dev::DevBypass<U>>,
+    /// Where tenants come from, and the feature rule.
+    pub tenancy: Tenancy<U>,
 }
 
 impl<U: UserRecord> Core<U> {

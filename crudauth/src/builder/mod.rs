@@ -19,6 +19,7 @@ mod oauth;
 mod passkey;
 #[cfg(feature = "passwordless")]
 mod passwordless;
+mod tenant;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub struct CrudAuthBuilder<U> {
     methods: methods::Settings<U>,
     #[cfg(feature = "dev-bypass")]
     dev_bypass: Option<crate::dev::DevBypass<U>>,
+    tenants: Option<crate::tenant::TenantConfig<U>>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -111,6 +113,7 @@ impl<U: UserRecord> CrudAuth<U> {
             methods: methods::Settings::default(),
             #[cfg(feature = "dev-bypass")]
             dev_bypass: None,
+            tenants: None,
         }
     }
 }
@@ -515,6 +518,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             .recovery
             .as_ref()
             .map_or(Duration::from_secs(600), |r| r.fresh_sign_in);
+        let tenancy = crate::tenant::Tenancy::new(self.tenants, &schema)?;
         let cache = Arc::new(UserCache::<U>::new(self.user_cache));
         // Session records are told of generation moves even by a process without the session
         // transport (a bearer-only API sharing the store with the web processes).
@@ -543,6 +547,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             fresh_sign_in,
             #[cfg(feature = "dev-bypass")]
             dev_bypass: self.dev_bypass,
+            tenancy,
         });
         let login = Login::new(core.clone());
         let recovery = match recovery {

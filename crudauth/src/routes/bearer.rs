@@ -55,8 +55,9 @@ pub(crate) async fn token<U: UserRecord>(
     };
     let user = verified.user;
     let core = auth.core();
+    let scopes = form.scope.split(' ');
     let pair =
-        crate::transport::bearer::issue(core, &user, verified.epoch, form.scope.split(' ')).await?;
+        crate::transport::bearer::issue_for(core, &user, verified.epoch, scopes, &headers).await?;
     let ctx = client.hook_context(Some("bearer"));
     core.hooks
         .fire_user(Event::AfterLogin, user.into(), &ctx)
@@ -84,7 +85,8 @@ pub(crate) async fn refresh<U: UserRecord>(
         return Err(invalid);
     };
     let epoch = auth.revocation().epoch(&user).await?;
-    if epoch != claims.epoch {
+    // A user moved to another tenant (the column) ends their old tenant's families too.
+    if epoch != claims.epoch || !auth.tenancy().still_member(&user, claims.tenant.as_deref()) {
         tokens.revoke_family(&claims).await?;
         return Err(invalid);
     }

@@ -101,8 +101,9 @@ pub(super) async fn open_session<U: UserRecord>(
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into());
     let uid = user.user_id().to_string();
+    let tenant = auth.core().tenancy.of(user, headers);
     sessions
-        .create_via(&uid, epoch, &ip, &client.user_agent, method)
+        .create_in(&uid, epoch, (&ip, &client.user_agent), method, tenant)
         .await
 }
 

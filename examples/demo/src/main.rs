@@ -38,6 +38,9 @@
 //! a terminal in through a signed-in browser user, `crudauth-demo whoami --server URL` uses
 //! the pair it kept).
 //!
+//! Tenants are on when `CRUDAUTH_DEMO_TENANTS=email-domain` (see `tenants`): the address's
+//! domain is the tenant, `GET /tenants/{tenant}/whoami` and `/billing` are gated by it.
+//!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
@@ -51,6 +54,7 @@ mod oauth;
 mod pages;
 mod passkeys;
 mod passwordless;
+mod tenants;
 
 use std::net::SocketAddr;
 
@@ -444,6 +448,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     builder = builder.mfa(mfa::config(&db).await?);
     builder = builder.passkeys(passkeys::config(&format!("http://{}", args.addr), &db).await?);
+    if let Some(config) = tenants::config()? {
+        builder = builder.tenants(config);
+    }
     let api_keys = machines::api_keys(&db).await?;
     let frontend =
         std::env::var("CRUDAUTH_FRONTEND_URL").unwrap_or_else(|_| format!("http://{}", args.addr));
@@ -489,6 +496,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin/users/{id}/deactivate", post(deactivate))
         .route("/admin/users/{id}/phone", post(set_phone))
         .with_state(auth.clone())
+        .merge(tenants::routes(&auth)?)
         .merge(auth.router())
         .merge(pages::routes());
 
