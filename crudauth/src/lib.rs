@@ -70,6 +70,7 @@ mod body;
 mod bootstrap;
 mod builder;
 mod cache;
+pub mod captcha;
 #[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
 mod claim;
 pub mod client_ip;
@@ -79,6 +80,7 @@ pub mod delivery;
 pub mod device;
 #[cfg(feature = "device-login")]
 pub mod device_login;
+pub mod disposable;
 #[doc(hidden)]
 pub mod doc_fixture;
 pub mod error;

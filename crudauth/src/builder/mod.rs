@@ -1,6 +1,7 @@
 //! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
+mod abuse;
 #[cfg(feature = "admin")]
 mod admin;
 #[cfg(feature = "api-keys")]
@@ -68,6 +69,7 @@ pub struct CrudAuthBuilder<U> {
     store_timeout: Duration,
     /// The optional sign-in methods' settings.
     methods: methods::Settings<U>,
+    abuse: abuse::Settings,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -105,6 +107,7 @@ impl<U: UserRecord> CrudAuth<U> {
             sudo: SudoConfig::default(),
             store_timeout: Duration::from_secs(2),
             methods: methods::Settings::default(),
+            abuse: abuse::Settings::default(),
         }
     }
 }
@@ -505,6 +508,7 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             .recovery
             .as_ref()
             .map_or(Duration::from_secs(600), |r| r.fresh_sign_in);
+        let (disposable, captcha) = self.abuse.build(&self.register_extra_fields, &store)?;
         let cache = Arc::new(UserCache::<U>::new(self.user_cache));
         // Session records are told of generation moves even by a process without the session
         // transport (a bearer-only API sharing the store with the web processes).
@@ -531,6 +535,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             trusted_proxy_hops: self.trusted_proxy_hops,
             register_extra_fields: self.register_extra_fields,
             fresh_sign_in,
+            disposable,
+            captcha,
         });
         let login = Login::new(core.clone());
         let recovery = match recovery {
