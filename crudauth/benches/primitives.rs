@@ -203,5 +203,11 @@ fn disposable(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, passwords, tokens_and_sessions, extraction, disposable);
+criterion_group!(
+    benches,
+    passwords,
+    tokens_and_sessions,
+    extraction,
+    disposable
+);
 criterion_main!(benches);

@@ -461,3 +461,93 @@ async fn the_builder_refuses_a_captcha_field_that_is_a_registration_column() {
     );
     assert!(b.build().is_err());
 }
+
+/// A memory store whose CAPTCHA counter is down (every other key works).
+struct CounterDown(crudauth::store::MemoryStore);
+
+fn down(key: &str) -> Result<(), crudauth::store::StoreError> {
+    if key.starts_with("captcha:") {
+        Err(crudauth::store::StoreError::new("connection reset"))
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl crudauth::store::Store for CounterDown {
+    async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, crudauth::store::StoreError> {
+        self.0.get(k).await
+    }
+    async fn set(
+        &self,
+        k: &str,
+        v: &[u8],
+        t: Option<Duration>,
+    ) -> Result<(), crudauth::store::StoreError> {
+        self.0.set(k, v, t).await
+    }
+    async fn set_if_absent(
+        &self,
+        k: &str,
+        v: &[u8],
+        t: Option<Duration>,
+    ) -> Result<bool, crudauth::store::StoreError> {
+        self.0.set_if_absent(k, v, t).await
+    }
+    async fn get_and_delete(
+        &self,
+        k: &str,
+    ) -> Result<Option<Vec<u8>>, crudauth::store::StoreError> {
+        self.0.get_and_delete(k).await
+    }
+    async fn compare_and_set(
+        &self,
+        k: &str,
+        e: &[u8],
+        n: &[u8],
+        t: Option<Duration>,
+    ) -> Result<bool, crudauth::store::StoreError> {
+        self.0.compare_and_set(k, e, n, t).await
+    }
+    async fn delete(&self, k: &str) -> Result<bool, crudauth::store::StoreError> {
+        self.0.delete(k).await
+    }
+    async fn incr(&self, k: &str, d: i64, t: Duration) -> Result<i64, crudauth::store::StoreError> {
+        down(k)?;
+        self.0.incr(k, d, t).await
+    }
+    async fn ttl(&self, k: &str) -> Result<Option<Duration>, crudauth::store::StoreError> {
+        self.0.ttl(k).await
+    }
+    async fn index_add(
+        &self,
+        i: &str,
+        m: &str,
+        t: Duration,
+    ) -> Result<(), crudauth::store::StoreError> {
+        self.0.index_add(i, m, t).await
+    }
+    async fn index_remove(&self, i: &str, m: &str) -> Result<(), crudauth::store::StoreError> {
+        self.0.index_remove(i, m).await
+    }
+    async fn index_members(&self, i: &str) -> Result<Vec<String>, crudauth::store::StoreError> {
+        self.0.index_members(i).await
+    }
+    async fn purge_expired(&self) -> Result<u64, crudauth::store::StoreError> {
+        self.0.purge_expired().await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_login_counter_that_cannot_be_read_fails_closed() {
+    let fake = FakeCaptcha::start().await;
+    let config =
+        CaptchaConfig::new(turnstile(&fake)).after_failed_logins(3, Duration::from_secs(60));
+    let store = std::sync::Arc::new(CounterDown(crudauth::store::MemoryStore::new()));
+    let app = app_guarded("captcha_counter_down", config, move |b| b.store(store)).await;
+    app.register("ann@example.com", "ann", PW).await;
+    // Nobody is signed in on a guess: the rule cannot be read, so the answer is 503.
+    let r = app.send(login_req("ann", PW)).await;
+    assert_eq!(r.status, 503, "{:?}", r.json);
+    assert!(!r.cookies().contains_key("session_id"));
+}

@@ -518,3 +518,109 @@ impl CaptchaGuard {
         found.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Widget;
+
+    #[async_trait::async_trait]
+    impl Captcha for Widget {
+        fn provider(&self) -> &'static str {
+            "widget"
+        }
+        fn widget_field(&self) -> Option<&'static str> {
+            Some("w-response")
+        }
+        async fn verify(
+            &self,
+            token: &str,
+            _: CaptchaAction,
+            _: Option<IpAddr>,
+        ) -> Result<CaptchaVerdict, CaptchaUnavailable> {
+            Ok(if token == "good" {
+                CaptchaVerdict::Passed
+            } else {
+                CaptchaVerdict::Refused(CaptchaRefusal::Rejected(vec![]))
+            })
+        }
+    }
+
+    fn guard() -> CaptchaGuard {
+        let config = CaptchaConfig::new(Widget).always(CaptchaAction::Register);
+        CaptchaGuard::new(config, Arc::new(crate::store::MemoryStore::new()))
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_token_comes_from_the_header_first_then_the_fields() {
+        let g = guard();
+        let json = headers(&[("content-type", "application/json")]);
+        let form = headers(&[("content-type", "application/x-www-form-urlencoded")]);
+        assert_eq!(
+            g.token(&json, br#"{"captcha_token":" a "}"#).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            g.token(&json, br#"{"w-response":"b"}"#).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            g.token(&form, b"username=x&w-response=c").as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            g.token(&form, b"captcha_token=d&w-response=c").as_deref(),
+            Some("d")
+        );
+        let both = headers(&[("content-type", "application/json"), (CAPTCHA_HEADER, "h")]);
+        assert_eq!(
+            g.token(&both, br#"{"captcha_token":"a"}"#).as_deref(),
+            Some("h")
+        );
+        // Absent, empty, of the wrong type, or in a body that is no object: no token.
+        for body in [
+            &b""[..],
+            b"[]",
+            b"{",
+            br#"{"captcha_token":""}"#,
+            br#"{"captcha_token":7}"#,
+        ] {
+            assert_eq!(g.token(&json, body), None, "{body:?}");
+        }
+        let empty_header = headers(&[(CAPTCHA_HEADER, " ")]);
+        assert_eq!(g.token(&empty_header, br#"{"captcha_token":"a"}"#), None);
+    }
+
+    #[tokio::test]
+    async fn missing_refused_and_passing_tokens() {
+        let g = guard();
+        let client = ClientMeta::default();
+        let check = |h: HeaderMap| {
+            let g = &g;
+            let client = client.clone();
+            async move { g.check(CaptchaAction::Register, &client, &h, b"").await }
+        };
+        let missing = check(HeaderMap::new()).await.unwrap_err();
+        assert_eq!(missing.status(), 403);
+        assert_eq!(missing.to_string(), "captcha_required");
+        let refused = check(headers(&[(CAPTCHA_HEADER, "bad")]))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.to_string(), "captcha_failed");
+        assert!(check(headers(&[(CAPTCHA_HEADER, "good")])).await.is_ok());
+        // An action no rule names is not asked.
+        let other = g
+            .check(CaptchaAction::Login, &client, &HeaderMap::new(), b"")
+            .await;
+        assert!(other.is_ok());
+    }
+}
