@@ -23,7 +23,7 @@
 //! with a warning in the log.
 //!
 //! The HTTP verifiers for Cloudflare Turnstile, hCaptcha and reCAPTCHA v3 are in
-//! [`siteverify`] (feature `captcha`).
+//! `captcha::siteverify` (feature `captcha`).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
