@@ -78,6 +78,7 @@ mod body;
 mod bootstrap;
 mod builder;
 mod cache;
+pub mod captcha;
 #[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
 mod claim;
 pub mod client_ip;
@@ -89,6 +90,7 @@ pub mod dev;
 pub mod device;
 #[cfg(feature = "device-login")]
 pub mod device_login;
+pub mod disposable;
 #[doc(hidden)]
 pub mod doc_fixture;
 pub mod error;

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::session::iso;
 use crate::body::{Body, LoginForm};
+use crate::captcha::CaptchaAction;
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -40,6 +41,10 @@ pub(crate) async fn token<U: UserRecord>(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
+    // Before the lockout counts the attempt and before any account is looked up.
+    auth.core()
+        .check_captcha(CaptchaAction::Login, &client, &headers, &body)
+        .await?;
     let signed_in = super::password_sign_in(
         &auth,
         &form.username,
@@ -48,7 +53,11 @@ pub(crate) async fn token<U: UserRecord>(
         &headers,
         super::Start::Bearer(scopes),
     )
-    .await?;
+    .await;
+    if let Err(AuthError::BadCredentials | AuthError::LockedOut { .. }) = &signed_in {
+        auth.core().captcha_login_failed(&client).await;
+    }
+    let signed_in = signed_in?;
     let verified = match signed_in {
         super::SignIn::Done(verified) => verified,
         super::SignIn::Challenged(challenge) => return Ok(challenge),
