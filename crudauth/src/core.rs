@@ -81,10 +81,11 @@ impl<U> Core<U> {
         }
     }
 
-    /// Counts a failed sign-in from this client for the CAPTCHA's after-failures rule.
-    pub(crate) async fn captcha_login_failed(&self, client: &crate::client_ip::ClientMeta) {
+    /// Takes back the count of a sign-in attempt that signed in, for the CAPTCHA's
+    /// after-failures rule (every attempt is counted as it arrives).
+    pub(crate) async fn captcha_login_succeeded(&self, client: &crate::client_ip::ClientMeta) {
         if let Some(guard) = &self.captcha {
-            guard.login_failed(client).await;
+            guard.login_succeeded(client).await;
         }
     }
 }

@@ -172,6 +172,12 @@ impl DisposableEmails {
         shipped().len()
     }
 
+    /// Whether the list blocks anything at all (the shipped list is empty without the
+    /// `disposable-email` feature).
+    pub(crate) fn blocks_anything(&self) -> bool {
+        (self.inner.shipped && !shipped().is_empty()) || !self.inner.block.is_empty()
+    }
+
     /// Whether the address (or a bare domain) is at a disposable domain: its domain or a
     /// parent domain is blocked, and no more specific exception lets it through.
     ///

@@ -41,6 +41,8 @@ pub enum Mode {
     Fails,
     /// 200 with a body that is no JSON.
     Garbage,
+    /// 429 Too Many Requests (a provider being flooded).
+    TooMany,
     /// Sleeps this long first.
     Slow(Duration),
 }
@@ -135,6 +137,7 @@ async fn siteverify(
     match mode {
         Mode::Fails => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Mode::Garbage => return (StatusCode::OK, "<html>captcha</html>").into_response(),
+        Mode::TooMany => return StatusCode::TOO_MANY_REQUESTS.into_response(),
         Mode::Slow(d) => tokio::time::sleep(d).await,
         Mode::Normal => {}
     }

@@ -319,3 +319,22 @@ async fn without_passwordless_sign_up_a_disposable_address_gets_the_uniform_answ
         r.json
     );
 }
+
+#[tokio::test]
+async fn a_list_that_blocks_nothing_is_refused_at_build() {
+    // The shape of `DisposableEmails::default()` in a build without the feature: an app
+    // that asked for blocking must hear that nothing is blocked, not find out later.
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "disposable_empty")
+        .await
+        .expect("sqlite");
+    let repo = || SeaUserRepository::<crudauth_tests::http::User>::new(tdb.db.clone());
+    let built = crudauth_tests::http::default_builder(repo())
+        .disposable_emails(DisposableEmails::empty())
+        .build();
+    assert!(built.is_err());
+    let built = crudauth_tests::http::default_builder(repo())
+        .disposable_emails(DisposableEmails::empty().block(["trash.example"]))
+        .build();
+    assert!(built.is_ok());
+    tdb.cleanup().await;
+}

@@ -258,7 +258,7 @@ async fn closed_port() -> String {
 }
 
 #[tokio::test]
-async fn an_unreachable_slow_failing_or_garbled_verifier_fails_closed_with_503() {
+async fn an_unreachable_slow_or_failing_verifier_is_a_503_and_a_garbled_one_a_refusal() {
     let fake = FakeCaptcha::start().await;
     let quick = |url: String| {
         Turnstile::new(CAPTCHA_SECRET)
@@ -274,14 +274,10 @@ async fn an_unreachable_slow_failing_or_garbled_verifier_fails_closed_with_503()
     assert_eq!(r.status, 503, "{:?}", r.json);
     assert!(!exists(&app, "ann").await);
 
-    // Slow, 500, garbage: one app, the fake switched between modes.
+    // Slow, 500: one app, the fake switched between modes.
     let config = CaptchaConfig::new(quick(fake.url("turnstile"))).always(CaptchaAction::Register);
     let app = app_guarded("captcha_down", config, |b| b).await;
-    for mode in [
-        Mode::Slow(Duration::from_secs(3)),
-        Mode::Fails,
-        Mode::Garbage,
-    ] {
+    for mode in [Mode::Slow(Duration::from_secs(3)), Mode::Fails] {
         fake.set_mode(mode);
         let started = Instant::now();
         let r = app
@@ -295,6 +291,18 @@ async fn an_unreachable_slow_failing_or_garbled_verifier_fails_closed_with_503()
             started.elapsed() < Duration::from_secs(2),
             "{mode:?}: bounded by the timeout"
         );
+        assert!(!exists(&app, "ann").await, "{mode:?}");
+    }
+    // An answer that is not the provider's (a 429, a page that is no JSON) is a refusal.
+    for mode in [Mode::Garbage, Mode::TooMany] {
+        fake.set_mode(mode);
+        let r = app
+            .send(
+                register_req("ann@example.com", "ann")
+                    .header("x-captcha-token", fake.good("register")),
+            )
+            .await;
+        assert_refused(&r, "captcha_failed", "turnstile");
         assert!(!exists(&app, "ann").await, "{mode:?}");
     }
     // A verifier that refuses our secret is our fault: 503, not the user's.
@@ -328,6 +336,157 @@ async fn fail_open_lets_the_request_through_with_a_warning() {
     // Fail open never means no token at all.
     let r = app.send(register_req("bob@example.com", "bob")).await;
     assert_refused(&r, "captcha_required", "turnstile");
+
+    // Nor does it let through what an attacker can cause (a flooded provider's 429, an odd
+    // answer), a secret the provider refuses, or a secret sent over plain HTTP.
+    let fake = FakeCaptcha::start().await;
+    let config = CaptchaConfig::new(turnstile(&fake))
+        .always(CaptchaAction::Register)
+        .fail_open(true);
+    let app = app_guarded("captcha_fail_open_odd", config, |b| b).await;
+    for mode in [Mode::TooMany, Mode::Garbage] {
+        fake.set_mode(mode);
+        let r = app
+            .send(
+                register_req("cy@example.com", "cy")
+                    .header("x-captcha-token", fake.good("register")),
+            )
+            .await;
+        assert_refused(&r, "captcha_failed", "turnstile");
+    }
+    fake.set_mode(Mode::Normal);
+    for (verifier, name) in [
+        (
+            Turnstile::new("not-the-secret").verify_url(fake.url("turnstile")),
+            "wrong secret",
+        ),
+        (
+            Turnstile::new(CAPTCHA_SECRET).verify_url("http://203.0.113.9/siteverify"),
+            "plain http",
+        ),
+    ] {
+        let config = CaptchaConfig::new(verifier)
+            .always(CaptchaAction::Register)
+            .fail_open(true);
+        let app = app_guarded("captcha_fail_open_misconfigured", config, |b| b).await;
+        let r = app
+            .send(
+                register_req("dee@example.com", "dee")
+                    .header("x-captcha-token", fake.good("register")),
+            )
+            .await;
+        assert_eq!(r.status, 503, "{name}: {:?}", r.json);
+        assert!(!exists(&app, "dee").await, "{name}");
+    }
+    assert!(
+        log.text().contains("refuses the configured secret"),
+        "{}",
+        log.text()
+    );
+}
+
+#[tokio::test]
+async fn a_parallel_stuffing_burst_from_one_address_is_asked_after_n() {
+    let fake = FakeCaptcha::start().await;
+    let config =
+        CaptchaConfig::new(turnstile(&fake)).after_failed_logins(3, Duration::from_secs(600));
+    let app = app_guarded("captcha_burst", config, |b| {
+        b.lockout(LockoutConfig {
+            max_attempts: 100,
+            ip_max_attempts: 100,
+            account_max_attempts: 100,
+            ..LockoutConfig::default()
+        })
+    })
+    .await;
+    app.register("ann@example.com", "ann", PW).await;
+    let attacker = [198, 51, 100, 8];
+    let burst: Vec<_> = (0..20)
+        .map(|i| {
+            let router = app.app.clone();
+            tokio::spawn(async move {
+                let req = login_req("ann", &format!("guess {i}")).peer(attacker);
+                crudauth_tests::http::send(&router, req)
+                    .await
+                    .status
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut asked = 0;
+    let mut guessed = 0;
+    for task in burst {
+        match task.await.unwrap() {
+            403 => asked += 1,
+            401 => guessed += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        (guessed, asked),
+        (3, 17),
+        "only the first three attempts of a parallel burst reach a password check"
+    );
+}
+
+#[tokio::test]
+async fn a_client_sending_junk_tokens_runs_out_of_verifications() {
+    let fake = FakeCaptcha::start().await;
+    let config = CaptchaConfig::new(turnstile(&fake))
+        .always(CaptchaAction::Register)
+        .verifications(5, Duration::from_secs(60), 8);
+    let app = app_guarded("captcha_budget", config, |b| b).await;
+    let junk = || register_req("eve@example.com", "eve").header("x-captcha-token", "junk");
+    for _ in 0..5 {
+        let r = app.send(junk().peer([203, 0, 113, 50])).await;
+        assert_refused(&r, "captcha_failed", "turnstile");
+    }
+    let before = fake.received().len();
+    let r = app.send(junk().peer([203, 0, 113, 50])).await;
+    assert_eq!(r.status, 429, "{:?}", r.json);
+    assert_eq!(
+        fake.received().len(),
+        before,
+        "no call to the provider once spent"
+    );
+    // Another client still has its own budget.
+    let r = app
+        .send(
+            register_req("fay@example.com", "fay")
+                .header("x-captcha-token", fake.good("register"))
+                .peer([192, 0, 2, 60]),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.json);
+}
+
+#[tokio::test]
+async fn a_route_field_cannot_be_the_token_field() {
+    let fake = FakeCaptcha::start().await;
+    for field in ["password", "username", "Email", "new_password"] {
+        let config = CaptchaConfig::new(turnstile(&fake))
+            .always(CaptchaAction::Login)
+            .field_name(field);
+        let built = app_with_result(config).await;
+        assert!(
+            built.is_err(),
+            "{field}: a password must never reach the provider"
+        );
+    }
+}
+
+async fn app_with_result(
+    config: CaptchaConfig,
+) -> Result<crudauth::CrudAuth<User>, crudauth::ConfigError> {
+    let tdb = crudauth_tests::open(crudauth_tests::Backend::Sqlite, "captcha_field_refused")
+        .await
+        .expect("sqlite");
+    let repo = crudauth_sea::SeaUserRepository::<User>::new(tdb.db.clone());
+    let built = crudauth_tests::http::default_builder(repo)
+        .captcha(config)
+        .build();
+    tdb.cleanup().await;
+    built
 }
 
 #[tokio::test]

@@ -35,6 +35,17 @@ impl Settings {
             }
             None => None,
         };
+        // `DisposableEmails::default()` without the `disposable-email` feature ships nothing:
+        // an app that asked for blocking and forgot the feature must hear it, not find out.
+        if let Some(list) = &self.disposable
+            && !list.blocks_anything()
+        {
+            return Err(ConfigError::Invalid(
+                "disposable_emails blocks nothing: turn on the `disposable-email` feature for \
+                 the shipped list, or add domains with `block(..)`"
+                    .into(),
+            ));
+        }
         Ok((self.disposable, captcha))
     }
 }

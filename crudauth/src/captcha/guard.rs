@@ -14,47 +14,88 @@ use crate::store::Store;
 pub(crate) struct CaptchaGuard {
     config: CaptchaConfig,
     store: Arc<dyn Store>,
+    /// Verifications running now, over all clients.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl CaptchaGuard {
     pub(crate) fn new(config: CaptchaConfig, store: Arc<dyn Store>) -> Self {
-        CaptchaGuard { config, store }
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
+        CaptchaGuard {
+            config,
+            store,
+            in_flight,
+        }
     }
 
     fn failures_key(ip: Option<IpAddr>) -> String {
         format!("captcha:login-failures:{}", ip_key(ip))
     }
 
-    /// Whether `action` from this client must show a token now. A store fault fails
-    /// closed (503).
+    /// Whether sign-in attempts are counted for the after-failures rule (it is on, and the
+    /// sign-in is not always asked anyway).
+    fn counts_logins(&self) -> Option<(u32, std::time::Duration)> {
+        self.config
+            .after_failures
+            .filter(|_| !self.config.always.contains(&CaptchaAction::Login))
+    }
+
+    /// Whether `action` from this client must show a token now. A sign-in attempt under
+    /// the after-failures rule is counted here, as it arrives (and taken back by
+    /// [`login_succeeded`](Self::login_succeeded)): counting only once a password check
+    /// has failed would let a parallel burst through unasked. A store fault fails closed
+    /// (503).
     async fn asks(&self, action: CaptchaAction, client: &ClientMeta) -> Result<bool, AuthError> {
         if self.config.always.contains(&action) {
             return Ok(true);
         }
-        match self.config.after_failures {
+        match self.counts_logins() {
             Some((n, window)) if action == CaptchaAction::Login => {
-                let failures = self
+                let attempts = self
                     .store
-                    .incr(&Self::failures_key(client.ip), 0, window)
+                    .incr(&Self::failures_key(client.ip), 1, window)
                     .await
                     .map_err(|e| crate::store::fail_closed("captcha failure counter", &e))?;
-                Ok(failures >= i64::from(n))
+                Ok(attempts > i64::from(n))
             }
             _ => Ok(false),
         }
     }
 
-    /// Counts a failed sign-in from this client (for the after-failures rule). A store
-    /// fault is logged: the sign-in already failed.
-    pub(crate) async fn login_failed(&self, client: &ClientMeta) {
-        if let Some((_, window)) = self.config.after_failures
+    /// Takes back the count of a sign-in attempt that signed in (or reached its second
+    /// factor). A store fault is logged: the sign-in already happened.
+    pub(crate) async fn login_succeeded(&self, client: &ClientMeta) {
+        if let Some((_, window)) = self.counts_logins()
             && let Err(e) = self
                 .store
-                .incr(&Self::failures_key(client.ip), 1, window)
+                .incr(&Self::failures_key(client.ip), -1, window)
                 .await
         {
             crate::store::report_fault("captcha failure counter", &e);
         }
+    }
+
+    /// The per-client verification budget: 429 once a client has had its share verified
+    /// this window.
+    async fn spend_verification(&self, client: &ClientMeta) -> Result<(), AuthError> {
+        let (limit, window) = self.config.verify_budget;
+        let key = format!("captcha:verify:{}", ip_key(client.ip));
+        let used = self
+            .store
+            .incr(&key, 1, window)
+            .await
+            .map_err(|e| crate::store::fail_closed("captcha verification budget", &e))?;
+        if used > i64::from(limit) {
+            let retry_after = match self.store.ttl(&key).await {
+                Ok(Some(left)) => left.as_secs().max(1),
+                _ => window.as_secs().max(1),
+            };
+            return Err(AuthError::RateLimited(crate::quota::Limited {
+                limit,
+                retry_after,
+            }));
+        }
+        Ok(())
     }
 
     fn refusal(&self, detail: &'static str) -> AuthError {
@@ -83,9 +124,25 @@ impl CaptchaGuard {
         if token.len() > MAX_TOKEN {
             return Err(self.refusal("captcha_failed"));
         }
+        self.spend_verification(client).await?;
         let provider = self.config.verifier.provider();
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            tracing::warn!(
+                provider,
+                action = action.as_str(),
+                "crudauth: too many CAPTCHA verifications at once; request refused"
+            );
+            return Err(AuthError::Unavailable);
+        };
         match self.config.verifier.verify(&token, action, client.ip).await {
             Ok(CaptchaVerdict::Passed) => Ok(()),
+            Ok(CaptchaVerdict::Refused(super::CaptchaRefusal::Misconfigured)) => {
+                tracing::error!(
+                    provider,
+                    "crudauth: the CAPTCHA provider refuses the configured secret; guarded requests are refused (503) until it is fixed"
+                );
+                Err(AuthError::Unavailable)
+            }
             Ok(CaptchaVerdict::Refused(why)) => {
                 tracing::info!(
                     provider,

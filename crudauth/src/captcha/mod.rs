@@ -92,6 +92,9 @@ pub enum CaptchaRefusal {
     LowScore,
     /// The token was solved on another site than the configured hostname.
     WrongHostname,
+    /// The provider refused our own configuration (an invalid or missing secret): the
+    /// guard answers 503 and logs an error, whether or not it fails open.
+    Misconfigured,
 }
 
 impl CaptchaRefusal {
@@ -106,6 +109,7 @@ impl CaptchaRefusal {
             CaptchaRefusal::WrongAction => "wrong_action",
             CaptchaRefusal::LowScore => "low_score",
             CaptchaRefusal::WrongHostname => "wrong_hostname",
+            CaptchaRefusal::Misconfigured => "misconfigured",
         }
     }
 }
@@ -213,6 +217,8 @@ pub struct CaptchaConfig {
     after_failures: Option<(u32, Duration)>,
     fail_open: bool,
     field: String,
+    verify_budget: (u32, Duration),
+    max_in_flight: usize,
 }
 
 impl std::fmt::Debug for CaptchaConfig {
@@ -223,6 +229,8 @@ impl std::fmt::Debug for CaptchaConfig {
             .field("after_failures", &self.after_failures)
             .field("fail_open", &self.fail_open)
             .field("field", &self.field)
+            .field("verify_budget", &self.verify_budget)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -263,7 +271,37 @@ impl CaptchaConfig {
             after_failures: None,
             fail_open: false,
             field: "captcha_token".into(),
+            verify_budget: (20, Duration::from_secs(60)),
+            max_in_flight: 64,
         }
+    }
+
+    /// How many tokens one client address may have verified per window (20 a minute by
+    /// default): every check is an outbound call to the provider (its quota, its bill, this
+    /// process's sockets), so a client sending junk tokens is answered 429 before it costs
+    /// one. At most `max_in_flight` verifications run at once over all clients (64 by
+    /// default); past that a guarded request is a 503, never a pass.
+    ///
+    /// ```
+    /// # use crudauth::captcha::*;
+    /// # struct V;
+    /// # #[async_trait::async_trait]
+    /// # impl Captcha for V { fn provider(&self) -> &'static str { "v" }
+    /// #   async fn verify(&self, _: &str, _: CaptchaAction, _: Option<std::net::IpAddr>)
+    /// #   -> Result<CaptchaVerdict, CaptchaUnavailable> { Ok(CaptchaVerdict::Passed) } }
+    /// let config = CaptchaConfig::new(V)
+    ///     .always(CaptchaAction::Register)
+    ///     .verifications(10, std::time::Duration::from_secs(60), 32);
+    /// ```
+    pub fn verifications(
+        mut self,
+        per_client: u32,
+        window: Duration,
+        max_in_flight: usize,
+    ) -> Self {
+        self.verify_budget = (per_client, window);
+        self.max_in_flight = max_in_flight;
+        self
     }
 
     /// Always asks on `action`.
@@ -283,8 +321,11 @@ impl CaptchaConfig {
         self
     }
 
-    /// Asks on sign-in (`/login`, `/token`) once the client address has failed `failures`
-    /// logins (wrong password or locked out) within `window`.
+    /// Asks on sign-in (`/login`, `/token`) once the client address has made more than
+    /// `failures` sign-in attempts within `window` that did not sign in (a wrong password, a
+    /// lockout, a refused CAPTCHA). Each attempt is counted when it arrives and taken back
+    /// when it signs in, so a burst of parallel attempts is asked from the `failures + 1`st
+    /// on, not only once the first ones have failed.
     ///
     /// ```
     /// # use crudauth::captcha::*;
@@ -301,7 +342,9 @@ impl CaptchaConfig {
     }
 
     /// Lets requests through (with a warning in the log) when the verifier cannot be
-    /// reached, instead of answering 503.
+    /// reached (connection refused, a timeout, a 5xx), instead of answering 503. An answer
+    /// that is not the provider's (a 4xx, an unreadable body) is a refusal, and a provider
+    /// refusing our secret is a 503 with an error in the log: neither ever fails open.
     ///
     /// ```
     /// # use crudauth::captcha::*;
@@ -386,6 +429,29 @@ impl CaptchaConfig {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !field_ok {
             return bad("the field name must be 1 to 64 of [A-Za-z0-9_-]");
+        }
+        // A route's own field as the token field would send it (a password!) to the provider.
+        const ROUTE_FIELDS: [&str; 14] = [
+            "username",
+            "password",
+            "email",
+            "phone",
+            "code",
+            "token",
+            "new_email",
+            "new_password",
+            "current_password",
+            "scope",
+            "grant_type",
+            "refresh_token",
+            "client_id",
+            "client_secret",
+        ];
+        if ROUTE_FIELDS.contains(&self.field.to_ascii_lowercase().as_str()) {
+            return bad("the field name is one of the routes' own fields");
+        }
+        if self.verify_budget.0 == 0 || self.verify_budget.1.is_zero() || self.max_in_flight == 0 {
+            return bad("verifications needs a positive budget, window and concurrency");
         }
         Ok(())
     }

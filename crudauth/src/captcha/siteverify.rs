@@ -56,6 +56,10 @@ impl std::fmt::Debug for SiteVerify {
     }
 }
 
+/// The refusal code of a `verify_url` that would send the secret over plain HTTP to
+/// another machine.
+const INSECURE_URL: &str = "crudauth-insecure-verify-url";
+
 /// The fields of a siteverify answer the three providers share (each ignores the others').
 #[derive(Deserialize)]
 struct Answer {
@@ -98,9 +102,35 @@ impl SiteVerify {
             .ok_or_else(|| CaptchaUnavailable("no HTTP client".into()))
     }
 
-    /// Posts the form and reads the answer; every way of not getting a readable answer is
-    /// `CaptchaUnavailable`.
+    /// Posts the form and reads the answer. Not getting one (no connection, a timeout, a
+    /// 5xx, an answer past the size cap) is `CaptchaUnavailable`, which a fail-open config
+    /// lets through; an answer that is not the provider's (a 4xx, an unreadable body) is a
+    /// refusal, so an attacker who can make the provider or a proxy answer oddly (a 429 by
+    /// flooding it) cannot turn fail-open into no CAPTCHA at all.
     async fn ask(&self, form: &[(&str, &str)]) -> Result<Answer, CaptchaUnavailable> {
+        // The secret travels in this body: never over plain HTTP, but to this machine (a
+        // local fake or sidecar).
+        let plain = self
+            .url
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        let local = url::Url::parse(&self.url)
+            .ok()
+            .is_some_and(|u| match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            });
+        if plain && !local {
+            return Ok(Answer {
+                success: false,
+                error_codes: vec![INSECURE_URL.into()],
+                hostname: None,
+                action: None,
+                score: None,
+            });
+        }
         let body = serde_urlencoded::to_string(form)
             .map_err(|e| CaptchaUnavailable(format!("form: {e}")))?;
         let unreachable = |e: reqwest::Error| {
@@ -136,22 +166,26 @@ impl SiteVerify {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let answer: Answer = serde_json::from_slice(&bytes)
-            .map_err(|_| CaptchaUnavailable(format!("unreadable answer ({status})")))?;
-        if answer
-            .error_codes
-            .iter()
-            .any(|c| c == "invalid-input-secret" || c == "missing-input-secret")
-        {
-            return Err(CaptchaUnavailable(
-                "the provider refused the configured secret".into(),
-            ));
+        let refused = |code: String| Answer {
+            success: false,
+            error_codes: vec![code],
+            hostname: None,
+            action: None,
+            score: None,
+        };
+        if !status.is_success() {
+            return Ok(refused(format!("http-{}", status.as_u16())));
         }
-        Ok(answer)
+        Ok(serde_json::from_slice(&bytes).unwrap_or_else(|_| refused("unreadable-answer".into())))
     }
 
     /// The checks every provider shares: success, then the hostname when configured.
     fn judge(&self, answer: &Answer) -> Option<CaptchaRefusal> {
+        if answer.error_codes.iter().any(|c| {
+            c == "invalid-input-secret" || c == "missing-input-secret" || c == INSECURE_URL
+        }) {
+            return Some(CaptchaRefusal::Misconfigured);
+        }
         if !answer.success {
             return Some(CaptchaRefusal::Rejected(answer.error_codes.clone()));
         }

@@ -54,8 +54,8 @@ pub(crate) async fn token<U: UserRecord>(
         super::Start::Bearer(scopes),
     )
     .await;
-    if let Err(AuthError::BadCredentials | AuthError::LockedOut { .. }) = &signed_in {
-        auth.core().captcha_login_failed(&client).await;
+    if signed_in.is_ok() {
+        auth.core().captcha_login_succeeded(&client).await;
     }
     let signed_in = signed_in?;
     let verified = match signed_in {

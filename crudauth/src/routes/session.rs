@@ -63,8 +63,8 @@ pub(crate) async fn login<U: UserRecord>(
         super::Start::Session,
     )
     .await;
-    if let Err(AuthError::BadCredentials | AuthError::LockedOut { .. }) = &signed_in {
-        auth.core().captcha_login_failed(&client).await;
+    if signed_in.is_ok() {
+        auth.core().captcha_login_succeeded(&client).await;
     }
     let signed_in = signed_in?;
     let verified = match signed_in {
