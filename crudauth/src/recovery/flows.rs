@@ -480,6 +480,9 @@ impl<U: UserRecord> Recovery<U> {
             .ok_or(INVALID_TOKEN)?;
         self.current_user(&peeked).await?.ok_or(INVALID_TOKEN)?;
         let new_email = peeked.new_email.clone().ok_or(INVALID_TOKEN)?;
+        // Checked again at confirmation: a link sent before the list named the domain
+        // does not write a disposable address (the link stays unspent).
+        self.core.refuse_disposable("new_email", &new_email)?;
         let taken = self
             .core
             .repo
