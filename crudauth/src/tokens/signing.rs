@@ -351,9 +351,12 @@ impl KeySet {
         else {
             return Err(AuthError::InvalidToken);
         };
+        // A JSON object (serde would read a struct from a list too); a duplicate member is
+        // refused by the derive, as by jsonwebtoken's.
         let header: RawHeader = URL_SAFE_NO_PAD
             .decode(head)
             .ok()
+            .filter(|bytes| bytes.trim_ascii_start().first() == Some(&b'{'))
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(AuthError::InvalidToken)?;
         let entry = header
