@@ -38,16 +38,24 @@ enum Current {
     Base(i64),
 }
 
-/// One round trip for the user's counter and the base; a missing base is started at the
-/// current time in microseconds, so a store that lost its records (a flush, a restart of
-/// the memory store) never hands out a number an older cached copy was read under.
-async fn current(store: &dyn Store, key: &str) -> Result<Current, AuthError> {
+/// One round trip for the user's counter, the base and `also` (a record the caller wants in
+/// the same read, if any); a missing base is started at the current time in microseconds, so
+/// a store that lost its records (a flush, a restart of the memory store) never hands out a
+/// number an older cached copy was read under.
+async fn current(
+    store: &dyn Store,
+    key: &str,
+    also: Option<&str>,
+) -> Result<(Current, bool), AuthError> {
+    let mut keys = vec![key, BASE];
+    keys.extend(also);
     for _ in 0..2 {
-        let found = store.get_many(&[key, BASE]).await.map_err(fault)?;
-        match found.as_slice() {
-            [Some(own), _] => return Ok(Current::Own(parse(own)?)),
-            [None, Some(base)] => return Ok(Current::Base(parse(base)?)),
-            [None, None] => {
+        let found = store.get_many(&keys).await.map_err(fault)?;
+        let present = also.is_some() && found.get(2).is_some_and(Option::is_some);
+        match found.get(..2) {
+            Some([Some(own), _]) => return Ok((Current::Own(parse(own)?), present)),
+            Some([None, Some(base)]) => return Ok((Current::Base(parse(base)?), present)),
+            Some([None, None]) => {
                 let start = crate::clock::system_micros().to_string();
                 store
                     .set_if_absent(BASE, start.as_bytes(), None)
@@ -63,8 +71,18 @@ async fn current(store: &dyn Store, key: &str) -> Result<Current, AuthError> {
 /// The user's generation. Counters have no expiry: a store must not evict them (Redis: a
 /// `noeviction` or `volatile-*` policy), and `max_age` is the backstop if it does.
 pub(crate) async fn read(store: &dyn Store, user_id: &str) -> Result<i64, AuthError> {
-    match current(store, &key(user_id)).await? {
-        Current::Own(n) | Current::Base(n) => Ok(n),
+    Ok(read_with(store, user_id, None).await?.0)
+}
+
+/// The user's generation and whether the record `also` exists, in the same round trip (the
+/// bearer transport looks its token up on the deny list this way, at no extra cost).
+pub(crate) async fn read_with(
+    store: &dyn Store,
+    user_id: &str,
+    also: Option<&str>,
+) -> Result<(i64, bool), AuthError> {
+    match current(store, &key(user_id), also).await? {
+        (Current::Own(n) | Current::Base(n), present) => Ok((n, present)),
     }
 }
 
@@ -73,7 +91,7 @@ pub(crate) async fn read(store: &dyn Store, user_id: &str) -> Result<i64, AuthEr
 pub(crate) async fn bump(store: &dyn Store, user_id: &str) -> Result<i64, AuthError> {
     let key = key(user_id);
     for _ in 0..16 {
-        let current = current(store, &key).await?;
+        let (current, _) = current(store, &key, None).await?;
         let (Current::Own(n) | Current::Base(n)) = current;
         // Never below the clock either: a counter a store lost and started again from a
         // lagging clock still moves past every number handed out before.

@@ -54,6 +54,12 @@ impl<U> std::fmt::Debug for Revocation<U> {
     }
 }
 
+/// The deny-list record of an access token (`POST /logout` with a bearer token). Token ids
+/// are minted by crudauth and signed, so no caller chooses this key.
+fn denied_key(jti: &str) -> String {
+    format!("deny-jti:{jti}")
+}
+
 fn store_fault(e: crate::store::StoreError) -> AuthError {
     fail_closed("epoch store", &e)
 }
@@ -81,6 +87,39 @@ impl<U> Revocation<U> {
     /// The user's generation (one store read).
     pub(crate) async fn generation(&self, id: &UserId) -> Result<i64, AuthError> {
         crate::generation::read(self.store.as_ref(), &id.to_string()).await
+    }
+
+    /// The user's generation and whether the access token `jti` is on the deny list, read in
+    /// one store round trip: the deny list costs the bearer transport no read of its own.
+    pub(crate) async fn generation_and_denied(
+        &self,
+        id: &UserId,
+        jti: &str,
+    ) -> Result<(i64, bool), AuthError> {
+        let denied = denied_key(jti);
+        crate::generation::read_with(self.store.as_ref(), &id.to_string(), Some(&denied)).await
+    }
+
+    /// Puts an access token on the deny list until it expires: from now on it authenticates
+    /// nothing, on every process sharing the store. `POST /logout` does this for the bearer
+    /// token it is sent with; call it for tokens ended elsewhere. `exp` is the token's expiry
+    /// (unix seconds); the entry outlives it by a minute, beyond any verifier's leeway, and
+    /// then goes by itself.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
+    /// let pair = tokens.issue("1", 0, vec![]).await?;
+    /// let claims = tokens.verify_access(&pair.access_token)?;
+    /// auth.revocation().deny_access_token(&claims.jti, claims.exp).await?;
+    /// # Ok(()) });
+    /// ```
+    pub async fn deny_access_token(&self, jti: &str, exp: u64) -> Result<(), AuthError> {
+        let now = u64::try_from(crate::clock::now_secs()).unwrap_or(0);
+        let left = exp.saturating_sub(now) + 60;
+        self.store
+            .set(&denied_key(jti), b"1", Some(Duration::from_secs(left)))
+            .await
+            .map_err(|e| fail_closed("token deny list", &e))
     }
 
     /// Announces a write to the user (by crudauth, or by the app through

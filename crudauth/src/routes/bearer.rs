@@ -110,6 +110,29 @@ pub(crate) async fn end_presented_family<U: UserRecord>(
     tokens.revoke_refresh_token(&token).await
 }
 
+/// Puts the access token of a logout's `Authorization: Bearer` header on the deny list, so a
+/// stolen copy dies at the logout and not at its expiry. No header, another scheme or a token
+/// that does not verify is ignored (a logout never fails on it); returns the claims of the
+/// token it ended.
+pub(crate) async fn deny_presented_access<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    headers: &HeaderMap,
+) -> Result<Option<Claims>, AuthError> {
+    let Some(tokens) = auth.tokens() else {
+        return Ok(None);
+    };
+    let Ok(Some(token)) = crate::transport::bearer::presented_access(headers) else {
+        return Ok(None);
+    };
+    let Ok(claims) = tokens.verify_access(token) else {
+        return Ok(None);
+    };
+    auth.revocation()
+        .deny_access_token(&claims.jti, claims.exp)
+        .await?;
+    Ok(Some(claims))
+}
+
 /// Fires `on_after_logout` for the user behind a textual id (a session's or a refresh
 /// token's), if they still exist; `true` if it fired.
 pub(crate) async fn fire_logout<U: UserRecord>(
@@ -138,16 +161,19 @@ pub(crate) async fn fire_bearer_logout<U: UserRecord>(
     fire_logout(auth, &claims.sub, &client.hook_context(Some("bearer"))).await;
 }
 
-/// `POST /logout` without a session transport: ends the presented refresh token's family
-/// (if one is presented) and clears the refresh cookie. Access tokens are not on a deny-list:
-/// one already minted lives until it expires.
+/// `POST /logout` without a session transport: puts the access token of the
+/// `Authorization: Bearer` header on the deny list (it authenticates nothing from now on, not
+/// only from its expiry), ends the presented refresh token's family (if one is presented) and
+/// clears the refresh cookie.
 pub(crate) async fn logout<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    if let Some(claims) = end_presented_family(&auth, &headers, &body).await? {
+    let denied = deny_presented_access(&auth, &headers).await?;
+    let ended = end_presented_family(&auth, &headers, &body).await?;
+    if let Some(claims) = ended.or(denied) {
         fire_bearer_logout(&auth, &claims, &client).await;
     }
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::bearer::{end_presented_family, fire_bearer_logout, fire_logout};
+use super::bearer::{deny_presented_access, end_presented_family, fire_bearer_logout, fire_logout};
 use super::with_limit;
 use crate::body::{Body, LoginForm};
 use crate::client_ip::{ClientMeta, ip_key};
@@ -107,7 +107,7 @@ pub(super) async fn open_session<U: UserRecord>(
 }
 
 /// `POST /logout`: a live session needs its CSRF token; a stale one just clears cookies.
-/// A presented refresh token (the cookie in cookie mode, a JSON `{refresh_token}` body in
+/// A bearer access token in `Authorization` goes on the deny list. A presented refresh token (the cookie in cookie mode, a JSON `{refresh_token}` body in
 /// body mode) has its family ended too. Every cookie the library sets is cleared: session,
 /// CSRF and, in refresh-cookie mode, `refresh_token`.
 pub(crate) async fn logout<U: UserRecord>(
@@ -134,8 +134,11 @@ pub(crate) async fn logout<U: UserRecord>(
         ctx.session_handle = Some(live.handle.clone());
         fired = fire_logout(&auth, &live.record.user_id, &ctx).await;
     }
-    // After the CSRF check: a forged logout ends nothing.
-    if let Some(claims) = end_presented_family(&auth, &headers, &body).await?
+    // After the CSRF check: a forged logout ends nothing. A bearer access token sent along
+    // goes on the deny list.
+    let denied = deny_presented_access(&auth, &headers).await?;
+    let ended = end_presented_family(&auth, &headers, &body).await?;
+    if let Some(claims) = ended.or(denied)
         && !fired
     {
         fire_bearer_logout(&auth, &claims, &client).await;

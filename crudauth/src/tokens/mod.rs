@@ -21,9 +21,11 @@
 //!   ([`TokenService::revoke_all_families`]; `POST /logout-all` does this and also bumps the
 //!   user's revocation epoch, which ends every access token at once).
 //! - Revoking a family ends its refresh token; an access token already minted from it stays
-//!   valid until it expires (`access_ttl`), since access tokens are checked without a store
-//!   read. To end access tokens at once, bump the epoch (`auth.revocation().bump(&user)`), as
-//!   `/logout-all` does.
+//!   valid until it expires (`access_ttl`). To end one access token at once, put it on the
+//!   deny list (`POST /logout` with the token, or `auth.revocation().deny_access_token(..)`;
+//!   the bearer transport reads it in the same store round trip as the user generation); to
+//!   end all of a user's, bump the epoch (`auth.revocation().bump(&user)`), as `/logout-all`
+//!   does.
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;

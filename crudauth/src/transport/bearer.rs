@@ -27,27 +27,22 @@ pub(crate) async fn authenticate<U: UserRecord>(
     let Some(tokens) = &core.tokens else {
         return Ok(None);
     };
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+    let Some(token) = presented_access(&parts.headers)? else {
         return Ok(None);
     };
-    let bytes = value.as_bytes();
-    let is_bearer = bytes.len() >= 6
-        && bytes[..6].eq_ignore_ascii_case(b"bearer")
-        && (bytes.len() == 6 || bytes[6] == b' ');
-    if !is_bearer {
-        return Ok(None); // another scheme (Basic, ...): not ours
-    }
-    let token = value
-        .to_str()
-        .ok()
-        .map(|v| v[6..].trim())
-        .filter(|t| !t.is_empty())
-        .ok_or(AuthError::InvalidToken)?;
     let claims = tokens.verify_access(token)?;
     let Some(id) = core.repo.schema().id_kind.parse(&claims.sub) else {
         return Err(AuthError::NotAuthenticated);
     };
-    let generation = core.revocation.generation(&id).await?;
+    // The deny list (`POST /logout` with this token) is read with the generation: one round
+    // trip, as before it existed.
+    let (generation, denied) = core
+        .revocation
+        .generation_and_denied(&id, &claims.jti)
+        .await?;
+    if denied {
+        return Err(AuthError::InvalidToken);
+    }
     let found = super::load_current(core, id, Some(claims.epoch), generation).await?;
     let Some(user) = found else {
         return Err(AuthError::NotAuthenticated);
@@ -68,6 +63,28 @@ pub(crate) async fn authenticate<U: UserRecord>(
     let mut principal = super::principal(user, Transport::Bearer, claims.scopes, None);
     principal.impersonated_by = impersonated_by;
     Ok(Some(principal))
+}
+
+/// The token of an `Authorization: Bearer` header. Another scheme (Basic, ...) is not ours
+/// (`None`); `Bearer` with an empty or unreadable value is an error.
+pub(crate) fn presented_access(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    let is_bearer = bytes.len() >= 6
+        && bytes[..6].eq_ignore_ascii_case(b"bearer")
+        && (bytes.len() == 6 || bytes[6] == b' ');
+    if !is_bearer {
+        return Ok(None);
+    }
+    value
+        .to_str()
+        .ok()
+        .map(|v| v[6..].trim())
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or(AuthError::InvalidToken)
 }
 
 /// Issues an access + refresh pair for a user at a known epoch, scopes clamped to the
