@@ -2,7 +2,7 @@
 //!
 //! - Tokens are signed by the first key of a key set and verified by the key their `kid`
 //!   names, pinned to its algorithm (HS256 by default, with a key derived from the secret;
-//!   ES256, ES384, ES512, EdDSA and RS256 key pairs; see [`signing`](self) and
+//!   ES256, ES384, ES512, EdDSA and RS256 key pairs, ES512 by `p521`; see
 //!   [`BearerConfig::verify_only`]); `none` and algorithm confusion are impossible.
 //! - `exp`, `iat` and `sub` are required and typed: a string `exp` is a rejected token. (The
 //!   presence of `iat` is enforced by the typed [`Claims`]: jsonwebtoken's list of required

@@ -47,7 +47,7 @@ const MIN_RSA_BYTES: usize = 256;
 
 enum SignWith {
     Jwt {
-        header: Header,
+        header: Box<Header>,
         key: EncodingKey,
     },
     /// ES512: the encoded header is fixed, the signature is p521's.
@@ -249,7 +249,10 @@ fn signer(p: &Parts<'_>, hs_key: &[u8; 32], kid: &str) -> Result<SignWith, Confi
     };
     let mut header = Header::new(alg);
     header.kid = Some(kid.to_owned());
-    Ok(SignWith::Jwt { header, key })
+    Ok(SignWith::Jwt {
+        header: Box::new(header),
+        key,
+    })
 }
 
 impl KeySet {

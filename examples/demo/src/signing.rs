@@ -13,15 +13,18 @@ use std::path::Path;
 
 use crudauth::{JwtKey, VerifyKey};
 
+/// The signing key and the keys that only verify.
+pub type KeySet = (JwtKey, Vec<VerifyKey>);
+
 /// The signing key and the verify-only keys of the directory in `CRUDAUTH_JWT_KEYS`, if set.
-pub fn key_set() -> Result<Option<(JwtKey, Vec<VerifyKey>)>, Box<dyn Error>> {
+pub fn key_set() -> Result<Option<KeySet>, Box<dyn Error>> {
     match std::env::var("CRUDAUTH_JWT_KEYS") {
         Ok(dir) => read_dir(Path::new(&dir)).map(Some),
         Err(_) => Ok(None),
     }
 }
 
-fn read_dir(dir: &Path) -> Result<(JwtKey, Vec<VerifyKey>), Box<dyn Error>> {
+fn read_dir(dir: &Path) -> Result<KeySet, Box<dyn Error>> {
     let mut private = Vec::new();
     let mut public = Vec::new();
     for entry in std::fs::read_dir(dir)? {
