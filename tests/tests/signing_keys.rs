@@ -68,6 +68,7 @@ fn signer(file: &str) -> impl Fn(&[u8]) -> Vec<u8> {
             return signature.to_bytes().to_vec();
         }
         let (alg, key) = match file {
+            "es256-next" => (Algorithm::ES256, EncodingKey::from_ec_pem(pem.as_bytes())),
             "ed25519" => (Algorithm::EdDSA, EncodingKey::from_ed_pem(pem.as_bytes())),
             "rs256" => (Algorithm::RS256, EncodingKey::from_rsa_pem(pem.as_bytes())),
             "es384" => (Algorithm::ES384, EncodingKey::from_ec_pem(pem.as_bytes())),
@@ -362,8 +363,31 @@ async fn the_jwks_publishes_public_parts_only_and_is_absent_with_hs256_only() {
         assert!(members.iter().all(|m| public.contains(m)), "{k}");
         assert_eq!(k["use"], "sig");
     }
-    assert_eq!(keys[3]["crv"], "P-521");
-    assert_eq!(keys[4]["kty"], "OKP");
+    // RFC 7518 sizes: coordinates padded to the curve's size, `n` without a leading zero.
+    let len = |k: &Value, m: &str| {
+        URL_SAFE_NO_PAD
+            .decode(k[m].as_str().unwrap())
+            .unwrap()
+            .len()
+    };
+    let n = URL_SAFE_NO_PAD
+        .decode(keys[0]["n"].as_str().unwrap())
+        .unwrap();
+    assert_eq!((n.len(), n[0] != 0), (256, true), "2048-bit n, minimal");
+    assert_eq!(keys[0]["e"], "AQAB");
+    for (i, crv, size) in [(1, "P-256", 32), (2, "P-384", 48), (3, "P-521", 66)] {
+        assert_eq!(keys[i]["crv"], crv);
+        assert_eq!(
+            (len(&keys[i], "x"), len(&keys[i], "y")),
+            (size, size),
+            "{crv}"
+        );
+    }
+    assert_eq!(
+        (keys[4]["kty"].as_str(), keys[4]["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
+    );
+    assert_eq!(len(&keys[4], "x"), 32);
     // No private key material: no run of 16 bytes of a private key that is not also in its
     // public key appears in any decoded member.
     let decoded: Vec<Vec<u8>> = keys
@@ -513,6 +537,27 @@ async fn hostile_headers_and_signatures_are_refused_without_a_fault() {
         "DER signature",
         format!("{input}.{}", b64(signature.to_der())),
     ));
+    // A key carried in the header (`jwk`, `jku`, `x5u`) is never used: signed by the
+    // attacker's own key, naming it inline or by URL, with a kid of the set or none.
+    let attacker = signer("es256-next");
+    let attacker_public =
+        jsonwebtoken::DecodingKey::from_ec_pem(read("es256-next-public.pem").as_bytes()).unwrap();
+    let inline = serde_json::to_value(
+        jsonwebtoken::jwk::Jwk::from_decoding_key(&attacker_public, Some(Algorithm::ES256))
+            .unwrap(),
+    )
+    .unwrap();
+    for header in [
+        json!({"alg": "ES256", "kid": "k2", "jwk": inline}),
+        json!({"alg": "ES256", "jwk": inline}),
+        json!({"alg": "ES256", "kid": "k2", "jku": "https://evil.example/jwks.json"}),
+        json!({"alg": "ES256", "kid": "k2", "x5u": "https://evil.example/cert.pem"}),
+    ] {
+        tokens.push((
+            "a key in the header",
+            token_with(&header.to_string(), &claims, &attacker),
+        ));
+    }
     // The header of one token on another's payload.
     let other = token_with(r#"{"alg":"ES256","kid":"k2"}"#, &claims, signer("es256"));
     let (_, other_rest) = other.split_once('.').unwrap();
