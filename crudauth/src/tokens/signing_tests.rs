@@ -262,3 +262,21 @@ fn the_algorithm_is_read_from_the_public_key() {
     assert!(VerifyKey::from_public_pem("k", &fixture!("rsa1024-public.pem")).is_err());
     assert!(VerifyKey::from_public_pem("k", &fixture!("es256-private.pem")).is_err());
 }
+
+#[test]
+fn debug_never_prints_a_private_key() {
+    for key in every_key() {
+        let printed = format!(
+            "{key:?} {:?}",
+            BearerConfig {
+                key: key.clone(),
+                ..BearerConfig::default()
+            }
+        );
+        assert!(!printed.contains("PRIVATE"), "{printed}");
+        if let Some(pem) = key.parts().private_pem {
+            let line = pem.lines().nth(1).unwrap();
+            assert!(!printed.contains(line), "{printed}");
+        }
+    }
+}
