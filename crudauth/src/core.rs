@@ -45,6 +45,9 @@ pub(crate) struct Core<U> {
     /// How recent a sign-in must be for `/set-password` (the recovery config's
     /// `fresh_sign_in`, 10 minutes without one).
     pub fresh_sign_in: Duration,
+    /// The development switch (feature `dev-bypass`), when on.
+    #[cfg(feature = "dev-bypass")]
+    pub dev_bypass: Option<crate::dev::DevBypass<U>>,
 }
 
 impl<U: UserRecord> Core<U> {

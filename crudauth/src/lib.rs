@@ -60,6 +60,14 @@
 //! `mfa` (two-factor sign-in, feature `mfa`); passkeys, passwordless codes, API keys and
 //! device login follow.
 
+// The development switch signs requests in without a credential: it must never reach a
+// release build (see `dev`).
+#[cfg(all(feature = "dev-bypass", not(debug_assertions)))]
+compile_error!(
+    "crudauth's `dev-bypass` feature signs every request in without a credential; it is \
+     refused in a release build. Turn the feature off for this build."
+);
+
 #[cfg(feature = "admin")]
 pub mod admin;
 mod announce;
@@ -76,6 +84,8 @@ pub mod client_ip;
 pub mod clock;
 mod core;
 pub mod delivery;
+#[cfg(feature = "dev-bypass")]
+pub mod dev;
 pub mod device;
 #[cfg(feature = "device-login")]
 pub mod device_login;

@@ -113,11 +113,15 @@ impl<U> Revocation<U> {
     /// auth.revocation().deny_access_token(&claims.jti, claims.exp).await?;
     /// # Ok(()) });
     /// ```
-    pub async fn deny_access_token(&self, jti: &str, exp: u64) -> Result<(), AuthError> {
+    ///
+    /// Returns `false` when the token was already on the list (a second logout with it). An
+    /// `exp` further out than a year is held for a year: no access token lives that long.
+    pub async fn deny_access_token(&self, jti: &str, exp: u64) -> Result<bool, AuthError> {
+        const YEAR: u64 = 366 * 24 * 3600;
         let now = u64::try_from(crate::clock::now_secs()).unwrap_or(0);
-        let left = exp.saturating_sub(now) + 60;
+        let left = exp.saturating_sub(now).min(YEAR) + 60;
         self.store
-            .set(&denied_key(jti), b"1", Some(Duration::from_secs(left)))
+            .set_if_absent(&denied_key(jti), b"1", Some(Duration::from_secs(left)))
             .await
             .map_err(|e| fail_closed("token deny list", &e))
     }

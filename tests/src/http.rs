@@ -145,6 +145,11 @@ impl Req {
         self.peer = SocketAddr::from((ip, 40000));
         self
     }
+    /// The socket peer, as a full address (IPv6 included).
+    pub fn peer_addr(mut self, addr: SocketAddr) -> Self {
+        self.peer = addr;
+        self
+    }
     /// A bearer token.
     pub fn bearer(self, token: &str) -> Self {
         self.header("authorization", format!("Bearer {token}"))

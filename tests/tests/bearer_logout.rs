@@ -293,6 +293,22 @@ async fn a_deny_entry_lives_as_long_as_its_token_and_no_longer() {
         .await
         .unwrap()
         .expect("a deny entry with an expiry");
+    // A second logout with it is told it was already ended (no second logout hook), and an
+    // absurd expiry is held for a year, not forever.
+    let revocation = t.auth.revocation();
+    assert!(
+        !revocation
+            .deny_access_token(&claims.jti, claims.exp)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        t.send(Req::post("/logout").bearer(&token)).await.status,
+        200
+    );
+    assert!(revocation.deny_access_token("far", u64::MAX).await.unwrap());
+    let far = store.ttl("deny-jti:far").await.unwrap().unwrap();
+    assert!(far.as_secs() <= 366 * 24 * 3600 + 60, "{far:?}");
     let left = claims.exp - crudauth_tests::unix_now();
     assert!(
         ttl.as_secs() >= left && ttl.as_secs() <= left + 61,

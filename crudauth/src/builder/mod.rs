@@ -5,6 +5,8 @@
 mod admin;
 #[cfg(feature = "api-keys")]
 mod api_key;
+#[cfg(feature = "dev-bypass")]
+mod dev;
 #[cfg(feature = "device-login")]
 mod device_login;
 mod hooks;
@@ -68,6 +70,8 @@ pub struct CrudAuthBuilder<U> {
     store_timeout: Duration,
     /// The optional sign-in methods' settings.
     methods: methods::Settings<U>,
+    #[cfg(feature = "dev-bypass")]
+    dev_bypass: Option<crate::dev::DevBypass<U>>,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -105,6 +109,8 @@ impl<U: UserRecord> CrudAuth<U> {
             sudo: SudoConfig::default(),
             store_timeout: Duration::from_secs(2),
             methods: methods::Settings::default(),
+            #[cfg(feature = "dev-bypass")]
+            dev_bypass: None,
         }
     }
 }
@@ -404,6 +410,10 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         if self.order.is_empty() {
             return Err(ConfigError::NoTransport);
         }
+        #[cfg(feature = "dev-bypass")]
+        if let Some(bypass) = &self.dev_bypass {
+            bypass.check()?;
+        }
         self.policy.validate_config(self.password.max_length)?;
         self.sudo.validate()?;
         self.lockout.validate()?;
@@ -531,6 +541,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             trusted_proxy_hops: self.trusted_proxy_hops,
             register_extra_fields: self.register_extra_fields,
             fresh_sign_in,
+            #[cfg(feature = "dev-bypass")]
+            dev_bypass: self.dev_bypass,
         });
         let login = Login::new(core.clone());
         let recovery = match recovery {

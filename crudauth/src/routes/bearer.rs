@@ -113,7 +113,7 @@ pub(crate) async fn end_presented_family<U: UserRecord>(
 /// Puts the access token of a logout's `Authorization: Bearer` header on the deny list, so a
 /// stolen copy dies at the logout and not at its expiry. No header, another scheme or a token
 /// that does not verify is ignored (a logout never fails on it); returns the claims of the
-/// token it ended.
+/// token it ended (`None` for one already on the list: its logout was told before).
 pub(crate) async fn deny_presented_access<U: UserRecord>(
     auth: &CrudAuth<U>,
     headers: &HeaderMap,
@@ -127,10 +127,11 @@ pub(crate) async fn deny_presented_access<U: UserRecord>(
     let Ok(claims) = tokens.verify_access(token) else {
         return Ok(None);
     };
-    auth.revocation()
+    let newly = auth
+        .revocation()
         .deny_access_token(&claims.jti, claims.exp)
         .await?;
-    Ok(Some(claims))
+    Ok(newly.then_some(claims))
 }
 
 /// Fires `on_after_logout` for the user behind a textual id (a session's or a refresh
@@ -171,11 +172,19 @@ pub(crate) async fn logout<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    let denied = deny_presented_access(&auth, &headers).await?;
-    let ended = end_presented_family(&auth, &headers, &body).await?;
-    if let Some(claims) = ended.or(denied) {
+    // Both steps run whatever the other did; the first fault is reported after.
+    let denied = deny_presented_access(&auth, &headers).await;
+    let ended = end_presented_family(&auth, &headers, &body).await;
+    if let Some(claims) = ended
+        .clone()
+        .ok()
+        .flatten()
+        .or(denied.clone().ok().flatten())
+    {
         fire_bearer_logout(&auth, &claims, &client).await;
     }
+    denied?;
+    ended?;
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_refresh_cookie(auth.tokens(), &mut response);
     Ok(response)

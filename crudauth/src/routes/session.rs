@@ -136,13 +136,20 @@ pub(crate) async fn logout<U: UserRecord>(
     }
     // After the CSRF check: a forged logout ends nothing. A bearer access token sent along
     // goes on the deny list.
-    let denied = deny_presented_access(&auth, &headers).await?;
-    let ended = end_presented_family(&auth, &headers, &body).await?;
-    if let Some(claims) = ended.or(denied)
+    // Both steps run whatever the other did; the first fault is reported after.
+    let denied = deny_presented_access(&auth, &headers).await;
+    let ended = end_presented_family(&auth, &headers, &body).await;
+    if let Some(claims) = ended
+        .clone()
+        .ok()
+        .flatten()
+        .or(denied.clone().ok().flatten())
         && !fired
     {
         fire_bearer_logout(&auth, &claims, &client).await;
     }
+    denied?;
+    ended?;
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_cookies(sessions, &mut response);
     clear_refresh_cookie(auth.tokens(), &mut response);

@@ -130,7 +130,8 @@ impl RedisStore {
 
 /// Logs an error when the server may evict keys that have no expiry (`maxmemory-policy`
 /// `allkeys-*`): the user generations have none, and an evicted one hands a process's user
-/// cache back a number it read under before (stale users until `max_age`). A server that
+/// cache back a number it read under before (stale users until `max_age`). Warns under
+/// `volatile-*`, which evicts lockout counters and the access-token deny list. A server that
 /// will not say (managed Redis often refuses `CONFIG`) is left alone.
 async fn warn_on_eviction(mut c: ConnectionManager) {
     let policy: Result<Vec<String>, _> = redis::cmd("CONFIG")
@@ -138,14 +139,24 @@ async fn warn_on_eviction(mut c: ConnectionManager) {
         .arg("maxmemory-policy")
         .query_async(&mut c)
         .await;
-    if let Ok(reply) = policy
-        && let Some(policy) = reply.get(1)
-        && policy.starts_with("allkeys")
-    {
+    let Ok(reply) = policy else {
+        return;
+    };
+    let Some(policy) = reply.get(1) else {
+        return;
+    };
+    if policy.starts_with("allkeys") {
         tracing::error!(
             policy = %policy,
             "crudauth: Redis may evict keys without expiry; set maxmemory-policy to noeviction \
              or a volatile-* policy, or keep UserCacheConfig::max_age short"
+        );
+    } else if policy.starts_with("volatile") {
+        tracing::warn!(
+            policy = %policy,
+            "crudauth: under memory pressure Redis evicts keys with an expiry: lockout \
+             counters, rate limits and the access-token deny list (a logged-out token would \
+             work again until it expires); maxmemory-policy noeviction keeps them"
         );
     }
 }

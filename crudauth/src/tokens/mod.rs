@@ -340,6 +340,11 @@ impl TokenService {
     /// assert!(tokens.verify_access(&pair.refresh_token).is_err()); // not an access token
     /// # Ok(()) });
     /// ```
+    ///
+    /// This checks the token alone (signature, expiry, type). The bearer transport also
+    /// checks the user's epoch and the deny list of logged-out tokens: to accept a token
+    /// outside the router (a WebSocket, a queue), authenticate its request with
+    /// `auth.authenticate(..)` rather than calling this.
     pub fn verify_access(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.decode(token)?;
         if claims.token_type != "access" {

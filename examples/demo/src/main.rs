@@ -455,7 +455,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api_keys = machines::api_keys(&db).await?;
     let frontend =
         std::env::var("CRUDAUTH_FRONTEND_URL").unwrap_or_else(|_| format!("http://{}", args.addr));
-    let auth: CrudAuth<User> = builder
+    let builder = builder
         .secret_key(secret.into_bytes())
         .session(session)
         .bearer(bearer)
@@ -467,8 +467,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .delivery_channel(passwordless::sms_channel())
         .passwordless(passwordless::config(&frontend))
         .device_login(device_login::config()?)
-        .users_admin(UsersAdminConfig::default().writable(["display_name"]))
-        .build()?;
+        .users_admin(UsersAdminConfig::default().writable(["display_name"]));
+    let auth = dev_bypass(builder, args.addr).build()?;
 
     if args.create_admin {
         return admin::create_admin(&auth, args.promote).await;
@@ -513,6 +513,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Mail still in flight is sent before the process ends.
     auth.background().flush().await;
     Ok(())
+}
+
+/// The development switch: `CRUDAUTH_DEV_BYPASS=<login>` signs every request from this
+/// machine in as that user, without a credential. Only in a build with the demo's
+/// `dev-bypass` feature (`cargo run -p crudauth-demo --features dev-bypass`), which does not
+/// compile in release, and only on a loopback address (`build` refuses anything else).
+fn dev_bypass(
+    builder: crudauth::CrudAuthBuilder<User>,
+    bound: SocketAddr,
+) -> crudauth::CrudAuthBuilder<User> {
+    let Ok(login) = std::env::var("CRUDAUTH_DEV_BYPASS") else {
+        return builder;
+    };
+    #[cfg(feature = "dev-bypass")]
+    {
+        tracing::warn!(%login, "CRUDAUTH_DEV_BYPASS: every local request is signed in as this user");
+        builder.dev_bypass(crudauth::dev::DevBypass::login(login, bound).scopes(["me:read"]))
+    }
+    #[cfg(not(feature = "dev-bypass"))]
+    {
+        let _ = bound;
+        tracing::warn!(
+            %login,
+            "CRUDAUTH_DEV_BYPASS is ignored: this build has no `dev-bypass` feature"
+        );
+        builder
+    }
 }
 
 /// Brings an `accounts` table made by an older demo up to date: `email_confirmed` came
