@@ -15,6 +15,7 @@ pub enum Logical {
     EmailVerified,
     TokenVersion,
     Phone,
+    Tenant,
 }
 
 /// One logical field of the contract: every fact the derive knows about it, in one row.
@@ -29,7 +30,7 @@ pub struct Spec {
 }
 
 /// How many logical fields there are.
-pub const COUNT: usize = 9;
+pub const COUNT: usize = 10;
 
 /// The one table of logical fields, in the declaration order of [`Logical`] (which indexes
 /// it).
@@ -53,6 +54,7 @@ pub const TABLE: [Spec; COUNT] = [
     ),
     spec(Logical::TokenVersion, "token_version", None, "TokenVersion"),
     spec(Logical::Phone, "phone", None, "Phone"),
+    spec(Logical::Tenant, "tenant", None, "Tenant"),
 ];
 
 const fn spec(

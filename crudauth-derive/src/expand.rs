@@ -82,6 +82,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
     let verified_col = opt_col(Logical::EmailVerified);
     let version_col = opt_col(Logical::TokenVersion);
     let phone_col = opt_col(Logical::Phone);
+    let tenant_col = opt_col(Logical::Tenant);
 
     let present = Logical::ALL
         .into_iter()
@@ -191,6 +192,13 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
         }
         None => quote!(::core::option::Option::None),
     };
+    let tenant = match resolved.get(Logical::Tenant) {
+        Some(f) => {
+            let fi = f.ident;
+            quote!(__ca::AsTenant::as_tenant(&self.#fi))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let id_type = quote_spanned!(id_ty.span()=> type Id = #id_ty;);
     let to_user_id =
         quote_spanned!(id_ty.span()=> <#id_ty as __ca::IdType>::to_user_id(&self.#id_ident));
@@ -223,6 +231,7 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
                     email_verified: #verified_col,
                     token_version: #version_col,
                     phone: #phone_col,
+                    tenant: #tenant_col,
                     login: &[#(Column::#login_cols),*],
                     recovery: #recovery_col,
                     columns: &[#((#all_names, Column::#all_cols)),*],
@@ -269,6 +278,9 @@ fn emit(model: &Model<'_>, resolved: &Resolved<'_, '_>, mapping: &attr::Mapping)
                 }
                 fn phone(&self) -> ::core::option::Option<&str> {
                     #phone
+                }
+                fn tenant(&self) -> ::core::option::Option<::std::string::String> {
+                    #tenant
                 }
             }
         };

@@ -76,6 +76,8 @@ fn expected_kind(logical: Logical) -> Option<(TypeKind, &'static str)> {
                  flag(column = \"..\", read = \"fn(&ColumnType) -> bool\")",
         )),
         Logical::TokenVersion => Some((TypeKind::Int, "an integer (`i32` or `i64`)")),
+        // Checked on its own: a string or an integer.
+        Logical::Tenant => None,
     }
 }
 
@@ -148,6 +150,8 @@ pub fn check<'m, 'a>(
             continue;
         }
         let candidate = match logical {
+            // Turning tenants on changes who may read what: never by a column's name alone.
+            Logical::Tenant => None,
             Logical::Id => model.field("id").or_else(|| {
                 let mut keys = model.primary_keys();
                 match (keys.next(), keys.next()) {
@@ -189,6 +193,20 @@ pub fn check<'m, 'a>(
                 ),
             ));
         }
+    }
+
+    // The tenant: a string or an integer column.
+    if let Some(tenant) = resolved.get(Logical::Tenant)
+        && !matches!(type_kind(tenant.ty), TypeKind::Str | TypeKind::Int)
+    {
+        errors.push(syn::Error::new_spanned(
+            tenant.ty,
+            format!(
+                "`tenant` is mapped to `{}`, which must be a string or an integer column \
+                 (`String`, `i16`..`i64`, `u16`, `u32`, or an `Option` of one)",
+                tenant.name
+            ),
+        ));
     }
 
     // Required fields.

@@ -53,6 +53,7 @@
 //! | `email_verified` (`verified`) | `bool` | nobody is verified (the verified gate refuses to build) |
 //! | `token_version` | integer | the revocation epoch lives in the configured store |
 //! | `phone` | `String` / `Option<String>`; unique (E.164, matched exactly) | nobody is found by phone |
+//! | `tenant` | `String` or integer, maybe `Option`; mapped only explicitly, read only | nobody has a tenant |
 //! | `login = ["..", ..]` | unique string columns, in resolution order | `[email, username]` |
 //! | `recovery = ".."` | a unique string column | the email column |
 //! | `assume_unique = ["..", ..]` | columns unique in the database though the entity does not say so | none |
@@ -200,7 +201,9 @@ pub use store::{DatabaseStore, StoreTables};
 /// What the generated code reaches. Not a public API: paths here may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::model::{AsEpoch, AsFlag, AsOptStr, AuthModel, ColumnMap, IdType, MapOf};
+    pub use crate::model::{
+        AsEpoch, AsFlag, AsOptStr, AsTenant, AuthModel, ColumnMap, IdType, MapOf,
+    };
     pub use crudauth;
     pub use sea_orm;
     pub use sea_orm::Value;

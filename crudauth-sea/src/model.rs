@@ -30,6 +30,8 @@ pub struct ColumnMap<C: 'static> {
     pub token_version: Option<C>,
     /// The phone number column (E.164, matched exactly).
     pub phone: Option<C>,
+    /// The tenant column (read only: crudauth never writes it).
+    pub tenant: Option<C>,
     /// The login columns, in resolution order (parallel to `schema.login`).
     pub login: &'static [C],
     /// The recovery column.
@@ -70,6 +72,7 @@ impl<C: IdenStatic> ColumnMap<C> {
             LogicalField::EmailVerified => self.email_verified,
             LogicalField::TokenVersion => self.token_version,
             LogicalField::Phone => self.phone,
+            LogicalField::Tenant => self.tenant,
         }
     }
 
@@ -227,3 +230,35 @@ macro_rules! epoch {
     )*};
 }
 epoch!(i16, i32, i64, u16, u32);
+
+/// Reads a tenant column (a string or an integer, maybe nullable) in its textual form; NULL
+/// and an empty string read as no tenant.
+pub trait AsTenant {
+    /// The tenant.
+    fn as_tenant(&self) -> Option<String>;
+}
+impl AsTenant for String {
+    fn as_tenant(&self) -> Option<String> {
+        Some(self.clone()).filter(|t| !t.is_empty())
+    }
+}
+impl AsTenant for Option<String> {
+    fn as_tenant(&self) -> Option<String> {
+        self.as_ref().and_then(AsTenant::as_tenant)
+    }
+}
+macro_rules! tenant_int {
+    ($($t:ty),*) => {$(
+        impl AsTenant for $t {
+            fn as_tenant(&self) -> Option<String> {
+                Some(self.to_string())
+            }
+        }
+        impl AsTenant for Option<$t> {
+            fn as_tenant(&self) -> Option<String> {
+                self.map(|v| v.to_string())
+            }
+        }
+    )*};
+}
+tenant_int!(i16, i32, i64, u16, u32);

@@ -228,11 +228,37 @@ fn signing_keys(c: &mut Criterion) {
     g.finish();
 }
 
+/// The disposable-email check (with `--features disposable-email`: the shipped list, parsed
+/// once before the timed loop).
+fn disposable(c: &mut Criterion) {
+    use crudauth::disposable::DisposableEmails;
+    let list = DisposableEmails::default().block(["trash.example"]);
+    let started = std::time::Instant::now();
+    let _ = list.is_disposable("warm@up.example");
+    eprintln!(
+        "disposable list: {} shipped domains parsed in {:?}",
+        DisposableEmails::shipped_len(),
+        started.elapsed()
+    );
+    let mut g = c.benchmark_group("disposable");
+    g.bench_function("is_disposable (ordinary address, 3 labels)", |b| {
+        b.iter(|| list.is_disposable(std::hint::black_box("ann@mail.example.com")))
+    });
+    g.bench_function("is_disposable (listed parent, 4 labels)", |b| {
+        b.iter(|| list.is_disposable(std::hint::black_box("ann@a.b.mailinator.com")))
+    });
+    g.bench_function("is_disposable (IDN, punycode)", |b| {
+        b.iter(|| list.is_disposable(std::hint::black_box("ann@bücher.example")))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     passwords,
     tokens_and_sessions,
     extraction,
-    signing_keys
+    signing_keys,
+    disposable
 );
 criterion_main!(benches);

@@ -20,6 +20,7 @@ use crate::ratelimit::RateLimiter;
 use crate::revocation::Revocation;
 use crate::session::Sessions;
 use crate::store::Store;
+use crate::tenant::Tenancy;
 use crate::tokens::TokenService;
 use crate::user::{DynUserRepository, UserRecord};
 
@@ -48,6 +49,44 @@ pub(crate) struct Core<U> {
     /// The development switch (feature `dev-bypass`), when on.
     #[cfg(feature = "dev-bypass")]
     pub dev_bypass: Option<crate::dev::DevBypass<U>>,
+    /// Where tenants come from, and the feature rule.
+    pub tenancy: Tenancy<U>,
+    /// Which addresses are refused as disposable (`None`: none are).
+    pub disposable: Option<crate::disposable::DisposableEmails>,
+    /// When a CAPTCHA is asked (`None`: never).
+    pub captcha: Option<crate::captcha::CaptchaGuard>,
+}
+
+impl<U> Core<U> {
+    /// `Err(422)` with the entry of `field` when the address is disposable (before any
+    /// lookup: the answer tells nothing about accounts).
+    pub(crate) fn refuse_disposable(&self, field: &str, address: &str) -> Result<(), AuthError> {
+        match &self.disposable {
+            Some(list) => list.check(field, address),
+            None => Ok(()),
+        }
+    }
+
+    /// The CAPTCHA gate of a guarded route (see [`crate::captcha`]).
+    pub(crate) async fn check_captcha(
+        &self,
+        action: crate::captcha::CaptchaAction,
+        client: &crate::client_ip::ClientMeta,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), AuthError> {
+        match &self.captcha {
+            Some(guard) => guard.check(action, client, headers, body).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed sign-in from this client for the CAPTCHA's after-failures rule.
+    pub(crate) async fn captcha_login_failed(&self, client: &crate::client_ip::ClientMeta) {
+        if let Some(guard) = &self.captcha {
+            guard.login_failed(client).await;
+        }
+    }
 }
 
 impl<U: UserRecord> Core<U> {

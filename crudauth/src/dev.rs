@@ -227,6 +227,7 @@ impl<U: UserRecord> DevBypass<U> {
     pub(crate) async fn principal(
         &self,
         repo: &dyn DynUserRepository<U>,
+        tenancy: &crate::tenant::Tenancy<U>,
         parts: &Parts,
     ) -> Result<Option<Principal<U>>, AuthError> {
         let Some(peer) = loopback_peer(parts) else {
@@ -248,6 +249,7 @@ impl<U: UserRecord> DevBypass<U> {
                 }
             }
         };
+        let tenant = tenancy.of(&user, &parts.headers);
         let principal = Principal {
             user_id: user.user_id(),
             scopes: self.scopes.clone(),
@@ -260,6 +262,7 @@ impl<U: UserRecord> DevBypass<U> {
             sudo_until: None,
             impersonated_by: None,
             api_key_id: None,
+            tenant,
         };
         tracing::warn!(
             user_id = %principal.user_id,

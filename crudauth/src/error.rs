@@ -150,6 +150,15 @@ pub enum AuthError {
     /// the rate-limit headers.
     #[error("Too many requests. Try again later.")]
     RateLimited(crate::quota::Limited),
+    /// 403 `captcha_required` / `captcha_failed`: the route wants a CAPTCHA token (missing
+    /// or refused), with `X-Captcha-Required: <provider>`.
+    #[error("{detail}")]
+    Captcha {
+        /// `captcha_required` or `captcha_failed`.
+        detail: &'static str,
+        /// The provider whose widget the client must show (`turnstile`, ...).
+        provider: &'static str,
+    },
     /// 503: a store or the database is unreachable; nobody is authenticated (fail closed).
     #[error("Service temporarily unavailable")]
     Unavailable,
@@ -157,6 +166,9 @@ pub enum AuthError {
     #[error("Internal server error")]
     Internal,
 }
+
+/// The header of a CAPTCHA refusal (`crate::captcha::CAPTCHA_REQUIRED_HEADER`).
+pub(crate) const CAPTCHA_REQUIRED: &str = "x-captcha-required";
 
 #[derive(Serialize)]
 struct Detail<'a> {
@@ -181,7 +193,9 @@ impl AuthError {
             | AuthError::InvalidToken
             | AuthError::BadCredentials
             | AuthError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AuthError::Csrf(_) | AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::Csrf(_) | AuthError::Forbidden(_) | AuthError::Captcha { .. } => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Conflict(_) => StatusCode::CONFLICT,
@@ -227,6 +241,11 @@ impl IntoResponse for AuthError {
             }
             AuthError::Unavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            }
+            AuthError::Captcha { provider, .. } => {
+                if let Ok(value) = HeaderValue::from_str(provider) {
+                    headers.insert(CAPTCHA_REQUIRED, value);
+                }
             }
             _ => {}
         }

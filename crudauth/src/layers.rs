@@ -119,7 +119,14 @@ async fn gate_middleware<U: UserRecord>(
         Ok(None) => return AuthError::NotAuthenticated.into_response(),
         Err(e) => return e.clone().into_response(),
     };
-    if let Err(e) = gate.apply(&principal) {
+    let requested = match &gate.tenant {
+        Some(from) => from.read(&mut parts).await,
+        None => None,
+    };
+    let tenancy = &auth.core().tenancy;
+    if let Err(e) = gate.apply(&principal, requested.as_deref(), |t, f| {
+        tenancy.has_feature(t, f)
+    }) {
         return e.into_response();
     }
     parts.extensions.insert(Resolved(outcome));

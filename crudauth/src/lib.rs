@@ -78,6 +78,7 @@ mod body;
 mod bootstrap;
 mod builder;
 mod cache;
+pub mod captcha;
 #[cfg(any(feature = "oauth", feature = "passwordless", feature = "admin"))]
 mod claim;
 pub mod client_ip;
@@ -89,12 +90,14 @@ pub mod dev;
 pub mod device;
 #[cfg(feature = "device-login")]
 pub mod device_login;
+pub mod disposable;
 #[doc(hidden)]
 pub mod doc_fixture;
 pub mod error;
 pub mod extract;
 mod facade;
 mod generation;
+mod guards;
 pub mod hooks;
 mod keys;
 mod layers;
@@ -124,6 +127,7 @@ mod signup;
 pub mod smtp;
 pub mod store;
 pub mod sudo;
+pub mod tenant;
 pub mod tokens;
 pub mod transport;
 pub mod user;
@@ -134,6 +138,7 @@ pub use cache::UserCacheConfig;
 pub use client_ip::ClientMeta;
 pub use error::{AuthError, ConfigError, ValidationIssue};
 pub use facade::CrudAuth;
+pub use guards::{FeatureName, RequireFeature, TenantPrincipal};
 pub use hooks::{HookContext, HookError, LoginFailure, Veto};
 pub use keys::generate_secret_key;
 pub use layers::{RateLimitLayer, RequireLayer};

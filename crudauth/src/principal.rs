@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use crate::error::AuthError;
+use crate::tenant::TenantFrom;
 use crate::user::UserId;
 
 /// The transport that authenticated a request.
@@ -89,6 +90,9 @@ pub struct Principal<U> {
     pub impersonated_by: Option<UserId>,
     /// The id of the API key that authenticated the request (feature `api-keys`).
     pub api_key_id: Option<String>,
+    /// The tenant the principal acts in (see [`crate::tenant`]): the one its token or
+    /// session was issued under, its API key owner's, or the impersonated user's.
+    pub tenant: Option<String>,
 }
 
 impl<U> std::fmt::Debug for Principal<U> {
@@ -105,6 +109,7 @@ impl<U> std::fmt::Debug for Principal<U> {
             .field("sudo_until", &self.sudo_until)
             .field("impersonated_by", &self.impersonated_by)
             .field("api_key_id", &self.api_key_id)
+            .field("tenant", &self.tenant)
             .finish()
     }
 }
@@ -116,7 +121,8 @@ impl<U> Principal<U> {
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
     /// let p = Principal { user_id: UserId::Int(1), scopes: vec!["a".into()], via: Transport::Bearer,
     ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
-    ///     signed_in_at: None, sudo_until: None, impersonated_by: None, api_key_id: None };
+    ///     signed_in_at: None, sudo_until: None, impersonated_by: None, api_key_id: None,
+    ///     tenant: None };
     /// assert!(p.has_scopes(&["a"]) && !p.has_scopes(&["a", "b"]));
     /// ```
     pub fn has_scopes(&self, required: &[&str]) -> bool {
@@ -132,7 +138,8 @@ impl<U> Principal<U> {
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
     /// let p = Principal { user_id: UserId::Int(1), scopes: vec![], via: Transport::Bearer,
     ///     user: Arc::new(()), is_superuser: false, email_verified: false, session_handle: None,
-    ///     signed_in_at: None, sudo_until: Some(i64::MAX), impersonated_by: None, api_key_id: None };
+    ///     signed_in_at: None, sudo_until: Some(i64::MAX), impersonated_by: None, api_key_id: None,
+    ///     tenant: None };
     /// assert!(!p.is_elevated());
     /// ```
     pub fn is_elevated(&self) -> bool {
@@ -152,7 +159,8 @@ impl<U> Principal<U> {
     /// # use std::sync::Arc; use crudauth::{Principal, UserId, Transport};
     /// let p = Principal { user_id: UserId::Int(2), scopes: vec![], via: Transport::Bearer,
     ///     user: Arc::new(()), is_superuser: false, email_verified: true, session_handle: None,
-    ///     signed_in_at: None, sudo_until: None, impersonated_by: Some(UserId::Int(1)), api_key_id: None };
+    ///     signed_in_at: None, sudo_until: None, impersonated_by: Some(UserId::Int(1)), api_key_id: None,
+    ///     tenant: None };
     /// assert_eq!(p.refuse_delegated().unwrap_err().status(), 403);
     /// ```
     pub fn refuse_delegated(&self) -> Result<(), AuthError> {
@@ -202,9 +210,12 @@ pub struct Superuser<U>(pub Principal<U>);
 type Check<U> = Arc<dyn Fn(&Principal<U>) -> bool + Send + Sync>;
 
 /// Requirements on the principal, checked in the original's order: authenticated (401),
-/// superuser (403 `Insufficient privileges`), verified (403 `Recovery factor not verified`),
-/// scopes (403 `Insufficient scope`), custom check (403 `Access denied`), and last an
-/// elevated session (403 `Re-authentication required.`).
+/// then the tenant (404 `Not Found`, see [`Gate::tenant_matches`]: a request about another
+/// tenant learns nothing of what that tenant has, whatever else the gate asks), superuser
+/// (403 `Insufficient privileges`), verified (403 `Recovery factor not verified`), scopes
+/// (403 `Insufficient scope`), features (403 `Feature not available for this tenant.`),
+/// custom check (403 `Access denied`), and last an elevated session (403
+/// `Re-authentication required.`).
 ///
 /// ```
 /// # #[derive(Clone)] struct User;
@@ -220,6 +231,9 @@ pub struct Gate<U> {
     pub(crate) transport: Option<Transport>,
     pub(crate) check: Option<Check<U>>,
     pub(crate) sudo: bool,
+    pub(crate) tenant: Option<TenantFrom>,
+    pub(crate) tenant_superusers: bool,
+    pub(crate) features: Vec<String>,
 }
 
 impl<U> Clone for Gate<U> {
@@ -231,6 +245,9 @@ impl<U> Clone for Gate<U> {
             transport: self.transport,
             check: self.check.clone(),
             sudo: self.sudo,
+            tenant: self.tenant.clone(),
+            tenant_superusers: self.tenant_superusers,
+            features: self.features.clone(),
         }
     }
 }
@@ -244,6 +261,9 @@ impl<U> Default for Gate<U> {
             transport: None,
             check: None,
             sudo: false,
+            tenant: None,
+            tenant_superusers: false,
+            features: Vec::new(),
         }
     }
 }
@@ -325,7 +345,81 @@ impl<U> Gate<U> {
         self
     }
 
-    pub(crate) fn apply(&self, principal: &Principal<U>) -> Result<(), AuthError> {
+    /// The request must be about the principal's own tenant, as `from` names it (a path
+    /// parameter, a header, a function of the request): a principal without a tenant, a
+    /// request naming none (or one that cannot be a tenant: empty, over
+    /// [`crate::tenant::MAX_TENANT_CHARS`], not UTF-8), and another tenant are all answered
+    /// 404 `Not Found`, before any other requirement, so a foreign tenant's routes look like
+    /// routes that do not exist. Superusers too, unless
+    /// [`Gate::tenant_superuser_bypass`].
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// use axum::{Router, routing::get};
+    /// use crudauth::{Gate, tenant::TenantFrom};
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
+    /// let app: Router = Router::new()
+    ///     .route("/orgs/{org}/invoices", get(|| async { "..." }))
+    ///     .route_layer(auth.require(Gate::new().tenant_matches(TenantFrom::path("org")).scopes(["invoices:read"]))?);
+    /// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/orgs/acme/invoices").await?;
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), 404); // Ann belongs to no tenant
+    /// # Ok(()) });
+    /// ```
+    pub fn tenant_matches(mut self, from: TenantFrom) -> Self {
+        self.tenant = Some(from);
+        self
+    }
+
+    /// Lets superusers through [`Gate::tenant_matches`] in any tenant (opt-in; an
+    /// impersonation has the impersonated user's flags, so it never bypasses).
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User;
+    /// use crudauth::tenant::TenantFrom;
+    /// let gate = crudauth::Gate::<User>::new().tenant_matches(TenantFrom::path("org")).tenant_superuser_bypass();
+    /// ```
+    pub fn tenant_superuser_bypass(mut self) -> Self {
+        self.tenant_superusers = true;
+        self
+    }
+
+    /// Require a feature of the principal's tenant, as the builder's tenant settings decide
+    /// it (`TenantConfig::features` or `feature_sets`): 403 `Feature not available for this
+    /// tenant.` otherwise. A principal without a tenant has no features unless the app's
+    /// rule says so.
+    ///
+    /// ```
+    /// # crudauth::doc_fixture::run(async |auth| {
+    /// use axum::{Router, routing::get};
+    /// use tower::ServiceExt; // `oneshot`: one request, no server
+    /// let app: Router = Router::new()
+    ///     .route("/billing", get(|| async { "..." }))
+    ///     .route_layer(auth.require(crudauth::Gate::new().feature("billing"))?);
+    /// # let request = crudauth::doc_fixture::signed_in_request(&auth, "ann", axum::http::Method::GET, "/billing").await?;
+    /// let response = app.oneshot(request).await?;
+    /// assert_eq!(response.status(), 403); // no tenant, no features
+    /// # Ok(()) });
+    /// ```
+    pub fn feature(mut self, name: impl Into<String>) -> Self {
+        self.features.push(name.into());
+        self
+    }
+
+    /// Applies the gate; `requested` is the tenant the request names (read by the caller
+    /// from [`Gate::tenant_matches`]' source), `has_feature` the builder's feature rule.
+    pub(crate) fn apply(
+        &self,
+        principal: &Principal<U>,
+        requested: Option<&str>,
+        has_feature: impl Fn(Option<&str>, &str) -> bool,
+    ) -> Result<(), AuthError> {
+        if self.tenant.is_some()
+            && !(self.tenant_superusers && principal.is_superuser)
+            && (requested.is_none() || principal.tenant.as_deref() != requested)
+        {
+            return Err(AuthError::NotFound("Not Found"));
+        }
         if self.superuser && !principal.is_superuser {
             return Err(AuthError::Forbidden("Insufficient privileges"));
         }
@@ -335,6 +429,12 @@ impl<U> Gate<U> {
         let required: Vec<&str> = self.scopes.iter().map(String::as_str).collect();
         if !principal.has_scopes(&required) {
             return Err(AuthError::Forbidden("Insufficient scope"));
+        }
+        let tenant = principal.tenant.as_deref();
+        if !self.features.iter().all(|f| has_feature(tenant, f)) {
+            return Err(AuthError::Forbidden(
+                "Feature not available for this tenant.",
+            ));
         }
         if let Some(check) = &self.check
             && !check(principal)

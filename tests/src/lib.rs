@@ -5,6 +5,7 @@
 //! MariaDB run when `CRUDAUTH_TEST_POSTGRES_URL` / `CRUDAUTH_TEST_MYSQL_URL` are set; when
 //! they are not, the test says loudly that it skipped them.
 
+pub mod fake_captcha;
 pub mod http;
 pub mod models;
 pub mod oauth_provider;

@@ -191,3 +191,78 @@ pub mod readers {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// (e) A multi-tenant `tenant_users` table: the modern names, and the tenant in a nullable
+/// string column `org` (mapped explicitly: a tenant is never taken from a name alone).
+pub mod tenant_users {
+    use crudauth_sea::AuthUser;
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `tenant_users`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+    #[sea_orm(table_name = "tenant_users")]
+    #[auth(tenant = "org")]
+    pub struct Model {
+        /// The key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The email address.
+        #[sea_orm(unique, column_type = "String(StringLen::N(254))")]
+        pub email: String,
+        /// The username.
+        #[sea_orm(unique, column_type = "String(StringLen::N(32))")]
+        pub username: String,
+        /// The password hash.
+        pub password: String,
+        /// May the account log in.
+        pub is_active: bool,
+        /// Administrator.
+        pub is_superuser: bool,
+        /// Email verified.
+        pub email_verified: bool,
+        /// The revocation epoch.
+        pub token_version: i32,
+        /// The tenant.
+        #[sea_orm(nullable, column_type = "String(StringLen::N(64))")]
+        pub org: Option<String>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// (f) A multi-tenant `org_staff` table whose tenant is an integer column `org_id`, and whose
+/// revocation epoch lives in the store (no `token_version`).
+pub mod org_staff {
+    use crudauth_sea::AuthUser;
+    use sea_orm::entity::prelude::*;
+
+    /// A row of `org_staff`.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, AuthUser)]
+    #[sea_orm(table_name = "org_staff")]
+    #[auth(tenant = "org_id")]
+    pub struct Model {
+        /// The key.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The email address.
+        #[sea_orm(unique, column_type = "String(StringLen::N(254))")]
+        pub email: String,
+        /// The password hash.
+        pub password: String,
+        /// Administrator.
+        pub is_superuser: bool,
+        /// The tenant.
+        #[sea_orm(nullable)]
+        pub org_id: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -253,6 +253,7 @@ async fn debug_output_of_a_principal_and_a_new_user_never_shows_the_hash() {
         sudo_until: None,
         impersonated_by: None,
         api_key_id: None,
+        tenant: None,
     };
     let shown = format!("{p:?} {p:#?}");
     assert!(!shown.contains("argon2"), "{shown}");

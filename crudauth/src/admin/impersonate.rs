@@ -168,6 +168,13 @@ impl<U: UserRecord> Impersonation<U> {
                 "Impersonating a superuser is not allowed.",
             ));
         }
+        let tenancy = &self.core.tenancy;
+        let target_tenant = tenancy.of(&user, &axum::http::HeaderMap::new());
+        if !tenancy.may_impersonate(admin.tenant.as_deref(), target_tenant.as_deref()) {
+            return Err(AuthError::Forbidden(
+                "Impersonation across tenants is not allowed.",
+            ));
+        }
         Ok(user)
     }
 
@@ -210,6 +217,7 @@ impl<U: UserRecord> Impersonation<U> {
             (&user_id, epoch, scopes),
             (&admin_id, admin_epoch),
             (user.is_superuser(), self.config.lifetime),
+            self.core.tenancy.of(&user, &axum::http::HeaderMap::new()),
         )?;
         self.announce(admin, user, client, "bearer").await;
         Ok(ImpersonationToken {
@@ -244,12 +252,15 @@ impl<U: UserRecord> Impersonation<U> {
                 &user_id,
                 epoch,
                 (&ip, &client.user_agent),
-                Impersonator {
-                    user_id: admin.user_id.to_string(),
-                    epoch: admin_epoch,
-                    until,
-                    superuser: user.is_superuser(),
-                },
+                (
+                    Impersonator {
+                        user_id: admin.user_id.to_string(),
+                        epoch: admin_epoch,
+                        until,
+                        superuser: user.is_superuser(),
+                    },
+                    self.core.tenancy.of(&user, &axum::http::HeaderMap::new()),
+                ),
             )
             .await?;
         self.announce(admin, user, client, "session").await;

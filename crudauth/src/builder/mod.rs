@@ -1,6 +1,7 @@
 //! [`CrudAuthBuilder`]: every part of a [`CrudAuth`] set once, every contradiction refused by
 //! [`CrudAuthBuilder::build`]. The hook setters are in `hooks.rs`.
 
+mod abuse;
 #[cfg(feature = "admin")]
 mod admin;
 #[cfg(feature = "api-keys")]
@@ -19,6 +20,7 @@ mod oauth;
 mod passkey;
 #[cfg(feature = "passwordless")]
 mod passwordless;
+mod tenant;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -72,6 +74,8 @@ pub struct CrudAuthBuilder<U> {
     methods: methods::Settings<U>,
     #[cfg(feature = "dev-bypass")]
     dev_bypass: Option<crate::dev::DevBypass<U>>,
+    tenants: Option<crate::tenant::TenantConfig<U>>,
+    abuse: abuse::Settings,
 }
 
 impl<U: UserRecord> CrudAuth<U> {
@@ -111,6 +115,8 @@ impl<U: UserRecord> CrudAuth<U> {
             methods: methods::Settings::default(),
             #[cfg(feature = "dev-bypass")]
             dev_bypass: None,
+            tenants: None,
+            abuse: abuse::Settings::default(),
         }
     }
 }
@@ -515,6 +521,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             .recovery
             .as_ref()
             .map_or(Duration::from_secs(600), |r| r.fresh_sign_in);
+        let tenancy = crate::tenant::Tenancy::new(self.tenants, &schema)?;
+        let (disposable, captcha) = self.abuse.build(&self.register_extra_fields, &store)?;
         let cache = Arc::new(UserCache::<U>::new(self.user_cache));
         // Session records are told of generation moves even by a process without the session
         // transport (a bearer-only API sharing the store with the web processes).
@@ -543,6 +551,9 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
             fresh_sign_in,
             #[cfg(feature = "dev-bypass")]
             dev_bypass: self.dev_bypass,
+            tenancy,
+            disposable,
+            captcha,
         });
         let login = Login::new(core.clone());
         let recovery = match recovery {

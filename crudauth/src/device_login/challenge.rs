@@ -299,7 +299,11 @@ impl<U: UserRecord> DeviceLogin<U> {
         let epoch = audit.epoch.unwrap_or_default();
         // Exactly the scopes the approval recorded (clamped then), never re-defaulted.
         let tokens = self.core.tokens.as_ref().ok_or(AuthError::Internal)?;
-        let pair = tokens.issue(&by, epoch, audit.scopes.clone()).await?;
+        // The approver's tenant (the column; a resolver sees no request here).
+        let tenant = self.core.tenancy.of(&user, &axum::http::HeaderMap::new());
+        let pair = tokens
+            .issue_in(&by, epoch, audit.scopes.clone(), tenant)
+            .await?;
         tracing::info!(
             target: "crudauth::device_login",
             action = "redeem",

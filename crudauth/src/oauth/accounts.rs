@@ -108,6 +108,9 @@ impl<U: UserRecord> OAuth<U> {
         if !crate::user::valid_email(&email) {
             return Err(OAuthErrorCode::EmailMissing.into());
         }
+        // A disposable address neither links nor creates: the email field's 422 entry,
+        // before any account is looked up by it.
+        self.core.refuse_disposable("email", &email)?;
         for attempt in 0..2 {
             // 3. An account with that address: linked (or claimed).
             if let Some(user) = self.find_by_email(&email).await? {

@@ -321,6 +321,7 @@ impl<U: UserRecord> Passwordless<U> {
         let mut new = NewUser::new(make_unusable_password());
         let local = match address {
             Address::Email(email) => {
+                self.core.refuse_disposable("email", email)?;
                 new = new.email(email);
                 new.email_verified = true;
                 email.split('@').next()

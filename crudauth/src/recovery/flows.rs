@@ -375,6 +375,9 @@ impl<U: UserRecord> Recovery<U> {
         password: &str,
         client: &ClientMeta,
     ) -> Result<(), AuthError> {
+        // Before the password and any lookup: the answer says nothing about accounts.
+        let new_email = normalize_email(new_email);
+        self.core.refuse_disposable("new_email", &new_email)?;
         self.login
             .check_current_password(
                 principal,
@@ -383,7 +386,6 @@ impl<U: UserRecord> Recovery<U> {
                 AuthError::BadRequest("Incorrect password"),
             )
             .await?;
-        let new_email = normalize_email(new_email);
         let user = principal.user.as_ref().clone();
         if user.email().map(normalize_email).as_deref() == Some(new_email.as_str()) {
             return Err(AuthError::BadRequest("New email matches current email"));

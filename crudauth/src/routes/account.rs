@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::with_limit;
 use crate::body::Fields;
+use crate::captcha::CaptchaAction;
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::{AuthError, ValidationIssue};
 use crate::facade::CrudAuth;
@@ -51,7 +52,8 @@ const MAX_EXTRA: usize = 4096;
 /// normalised, policy-checked or hashed for a body with an over-long value); the address's
 /// canonical form (NFKC, IDNA domain: the form it is stored and looked up in) and the
 /// username's characters (no controls, no invisible format characters such as
-/// bidirectional overrides); the password policy; the rate limit; the hash; the insert.
+/// bidirectional overrides); a disposable address (when blocked); the password policy; the
+/// rate limit; the CAPTCHA (when asked); the hash; the insert.
 pub(crate) async fn register<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     client: ClientMeta,
@@ -63,6 +65,14 @@ pub(crate) async fn register<U: UserRecord>(
     let schema = *auth.repo().schema();
 
     let email = fields.email("email");
+    // A disposable address is the email field's 422 entry, listed with the body's other
+    // issues, before any account is looked up.
+    if let Some(issue) = email
+        .as_deref()
+        .and_then(|e| auth.core().disposable.as_ref()?.issue("email", e))
+    {
+        fields.issues().push(issue);
+    }
     let username = if schema.has(LogicalField::Username) {
         match fields.string("username") {
             Some(name) if name.len() > MAX_USERNAME * 4 || name.chars().count() > MAX_USERNAME => {
@@ -139,6 +149,11 @@ pub(crate) async fn register<U: UserRecord>(
     let allowed = auth
         .rate_limiter()
         .enforce("register", &format!("ip:{}", ip_key(client.ip)))
+        .await?;
+    // The CAPTCHA after the limit (which bounds the calls to the verifier), before the
+    // hash and the insert. Its body field is read here only: it is no allow-listed column.
+    auth.core()
+        .check_captcha(CaptchaAction::Register, &client, &headers, &body)
         .await?;
 
     let mut new = NewUser::new(String::new()).email(&email);

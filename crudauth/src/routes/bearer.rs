@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::session::iso;
 use crate::body::{Body, LoginForm};
+use crate::captcha::CaptchaAction;
 use crate::client_ip::ClientMeta;
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -41,6 +42,10 @@ pub(crate) async fn token<U: UserRecord>(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
+    // Before the lockout counts the attempt and before any account is looked up.
+    auth.core()
+        .check_captcha(CaptchaAction::Login, &client, &headers, &body)
+        .await?;
     let signed_in = super::password_sign_in(
         &auth,
         &form.username,
@@ -49,15 +54,20 @@ pub(crate) async fn token<U: UserRecord>(
         &headers,
         super::Start::Bearer(scopes),
     )
-    .await?;
+    .await;
+    if let Err(AuthError::BadCredentials | AuthError::LockedOut { .. }) = &signed_in {
+        auth.core().captcha_login_failed(&client).await;
+    }
+    let signed_in = signed_in?;
     let verified = match signed_in {
         super::SignIn::Done(verified) => verified,
         super::SignIn::Challenged(challenge) => return Ok(challenge),
     };
     let user = verified.user;
     let core = auth.core();
+    let scopes = form.scope.split(' ');
     let pair =
-        crate::transport::bearer::issue(core, &user, verified.epoch, form.scope.split(' ')).await?;
+        crate::transport::bearer::issue_for(core, &user, verified.epoch, scopes, &headers).await?;
     let ctx = client.hook_context(Some("bearer"));
     core.hooks
         .fire_user(Event::AfterLogin, user.into(), &ctx)
@@ -85,7 +95,8 @@ pub(crate) async fn refresh<U: UserRecord>(
         return Err(invalid);
     };
     let epoch = auth.revocation().epoch(&user).await?;
-    if epoch != claims.epoch {
+    // A user moved to another tenant (the column) ends their old tenant's families too.
+    if epoch != claims.epoch || !auth.tenancy().still_member(&user, claims.tenant.as_deref()) {
         tokens.revoke_family(&claims).await?;
         return Err(invalid);
     }

@@ -195,9 +195,16 @@ async fn changed_response<U: UserRecord>(
         && let Some(tokens) = auth.tokens()
     {
         let scopes = principal.scopes.iter().map(String::as_str);
-        let pair =
-            crate::transport::bearer::issue(auth.core(), &principal.user, changed.epoch, scopes)
-                .await?;
+        // The pair re-issued keeps the tenant the principal signed in under.
+        let (core, tenant) = (auth.core(), principal.tenant.clone());
+        let pair = crate::transport::bearer::issue_in(
+            core,
+            &principal.user,
+            changed.epoch,
+            scopes,
+            tenant,
+        )
+        .await?;
         let extra = match body {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -363,11 +370,12 @@ pub(super) async fn complete<U: UserRecord>(
             }
             #[cfg(not(feature = "oauth"))]
             let _ = pkce;
-            let pair = crate::transport::bearer::issue(
+            let pair = crate::transport::bearer::issue_for(
                 core,
                 &user,
                 epoch,
                 scopes.iter().map(String::as_str),
+                headers,
             )
             .await?;
             let ctx = client.hook_context(Some("bearer"));

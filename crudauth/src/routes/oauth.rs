@@ -393,8 +393,9 @@ async fn signed_in<U: UserRecord>(
                     )
                 }
                 _ => {
+                    let none = Vec::<&str>::new();
                     let pair =
-                        crate::transport::bearer::issue(core, &user, epoch, Vec::<&str>::new())
+                        crate::transport::bearer::issue_for(core, &user, epoch, none, headers)
                             .await?;
                     pair_response(tokens, pair)
                 }

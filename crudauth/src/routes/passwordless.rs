@@ -12,6 +12,7 @@ use serde_json::json;
 use super::signin::{Ending, ending, signed_in};
 use super::{private_json, with_limit};
 use crate::body::Fields;
+use crate::captcha::CaptchaAction;
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::delivery::Medium;
 use crate::error::{AuthError, ValidationIssue};
@@ -126,7 +127,22 @@ async fn request<U: UserRecord>(
         .await?;
     let mut fields = Fields::json(&headers, &body)?;
     let address = address_of(passwordless, &mut fields);
+    // With sign-up on, a disposable address is refused for everyone alike (before any
+    // lookup); without it, the code only ever reaches existing accounts.
+    if passwordless.config().create_accounts
+        && let Some(Address::Email(email)) = &address
+        && let Some(issue) = auth
+            .core()
+            .disposable
+            .as_ref()
+            .and_then(|list| list.issue("email", email))
+    {
+        fields.issues().push(issue);
+    }
     let address = fields.finish(address)?;
+    auth.core()
+        .check_captcha(CaptchaAction::Passwordless, &client, &headers, &body)
+        .await?;
     let nonce = passwordless.request(address, &client);
     tokio::time::sleep_until(since + passwordless.config().answer_after).await;
     let mut response = private_json(json!({ "detail": SENT }));

@@ -11,6 +11,7 @@ use super::with_limit;
 use crate::body::{
     Body, ChangeEmailBody, EmailBody, NewPasswordBody, PasswordBody, ResetBody, TokenBody,
 };
+use crate::captcha::CaptchaAction;
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -73,12 +74,20 @@ async fn request_route<U: UserRecord>(
     (headers, body): (&HeaderMap, &[u8]),
     start: fn(&Recovery<U>, &str, &ClientMeta),
     answer: &str,
+    captcha: Option<CaptchaAction>,
 ) -> Result<Response, AuthError> {
     let since = tokio::time::Instant::now();
     let allowed = auth
         .rate_limiter()
         .enforce(action, &format!("ip:{}", ip_key(client.ip)))
         .await?;
+    // After the limit (which bounds the calls to the verifier), before anything is done
+    // with the address.
+    if let Some(captcha) = captcha {
+        auth.core()
+            .check_captcha(captcha, client, headers, body)
+            .await?;
+    }
     let EmailBody { email } = Body::parse(headers, body)?;
     start(flows(auth)?, &email, client);
     answer_at(auth, since).await;
@@ -100,6 +109,7 @@ pub(crate) async fn verify_request<U: UserRecord>(
         (&headers, &body),
         start,
         VERIFY_SENT,
+        None,
     )
     .await
 }
@@ -132,6 +142,7 @@ pub(crate) async fn reset_request<U: UserRecord>(
         (&headers, &body),
         start,
         RESET_SENT,
+        Some(CaptchaAction::PasswordReset),
     )
     .await
 }

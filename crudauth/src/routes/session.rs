@@ -11,6 +11,7 @@ use serde_json::json;
 use super::bearer::{deny_presented_access, end_presented_family, fire_bearer_logout, fire_logout};
 use super::with_limit;
 use crate::body::{Body, LoginForm};
+use crate::captcha::CaptchaAction;
 use crate::client_ip::{ClientMeta, ip_key};
 use crate::error::AuthError;
 use crate::facade::CrudAuth;
@@ -49,6 +50,10 @@ pub(crate) async fn login<U: UserRecord>(
         ));
     }
     let form = Body::<LoginForm>::parse(&headers, &body)?;
+    // Before the lockout counts the attempt and before any account is looked up.
+    auth.core()
+        .check_captcha(CaptchaAction::Login, &client, &headers, &body)
+        .await?;
     let signed_in = super::password_sign_in(
         &auth,
         &form.username,
@@ -57,7 +62,11 @@ pub(crate) async fn login<U: UserRecord>(
         &headers,
         super::Start::Session,
     )
-    .await?;
+    .await;
+    if let Err(AuthError::BadCredentials | AuthError::LockedOut { .. }) = &signed_in {
+        auth.core().captcha_login_failed(&client).await;
+    }
+    let signed_in = signed_in?;
     let verified = match signed_in {
         super::SignIn::Done(verified) => verified,
         super::SignIn::Challenged(challenge) => return Ok(challenge),
@@ -101,8 +110,9 @@ pub(super) async fn open_session<U: UserRecord>(
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into());
     let uid = user.user_id().to_string();
+    let tenant = auth.core().tenancy.of(user, headers);
     sessions
-        .create_via(&uid, epoch, &ip, &client.user_agent, method)
+        .create_in(&uid, epoch, (&ip, &client.user_agent), method, tenant)
         .await
 }
 

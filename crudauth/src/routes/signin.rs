@@ -62,8 +62,14 @@ pub(super) async fn signed_in<U: UserRecord>(
     match ending {
         Ending::Token => {
             let tokens = auth.tokens().ok_or(AuthError::Internal)?;
-            let pair =
-                crate::transport::bearer::issue(core, &user, epoch, Vec::<&str>::new()).await?;
+            let pair = crate::transport::bearer::issue_for(
+                core,
+                &user,
+                epoch,
+                Vec::<&str>::new(),
+                headers,
+            )
+            .await?;
             let ctx = client.hook_context(Some("bearer"));
             core.hooks.fire_user(Event::AfterLogin, user, &ctx).await;
             Ok(pair_response(tokens, pair))

@@ -107,6 +107,9 @@ async fn patch_me<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     let admin = admin(&auth)?;
     let patch = own_patch(Fields::json(&headers, &body)?, admin.config())?;
+    if let Some(email) = &patch.email {
+        auth.core().refuse_disposable("email", email)?;
+    }
     // Refused before any budget is spent: an impersonator or a leaked key must not use up
     // the person's own password and phone budgets.
     if patch.email.is_some() || patch.phone.is_some() || patch.password.is_some() {

@@ -26,6 +26,7 @@ use crate::store::{Store, StoreError};
 mod config;
 mod index;
 mod record;
+mod tenant;
 
 pub use config::{SameSite, SessionConfig};
 pub use record::{Impersonator, LiveSession, NewSession, RotatedSession, SessionRecord};
@@ -146,7 +147,7 @@ impl Sessions {
         user_agent: &str,
         method: Option<(&str, &str)>,
     ) -> Result<NewSession, AuthError> {
-        self.create_record(user_id, epoch, (ip, user_agent), method, None)
+        self.create_record(user_id, epoch, (ip, user_agent), method, (None, None))
             .await
     }
 
@@ -159,9 +160,9 @@ impl Sessions {
         user_id: &str,
         epoch: i64,
         client: (&str, &str),
-        impersonator: record::Impersonator,
+        (impersonator, tenant): (record::Impersonator, Option<String>),
     ) -> Result<NewSession, AuthError> {
-        self.create_record(user_id, epoch, client, None, Some(impersonator))
+        self.create_record(user_id, epoch, client, None, (Some(impersonator), tenant))
             .await
     }
 
@@ -171,7 +172,7 @@ impl Sessions {
         epoch: i64,
         (ip, user_agent): (&str, &str),
         method: Option<(&str, &str)>,
-        impersonator: Option<record::Impersonator>,
+        (impersonator, tenant): (Option<record::Impersonator>, Option<String>),
     ) -> Result<NewSession, AuthError> {
         let now = self.now_secs();
         let csrf_token = random_token();
@@ -192,6 +193,7 @@ impl Sessions {
             login_type: method.map(|(t, _)| t.to_owned()),
             provider: method.map(|(_, p)| p.to_owned()),
             impersonator,
+            tenant,
         };
         let record_is_own = record.impersonator.is_none();
         let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;

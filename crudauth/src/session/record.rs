@@ -49,6 +49,10 @@ pub struct SessionRecord {
     /// feature `admin`).
     #[serde(default, rename = "imp", skip_serializing_if = "Option::is_none")]
     pub impersonator: Option<Impersonator>,
+    /// The tenant the session was signed in under (stored as `tid`; see [`crate::tenant`]).
+    /// Left out when there is none, so a record of a table without tenants keeps its bytes.
+    #[serde(default, rename = "tid", skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// Who is acting in an impersonation session, and until when.

@@ -40,6 +40,7 @@ use crate::store::{Store, StoreError};
 
 mod config;
 mod family;
+mod issue;
 mod keys;
 mod signing;
 #[cfg(test)]
@@ -47,7 +48,7 @@ mod tests;
 
 pub use config::{BearerConfig, RefreshMode};
 pub use family::TokenFamily;
-use family::{FamilyRecord, family_key, index_key};
+use family::{FamilyRecord, family_key};
 pub use keys::{JwtKey, VerifyKey};
 
 /// The claims of crudauth's tokens.
@@ -97,6 +98,9 @@ pub struct Claims {
     /// promoted during an impersonation ends it.
     #[serde(default, rename = "imp_su", skip_serializing_if = "std::ops::Not::not")]
     pub impersonated_superuser: bool,
+    /// The tenant the token was issued under (`tid`; see [`crate::tenant`]).
+    #[serde(default, rename = "tid", skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// An issued pair. Serialised, it is the body of `/token` in [`RefreshMode::Body`].
@@ -300,6 +304,7 @@ impl TokenService {
             impersonated_by: None,
             impersonator_epoch: None,
             impersonated_superuser: false,
+            tenant: None,
         }
     }
 
@@ -315,8 +320,10 @@ impl TokenService {
         (sub, epoch, scopes): (&str, i64, Vec<String>),
         (admin, admin_epoch): (&str, i64),
         (superuser, ttl): (bool, Duration),
+        tenant: Option<String>,
     ) -> Result<String, AuthError> {
         let mut claims = self.claims(sub, epoch, scopes, "access", None, ttl);
+        claims.tenant = tenant;
         claims.impersonated_by = Some(admin.to_owned());
         claims.impersonator_epoch = Some(admin_epoch);
         claims.impersonated_superuser = superuser;
@@ -359,7 +366,7 @@ impl TokenService {
         sub: &str,
         epoch: i64,
         scopes: &[String],
-        fam: &str,
+        (fam, tenant): (&str, Option<&str>),
         refresh_ttl: Duration,
     ) -> Result<(TokenPair, String), AuthError> {
         let internal = |e: ConfigError| {
@@ -367,19 +374,14 @@ impl TokenService {
             AuthError::Internal
         };
         let access_ttl = self.inner.config.access_ttl.min(refresh_ttl);
-        let (access, _) = self
-            .sign(sub, epoch, scopes.to_vec(), "access", None, access_ttl)
-            .map_err(internal)?;
-        let (refresh, jti) = self
-            .sign(
-                sub,
-                epoch,
-                scopes.to_vec(),
-                "refresh",
-                Some(fam.to_owned()),
-                refresh_ttl,
-            )
-            .map_err(internal)?;
+        let mut access = self.claims(sub, epoch, scopes.to_vec(), "access", None, access_ttl);
+        access.tenant = tenant.map(str::to_owned);
+        let access = self.encode(&access).map_err(internal)?;
+        let fam = Some(fam.to_owned());
+        let mut refresh = self.claims(sub, epoch, scopes.to_vec(), "refresh", fam, refresh_ttl);
+        refresh.tenant = tenant.map(str::to_owned);
+        let jti = refresh.jti.clone();
+        let refresh = self.encode(&refresh).map_err(internal)?;
         let pair = TokenPair {
             access_token: access,
             token_type: "bearer",
@@ -390,51 +392,6 @@ impl TokenService {
         Ok((pair, jti))
     }
 
-    /// Mints an access + refresh pair starting a new refresh family (listed in the user's
-    /// index, with the absolute lifetime counted from now).
-    ///
-    /// ```
-    /// # crudauth::doc_fixture::run(async |auth| { let tokens = auth.tokens().unwrap();
-    /// let pair = tokens.issue("1", 0, vec!["me:read".into()]).await?;
-    /// assert_eq!(tokens.families("1").await?.len(), 1); // a new refresh family
-    /// # Ok(()) });
-    /// ```
-    pub async fn issue(
-        &self,
-        sub: &str,
-        epoch: i64,
-        scopes: Vec<String>,
-    ) -> Result<TokenPair, AuthError> {
-        let config = &self.inner.config;
-        let store = &self.inner.store;
-        let fam = random_token();
-        let now = now_secs();
-        // Indexed first: a family that exists is always findable by "sign out everywhere"
-        // (an index entry whose record never got written is dropped when listed).
-        store
-            .index_add(&index_key(sub), &fam, config.refresh_family_lifetime)
-            .await
-            .map_err(store_fault)?;
-        let ttl = config.refresh_ttl.min(config.refresh_family_lifetime);
-        let (pair, jti) = self.mint(sub, epoch, &scopes, &fam, ttl)?;
-        let record = FamilyRecord {
-            jti,
-            user_id: sub.to_owned(),
-            created: now,
-            rotated: now,
-            scopes,
-        };
-        let bytes = serde_json::to_vec(&record).map_err(|_| AuthError::Internal)?;
-        if !store
-            .set_if_absent(&family_key(&fam), &bytes, Some(ttl))
-            .await
-            .map_err(store_fault)?
-        {
-            // A 256-bit collision: never adopt another family.
-            return Err(AuthError::Internal);
-        }
-        Ok(pair)
-    }
     /// Checks a refresh token and its family (current token, absolute lifetime). Returns the
     /// claims; the caller checks the user and then calls [`TokenService::rotate`]. An
     /// already-rotated token presented again (reuse) revokes its family.
@@ -509,7 +466,8 @@ impl TokenService {
             .filter(|s| config.grantable_scopes.contains(*s))
             .cloned()
             .collect();
-        let (pair, jti) = self.mint(&claims.sub, epoch, &scopes, fam, ttl)?;
+        let tenant = claims.tenant.as_deref();
+        let (pair, jti) = self.mint(&claims.sub, epoch, &scopes, (fam, tenant), ttl)?;
         let next = FamilyRecord {
             jti,
             rotated: now,

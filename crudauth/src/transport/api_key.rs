@@ -70,7 +70,9 @@ pub(crate) async fn authenticate<U: UserRecord>(
         // deactivation, "sign out everywhere"): the key ended with it.
         return Err(crate::api_key::INVALID);
     };
+    let tenant = core.tenancy.of(&user, &parts.headers);
     let mut principal = super::principal(user, Transport::ApiKey, grant.scopes, None);
     principal.api_key_id = Some(grant.id);
+    principal.tenant = tenant;
     Ok(Some(principal))
 }

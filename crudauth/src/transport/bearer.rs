@@ -44,7 +44,9 @@ pub(crate) async fn authenticate<U: UserRecord>(
         return Err(AuthError::InvalidToken);
     }
     let found = super::load_current(core, id, Some(claims.epoch), generation).await?;
-    let Some(user) = found else {
+    // A user moved to another tenant (the column) leaves their old tenant's tokens behind.
+    let Some(user) = found.filter(|u| core.tenancy.still_member(u, claims.tenant.as_deref()))
+    else {
         return Err(AuthError::NotAuthenticated);
     };
     // An impersonation token lives only while its superuser may still act.
@@ -62,6 +64,7 @@ pub(crate) async fn authenticate<U: UserRecord>(
     };
     let mut principal = super::principal(user, Transport::Bearer, claims.scopes, None);
     principal.impersonated_by = impersonated_by;
+    principal.tenant = claims.tenant;
     Ok(Some(principal))
 }
 
@@ -88,17 +91,41 @@ pub(crate) fn presented_access(headers: &HeaderMap) -> Result<Option<&str>, Auth
 }
 
 /// Issues an access + refresh pair for a user at a known epoch, scopes clamped to the
-/// grantable set.
+/// grantable set, outside any request (the tenant resolver sees no headers).
 pub(crate) async fn issue<'a, U: UserRecord>(
     core: &Core<U>,
     user: &U,
     epoch: i64,
     requested_scopes: impl IntoIterator<Item = &'a str>,
 ) -> Result<TokenPair, AuthError> {
+    issue_for(core, user, epoch, requested_scopes, &HeaderMap::new()).await
+}
+
+/// [`issue`] for a sign-in request: the tenant is the user's, as the column or the
+/// resolver (given the request's headers) answers.
+pub(crate) async fn issue_for<'a, U: UserRecord>(
+    core: &Core<U>,
+    user: &U,
+    epoch: i64,
+    requested_scopes: impl IntoIterator<Item = &'a str>,
+    headers: &HeaderMap,
+) -> Result<TokenPair, AuthError> {
+    let tenant = core.tenancy.of(user, headers);
+    issue_in(core, user, epoch, requested_scopes, tenant).await
+}
+
+/// [`issue`] under a known tenant (a pair re-issued to a principal keeps its tenant).
+pub(crate) async fn issue_in<'a, U: UserRecord>(
+    core: &Core<U>,
+    user: &U,
+    epoch: i64,
+    requested_scopes: impl IntoIterator<Item = &'a str>,
+    tenant: Option<String>,
+) -> Result<TokenPair, AuthError> {
     let tokens = core.tokens.as_ref().ok_or(AuthError::Internal)?;
     let scopes = tokens.clamp_scopes(requested_scopes);
     tokens
-        .issue(&user.user_id().to_string(), epoch, scopes)
+        .issue_in(&user.user_id().to_string(), epoch, scopes, tenant)
         .await
 }
 

@@ -35,7 +35,9 @@ pub(crate) async fn authenticate<U: UserRecord>(
 ) -> Result<Option<Principal<U>>, AuthError> {
     #[cfg(feature = "dev-bypass")]
     if let Some(bypass) = &core.dev_bypass {
-        return bypass.principal(core.repo.as_ref(), parts).await;
+        return bypass
+            .principal(core.repo.as_ref(), &core.tenancy, parts)
+            .await;
     }
     for transport in &core.transports {
         if only.is_some_and(|o| o != *transport) {
@@ -129,6 +131,7 @@ pub(crate) fn principal<U: UserRecord>(
     Principal {
         impersonated_by: None,
         api_key_id: None,
+        tenant: None,
         user_id: user.user_id(),
         is_superuser: user.is_superuser(),
         email_verified: user.email_verified(),

@@ -74,7 +74,9 @@ pub(crate) async fn authenticate<U: UserRecord>(
         Some(id) => super::load_current(core, id, Some(record.epoch), record.generation).await?,
         None => None,
     };
-    let Some(user) = found else {
+    // A user moved to another tenant (the column) leaves their old tenant's sessions behind.
+    let Some(user) = found.filter(|u| core.tenancy.still_member(u, record.tenant.as_deref()))
+    else {
         sessions.delete(&live.handle, &live.record.user_id).await?;
         return Ok(None);
     };
@@ -98,8 +100,10 @@ pub(crate) async fn authenticate<U: UserRecord>(
     if is_unsafe(&parts.method) {
         sessions.check_request_csrf(&live, &parts.headers)?;
     }
+    let tenant = live.record.tenant.clone();
     let mut principal = super::principal(user, Transport::Session, Vec::new(), Some(live));
     principal.impersonated_by = impersonated_by;
+    principal.tenant = tenant;
     Ok(Some(principal))
 }
 

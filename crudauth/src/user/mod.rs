@@ -187,6 +187,31 @@ pub trait UserRecord: Clone + Send + Sync + 'static {
         None
     }
 
+    /// The tenant the user belongs to, in its textual form, if the table has a tenant column
+    /// (`#[auth(tenant = "org_id")]`, a string or integer column) and it is set. The default
+    /// answers `None`: a table without tenants. See [`crate::tenant`].
+    ///
+    /// ```
+    /// use crudauth::user::{UserId, UserRecord};
+    /// #[derive(Clone)]
+    /// struct Member { org_id: i64 }
+    /// impl UserRecord for Member {
+    ///     fn user_id(&self) -> UserId { UserId::Int(1) }
+    ///     fn email(&self) -> Option<&str> { None }
+    ///     fn username(&self) -> Option<&str> { Some("ann") }
+    ///     fn password_hash(&self) -> Option<&str> { None }
+    ///     fn is_active(&self) -> bool { true }
+    ///     fn is_superuser(&self) -> bool { false }
+    ///     fn email_verified(&self) -> bool { false }
+    ///     fn token_version(&self) -> Option<i64> { None }
+    ///     fn tenant(&self) -> Option<String> { Some(self.org_id.to_string()) }
+    /// }
+    /// assert_eq!(Member { org_id: 7 }.tenant().as_deref(), Some("7"));
+    /// ```
+    fn tenant(&self) -> Option<String> {
+        None
+    }
+
     /// The contract-only view handed to hooks: the logical fields, never the password hash
     /// and never the application's own columns.
     fn contract(&self) -> UserContract {

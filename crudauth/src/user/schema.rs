@@ -33,6 +33,10 @@ pub enum LogicalField {
     /// The phone number, in E.164 form (see [`crate::user::normalize_phone`]): an optional
     /// identity column, matched exactly (passwordless SMS sign-in finds users by it).
     Phone,
+    /// The tenant the user belongs to (a string or integer column, mapped only explicitly
+    /// with `#[auth(tenant = "org_id")]`): read, never written, by crudauth; see
+    /// [`crate::tenant`].
+    Tenant,
 }
 
 impl LogicalField {
@@ -45,11 +49,11 @@ impl LogicalField {
     ///     names,
     ///     [
     ///         "id", "email", "username", "password", "is_active", "is_superuser",
-    ///         "email_verified", "token_version", "phone",
+    ///         "email_verified", "token_version", "phone", "tenant",
     ///     ]
     /// );
     /// ```
-    pub const ALL: [LogicalField; 9] = [
+    pub const ALL: [LogicalField; 10] = [
         LogicalField::Id,
         LogicalField::Email,
         LogicalField::Username,
@@ -59,6 +63,7 @@ impl LogicalField {
         LogicalField::EmailVerified,
         LogicalField::TokenVersion,
         LogicalField::Phone,
+        LogicalField::Tenant,
     ];
 
     /// The field's contract name (as used in `#[auth(...)]` keys and error messages).
@@ -78,6 +83,7 @@ impl LogicalField {
             LogicalField::EmailVerified => "email_verified",
             LogicalField::TokenVersion => "token_version",
             LogicalField::Phone => "phone",
+            LogicalField::Tenant => "tenant",
         }
     }
 }

@@ -42,10 +42,17 @@
 //! `signing`): then they are signed by its key pair and `GET /.well-known/jwks.json`
 //! publishes the public keys.
 //!
+//! Tenants are on when `CRUDAUTH_DEMO_TENANTS=email-domain` (see `tenants`): the address's
+//! domain is the tenant, `GET /tenants/{tenant}/whoami` and `/billing` are gated by it.
+//! Disposable email addresses are refused, and a CAPTCHA (Turnstile, hCaptcha or reCAPTCHA
+//! v3) can be switched on by the environment (see `abuse`: `CRUDAUTH_CAPTCHA_PROVIDER`,
+//! `CRUDAUTH_CAPTCHA_SECRET`, `CRUDAUTH_CAPTCHA_VERIFY_URL`, ...).
+//!
 //! Social sign-in is on when the environment names a provider (see `oauth`):
 //! `CRUDAUTH_OIDC_ISSUER` / `_CLIENT_ID` / `_CLIENT_SECRET`, or the Google, GitHub and
 //! Microsoft presets' `CRUDAUTH_{GOOGLE,GITHUB,MICROSOFT}_CLIENT_ID` / `_SECRET`.
 
+mod abuse;
 mod accounts;
 mod admin;
 mod device_login;
@@ -56,6 +63,7 @@ mod pages;
 mod passkeys;
 mod passwordless;
 mod signing;
+mod tenants;
 
 use std::net::SocketAddr;
 
@@ -450,8 +458,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(config) = oauth::config(&format!("http://{}", args.addr), &db).await? {
         builder = builder.oauth(config);
     }
+    if let Some(list) = abuse::disposable() {
+        builder = builder.disposable_emails(list);
+    }
+    if let Some(config) = abuse::captcha()? {
+        builder = builder.captcha(config);
+    }
     builder = builder.mfa(mfa::config(&db).await?);
     builder = builder.passkeys(passkeys::config(&format!("http://{}", args.addr), &db).await?);
+    if let Some(config) = tenants::config()? {
+        builder = builder.tenants(config);
+    }
     let api_keys = machines::api_keys(&db).await?;
     let frontend =
         std::env::var("CRUDAUTH_FRONTEND_URL").unwrap_or_else(|_| format!("http://{}", args.addr));
@@ -497,6 +514,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/admin/users/{id}/deactivate", post(deactivate))
         .route("/admin/users/{id}/phone", post(set_phone))
         .with_state(auth.clone())
+        .merge(tenants::routes(&auth)?)
         .merge(auth.router())
         .merge(pages::routes());
 
