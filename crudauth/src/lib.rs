@@ -154,7 +154,9 @@ pub use routes::BODY_LIMIT;
 pub use session::{SameSite, SessionConfig, Sessions};
 pub use store::MemoryStore;
 pub use sudo::{Elevated, Sudo, SudoConfig};
-pub use tokens::{BearerConfig, JwtKey, RefreshMode, TokenFamily, TokenPair, TokenService};
+pub use tokens::{
+    BearerConfig, JwtKey, RefreshMode, TokenFamily, TokenPair, TokenService, VerifyKey,
+};
 pub use user::{
     DynUserRepository, IdKind, IdentityField, LogicalField, MAX_IDENTIFIER_CHARS, NewUser,
     RepoError, UserContract, UserId, UserRecord, UserRepository, UserSchema, UserUpdate,

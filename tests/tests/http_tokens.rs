@@ -15,9 +15,19 @@ fn claims_of(token: &str) -> serde_json::Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-/// Re-signs `claims` with HS256 under `key`.
-fn forge(claims: &serde_json::Value, key: &[u8]) -> String {
-    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+/// The `kid` of a token's header.
+fn kid_of(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// Re-signs `claims` with HS256 under `key`, naming key `kid` (so only the signature, not a
+/// missing or unknown kid, is what a verifier can refuse).
+fn forge(claims: &serde_json::Value, kid: &str, key: &[u8]) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(
         &header,
         claims,
@@ -72,16 +82,21 @@ async fn tampered_unsigned_and_foreign_tokens_are_invalid_even_where_auth_is_opt
     // alg: none.
     let none = format!(
         "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": kid_of(&access)})),
         parts[1]
     );
     // Signed with another key.
     let foreign = forge(
         &claims_of(&access),
+        &kid_of(&access),
         b"another key that is also 32 bytes long!!",
     );
     // Signed with the raw secret (the derived JWT key is what verifies).
-    let raw_secret = forge(&claims_of(&access), crudauth_tests::http::SECRET);
+    let raw_secret = forge(
+        &claims_of(&access),
+        &kid_of(&access),
+        crudauth_tests::http::SECRET,
+    );
     // A string `exp` is a rejected token, not one without expiry.
     let mut string_exp = claims_of(&access);
     string_exp["exp"] = json!("9999999999");
@@ -298,7 +313,7 @@ async fn es256_and_eddsa_keys_sign_with_a_kid_and_refuse_hs256_forgeries() {
         } else {
             "ed25519-public.pem"
         });
-        let confused = forge(&claims_of(&access), public.as_bytes());
+        let confused = forge(&claims_of(&access), &kid_of(&access), public.as_bytes());
         assert_eq!(
             t.send(Req::get("/me").bearer(&confused)).await.detail(),
             "Invalid token",
@@ -421,7 +436,8 @@ async fn a_configured_issuer_and_audience_are_required_not_just_checked_when_pre
     let mut foreign = claims_of(&access);
     foreign.as_object_mut().unwrap().remove("iss");
     foreign.as_object_mut().unwrap().remove("aud");
-    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec-1".into());
     let signed = jsonwebtoken::encode(
         &header,
         &foreign,

@@ -376,15 +376,20 @@ async fn an_edited_tenant_claim_fails_the_signature() {
     let parts: Vec<&str> = token.split('.').collect();
     // The original signature over an edited payload.
     let spliced = format!("{}.{edited}.{}", parts[0], parts[2]);
-    // Signed again with a key that is not the app's.
+    // Signed again with a key that is not the app's (naming the app's key, so the signature
+    // is what is refused, not the kid).
+    let kid = jsonwebtoken::decode_header(&token).unwrap().kid;
     let resigned = jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
+        &jsonwebtoken::Header {
+            kid: kid.clone(),
+            ..jsonwebtoken::Header::default()
+        },
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(b"not the app's key, long enough to pass"),
     )
     .unwrap();
     // Unsigned (`alg: none`).
-    let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let none = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string());
     let unsigned = format!("{none}.{edited}.");
     // Dropped: a token of no tenant is not one of acme's or globex's either.
     claims.as_object_mut().unwrap().remove("tid");

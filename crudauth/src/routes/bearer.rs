@@ -1,5 +1,6 @@
 //! The bearer transport's routes: `/token`, `/refresh`, `/tokens`, `DELETE /tokens/{id}`,
-//! and `/logout` when no session transport is configured.
+//! `/logout` when no session transport is configured, and `/.well-known/jwks.json` when the
+//! key set has a key pair.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -240,4 +241,17 @@ pub(crate) async fn revoke_family<U: UserRecord>(
         return Err(AuthError::NotFound("Token not found."));
     }
     Ok(Json(json!({ "detail": "Token revoked." })).into_response())
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of the key set, cacheable for five minutes
+/// (a new key is added to the set before it signs, so caches catch up in time).
+pub(crate) async fn jwks<U: UserRecord>(State(auth): State<CrudAuth<U>>) -> Response {
+    match auth.tokens().and_then(|t| t.jwks()) {
+        Some(set) => (
+            [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+            Json(set.clone()),
+        )
+            .into_response(),
+        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+    }
 }

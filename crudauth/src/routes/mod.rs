@@ -34,8 +34,8 @@ impl<U: UserRecord> CrudAuth<U> {
     /// Every route of the configured transports: `/register`, `/me`, `/change-password`,
     /// `/set-password`, the session routes (`/login`, `/logout`, `/logout-all`, `/sessions`,
     /// `DELETE /sessions/{id}`, `/csrf/refresh`, `/sudo`), the bearer routes (`/token`,
-    /// `/refresh`, `GET /tokens`, `DELETE /tokens/{id}`, and `/logout` when there is no
-    /// session transport) and, with a [`crate::RecoveryConfig`], the email flows
+    /// `/refresh`, `GET /tokens`, `DELETE /tokens/{id}`, `/logout` when there is no
+    /// session transport, and `GET /.well-known/jwks.json` when the key set has a key pair) and, with a [`crate::RecoveryConfig`], the email flows
     /// (`/email/verify-request`, `/email/verify-confirm`, `/password/reset-request`,
     /// `/password/reset-confirm`, `/email/change-request`, `/email/change-confirm`).
     ///
@@ -186,6 +186,12 @@ impl<U: UserRecord> CrudAuth<U> {
             .route("/refresh", post(bearer::refresh::<U>))
             .route("/tokens", get(bearer::list_families::<U>))
             .route("/tokens/{id}", delete(bearer::revoke_family::<U>));
+        // The public keys, when the key set has a key pair (not with HS256 only).
+        let router = if self.tokens().is_some_and(|t| t.jwks().is_some()) {
+            router.route("/.well-known/jwks.json", get(bearer::jwks::<U>))
+        } else {
+            router
+        };
         if self.sessions().is_some() {
             router // the session routes' `/logout` also ends a presented refresh family
         } else {

@@ -1,49 +1,10 @@
-//! Bearer transport settings: the signing key, where the refresh token travels, the
-//! lifetimes and the scopes.
+//! Bearer transport settings: the key set, where the refresh token travels, the lifetimes
+//! and the scopes.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// The signing key of bearer tokens.
-///
-/// ```
-/// let key = crudauth::JwtKey::Hs256Derived;
-/// assert!(matches!(key, crudauth::JwtKey::Hs256Derived));
-/// ```
-#[derive(Clone, Default)]
-pub enum JwtKey {
-    /// HS256 with a key derived from the secret key (default).
-    #[default]
-    Hs256Derived,
-    /// ES256 (P-256) with PEM keys.
-    Es256 {
-        /// Key id placed in the header.
-        kid: String,
-        /// PKCS#8 private key, PEM.
-        private_pem: String,
-        /// Public key, PEM.
-        public_pem: String,
-    },
-    /// EdDSA (Ed25519) with PEM keys.
-    EdDsa {
-        /// Key id placed in the header.
-        kid: String,
-        /// PKCS#8 private key, PEM.
-        private_pem: String,
-        /// Public key, PEM.
-        public_pem: String,
-    },
-}
-
-impl std::fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JwtKey::Hs256Derived => f.write_str("Hs256Derived"),
-            JwtKey::Es256 { kid, .. } => write!(f, "Es256 {{ kid: {kid:?}, .. }}"),
-            JwtKey::EdDsa { kid, .. } => write!(f, "EdDsa {{ kid: {kid:?}, .. }}"),
-        }
-    }
-}
+use super::keys::{JwtKey, VerifyKey};
 
 /// Where `/token` and `/refresh` carry the refresh token.
 ///
@@ -92,8 +53,12 @@ pub struct BearerConfig {
     pub grantable_scopes: BTreeSet<String>,
     /// Where the refresh token travels.
     pub refresh: RefreshMode,
-    /// The signing key.
+    /// The signing key: it signs every new token (and verifies them).
     pub key: JwtKey,
+    /// Keys that only verify: retired signing keys, kept (public half only) until the
+    /// tokens they signed have expired, so a rotation signs nobody out. Each token's `kid`
+    /// picks its key.
+    pub verify_only: Vec<VerifyKey>,
     /// `iss` to set and require, if any.
     pub issuer: Option<String>,
     /// `aud` to set and require, if any.
@@ -110,6 +75,7 @@ impl Default for BearerConfig {
             grantable_scopes: BTreeSet::new(),
             refresh: RefreshMode::Body,
             key: JwtKey::Hs256Derived,
+            verify_only: Vec::new(),
             issuer: None,
             audience: None,
         }

@@ -1,8 +1,9 @@
 //! Bearer tokens: access and refresh JWTs, with rotating refresh-token families.
 //!
-//! - The algorithm is pinned per key (HS256 by default, with a key derived from the secret;
-//!   ES256 and EdDSA key pairs accepted with a `kid`); `none` and algorithm confusion are
-//!   impossible because verification accepts exactly one algorithm.
+//! - Tokens are signed by the first key of a key set and verified by the key their `kid`
+//!   names, pinned to its algorithm (HS256 by default, with a key derived from the secret;
+//!   ES256, ES384, ES512, EdDSA and RS256 key pairs, ES512 by `p521`; see
+//!   [`BearerConfig::verify_only`]); `none` and algorithm confusion are impossible.
 //! - `exp`, `iat` and `sub` are required and typed: a string `exp` is a rejected token. (The
 //!   presence of `iat` is enforced by the typed [`Claims`]: jsonwebtoken's list of required
 //!   claims does not know `iat`.) A configured `iss` / `aud` is required and must match.
@@ -29,7 +30,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -41,12 +41,15 @@ use crate::store::{Store, StoreError};
 mod config;
 mod family;
 mod issue;
+mod keys;
+mod signing;
 #[cfg(test)]
 mod tests;
 
-pub use config::{BearerConfig, JwtKey, RefreshMode};
+pub use config::{BearerConfig, RefreshMode};
 pub use family::TokenFamily;
 use family::{FamilyRecord, family_key};
+pub use keys::{JwtKey, VerifyKey};
 
 /// The claims of crudauth's tokens.
 ///
@@ -149,10 +152,7 @@ pub struct TokenService {
 }
 
 struct TokenInner {
-    header: Header,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    keys: signing::KeySet,
     config: BearerConfig,
     store: Arc<dyn Store>,
     /// Key of the public family handles, derived from the JWT key (never signs a token).
@@ -162,7 +162,7 @@ struct TokenInner {
 impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenService")
-            .field("alg", &self.inner.header.alg)
+            .field("alg", &self.inner.keys.signer_alg())
             .finish_non_exhaustive()
     }
 }
@@ -211,66 +211,11 @@ impl TokenService {
                 "bearer refresh_family_lifetime must be at least one second".into(),
             ));
         }
-        let bad_key =
-            |e: jsonwebtoken::errors::Error| ConfigError::Invalid(format!("bearer key: {e}"));
-        let (alg, kid, encoding, decoding) = match &config.key {
-            JwtKey::Hs256Derived => (
-                Algorithm::HS256,
-                None,
-                EncodingKey::from_secret(hs_key),
-                DecodingKey::from_secret(hs_key),
-            ),
-            JwtKey::Es256 {
-                kid,
-                private_pem,
-                public_pem,
-            } => (
-                Algorithm::ES256,
-                Some(kid.clone()),
-                EncodingKey::from_ec_pem(private_pem.as_bytes()).map_err(bad_key)?,
-                DecodingKey::from_ec_pem(public_pem.as_bytes()).map_err(bad_key)?,
-            ),
-            JwtKey::EdDsa {
-                kid,
-                private_pem,
-                public_pem,
-            } => (
-                Algorithm::EdDSA,
-                Some(kid.clone()),
-                EncodingKey::from_ed_pem(private_pem.as_bytes()).map_err(bad_key)?,
-                DecodingKey::from_ed_pem(public_pem.as_bytes()).map_err(bad_key)?,
-            ),
-        };
-        let mut header = Header::new(alg);
-        header.kid = kid;
-        let mut validation = Validation::new(alg);
-        validation.leeway = 5;
-        validation.validate_exp = true;
-        // `iat` is not in jsonwebtoken's list of checkable claims; `Claims::iat` is a required
-        // integer, so a token without it (or with a string) fails to deserialise.
-        let mut required = vec!["exp", "iat", "sub"];
-        if config.issuer.is_some() {
-            required.push("iss");
-        }
-        if config.audience.is_some() {
-            required.push("aud");
-        }
-        validation.set_required_spec_claims(&required);
-        match &config.issuer {
-            Some(iss) => validation.set_issuer(&[iss]),
-            None => validation.iss = None,
-        }
-        match &config.audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
+        let keys = signing::KeySet::new(&config, hs_key)?;
         let handle_key = derive_handle_key(hs_key)?;
         let service = TokenService {
             inner: Arc::new(TokenInner {
-                header,
-                encoding,
-                decoding,
-                validation,
+                keys,
                 config,
                 store,
                 handle_key,
@@ -364,8 +309,7 @@ impl TokenService {
     }
 
     fn encode(&self, claims: &Claims) -> Result<String, ConfigError> {
-        jsonwebtoken::encode(&self.inner.header, claims, &self.inner.encoding)
-            .map_err(|e| ConfigError::Invalid(format!("signing failed: {e}")))
+        self.inner.keys.sign(claims)
     }
 
     /// An impersonation token (feature `admin`): an access token for `sub` that names the
@@ -390,12 +334,7 @@ impl TokenService {
     }
 
     fn decode(&self, token: &str) -> Result<Claims, AuthError> {
-        if token.len() > 8192 {
-            return Err(AuthError::InvalidToken);
-        }
-        jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
-            .map(|data| data.claims)
-            .map_err(|_| AuthError::InvalidToken)
+        self.inner.keys.verify(token)
     }
 
     /// Verifies an access token: signature, algorithm, expiry, required claims, type.

@@ -120,14 +120,7 @@ async fn a_presented_refresh_token_revokes_its_family_once() {
 fn a_token_without_iat_is_rejected_although_jsonwebtoken_does_not_check_it() {
     let (tokens, _) = service(BearerConfig::default());
     let now = now_secs() as u64;
-    let sign = |claims: &serde_json::Value| {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(&[9u8; 32]),
-        )
-        .unwrap()
-    };
+    let sign = |claims: &serde_json::Value| tokens.inner.keys.sign(claims).unwrap();
     let mut claims = serde_json::json!({
         "sub": "7", "ver": 0, "exp": now + 60, "iat": now, "jti": "x",
         "token_type": "access", "scopes": []

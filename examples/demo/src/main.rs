@@ -38,6 +38,10 @@
 //! a terminal in through a signed-in browser user, `crudauth-demo whoami --server URL` uses
 //! the pair it kept).
 //!
+//! Access tokens are HS256 unless `CRUDAUTH_JWT_KEYS` names a directory of PEM keys (see
+//! `signing`): then they are signed by its key pair and `GET /.well-known/jwks.json`
+//! publishes the public keys.
+//!
 //! Tenants are on when `CRUDAUTH_DEMO_TENANTS=email-domain` (see `tenants`): the address's
 //! domain is the tenant, `GET /tenants/{tenant}/whoami` and `/billing` are gated by it.
 //! Disposable email addresses are refused, and a CAPTCHA (Turnstile, hCaptcha or reCAPTCHA
@@ -58,6 +62,7 @@ mod oauth;
 mod pages;
 mod passkeys;
 mod passwordless;
+mod signing;
 mod tenants;
 
 use std::net::SocketAddr;
@@ -403,11 +408,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secure: !loopback,
         ..SessionConfig::default()
     };
-    let bearer = BearerConfig {
+    let mut bearer = BearerConfig {
         default_scopes: ["me:read".to_owned()].into(),
         grantable_scopes: ["me:read".to_owned(), "reports:read".to_owned()].into(),
         ..BearerConfig::default()
     };
+    if let Some((key, verify_only)) = signing::key_set()? {
+        (bearer.key, bearer.verify_only) = (key, verify_only);
+    }
     let repo = SeaUserRepository::<User>::new(db.clone());
     // The table may hold the hashes of the system it came from (bcrypt, PBKDF2, scrypt):
     // they verify and are upgraded on sign-in, and every password check is held to the time

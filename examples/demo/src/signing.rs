@@ -1,0 +1,66 @@
+//! The demo's signing keys: HS256 with the derived key unless `CRUDAUTH_JWT_KEYS` names a
+//! directory of PEM files, then key pairs and `GET /.well-known/jwks.json`.
+//!
+//! In the directory, `<kid>.pub.pem` is a public key of the set, and exactly one
+//! `<kid>.key.pem` (PKCS#8) is the private key of the key that signs; every other public key
+//! only verifies. The algorithm is read from each key (P-256 → ES256, P-384 → ES384, P-521 →
+//! ES512, Ed25519 → EdDSA, RSA → RS256). To rotate: add the new `.pub.pem` (the JWKS then
+//! publishes it before it signs), later swap the private key for the new one's, and delete
+//! the old `.pub.pem` once the tokens it signed have expired (the refresh lifetime).
+
+use std::error::Error;
+use std::path::Path;
+
+use crudauth::{JwtKey, VerifyKey};
+
+/// The signing key and the keys that only verify.
+pub type KeySet = (JwtKey, Vec<VerifyKey>);
+
+/// The signing key and the verify-only keys of the directory in `CRUDAUTH_JWT_KEYS`, if set.
+pub fn key_set() -> Result<Option<KeySet>, Box<dyn Error>> {
+    match std::env::var("CRUDAUTH_JWT_KEYS") {
+        Ok(dir) => read_dir(Path::new(&dir)).map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<KeySet, Box<dyn Error>> {
+    let mut private = Vec::new();
+    let mut public = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if let Some(kid) = name.strip_suffix(".key.pem") {
+            private.push((kid.to_owned(), std::fs::read_to_string(&path)?));
+        } else if let Some(kid) = name.strip_suffix(".pub.pem") {
+            public.push((kid.to_owned(), std::fs::read_to_string(&path)?));
+        }
+    }
+    let [(kid, private_pem)] = <[_; 1]>::try_from(private).map_err(|found| {
+        format!(
+            "CRUDAUTH_JWT_KEYS={}: expected exactly one <kid>.key.pem, found {}",
+            dir.display(),
+            found.len()
+        )
+    })?;
+    let own = public
+        .iter()
+        .position(|(k, _)| *k == kid)
+        .ok_or_else(|| format!("CRUDAUTH_JWT_KEYS: {kid}.key.pem has no {kid}.pub.pem"))?;
+    let (_, public_pem) = public.remove(own);
+    let key = JwtKey::from_pem(&kid, &private_pem, &public_pem)?;
+    public.sort();
+    let verify_only = public
+        .iter()
+        .map(|(kid, pem)| VerifyKey::from_public_pem(kid, pem))
+        .collect::<Result<Vec<_>, _>>()?;
+    tracing::info!(
+        signing = kid,
+        verify_only = verify_only.len(),
+        "asymmetric access tokens; public keys at /.well-known/jwks.json"
+    );
+    Ok((key, verify_only))
+}
