@@ -4,8 +4,9 @@
 //!   ([`BearerConfig::verify_only`]). Every token names its key in the header's `kid`; the
 //!   HS256 key's kid is derived from it with HKDF (it tells nothing about the key).
 //! - Verification reads the header first: the `kid` must name a key of the set (a token
-//!   without one, or naming another, is an invalid token), and the header's `alg` must be
-//!   that key's algorithm. Each key then verifies with exactly its own algorithm, so `none`
+//!   naming another is an invalid token; one naming none, minted before tokens named their
+//!   key, is taken only by the derived HS256 key, while it is in the set), and the header's
+//!   `alg` must be that key's algorithm. Each key then verifies with exactly its own algorithm, so `none`
 //!   and algorithm confusion (an HS256 token keyed with a public key) are impossible.
 //! - ES256, ES384, EdDSA, RS256 and HS256 go through jsonwebtoken. **ES512 does not**:
 //!   jsonwebtoken 11 has no ES512 (its `Algorithm` has no variant for it), so an ES512 token
@@ -362,12 +363,15 @@ impl KeySet {
             .filter(|bytes| bytes.trim_ascii_start().first() == Some(&b'{'))
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(AuthError::InvalidToken)?;
-        let entry = header
-            .kid
-            .as_deref()
-            .and_then(|kid| self.entries.iter().find(|e| e.kid == kid))
-            .filter(|e| header.crit.is_none() && header.alg == e.alg.name())
-            .ok_or(AuthError::InvalidToken)?;
+        let entry = match header.kid.as_deref() {
+            Some(kid) => self.entries.iter().find(|e| e.kid == kid),
+            // A token minted before tokens named their key (the 0.8 original's, this
+            // crate's earlier ones) may only be the derived HS256 key's, and only while it
+            // is in the set: the upgrade signs nobody out, and a key pair never takes one.
+            None => self.entries.iter().find(|e| e.alg == Alg::Hs256),
+        }
+        .filter(|e| header.crit.is_none() && header.alg == e.alg.name())
+        .ok_or(AuthError::InvalidToken)?;
         match &entry.with {
             VerifyWith::Jwt { key, validation } => {
                 jsonwebtoken::decode::<Claims>(token, key, validation)

@@ -280,3 +280,34 @@ fn debug_never_prints_a_private_key() {
         }
     }
 }
+
+/// A token minted before tokens named their key (no `kid`): the derived HS256 key takes it
+/// while it is in the set, so the upgrade signs nobody out; a set of key pairs never does.
+#[test]
+fn a_token_without_a_kid_is_only_ever_the_derived_hs256_keys() {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({
+        "sub": "1", "ver": 0, "exp": now + 600, "iat": now, "jti": "old",
+        "token_type": "access", "scopes": [], "iss": "https://auth.example", "aud": "api",
+    });
+    let old = |secret: &[u8]| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    };
+    let hs = build(JwtKey::Hs256Derived, vec![]).unwrap();
+    assert!(
+        hs.verify_access(&old(&[9u8; 32])).is_ok(),
+        "the derived key's own"
+    );
+    assert!(hs.verify_access(&old(&[8u8; 32])).is_err(), "another key's");
+    // A move to a key pair keeps them only while the derived key is verify-only.
+    let pair = every_key().remove(1);
+    let moving = build(pair.clone(), vec![VerifyKey::Hs256Derived]).unwrap();
+    assert!(moving.verify_access(&old(&[9u8; 32])).is_ok());
+    let moved = build(pair, vec![]).unwrap();
+    assert!(moved.verify_access(&old(&[9u8; 32])).is_err());
+}
