@@ -422,7 +422,18 @@ async fn the_jwks_publishes_public_parts_only_and_is_absent_with_hs256_only() {
 async fn an_independent_verifier_checks_minted_tokens_with_the_published_keys() {
     for (file, alg) in PAIRS {
         let t = app_signing(&format!("jwks_verify_{alg}"), key(file, "pub-1"), vec![]).await;
-        let (access, _) = t.token("alice", PW, "").await;
+        let (access, refresh) = t.token("alice", PW, "").await;
+        // A refresh token is this service's alone: signed with the derived HS256 key, which
+        // is never published, so a service trusting the JWKS cannot take it for an access
+        // token (and it still rotates here).
+        let refresh_header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(refresh.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(refresh_header["alg"], "HS256", "{alg}");
+        assert_ne!(refresh_header["kid"], "pub-1", "{alg}");
         let r = t.send(Req::get("/.well-known/jwks.json")).await;
         let jwk = &r.json["keys"][0];
         assert_eq!(
@@ -452,6 +463,14 @@ async fn an_independent_verifier_checks_minted_tokens_with_the_published_keys() 
             .unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(data.claims["token_type"], "access");
         assert_eq!(data.header.kid.as_deref(), Some("pub-1"));
+        assert!(
+            jsonwebtoken::decode::<Value>(&refresh, &decoding, &validation).is_err(),
+            "{alg}: the published key does not verify a refresh token"
+        );
+        let r = t
+            .send(Req::post("/refresh").json(serde_json::json!({ "refresh_token": refresh })))
+            .await;
+        assert_eq!(r.status, 200, "{alg}: {:?}", r.json);
     }
 }
 

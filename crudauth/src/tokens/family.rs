@@ -143,7 +143,7 @@ impl TokenService {
     /// # Ok(()) });
     /// ```
     pub async fn revoke_refresh_token(&self, token: &str) -> Result<Option<Claims>, AuthError> {
-        let Ok(claims) = self.decode(token) else {
+        let Ok(claims) = self.inner.keys.verify_refresh(token) else {
             return Ok(None);
         };
         let Some(fam) = claims

@@ -309,7 +309,10 @@ impl TokenService {
     }
 
     fn encode(&self, claims: &Claims) -> Result<String, ConfigError> {
-        self.inner.keys.sign(claims)
+        match claims.token_type.as_str() {
+            "refresh" => self.inner.keys.sign_refresh(claims),
+            _ => self.inner.keys.sign(claims),
+        }
     }
 
     /// An impersonation token (feature `admin`): an access token for `sub` that names the
@@ -407,7 +410,11 @@ impl TokenService {
     /// # Ok(()) });
     /// ```
     pub async fn check_refresh(&self, token: &str) -> Result<Claims, AuthError> {
-        let claims = self.decode(token).map_err(|_| invalid_refresh())?;
+        let claims = self
+            .inner
+            .keys
+            .verify_refresh(token)
+            .map_err(|_| invalid_refresh())?;
         let Some(fam) = claims
             .fam
             .as_deref()

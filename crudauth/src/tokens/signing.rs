@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::keys::{Alg, Parts};
-use super::{BearerConfig, Claims, TokenService};
+use super::{BearerConfig, Claims, JwtKey, TokenService};
 use crate::error::{AuthError, ConfigError};
 
 #[cfg(test)]
@@ -77,6 +77,11 @@ pub(crate) struct KeySet {
     signer: SignWith,
     signer_alg: Alg,
     entries: Vec<Entry>,
+    /// Refresh tokens are signed with the derived HS256 key whatever the set: they are
+    /// redeemed by this service alone, and a service that trusts the published keys must
+    /// never be able to take one for an access token.
+    refresh_signer: SignWith,
+    refresh_entry: Entry,
     jwks: Option<Value>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -207,7 +212,14 @@ fn public_key(alg: Alg, pem: &str) -> Result<(VerifyWith, Value), ConfigError> {
         _ => public["n"]
             .as_str()
             .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
-            .is_some_and(|n| n.iter().skip_while(|b| **b == 0).count() >= MIN_RSA_BYTES),
+            .is_some_and(|n| {
+                // The modulus's bit length, not its byte count (a 2041-bit one fills 256 bytes).
+                let n: Vec<u8> = n.into_iter().skip_while(|b| *b == 0).collect();
+                let bits = n
+                    .first()
+                    .map_or(0, |b| (n.len() - 1) * 8 + (8 - b.leading_zeros() as usize));
+                bits >= MIN_RSA_BYTES * 8
+            }),
     };
     if !fits {
         return Err(bad("public_pem")(format!("not an {} key", alg.name())));
@@ -308,10 +320,30 @@ impl KeySet {
                 with,
             });
         }
+        if signer_alg != Alg::Hs256 && (config.issuer.is_none() || config.audience.is_none()) {
+            tracing::warn!(
+                "bearer tokens are signed with a published key pair but no issuer or audience is \
+                 set: every service trusting the same keys would take this service's tokens"
+            );
+        }
+        let derived = JwtKey::Hs256Derived;
+        let refresh_signer = signer(&derived.parts(), hs_key, &hs_kid)?;
+        let mut validation = Box::new(base.clone());
+        validation.algorithms = vec![Algorithm::HS256];
+        let refresh_entry = Entry {
+            kid: hs_kid.clone(),
+            alg: Alg::Hs256,
+            with: VerifyWith::Jwt {
+                key: DecodingKey::from_secret(hs_key),
+                validation,
+            },
+        };
         Ok(KeySet {
             signer: sign_with,
             signer_alg,
             entries,
+            refresh_signer,
+            refresh_entry,
             jwks: (!jwks.is_empty()).then(|| json!({ "keys": jwks })),
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
@@ -325,8 +357,20 @@ impl KeySet {
 
     /// Signs `claims` with the first key.
     pub(crate) fn sign<T: serde::Serialize>(&self, claims: &T) -> Result<String, ConfigError> {
+        Self::sign_with(&self.signer, claims)
+    }
+
+    /// Signs a refresh token's claims with the derived HS256 key (see `refresh_signer`).
+    pub(crate) fn sign_refresh<T: serde::Serialize>(
+        &self,
+        claims: &T,
+    ) -> Result<String, ConfigError> {
+        Self::sign_with(&self.refresh_signer, claims)
+    }
+
+    fn sign_with<T: serde::Serialize>(with: &SignWith, claims: &T) -> Result<String, ConfigError> {
         let failed = |e: String| ConfigError::Invalid(format!("signing failed: {e}"));
-        match &self.signer {
+        match with {
             SignWith::Jwt { header, key } => {
                 jsonwebtoken::encode(header, claims, key).map_err(|e| failed(e.to_string()))
             }
@@ -346,6 +390,16 @@ impl KeySet {
 
     /// Verifies a token with the key its `kid` names, pinned to that key's algorithm.
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_among(token, false)
+    }
+
+    /// Verifies a refresh token: the derived HS256 key signs them, and the set's keys still
+    /// verify those a key pair signed before.
+    pub(crate) fn verify_refresh(&self, token: &str) -> Result<Claims, AuthError> {
+        self.verify_among(token, true)
+    }
+
+    fn verify_among(&self, token: &str, refresh: bool) -> Result<Claims, AuthError> {
         if token.len() > MAX_TOKEN {
             return Err(AuthError::InvalidToken);
         }
@@ -364,6 +418,7 @@ impl KeySet {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or(AuthError::InvalidToken)?;
         let entry = match header.kid.as_deref() {
+            Some(kid) if refresh && kid == self.refresh_entry.kid => Some(&self.refresh_entry),
             Some(kid) => self.entries.iter().find(|e| e.kid == kid),
             // A token minted before tokens named their key (the 0.8 original's, this
             // crate's earlier ones) may only be the derived HS256 key's, and only while it
