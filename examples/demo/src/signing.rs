@@ -24,7 +24,46 @@ pub fn key_set() -> Result<Option<KeySet>, Box<dyn Error>> {
     }
 }
 
+/// Refuses a key directory others may write to (a `.pub.pem` dropped there would be
+/// trusted) and warns about a private key others may read.
+#[cfg(unix)]
+fn check_permissions(dir: &Path) -> Result<(), Box<dyn Error>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "CRUDAUTH_JWT_KEYS={}: the directory is writable by group or others (mode {:o})",
+            dir.display(),
+            mode & 0o777
+        )
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_: &Path) -> Result<(), Box<dyn Error>> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn warn_if_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            "a private signing key readable by group or others: chmod 600 it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable(_: &Path) {}
+
 fn read_dir(dir: &Path) -> Result<KeySet, Box<dyn Error>> {
+    check_permissions(dir)?;
     let mut private = Vec::new();
     let mut public = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -34,6 +73,7 @@ fn read_dir(dir: &Path) -> Result<KeySet, Box<dyn Error>> {
             .and_then(|n| n.to_str())
             .unwrap_or_default();
         if let Some(kid) = name.strip_suffix(".key.pem") {
+            warn_if_readable(&path);
             private.push((kid.to_owned(), std::fs::read_to_string(&path)?));
         } else if let Some(kid) = name.strip_suffix(".pub.pem") {
             public.push((kid.to_owned(), std::fs::read_to_string(&path)?));
