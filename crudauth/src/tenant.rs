@@ -77,7 +77,8 @@ type FromRequest = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub enum TenantFrom {
-    /// The (percent-decoded) path parameter of this name (`/orgs/{org}/...`).
+    /// The (percent-decoded) path parameter of this name (`/orgs/{org}/...`); a route that
+    /// names it twice names no one tenant, and is refused.
     Path(String),
     /// The value of this request header.
     Header(String),
@@ -132,14 +133,15 @@ impl TenantFrom {
         let named = match self {
             TenantFrom::Path(name) => {
                 let params = RawPathParams::from_request_parts(parts, &()).await.ok()?;
-                let found = params
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.to_owned());
-                if found.is_none() {
-                    tracing::warn!(param = %name, "tenant gate: the route has no such path parameter");
+                let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+                match (values.next(), values.next()) {
+                    (Some(v), None) => Some(v.to_owned()),
+                    (None, _) => {
+                        tracing::warn!(param = %name, "tenant gate: the route has no such path parameter");
+                        None
+                    }
+                    _ => None, // named twice: no one tenant
                 }
-                found
             }
             TenantFrom::Header(name) => {
                 let mut values = parts.headers.get_all(name.as_str()).iter();
