@@ -24,12 +24,17 @@
 //!
 //! ```
 //! # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+//! use crudauth::UserRecord;
 //! use crudauth::tenant::TenantConfig;
-//! // The tenant is the email domain; "acme.test" pays for billing.
+//! // The tenant is the domain of a verified address (anyone may register an unverified
+//! // one at any domain); "acme.test" pays for billing.
 //! let auth = b
 //!     .tenants(
 //!         TenantConfig::new()
 //!             .resolver(|user: &crudauth::doc_fixture::User, _headers| {
+//!                 if !user.email_verified() {
+//!                     return None;
+//!                 }
 //!                 user.email.split_once('@').map(|(_, domain)| domain.to_owned())
 //!             })
 //!             .feature_sets([("acme.test", ["billing"])]),
@@ -214,8 +219,11 @@ impl<U> TenantConfig<U> {
     }
 
     /// Resolves the tenant at sign-in from the user and the sign-in request's headers (the
-    /// `Host`, a tenant picker's header). It must answer only a tenant the user belongs to.
-    /// Where a sign-in has no request (`auth.issue_tokens`, a device login's poll), the
+    /// `Host`, a tenant picker's header). It must answer only a tenant the user belongs to,
+    /// and derive membership from data the user cannot choose at will: a membership table,
+    /// or a verified address (`user.email_verified()`), never an address as registered,
+    /// which anyone may give at any domain. The headers only choose among the user's
+    /// tenants. Where a sign-in has no request (`auth.issue_tokens`, a device login's poll), the
     /// headers are empty. `build` refuses a resolver beside a tenant column.
     ///
     /// ```

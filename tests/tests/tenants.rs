@@ -518,6 +518,10 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
         b.api_keys(ApiKeyConfig::default())
             .tenants(
                 TenantConfig::new().resolver(|user: &crudauth_tests::http::User, headers| {
+                    // Only a verified address proves membership of its domain.
+                    if !user.email_verified() {
+                        return None;
+                    }
                     let domain = user.email.split_once('@').map(|(_, d)| d.to_owned())?;
                     let asked = headers.get("x-tenant").and_then(|v| v.to_str().ok());
                     match asked {
@@ -531,6 +535,8 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
     let router = routes(&t.auth);
     t.register("ann@acme.test", "ann", PW).await;
     t.register("bob@globex.test", "bob", PW).await;
+    t.verify_email("ann").await;
+    t.verify_email("bob").await;
     let s = login(&router, "ann").await;
     let (access, refresh) = token(&router, "ann", "me:read").await;
     assert_eq!(payload(&access)["tid"], "acme.test");
@@ -1056,4 +1062,39 @@ async fn a_superuser_in_another_tenant_gets_that_tenants_features() {
             assert_eq!(r.status, 403, "{name} {path}: {:?}", r.json);
         }
     }
+}
+
+#[tokio::test]
+async fn an_unverified_address_joins_no_tenant() {
+    // The documented resolver: the domain of a verified address.
+    let t = app_with("tenant_unverified", |b| {
+        b.tenants(
+            TenantConfig::new().resolver(|user: &crudauth_tests::http::User, _| {
+                if !user.email_verified() {
+                    return None;
+                }
+                user.email.split_once('@').map(|(_, d)| d.to_owned())
+            }),
+        )
+    })
+    .await;
+    let router = routes(&t.auth);
+    // Mallory registers at acme's domain without owning an address there.
+    t.register("mallory@acme.test", "mallory", PW).await;
+    let s = login(&router, "mallory").await;
+    let (access, _) = token(&router, "mallory", "me:read").await;
+    assert_eq!(payload(&access)["tid"], Value::Null);
+    for req in [
+        Req::get("/t/acme.test/docs").session(&s),
+        Req::get("/t/acme.test/docs").bearer(&access),
+        Req::get("/x/acme.test/docs").session(&s),
+    ] {
+        let r = send(&router, req).await;
+        assert_eq!(r.status, 404, "{:?}", r.json);
+    }
+    // Once the address is verified, a new sign-in is in the tenant.
+    t.verify_email("mallory").await;
+    let s = login(&router, "mallory").await;
+    let r = send(&router, Req::get("/t/acme.test/docs").session(&s)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
 }
