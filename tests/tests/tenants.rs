@@ -1098,3 +1098,221 @@ async fn an_unverified_address_joins_no_tenant() {
     let r = send(&router, Req::get("/t/acme.test/docs").session(&s)).await;
     assert_eq!(r.status, 200, "{:?}", r.json);
 }
+
+type Bots = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// The tenant test app with the users admin, and service accounts: the ids in `Bots`.
+async fn admin_app(test: &str, tenants: TenantConfig<Member>) -> (App, Bots) {
+    let tdb = open(Backend::Sqlite, test).await.expect("sqlite");
+    tdb.create_table(tenant_users::Entity).await;
+    let bots: Bots = Bots::default();
+    let named = bots.clone();
+    let auth = builder(tdb.db.clone())
+        .rate_limit("register", crudauth::RateLimit::OFF)
+        .users_admin(crudauth::admin::UsersAdminConfig::default())
+        .api_keys(
+            ApiKeyConfig::default()
+                .service_accounts(move |id| named.lock().unwrap().iter().any(|b| b == id)),
+        )
+        .tenants(tenants)
+        .build()
+        .expect("config");
+    let app = App {
+        router: routes(&auth),
+        auth,
+        tdb,
+    };
+    (app, bots)
+}
+
+#[tokio::test]
+async fn a_superuser_of_one_tenant_administers_only_their_tenants_users() {
+    for allowed in [false, true] {
+        let (app, bots) = admin_app(
+            &format!("tenant_admin_{allowed}"),
+            TenantConfig::new().administration_across_tenants(allowed),
+        )
+        .await;
+        let boss_id = app.member("boss", Some("acme"), true).await;
+        let ann = app.member("ann", Some("acme"), false).await;
+        let bob = app.member("bob", Some("globex"), false).await;
+        app.member("root", None, true).await;
+        let bot_a = app.member("bota", Some("acme"), false).await;
+        let bot_b = app.member("botb", Some("globex"), false).await;
+        bots.lock()
+            .unwrap()
+            .extend([bot_a.to_string(), bot_b.to_string()]);
+        let boss = app.login("boss").await;
+        app.elevate(&boss).await;
+        let at = |id: i32| format!("/users/{id}");
+        let hidden = if allowed { 200 } else { 404 };
+
+        // Reading, changing and deleting another tenant's user: as if there were none.
+        let missing = app.send(Req::get("/users/999999").session(&boss)).await;
+        let r = app.send(Req::get(&at(bob)).session(&boss)).await;
+        assert_eq!(r.status, hidden, "{:?}", r.json);
+        if !allowed {
+            assert_eq!(r.json, missing.json, "no different from a missing user");
+        }
+        assert_eq!(
+            app.send(Req::get(&at(ann)).session(&boss)).await.status,
+            200
+        );
+        let r = app
+            .send(
+                Req::new(axum::http::Method::PATCH, &at(bob))
+                    .session(&boss)
+                    .json(json!({ "is_active": false })),
+            )
+            .await;
+        assert_eq!(r.status, hidden, "{:?}", r.json);
+        let bob_row = app.auth.repo().find_by_login("bob").await.unwrap().unwrap();
+        assert_eq!(bob_row.is_active(), !allowed, "written only when allowed");
+        if !allowed {
+            let r = app
+                .send(Req::new(axum::http::Method::DELETE, &at(bob)).session(&boss))
+                .await;
+            assert_eq!(r.status, 404, "{:?}", r.json);
+            assert!(
+                app.auth
+                    .repo()
+                    .find_by_login("bob")
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+
+        // The listing: their tenant's users only, paged and counted among them.
+        let r = app.send(Req::get("/users").session(&boss)).await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        let ids: Vec<i64> = r.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        if allowed {
+            assert_eq!(r.json["total"], 6);
+        } else {
+            let acme = [boss_id, ann, bot_a].map(i64::from);
+            assert_eq!(ids, acme.to_vec());
+            assert_eq!(r.json["total"], 3);
+            let r = app
+                .send(Req::get("/users?offset=1&limit=1").session(&boss))
+                .await;
+            assert_eq!(r.json["items"][0]["id"], ann);
+            assert_eq!(r.json["total"], 3);
+            let r = app.send(Req::get("/users?email=bob").session(&boss)).await;
+            assert_eq!(
+                (
+                    r.json["total"].as_u64(),
+                    r.json["items"].as_array().map(Vec::len)
+                ),
+                (Some(0), Some(0))
+            );
+        }
+
+        // A key for another tenant's service account: no such account.
+        let make = |owner: i32| {
+            Req::post("/api-keys")
+                .session(&boss)
+                .json(json!({ "name": "svc", "owner": owner.to_string(), "service": true }))
+        };
+        let r = app.send(make(bot_a)).await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let r = app.send(make(bot_b)).await;
+        assert_eq!(r.status, if allowed { 201 } else { 404 }, "{:?}", r.json);
+
+        // The platform's operator (a superuser whose row has no tenant): every tenant.
+        let root = app.login("root").await;
+        app.elevate(&root).await;
+        assert_eq!(
+            app.send(Req::get(&at(bob)).session(&root)).await.status,
+            200
+        );
+        let r = app.send(Req::get("/users").session(&root)).await;
+        assert_eq!(r.json["total"], 6);
+    }
+}
+
+#[tokio::test]
+async fn with_a_resolver_a_superuser_without_a_tenant_is_an_operator_only_when_named() {
+    for named in [false, true] {
+        // Staff addresses (ops.test) resolve to no tenant, as a sign-in without headers or
+        // a resolver that finds nothing would.
+        let mut tenants = TenantConfig::new().resolver(|user: &crudauth_tests::http::User, _| {
+            let domain = user.email.split_once('@').map(|(_, d)| d.to_owned())?;
+            (user.email_verified() && domain != "ops.test").then_some(domain)
+        });
+        if named {
+            tenants = tenants.platform_operators(|user: &crudauth_tests::http::User| {
+                user.email == "root@ops.test"
+            });
+        }
+        let t = app_with(&format!("tenant_operator_{named}"), move |b| {
+            b.impersonation(ImpersonationConfig::default())
+                .users_admin(crudauth::admin::UsersAdminConfig::default())
+                .tenants(tenants)
+        })
+        .await;
+        for (email, name, root) in [
+            ("root@ops.test", "root", true),
+            ("eve@ops.test", "eve", true),
+            ("bob@globex.test", "bob", false),
+            ("tim@ops.test", "tim", false),
+        ] {
+            t.register(email, name, PW).await;
+            t.verify_email(name).await;
+            let user = t.auth.repo().find_by_login(name).await.unwrap().unwrap();
+            let update = UserUpdate {
+                is_superuser: Some(root),
+                ..Default::default()
+            };
+            t.auth.repo().update(&user.user_id(), update).await.unwrap();
+        }
+        let id = |name: &'static str| {
+            let auth = t.auth.clone();
+            async move {
+                let user = auth.repo().find_by_login(name).await.unwrap().unwrap();
+                user.user_id().to_string()
+            }
+        };
+        let (bob, tim) = (id("bob").await, id("tim").await);
+        for (admin, operator) in [("root", named), ("eve", false)] {
+            let s = t.login(admin, PW).await;
+            let r = t
+                .send(
+                    Req::post("/sudo")
+                        .session(&s)
+                        .json(json!({ "password": PW })),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.json);
+            let r = t
+                .send(Req::post(&format!("/admin/users/{bob}/token")).session(&s))
+                .await;
+            assert_eq!(
+                r.status,
+                if operator { 200 } else { 403 },
+                "{admin}: {:?}",
+                r.json
+            );
+            let r = t.send(Req::get(&format!("/users/{bob}")).session(&s)).await;
+            assert_eq!(
+                r.status,
+                if operator { 200 } else { 404 },
+                "{admin}: {:?}",
+                r.json
+            );
+            let r = t.send(Req::get("/users").session(&s)).await;
+            let total = if operator { 4 } else { 3 }; // the tenant-less ones: not bob
+            assert_eq!(r.json["total"], total, "{admin}: {:?}", r.json);
+            // A user without a tenant, like the admin: theirs to act on either way.
+            let r = t
+                .send(Req::post(&format!("/admin/users/{tim}/token")).session(&s))
+                .await;
+            assert_eq!(r.status, 200, "{admin}: {:?}", r.json);
+        }
+    }
+}

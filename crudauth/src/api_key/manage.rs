@@ -246,7 +246,12 @@ impl<U: UserRecord> ApiKeys<U> {
             return Err(AuthError::Forbidden("Not a service account."));
         }
         let user = self.core.user_by_text_id(owner).await?;
-        match user.filter(|u| u.is_active() && !u.is_superuser()) {
+        // Another tenant's service account is, to a superuser of one tenant, one that does
+        // not exist (see `TenantConfig::administration_across_tenants`).
+        let tenancy = &self.core.tenancy;
+        match user
+            .filter(|u| u.is_active() && !u.is_superuser() && tenancy.may_administer(principal, u))
+        {
             Some(user) => Ok(std::sync::Arc::new(user)),
             None => Err(AuthError::NotFound("User not found.")),
         }
