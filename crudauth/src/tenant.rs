@@ -15,8 +15,8 @@
 //!   membership: it must answer only a tenant the user belongs to, whatever the headers say.
 //!
 //! A tenant claim is part of the signed token: an edited one fails the signature (401). An
-//! API key's principal has its owner's tenant (the column; or the resolver, evaluated at
-//! each use with that request's headers). An impersonation has the impersonated user's
+//! API key's principal has the tenant the key was made in, kept with the key (with a tenant
+//! column, a key whose owner's row is in another tenant now is refused, 401). An impersonation has the impersonated user's
 //! tenant: a superuser acting as a user of tenant B is, for every gate, that user in tenant B.
 //! A superuser who belongs to a tenant may impersonate only users of their own tenant unless
 //! [`TenantConfig::impersonation_across_tenants`] allows it; a platform operator may

@@ -462,17 +462,12 @@ async fn a_user_moved_to_another_tenant_loses_the_old_tenants_tokens_and_session
         "the old tenant's refresh family ends: {:?}",
         r.json
     );
-    // An API key has its owner's tenant as the row says now.
-    let r = app
-        .send(Req::get("/t/globex/docs").header("x-api-key", &key))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    assert_eq!(
-        app.send(Req::get("/t/acme/docs").header("x-api-key", &key))
-            .await
-            .status,
-        404
-    );
+    // An API key is bound to the tenant it was made in: it does not follow its owner to
+    // the new tenant, and is refused while the row is elsewhere.
+    for path in ["/t/globex/docs", "/t/acme/docs", "/whoami"] {
+        let r = app.send(Req::get(path).header("x-api-key", &key)).await;
+        assert_eq!(r.status, 401, "old key {path}: {:?}", r.json);
+    }
     // A new sign-in is in the new tenant only.
     let (access, _) = app.token("ann", "me:read").await;
     assert_eq!(
@@ -584,7 +579,7 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
         payload(r.json["access_token"].as_str().unwrap())["tid"],
         "globex.test"
     );
-    // An API key: its owner's tenant, asked of the resolver at each use.
+    // An API key: the tenant of the sign-in that made it, for good.
     let r = send(
         &router,
         Req::post("/sudo")
@@ -611,6 +606,16 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
         send(&router, with_key("/t/globex.test/docs")).await.status,
         404
     );
+    // The key holder cannot pick another of the owner's tenants per request: the key acts
+    // in the tenant it was made in.
+    let r = send(&router, with_key("/whoami").header("x-tenant", "sandbox")).await;
+    assert_eq!(r.json["tenant"], "acme.test", "{:?}", r.json);
+    let r = send(
+        &router,
+        with_key("/t/sandbox/docs").header("x-tenant", "sandbox"),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{:?}", r.json);
     // A resolver beside a tenant column is a contradiction the builder refuses.
     let tdb = open(Backend::Sqlite, "tenant_resolver_column")
         .await

@@ -290,6 +290,13 @@ impl<U: UserRecord> ApiKeys<U> {
             return Err(TOO_MANY);
         }
         let epoch = self.core.revocation.epoch(&owner).await?;
+        // The tenant the key acts in for good: the maker's own for their key; a service
+        // account's own (with no request to resolve from) for a key made for one.
+        let tenant = if owner.user_id() == principal.user_id {
+            principal.tenant.clone()
+        } else {
+            self.core.tenancy.of(&owner, &axum::http::HeaderMap::new())
+        };
         for _ in 0..3 {
             let id = hex(&random_bytes::<{ ID_LEN / 2 }>());
             let key = format!("{}{}_{}", self.config.prefix, id, random_token());
@@ -308,6 +315,7 @@ impl<U: UserRecord> ApiKeys<U> {
                 created_at: now,
                 expires_at,
                 last_used_at: None,
+                tenant: tenant.clone(),
             };
             if self
                 .config
