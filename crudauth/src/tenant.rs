@@ -335,7 +335,8 @@ impl<U> TenantConfig<U> {
     /// through crudauth's own routes (feature `admin`: `GET /users` lists only the
     /// superuser's tenant, and `GET | PATCH | DELETE /users/{id}` answer 404 `Not Found`
     /// for another tenant's user; feature `api-keys`: a key for another tenant's service
-    /// account is refused, 404 `User not found.`). Off by default. The platform's
+    /// account is refused, 404 `User not found.`, and another tenant's keys are not listed,
+    /// and are 404 to revoke or rotate). Off by default. The platform's
     /// operators (see [`TenantConfig::platform_operators`]) administer every tenant
     /// either way.
     ///
@@ -458,6 +459,17 @@ impl<U: UserRecord> Tenancy<U> {
     #[cfg_attr(not(any(feature = "admin", feature = "api-keys")), allow(dead_code))]
     pub(crate) fn may_administer(&self, admin: &crate::Principal<U>, target: &U) -> bool {
         self.config.admin_across || self.same_tenant_or_operator(admin, target)
+    }
+
+    /// Whether the superuser `admin` may administer what belongs to tenant `tenant` (another
+    /// user's API key, kept with the tenant it was made in).
+    #[cfg_attr(not(feature = "api-keys"), allow(dead_code))]
+    pub(crate) fn may_administer_in(
+        &self,
+        admin: &crate::Principal<U>,
+        tenant: Option<&str>,
+    ) -> bool {
+        self.config.admin_across || admin.tenant.as_deref() == tenant || self.is_operator(admin)
     }
 
     /// Whether `admin` is limited to its own tenant's users (and so a listing must be

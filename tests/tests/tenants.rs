@@ -1169,6 +1169,18 @@ async fn a_superuser_of_one_tenant_administers_only_their_tenants_users() {
         let at = |id: i32| format!("/users/{id}");
         let hidden = if allowed { 200 } else { 404 };
 
+        // Bob makes a key of his own (before anything is done to his account).
+        let bob_s = app.login("bob").await;
+        app.elevate(&bob_s).await;
+        let r = app
+            .send(
+                Req::post("/api-keys")
+                    .session(&bob_s)
+                    .json(json!({ "name": "CI" })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let bob_key = r.json["id"].as_str().unwrap().to_owned();
         // Reading, changing and deleting another tenant's user: as if there were none.
         let missing = app.send(Req::get("/users/999999").session(&boss)).await;
         let r = app.send(Req::get(&at(bob)).session(&boss)).await;
@@ -1246,9 +1258,24 @@ async fn a_superuser_of_one_tenant_administers_only_their_tenants_users() {
         let r = app.send(make(bot_b)).await;
         assert_eq!(r.status, if allowed { 201 } else { 404 }, "{:?}", r.json);
 
+        // Another tenant's user's own key: not listed, not revocable.
+        let r = app
+            .send(Req::get(&format!("/api-keys?owner={bob}")).session(&boss))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        let listed = r.json.as_array().map_or(0, Vec::len);
+        assert_eq!(listed, usize::from(allowed), "{:?}", r.json);
+        let revoke = Req::new(axum::http::Method::DELETE, &format!("/api-keys/{bob_key}"));
+        if !allowed {
+            let r = app.send(revoke.clone_req().session(&boss)).await;
+            assert_eq!(r.status, 404, "{:?}", r.json);
+        }
+
         // The platform's operator (a superuser whose row has no tenant): every tenant.
         let root = app.login("root").await;
         app.elevate(&root).await;
+        let r = app.send(revoke.session(&root)).await;
+        assert_eq!(r.status, 204, "{:?}", r.json);
         assert_eq!(
             app.send(Req::get(&at(bob)).session(&root)).await.status,
             200

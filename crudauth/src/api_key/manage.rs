@@ -361,10 +361,18 @@ impl<U: UserRecord> ApiKeys<U> {
                 }
                 other.to_owned()
             }
-            _ => me,
+            _ => me.clone(),
         };
         let keys = (self.config.store.for_user(&owner).await).map_err(store_fault)?;
-        Ok(keys.iter().map(|k| self.info(k)).collect())
+        // Another tenant's keys are, to a superuser of one tenant, none at all.
+        let tenancy = &self.core.tenancy;
+        Ok(keys
+            .iter()
+            .filter(|k| {
+                k.user_id == me || tenancy.may_administer_in(principal, k.tenant.as_deref())
+            })
+            .map(|k| self.info(k))
+            .collect())
     }
 
     /// A key the principal may act on: their own; for a revocation, any key for a
@@ -380,8 +388,14 @@ impl<U: UserRecord> ApiKeys<U> {
         }
         let me = principal.user_id.to_string();
         let key = (self.config.store.find(id).await).map_err(store_fault)?;
+        // A superuser acts on other users' keys of their own tenant only (see
+        // `TenantConfig::administration_across_tenants`).
+        let tenancy = &self.core.tenancy;
         key.filter(|k| {
-            k.user_id == me || (principal.is_superuser && (revoke || k.created_by == me))
+            k.user_id == me
+                || (principal.is_superuser
+                    && (revoke || k.created_by == me)
+                    && tenancy.may_administer_in(principal, k.tenant.as_deref()))
         })
         .ok_or(NOT_FOUND)
     }
