@@ -14,6 +14,7 @@
 //! | `epoch` | bigint | the owner's revocation epoch at creation |
 //! | `service` | boolean | a service account's key |
 //! | `created_at`, `expires_at`, `last_used_at` | bigint | unix seconds |
+//! | `tenant` | text, nullable | the tenant the key was made in |
 //!
 //! Lookups go through the digests, never through text columns (MySQL and MariaDB compare
 //! text case-insensitively under their default collations). A rotation is `UPDATE ... WHERE
@@ -57,7 +58,7 @@ fn t(name: &str) -> Alias {
     Alias::new(name)
 }
 
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "id_key",
     "user_key",
     "key_id",
@@ -74,6 +75,7 @@ const COLUMNS: [&str; 16] = [
     "created_at",
     "expires_at",
     "last_used_at",
+    "tenant",
 ];
 
 fn id_key(id: &str) -> String {
@@ -110,6 +112,7 @@ pub(crate) fn api_key_statements(table: &str) -> (TableCreateStatement, IndexCre
         .col(ColumnDef::new(t("created_at")).big_integer().not_null())
         .col(ColumnDef::new(t("expires_at")).big_integer().null())
         .col(ColumnDef::new(t("last_used_at")).big_integer().null())
+        .col(ColumnDef::new(t("tenant")).text().null())
         .to_owned();
     let index = Index::create()
         .name(format!("{table}_user_key"))
@@ -142,6 +145,7 @@ fn row(r: &QueryResult) -> Result<StoredApiKey, StoreError> {
         created_at: r.try_get("", "created_at").map_err(fault)?,
         expires_at: r.try_get("", "expires_at").map_err(fault)?,
         last_used_at: r.try_get("", "last_used_at").map_err(fault)?,
+        tenant: r.try_get("", "tenant").map_err(fault)?,
     })
 }
 
@@ -226,6 +230,7 @@ impl ApiKeyStore for SeaApiKeyStore {
                 key.created_at.into(),
                 key.expires_at.into(),
                 key.last_used_at.into(),
+                key.tenant.clone().into(),
             ])
             .to_owned();
         match self.db.execute(&query).await {

@@ -205,6 +205,17 @@ where
             .collect()
     }
 
+    /// See [`crudauth::UserRepository::contract_columns`]: the columns mapped to a contract
+    /// field.
+    pub(crate) fn privileged_columns() -> Vec<&'static str> {
+        let map = Self::map();
+        map.columns
+            .iter()
+            .filter(|(_, c)| map.is_privileged(*c))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
     /// See [`crudauth::UserRepository::read_extra`].
     pub(crate) fn own_value(row: &M, name: &str) -> Option<serde_json::Value> {
         let map = Self::map();

@@ -633,6 +633,10 @@ where
         Self::own_columns()
     }
 
+    fn contract_columns(&self) -> Vec<&'static str> {
+        Self::privileged_columns()
+    }
+
     fn read_extra(&self, user: &M, column: &str) -> Option<serde_json::Value> {
         Self::own_value(user, column)
     }

@@ -127,6 +127,9 @@ impl<U: UserRecord> DynUserRepository<U> for Announcing<U> {
     fn extra_columns(&self) -> Vec<&'static str> {
         self.repo.extra_columns()
     }
+    fn contract_columns(&self) -> Vec<&'static str> {
+        self.repo.contract_columns()
+    }
     fn read_extra(&self, user: &U, column: &str) -> Option<serde_json::Value> {
         self.repo.read_extra(user, column)
     }

@@ -92,7 +92,9 @@ pub trait FeatureName: Send + Sync + 'static {
 
 /// A principal whose tenant has the feature `F`, as the builder's tenant settings decide
 /// (`TenantConfig::features` or `feature_sets`): 401 when nobody is authenticated, 403
-/// `Feature not available for this tenant.` otherwise, as `Gate::feature` answers.
+/// `Feature not available for this tenant.` otherwise, as `Gate::feature` answers. With
+/// `TenantConfig::superusers_any_tenant`, a superuser's request that names a tenant (at
+/// `TenantConfig::source`) is checked against that tenant's features.
 ///
 /// ```
 /// # use crudauth::doc_fixture::User;
@@ -141,10 +143,16 @@ where
         let principal =
             <Principal<U> as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         let auth = CrudAuth::<U>::from_ref(state);
-        if !auth
-            .tenancy()
-            .has_feature(principal.tenant.as_deref(), F::NAME)
-        {
+        let tenancy = auth.tenancy();
+        // A superuser the `TenantPrincipal` extractor lets into any tenant acts in the
+        // tenant the request names: that tenant's features count, not their own.
+        let requested = if tenancy.superusers_any_tenant() && principal.is_superuser {
+            tenancy.source().read(parts).await
+        } else {
+            None
+        };
+        let tenant = requested.as_deref().or(principal.tenant.as_deref());
+        if !tenancy.has_feature(tenant, F::NAME) {
             return Err(AuthError::Forbidden(
                 "Feature not available for this tenant.",
             ));

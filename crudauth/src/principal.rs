@@ -387,7 +387,9 @@ impl<U> Gate<U> {
     /// Require a feature of the principal's tenant, as the builder's tenant settings decide
     /// it (`TenantConfig::features` or `feature_sets`): 403 `Feature not available for this
     /// tenant.` otherwise. A principal without a tenant has no features unless the app's
-    /// rule says so.
+    /// rule says so. With [`Gate::tenant_matches`] the feature is the requested tenant's
+    /// (the same one, except for a superuser let through by
+    /// [`Gate::tenant_superuser_bypass`]).
     ///
     /// ```
     /// # crudauth::doc_fixture::run(async |auth| {
@@ -430,7 +432,12 @@ impl<U> Gate<U> {
         if !principal.has_scopes(&required) {
             return Err(AuthError::Forbidden("Insufficient scope"));
         }
-        let tenant = principal.tenant.as_deref();
+        // With a tenant source, the features are the requested tenant's (a superuser let
+        // through by `tenant_superuser_bypass` gets the tenant they act in, not their own).
+        let tenant = match self.tenant {
+            Some(_) => requested,
+            None => principal.tenant.as_deref(),
+        };
         if !self.features.iter().all(|f| has_feature(tenant, f)) {
             return Err(AuthError::Forbidden(
                 "Feature not available for this tenant.",

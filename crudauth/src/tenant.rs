@@ -15,21 +15,30 @@
 //!   membership: it must answer only a tenant the user belongs to, whatever the headers say.
 //!
 //! A tenant claim is part of the signed token: an edited one fails the signature (401). An
-//! API key's principal has its owner's tenant (the column; or the resolver, evaluated at
-//! each use with that request's headers). An impersonation has the impersonated user's
+//! API key's principal has the tenant the key was made in, kept with the key (with a tenant
+//! column, a key whose owner's row is in another tenant now is refused, 401). An impersonation has the impersonated user's
 //! tenant: a superuser acting as a user of tenant B is, for every gate, that user in tenant B.
 //! A superuser who belongs to a tenant may impersonate only users of their own tenant unless
-//! [`TenantConfig::impersonation_across_tenants`] allows it; a superuser without a tenant
-//! (the platform's operator) may impersonate anyone.
+//! [`TenantConfig::impersonation_across_tenants`] allows it; a platform operator may
+//! impersonate anyone: with a tenant column, a superuser whose row has no tenant; with a
+//! resolver, only a tenant-less superuser [`TenantConfig::platform_operators`] names (a
+//! sign-in that resolved to no tenant proves nothing). The same rule holds for the users
+//! admin routes and service-account keys
+//! ([`TenantConfig::administration_across_tenants`]).
 //!
 //! ```
 //! # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
+//! use crudauth::UserRecord;
 //! use crudauth::tenant::TenantConfig;
-//! // The tenant is the email domain; "acme.test" pays for billing.
+//! // The tenant is the domain of a verified address (anyone may register an unverified
+//! // one at any domain); "acme.test" pays for billing.
 //! let auth = b
 //!     .tenants(
 //!         TenantConfig::new()
 //!             .resolver(|user: &crudauth::doc_fixture::User, _headers| {
+//!                 if !user.email_verified() {
+//!                     return None;
+//!                 }
 //!                 user.email.split_once('@').map(|(_, domain)| domain.to_owned())
 //!             })
 //!             .feature_sets([("acme.test", ["billing"])]),
@@ -61,6 +70,7 @@ pub const MAX_TENANT_CHARS: usize = 255;
 type Resolver<U> = Arc<dyn Fn(&U, &HeaderMap) -> Option<String> + Send + Sync>;
 type Features = Arc<dyn Fn(Option<&str>, &str) -> bool + Send + Sync>;
 type FromRequest = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+type Operators<U> = Arc<dyn Fn(&U) -> bool + Send + Sync>;
 
 /// Where a request names the tenant it is about: a path parameter, a header, or any
 /// function of the request.
@@ -77,7 +87,8 @@ type FromRequest = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub enum TenantFrom {
-    /// The (percent-decoded) path parameter of this name (`/orgs/{org}/...`).
+    /// The (percent-decoded) path parameter of this name (`/orgs/{org}/...`); a route that
+    /// names it twice names no one tenant, and is refused.
     Path(String),
     /// The value of this request header.
     Header(String),
@@ -132,14 +143,15 @@ impl TenantFrom {
         let named = match self {
             TenantFrom::Path(name) => {
                 let params = RawPathParams::from_request_parts(parts, &()).await.ok()?;
-                let found = params
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.to_owned());
-                if found.is_none() {
-                    tracing::warn!(param = %name, "tenant gate: the route has no such path parameter");
+                let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v);
+                match (values.next(), values.next()) {
+                    (Some(v), None) => Some(v.to_owned()),
+                    (None, _) => {
+                        tracing::warn!(param = %name, "tenant gate: the route has no such path parameter");
+                        None
+                    }
+                    _ => None, // named twice: no one tenant
                 }
-                found
             }
             TenantFrom::Header(name) => {
                 let mut values = parts.headers.get_all(name.as_str()).iter();
@@ -172,6 +184,8 @@ pub struct TenantConfig<U> {
     source: TenantFrom,
     superusers_any_tenant: bool,
     across: bool,
+    admin_across: bool,
+    operators: Option<Operators<U>>,
 }
 
 impl<U> Clone for TenantConfig<U> {
@@ -182,6 +196,8 @@ impl<U> Clone for TenantConfig<U> {
             source: self.source.clone(),
             superusers_any_tenant: self.superusers_any_tenant,
             across: self.across,
+            admin_across: self.admin_across,
+            operators: self.operators.clone(),
         }
     }
 }
@@ -194,6 +210,8 @@ impl<U> Default for TenantConfig<U> {
             source: TenantFrom::path("tenant"),
             superusers_any_tenant: false,
             across: false,
+            admin_across: false,
+            operators: None,
         }
     }
 }
@@ -212,8 +230,11 @@ impl<U> TenantConfig<U> {
     }
 
     /// Resolves the tenant at sign-in from the user and the sign-in request's headers (the
-    /// `Host`, a tenant picker's header). It must answer only a tenant the user belongs to.
-    /// Where a sign-in has no request (`auth.issue_tokens`, a device login's poll), the
+    /// `Host`, a tenant picker's header). It must answer only a tenant the user belongs to,
+    /// and derive membership from data the user cannot choose at will: a membership table,
+    /// or a verified address (`user.email_verified()`), never an address as registered,
+    /// which anyone may give at any domain. The headers only choose among the user's
+    /// tenants. Where a sign-in has no request (`auth.issue_tokens`, a device login's poll), the
     /// headers are empty. `build` refuses a resolver beside a tenant column.
     ///
     /// ```
@@ -298,8 +319,8 @@ impl<U> TenantConfig<U> {
     }
 
     /// Whether a superuser who belongs to a tenant may impersonate users of other tenants
-    /// (feature `admin`; refused with 403 by default). A superuser without a tenant may
-    /// impersonate anyone either way.
+    /// (feature `admin`; refused with 403 by default). A platform operator (see
+    /// [`TenantConfig::platform_operators`]) may impersonate anyone either way.
     ///
     /// ```
     /// # struct User;
@@ -307,6 +328,43 @@ impl<U> TenantConfig<U> {
     /// ```
     pub fn impersonation_across_tenants(mut self, allowed: bool) -> Self {
         self.across = allowed;
+        self
+    }
+
+    /// Whether a superuser who belongs to a tenant may administer users of other tenants
+    /// through crudauth's own routes (feature `admin`: `GET /users` lists only the
+    /// superuser's tenant, and `GET | PATCH | DELETE /users/{id}` answer 404 `Not Found`
+    /// for another tenant's user; feature `api-keys`: a key for another tenant's service
+    /// account is refused, 404 `User not found.`, and another tenant's keys are not listed,
+    /// and are 404 to revoke or rotate). Off by default. The platform's
+    /// operators (see [`TenantConfig::platform_operators`]) administer every tenant
+    /// either way.
+    ///
+    /// ```
+    /// # struct User;
+    /// let config = crudauth::tenant::TenantConfig::<User>::new().administration_across_tenants(true);
+    /// ```
+    pub fn administration_across_tenants(mut self, allowed: bool) -> Self {
+        self.admin_across = allowed;
+        self
+    }
+
+    /// Which tenant-less superusers are the platform's operators, who may impersonate and
+    /// administer users of every tenant. It counts only with a resolver: there, a
+    /// superuser whose sign-in resolved to no tenant (an OAuth or device sign-in, which
+    /// has no headers; a resolver that found nothing) is not an operator unless this says
+    /// so, and acts only on users without a tenant. With a tenant column, a superuser
+    /// whose row has no tenant is the operator (the column says so), and this is not
+    /// asked; without tenants, every superuser is one.
+    ///
+    /// ```
+    /// # #[derive(Clone)] struct User { email: String }
+    /// let config = crudauth::tenant::TenantConfig::new()
+    ///     .resolver(|_: &User, _| None)
+    ///     .platform_operators(|user: &User| user.email == "ops@platform.example");
+    /// ```
+    pub fn platform_operators(mut self, f: impl Fn(&U) -> bool + Send + Sync + 'static) -> Self {
+        self.operators = Some(Arc::new(f));
         self
     }
 }
@@ -390,9 +448,57 @@ impl<U: UserRecord> Tenancy<U> {
         self.config.superusers_any_tenant
     }
 
-    /// Whether an impersonator of tenant `admin` may act as a user of tenant `target`.
+    /// Whether the superuser `admin` may impersonate `target`.
     #[cfg_attr(not(feature = "admin"), allow(dead_code))]
-    pub(crate) fn may_impersonate(&self, admin: Option<&str>, target: Option<&str>) -> bool {
-        self.config.across || admin.is_none() || admin == target
+    pub(crate) fn may_impersonate(&self, admin: &crate::Principal<U>, target: &U) -> bool {
+        self.config.across || self.same_tenant_or_operator(admin, target)
+    }
+
+    /// Whether the superuser `admin` may administer `target` (read, change, delete, make
+    /// keys for) through crudauth's own routes.
+    #[cfg_attr(not(any(feature = "admin", feature = "api-keys")), allow(dead_code))]
+    pub(crate) fn may_administer(&self, admin: &crate::Principal<U>, target: &U) -> bool {
+        self.config.admin_across || self.same_tenant_or_operator(admin, target)
+    }
+
+    /// Whether the superuser `admin` may administer what belongs to tenant `tenant` (another
+    /// user's API key, kept with the tenant it was made in).
+    #[cfg_attr(not(feature = "api-keys"), allow(dead_code))]
+    pub(crate) fn may_administer_in(
+        &self,
+        admin: &crate::Principal<U>,
+        tenant: Option<&str>,
+    ) -> bool {
+        self.config.admin_across || admin.tenant.as_deref() == tenant || self.is_operator(admin)
+    }
+
+    /// Whether `admin` is limited to its own tenant's users (and so a listing must be
+    /// filtered): neither across tenants nor an operator.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) fn administers_one_tenant(&self, admin: &crate::Principal<U>) -> bool {
+        !self.config.admin_across && !self.is_operator(admin)
+    }
+
+    /// The same tenant (both none included), or a tenant-less platform operator.
+    fn same_tenant_or_operator(&self, admin: &crate::Principal<U>, target: &U) -> bool {
+        let target = self.of(target, &HeaderMap::new());
+        admin.tenant == target || self.is_operator(admin)
+    }
+
+    /// A principal without a tenant whom the settings make the platform's operator: with a
+    /// tenant column (a NULL column is a property of the row) or without tenants, every
+    /// such one; with a resolver (a missing tenant proves nothing), only those
+    /// [`TenantConfig::platform_operators`] names.
+    fn is_operator(&self, admin: &crate::Principal<U>) -> bool {
+        if admin.tenant.is_some() {
+            return false;
+        }
+        if self.column || self.config.resolver.is_none() {
+            return true;
+        }
+        self.config
+            .operators
+            .as_ref()
+            .is_some_and(|f| f(admin.user.as_ref()))
     }
 }

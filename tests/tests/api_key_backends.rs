@@ -39,6 +39,7 @@ fn stored(id: &str, user: &str, at: i64) -> StoredApiKey {
         created_at: at,
         expires_at: Some(at + 60),
         last_used_at: None,
+        tenant: Some("acme ünïcode".into()),
     }
 }
 

@@ -69,6 +69,18 @@ fn routes<U: UserRecord>(auth: &CrudAuth<U>) -> Router {
             in_path().tenant_superuser_bypass(),
         ))
         .merge(gated("/t/{tenant}/billing", in_path().feature("billing")))
+        .merge(gated(
+            "/t/{tenant}/any-billing",
+            in_path().tenant_superuser_bypass().feature("billing"),
+        ))
+        .route("/x/{tenant}/billing-typed", get(billing::<U>))
+        // A nested router names the tenant parameter twice: no one tenant.
+        .nest(
+            "/n/{tenant}",
+            Router::new()
+                .route("/x/{tenant}", get(typed::<U>))
+                .merge(gated("/t/{tenant}", in_path())),
+        )
         .merge(gated("/billing", Gate::new().feature("billing")))
         .merge(gated(
             "/h/docs",
@@ -455,17 +467,12 @@ async fn a_user_moved_to_another_tenant_loses_the_old_tenants_tokens_and_session
         "the old tenant's refresh family ends: {:?}",
         r.json
     );
-    // An API key has its owner's tenant as the row says now.
-    let r = app
-        .send(Req::get("/t/globex/docs").header("x-api-key", &key))
-        .await;
-    assert_eq!(r.status, 200, "{:?}", r.json);
-    assert_eq!(
-        app.send(Req::get("/t/acme/docs").header("x-api-key", &key))
-            .await
-            .status,
-        404
-    );
+    // An API key is bound to the tenant it was made in: it does not follow its owner to
+    // the new tenant, and is refused while the row is elsewhere.
+    for path in ["/t/globex/docs", "/t/acme/docs", "/whoami"] {
+        let r = app.send(Req::get(path).header("x-api-key", &key)).await;
+        assert_eq!(r.status, 401, "old key {path}: {:?}", r.json);
+    }
     // A new sign-in is in the new tenant only.
     let (access, _) = app.token("ann", "me:read").await;
     assert_eq!(
@@ -511,6 +518,10 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
         b.api_keys(ApiKeyConfig::default())
             .tenants(
                 TenantConfig::new().resolver(|user: &crudauth_tests::http::User, headers| {
+                    // Only a verified address proves membership of its domain.
+                    if !user.email_verified() {
+                        return None;
+                    }
                     let domain = user.email.split_once('@').map(|(_, d)| d.to_owned())?;
                     let asked = headers.get("x-tenant").and_then(|v| v.to_str().ok());
                     match asked {
@@ -524,6 +535,8 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
     let router = routes(&t.auth);
     t.register("ann@acme.test", "ann", PW).await;
     t.register("bob@globex.test", "bob", PW).await;
+    t.verify_email("ann").await;
+    t.verify_email("bob").await;
     let s = login(&router, "ann").await;
     let (access, refresh) = token(&router, "ann", "me:read").await;
     assert_eq!(payload(&access)["tid"], "acme.test");
@@ -571,7 +584,7 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
         payload(r.json["access_token"].as_str().unwrap())["tid"],
         "globex.test"
     );
-    // An API key: its owner's tenant, asked of the resolver at each use.
+    // An API key: the tenant of the sign-in that made it, for good.
     let r = send(
         &router,
         Req::post("/sudo")
@@ -598,6 +611,16 @@ async fn the_resolver_tenant_is_chosen_at_sign_in_and_carried() {
         send(&router, with_key("/t/globex.test/docs")).await.status,
         404
     );
+    // The key holder cannot pick another of the owner's tenants per request: the key acts
+    // in the tenant it was made in.
+    let r = send(&router, with_key("/whoami").header("x-tenant", "sandbox")).await;
+    assert_eq!(r.json["tenant"], "acme.test", "{:?}", r.json);
+    let r = send(
+        &router,
+        with_key("/t/sandbox/docs").header("x-tenant", "sandbox"),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{:?}", r.json);
     // A resolver beside a tenant column is a contradiction the builder refuses.
     let tdb = open(Backend::Sqlite, "tenant_resolver_column")
         .await
@@ -623,9 +646,6 @@ async fn hostile_tenant_values_are_answered_404_never_an_error() {
         "/t/acme%2Fdocs/docs".into(),
         "/t/%FF%FE/docs".into(),
         "/t/%/docs".into(),
-        "/t//docs".into(),
-        "/x//docs".into(),
-        "/t/acme/../globex/docs".into(),
     ] {
         let r = app.send(Req::get(&path).session(&s)).await;
         assert_eq!(
@@ -786,9 +806,25 @@ async fn nobody_writes_the_tenant_column_through_crudauth() {
     tdb.create_table(tenant_users::Entity).await;
     let admin = crudauth::admin::UsersAdminConfig::default().writable(["org"]);
     assert!(builder(tdb.db.clone()).users_admin(admin).build().is_err());
-    // Named among the registration's extra fields, it is still refused at the write.
+    // Nor can the registration's extra fields name it: the build refuses the mapped
+    // column (its logical name, `tenant`, too), and an own column is still fine.
+    for field in ["org", "tenant"] {
+        let refused = builder(tdb.db.clone())
+            .register_extra_fields([field])
+            .build();
+        assert!(
+            matches!(&refused, Err(crudauth::ConfigError::Invalid(m)) if m.contains("contract field")),
+            "{field}"
+        );
+    }
+    assert!(
+        builder(tdb.db.clone())
+            .register_extra_fields(["display_name"])
+            .build()
+            .is_ok()
+    );
+    // Sent to /register anyway, it is dropped: the account is made in no tenant.
     let auth = builder(tdb.db.clone())
-        .register_extra_fields(["org"])
         .users_admin(crudauth::admin::UsersAdminConfig::default())
         .build()
         .unwrap();
@@ -800,8 +836,9 @@ async fn nobody_writes_the_tenant_column_through_crudauth() {
         })),
     )
     .await;
-    assert_eq!(r.status, 422, "{:?}", r.json);
-    assert!(auth.repo().find_by_login("eve").await.unwrap().is_none());
+    assert_eq!(r.status, 202, "{:?}", r.json);
+    let eve = auth.repo().find_by_login("eve").await.unwrap().unwrap();
+    assert_eq!(eve.org, None);
     // Nor by PATCH /users/me.
     let app = App { router, auth, tdb };
     app.member("ann", Some("globex"), false).await;
@@ -1003,4 +1040,333 @@ async fn a_device_login_hands_the_cli_the_approvers_tenant() {
             .status,
         404
     );
+}
+
+#[tokio::test]
+async fn a_tenant_parameter_named_twice_names_no_tenant() {
+    let app = setup("tenant_param_twice").await;
+    app.member("ann", Some("acme"), false).await;
+    let s = app.login("ann").await;
+    // The first value is hers, the second another tenant's (and the other way round): the
+    // gate and the extractor refuse both, and also when both are hers.
+    for path in [
+        "/n/acme/x/globex",
+        "/n/globex/x/acme",
+        "/n/acme/x/acme",
+        "/n/acme/t/globex",
+        "/n/globex/t/acme",
+        "/n/acme/t/acme",
+    ] {
+        let r = app.send(Req::get(path).session(&s)).await;
+        assert_eq!(r.status, 404, "{path}: {:?}", r.json);
+    }
+    // The same routes are reached and answer the gate's 401 to nobody.
+    assert_eq!(app.send(Req::get("/n/acme/t/acme")).await.status, 401);
+    assert_eq!(app.send(Req::get("/n/acme/x/acme")).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_superuser_in_another_tenant_gets_that_tenants_features() {
+    let app = setup_with(
+        "tenant_bypass_features",
+        TenantConfig::new()
+            .feature_sets([("acme", ["billing"])])
+            .superusers_any_tenant(),
+    )
+    .await;
+    app.member("root", None, true).await;
+    app.member("boss", Some("acme"), true).await;
+    for name in ["root", "boss"] {
+        let s = app.login(name).await;
+        // Acting in acme, which has billing: let through.
+        for path in ["/t/acme/any-billing", "/x/acme/billing-typed"] {
+            let r = app.send(Req::get(path).session(&s)).await;
+            assert_eq!(r.status, 200, "{name} {path}: {:?}", r.json);
+        }
+        // Acting in a tenant without it: refused, whatever their own tenant has.
+        for path in ["/t/initech/any-billing", "/x/initech/billing-typed"] {
+            let r = app.send(Req::get(path).session(&s)).await;
+            assert_eq!(r.status, 403, "{name} {path}: {:?}", r.json);
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unverified_address_joins_no_tenant() {
+    // The documented resolver: the domain of a verified address.
+    let t = app_with("tenant_unverified", |b| {
+        b.tenants(
+            TenantConfig::new().resolver(|user: &crudauth_tests::http::User, _| {
+                if !user.email_verified() {
+                    return None;
+                }
+                user.email.split_once('@').map(|(_, d)| d.to_owned())
+            }),
+        )
+    })
+    .await;
+    let router = routes(&t.auth);
+    // Mallory registers at acme's domain without owning an address there.
+    t.register("mallory@acme.test", "mallory", PW).await;
+    let s = login(&router, "mallory").await;
+    let (access, _) = token(&router, "mallory", "me:read").await;
+    assert_eq!(payload(&access)["tid"], Value::Null);
+    for req in [
+        Req::get("/t/acme.test/docs").session(&s),
+        Req::get("/t/acme.test/docs").bearer(&access),
+        Req::get("/x/acme.test/docs").session(&s),
+    ] {
+        let r = send(&router, req).await;
+        assert_eq!(r.status, 404, "{:?}", r.json);
+    }
+    // Once the address is verified, a new sign-in is in the tenant.
+    t.verify_email("mallory").await;
+    let s = login(&router, "mallory").await;
+    let r = send(&router, Req::get("/t/acme.test/docs").session(&s)).await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+}
+
+type Bots = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// The tenant test app with the users admin, and service accounts: the ids in `Bots`.
+async fn admin_app(test: &str, tenants: TenantConfig<Member>) -> (App, Bots) {
+    let tdb = open(Backend::Sqlite, test).await.expect("sqlite");
+    tdb.create_table(tenant_users::Entity).await;
+    let bots: Bots = Bots::default();
+    let named = bots.clone();
+    let auth = builder(tdb.db.clone())
+        .rate_limit("register", crudauth::RateLimit::OFF)
+        .users_admin(crudauth::admin::UsersAdminConfig::default())
+        .api_keys(
+            ApiKeyConfig::default()
+                .service_accounts(move |id| named.lock().unwrap().iter().any(|b| b == id)),
+        )
+        .tenants(tenants)
+        .build()
+        .expect("config");
+    let app = App {
+        router: routes(&auth),
+        auth,
+        tdb,
+    };
+    (app, bots)
+}
+
+#[tokio::test]
+async fn a_superuser_of_one_tenant_administers_only_their_tenants_users() {
+    for allowed in [false, true] {
+        let (app, bots) = admin_app(
+            &format!("tenant_admin_{allowed}"),
+            TenantConfig::new().administration_across_tenants(allowed),
+        )
+        .await;
+        let boss_id = app.member("boss", Some("acme"), true).await;
+        let ann = app.member("ann", Some("acme"), false).await;
+        let bob = app.member("bob", Some("globex"), false).await;
+        app.member("root", None, true).await;
+        let bot_a = app.member("bota", Some("acme"), false).await;
+        let bot_b = app.member("botb", Some("globex"), false).await;
+        bots.lock()
+            .unwrap()
+            .extend([bot_a.to_string(), bot_b.to_string()]);
+        let boss = app.login("boss").await;
+        app.elevate(&boss).await;
+        let at = |id: i32| format!("/users/{id}");
+        let hidden = if allowed { 200 } else { 404 };
+
+        // Bob makes a key of his own (before anything is done to his account).
+        let bob_s = app.login("bob").await;
+        app.elevate(&bob_s).await;
+        let r = app
+            .send(
+                Req::post("/api-keys")
+                    .session(&bob_s)
+                    .json(json!({ "name": "CI" })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let bob_key = r.json["id"].as_str().unwrap().to_owned();
+        // Reading, changing and deleting another tenant's user: as if there were none.
+        let missing = app.send(Req::get("/users/999999").session(&boss)).await;
+        let r = app.send(Req::get(&at(bob)).session(&boss)).await;
+        assert_eq!(r.status, hidden, "{:?}", r.json);
+        if !allowed {
+            assert_eq!(r.json, missing.json, "no different from a missing user");
+        }
+        assert_eq!(
+            app.send(Req::get(&at(ann)).session(&boss)).await.status,
+            200
+        );
+        let r = app
+            .send(
+                Req::new(axum::http::Method::PATCH, &at(bob))
+                    .session(&boss)
+                    .json(json!({ "is_active": false })),
+            )
+            .await;
+        assert_eq!(r.status, hidden, "{:?}", r.json);
+        let bob_row = app.auth.repo().find_by_login("bob").await.unwrap().unwrap();
+        assert_eq!(bob_row.is_active(), !allowed, "written only when allowed");
+        if !allowed {
+            let r = app
+                .send(Req::new(axum::http::Method::DELETE, &at(bob)).session(&boss))
+                .await;
+            assert_eq!(r.status, 404, "{:?}", r.json);
+            assert!(
+                app.auth
+                    .repo()
+                    .find_by_login("bob")
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+
+        // The listing: their tenant's users only, paged and counted among them.
+        let r = app.send(Req::get("/users").session(&boss)).await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        let ids: Vec<i64> = r.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        if allowed {
+            assert_eq!(r.json["total"], 6);
+        } else {
+            let acme = [boss_id, ann, bot_a].map(i64::from);
+            assert_eq!(ids, acme.to_vec());
+            assert_eq!(r.json["total"], 3);
+            let r = app
+                .send(Req::get("/users?offset=1&limit=1").session(&boss))
+                .await;
+            assert_eq!(r.json["items"][0]["id"], ann);
+            assert_eq!(r.json["total"], 3);
+            let r = app.send(Req::get("/users?email=bob").session(&boss)).await;
+            assert_eq!(
+                (
+                    r.json["total"].as_u64(),
+                    r.json["items"].as_array().map(Vec::len)
+                ),
+                (Some(0), Some(0))
+            );
+        }
+
+        // A key for another tenant's service account: no such account.
+        let make = |owner: i32| {
+            Req::post("/api-keys")
+                .session(&boss)
+                .json(json!({ "name": "svc", "owner": owner.to_string(), "service": true }))
+        };
+        let r = app.send(make(bot_a)).await;
+        assert_eq!(r.status, 201, "{:?}", r.json);
+        let r = app.send(make(bot_b)).await;
+        assert_eq!(r.status, if allowed { 201 } else { 404 }, "{:?}", r.json);
+
+        // Another tenant's user's own key: not listed, not revocable.
+        let r = app
+            .send(Req::get(&format!("/api-keys?owner={bob}")).session(&boss))
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.json);
+        let listed = r.json.as_array().map_or(0, Vec::len);
+        assert_eq!(listed, usize::from(allowed), "{:?}", r.json);
+        let revoke = Req::new(axum::http::Method::DELETE, &format!("/api-keys/{bob_key}"));
+        if !allowed {
+            let r = app.send(revoke.clone_req().session(&boss)).await;
+            assert_eq!(r.status, 404, "{:?}", r.json);
+        }
+
+        // The platform's operator (a superuser whose row has no tenant): every tenant.
+        let root = app.login("root").await;
+        app.elevate(&root).await;
+        let r = app.send(revoke.session(&root)).await;
+        assert_eq!(r.status, 204, "{:?}", r.json);
+        assert_eq!(
+            app.send(Req::get(&at(bob)).session(&root)).await.status,
+            200
+        );
+        let r = app.send(Req::get("/users").session(&root)).await;
+        assert_eq!(r.json["total"], 6);
+    }
+}
+
+#[tokio::test]
+async fn with_a_resolver_a_superuser_without_a_tenant_is_an_operator_only_when_named() {
+    for named in [false, true] {
+        // Staff addresses (ops.test) resolve to no tenant, as a sign-in without headers or
+        // a resolver that finds nothing would.
+        let mut tenants = TenantConfig::new().resolver(|user: &crudauth_tests::http::User, _| {
+            let domain = user.email.split_once('@').map(|(_, d)| d.to_owned())?;
+            (user.email_verified() && domain != "ops.test").then_some(domain)
+        });
+        if named {
+            tenants = tenants.platform_operators(|user: &crudauth_tests::http::User| {
+                user.email == "root@ops.test"
+            });
+        }
+        let t = app_with(&format!("tenant_operator_{named}"), move |b| {
+            b.impersonation(ImpersonationConfig::default())
+                .users_admin(crudauth::admin::UsersAdminConfig::default())
+                .tenants(tenants)
+        })
+        .await;
+        for (email, name, root) in [
+            ("root@ops.test", "root", true),
+            ("eve@ops.test", "eve", true),
+            ("bob@globex.test", "bob", false),
+            ("tim@ops.test", "tim", false),
+        ] {
+            t.register(email, name, PW).await;
+            t.verify_email(name).await;
+            let user = t.auth.repo().find_by_login(name).await.unwrap().unwrap();
+            let update = UserUpdate {
+                is_superuser: Some(root),
+                ..Default::default()
+            };
+            t.auth.repo().update(&user.user_id(), update).await.unwrap();
+        }
+        let id = |name: &'static str| {
+            let auth = t.auth.clone();
+            async move {
+                let user = auth.repo().find_by_login(name).await.unwrap().unwrap();
+                user.user_id().to_string()
+            }
+        };
+        let (bob, tim) = (id("bob").await, id("tim").await);
+        for (admin, operator) in [("root", named), ("eve", false)] {
+            let s = t.login(admin, PW).await;
+            let r = t
+                .send(
+                    Req::post("/sudo")
+                        .session(&s)
+                        .json(json!({ "password": PW })),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{:?}", r.json);
+            let r = t
+                .send(Req::post(&format!("/admin/users/{bob}/token")).session(&s))
+                .await;
+            assert_eq!(
+                r.status,
+                if operator { 200 } else { 403 },
+                "{admin}: {:?}",
+                r.json
+            );
+            let r = t.send(Req::get(&format!("/users/{bob}")).session(&s)).await;
+            assert_eq!(
+                r.status,
+                if operator { 200 } else { 404 },
+                "{admin}: {:?}",
+                r.json
+            );
+            let r = t.send(Req::get("/users").session(&s)).await;
+            let total = if operator { 4 } else { 3 }; // the tenant-less ones: not bob
+            assert_eq!(r.json["total"], total, "{admin}: {:?}", r.json);
+            // A user without a tenant, like the admin: theirs to act on either way.
+            let r = t
+                .send(Req::post(&format!("/admin/users/{tim}/token")).session(&s))
+                .await;
+            assert_eq!(r.status, 200, "{admin}: {:?}", r.json);
+        }
+    }
 }

@@ -2,16 +2,18 @@
 //! SeaORM repository on SQLite, PostgreSQL and MariaDB, and sessions (their records carry
 //! the tenant) and refresh families in the memory, database and Redis stores; on each, a
 //! user reads their own tenant's path (200) and not another's (404), and a user moved to
-//! another tenant loses their old session and token (401).
+//! another tenant loses their old session, token and API key (401; the key's tenant is kept
+//! in the `crudauth_api_keys` table on each database).
 
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use crudauth::api_key::ApiKeyConfig;
 use crudauth::store::Store;
 use crudauth::tenant::TenantFrom;
 use crudauth::{BearerConfig, CrudAuth, Gate, Principal, SessionConfig, UserId, UserRecord};
-use crudauth_sea::SeaUserRepository;
+use crudauth_sea::{API_KEY_TABLE, SeaApiKeyStore, SeaUserRepository};
 use crudauth_tests::http::{Req, SECRET, Session, fast_passwords, send};
 use crudauth_tests::models::{org_staff, tenant_users};
 use crudauth_tests::stores::all_stores;
@@ -152,7 +154,12 @@ async fn an_integer_tenant_column_is_checked_on_every_database() {
         };
         tdb.create_table(org_staff::Entity).await;
         let repo = SeaUserRepository::<org_staff::Model>::new(tdb.db.clone());
-        let auth = configured(CrudAuth::builder(repo), None);
+        SeaApiKeyStore::create_table(&tdb.db, API_KEY_TABLE)
+            .await
+            .unwrap();
+        let keys = Arc::new(SeaApiKeyStore::new(tdb.db.clone(), API_KEY_TABLE));
+        let builder = CrudAuth::builder(repo).api_keys(ApiKeyConfig::default().store(keys));
+        let auth = configured(builder, None);
         assert!(auth.tenancy().from_column());
         let router = routes(&auth);
         register(&router, "ann@example.com").await;
@@ -177,8 +184,47 @@ async fn an_integer_tenant_column_is_checked_on_every_database() {
         let (bs, baccess, _) = sign_in(&router, "bob@example.com").await;
         reads_only(&router, (&bs, &baccess), "2", "1", &at).await;
 
+        // An API key, its tenant kept in the key table: bound to tenant 1.
+        let r = send(
+            &router,
+            Req::post("/sudo")
+                .session(&s)
+                .json(json!({ "password": PW })),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{at}: {:?}", r.json);
+        let r = send(
+            &router,
+            Req::post("/api-keys")
+                .session(&s)
+                .json(json!({ "name": "CI" })),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{at}: {:?}", r.json);
+        let key = r.json["key"].as_str().unwrap().to_owned();
+        let with_key = |p: &str| Req::get(p).header("x-api-key", &key);
+        let r = send(&router, with_key("/orgs/1/docs")).await;
+        assert_eq!(
+            (r.status.as_u16(), &r.json["tenant"]),
+            (200, &json!("1")),
+            "{at}"
+        );
+        assert_eq!(
+            send(&router, with_key("/orgs/2/docs")).await.status,
+            404,
+            "{at}"
+        );
+
         move_staff(&tdb.db, &auth, ann.id, 2).await;
         refused(&router, (&s, &access, &refresh), &at).await;
+        for path in ["/orgs/1/docs", "/orgs/2/docs", "/whoami"] {
+            let r = send(&router, with_key(path)).await;
+            assert_eq!(
+                r.status, 401,
+                "{at} key after the move {path}: {:?}",
+                r.json
+            );
+        }
         let (s, access, _) = sign_in(&router, "ann@example.com").await;
         reads_only(&router, (&s, &access), "2", "1", &at).await;
         tdb.cleanup().await;

@@ -169,8 +169,7 @@ impl<U: UserRecord> Impersonation<U> {
             ));
         }
         let tenancy = &self.core.tenancy;
-        let target_tenant = tenancy.of(&user, &axum::http::HeaderMap::new());
-        if !tenancy.may_impersonate(admin.tenant.as_deref(), target_tenant.as_deref()) {
+        if !tenancy.may_impersonate(admin, &user) {
             return Err(AuthError::Forbidden(
                 "Impersonation across tenants is not allowed.",
             ));

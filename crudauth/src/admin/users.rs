@@ -89,6 +89,9 @@ fn write_error(e: RepoError) -> AuthError {
     }
 }
 
+/// Rows read per query when a listing is filtered to one tenant in Rust.
+const TENANT_SCAN_PAGE: u64 = 500;
+
 impl<U: UserRecord> UsersAdmin<U> {
     pub(crate) fn new(
         core: Arc<Core<U>>,
@@ -133,15 +136,59 @@ impl<U: UserRecord> UsersAdmin<U> {
         self.recovery.is_some() && self.core.deliveries.sends_email()
     }
 
-    /// A page of users.
-    pub(crate) async fn list(&self, filter: &UserFilter) -> Result<UserPage<U>, AuthError> {
-        self.repo.list_users(filter).await.map_err(write_error)
+    /// A page of the users `actor` may administer: every matching user, or for a superuser
+    /// limited to their tenant (see `TenantConfig::administration_across_tenants`) the
+    /// matching users of that tenant, found by reading the matching rows in pages of
+    /// `TENANT_SCAN_PAGE` (a resolver's tenant cannot be asked of SQL).
+    pub(crate) async fn list(
+        &self,
+        actor: &Principal<U>,
+        filter: &UserFilter,
+    ) -> Result<UserPage<U>, AuthError> {
+        let tenancy = &self.core.tenancy;
+        if !tenancy.administers_one_tenant(actor) {
+            return self.repo.list_users(filter).await.map_err(write_error);
+        }
+        let (mut users, mut total) = (Vec::new(), 0u64);
+        let mut scan = UserFilter {
+            offset: 0,
+            limit: TENANT_SCAN_PAGE,
+            ..filter.clone()
+        };
+        loop {
+            let page = self.repo.list_users(&scan).await.map_err(write_error)?;
+            let read = page.users.len() as u64;
+            for user in page.users {
+                if !tenancy.may_administer(actor, &user) {
+                    continue;
+                }
+                if total >= filter.offset && (users.len() as u64) < filter.limit {
+                    users.push(user);
+                }
+                total += 1;
+            }
+            if read < TENANT_SCAN_PAGE {
+                break;
+            }
+            scan.offset += read;
+        }
+        Ok(UserPage { users, total })
     }
 
     /// The user with this id; 404 `Not Found` when there is none.
     pub(crate) async fn get(&self, id: &UserId) -> Result<U, AuthError> {
         let user = self.repo.find_by_id(id).await.map_err(repo_fault)?;
         user.ok_or(AuthError::NotFound("Not Found"))
+    }
+
+    /// The user with this id if `actor` may administer them; 404 `Not Found` when there is
+    /// none, and for another tenant's user (never telling that one exists).
+    pub(crate) async fn get_for(&self, actor: &Principal<U>, id: &UserId) -> Result<U, AuthError> {
+        let user = self.get(id).await?;
+        if !self.core.tenancy.may_administer(actor, &user) {
+            return Err(AuthError::NotFound("Not Found"));
+        }
+        Ok(user)
     }
 
     /// `PATCH /users/me`: the current password checked once before anything is written
@@ -248,7 +295,7 @@ impl<U: UserRecord> UsersAdmin<U> {
         patch: AdminPatch,
         client: &ClientMeta,
     ) -> Result<U, AuthError> {
-        let target = self.get(id).await?;
+        let target = self.get_for(actor, id).await?;
         let schema = *self.repo.schema();
         let hash = match &patch.password {
             Some(password) => {
@@ -340,7 +387,7 @@ impl<U: UserRecord> UsersAdmin<U> {
         actor: &Principal<U>,
         id: &UserId,
     ) -> Result<(), AuthError> {
-        let target = self.get(id).await?;
+        let target = self.get_for(actor, id).await?;
         if target.is_superuser() && target.is_active() {
             // Demoted and deactivated first (where the table lets crudauth write the flags),
             // so the count after it sees the removal.

@@ -246,7 +246,12 @@ impl<U: UserRecord> ApiKeys<U> {
             return Err(AuthError::Forbidden("Not a service account."));
         }
         let user = self.core.user_by_text_id(owner).await?;
-        match user.filter(|u| u.is_active() && !u.is_superuser()) {
+        // Another tenant's service account is, to a superuser of one tenant, one that does
+        // not exist (see `TenantConfig::administration_across_tenants`).
+        let tenancy = &self.core.tenancy;
+        match user
+            .filter(|u| u.is_active() && !u.is_superuser() && tenancy.may_administer(principal, u))
+        {
             Some(user) => Ok(std::sync::Arc::new(user)),
             None => Err(AuthError::NotFound("User not found.")),
         }
@@ -285,6 +290,13 @@ impl<U: UserRecord> ApiKeys<U> {
             return Err(TOO_MANY);
         }
         let epoch = self.core.revocation.epoch(&owner).await?;
+        // The tenant the key acts in for good: the maker's own for their key; a service
+        // account's own (with no request to resolve from) for a key made for one.
+        let tenant = if owner.user_id() == principal.user_id {
+            principal.tenant.clone()
+        } else {
+            self.core.tenancy.of(&owner, &axum::http::HeaderMap::new())
+        };
         for _ in 0..3 {
             let id = hex(&random_bytes::<{ ID_LEN / 2 }>());
             let key = format!("{}{}_{}", self.config.prefix, id, random_token());
@@ -303,6 +315,7 @@ impl<U: UserRecord> ApiKeys<U> {
                 created_at: now,
                 expires_at,
                 last_used_at: None,
+                tenant: tenant.clone(),
             };
             if self
                 .config
@@ -348,10 +361,18 @@ impl<U: UserRecord> ApiKeys<U> {
                 }
                 other.to_owned()
             }
-            _ => me,
+            _ => me.clone(),
         };
         let keys = (self.config.store.for_user(&owner).await).map_err(store_fault)?;
-        Ok(keys.iter().map(|k| self.info(k)).collect())
+        // Another tenant's keys are, to a superuser of one tenant, none at all.
+        let tenancy = &self.core.tenancy;
+        Ok(keys
+            .iter()
+            .filter(|k| {
+                k.user_id == me || tenancy.may_administer_in(principal, k.tenant.as_deref())
+            })
+            .map(|k| self.info(k))
+            .collect())
     }
 
     /// A key the principal may act on: their own; for a revocation, any key for a
@@ -367,8 +388,14 @@ impl<U: UserRecord> ApiKeys<U> {
         }
         let me = principal.user_id.to_string();
         let key = (self.config.store.find(id).await).map_err(store_fault)?;
+        // A superuser acts on other users' keys of their own tenant only (see
+        // `TenantConfig::administration_across_tenants`).
+        let tenancy = &self.core.tenancy;
         key.filter(|k| {
-            k.user_id == me || (principal.is_superuser && (revoke || k.created_by == me))
+            k.user_id == me
+                || (principal.is_superuser
+                    && (revoke || k.created_by == me)
+                    && tenancy.may_administer_in(principal, k.tenant.as_deref()))
         })
         .ok_or(NOT_FOUND)
     }

@@ -17,6 +17,7 @@ use crate::store::StoreError;
 ///     scopes: vec!["reports:read".into()], secret_hash: "00".repeat(32),
 ///     previous_hash: None, previous_until: None, allowed_ips: vec![], epoch: 0,
 ///     service: false, created_by: "7".into(), created_at: 1, expires_at: None, last_used_at: None,
+///     tenant: Some("acme".into()),
 /// };
 /// assert_eq!(k.name, "CI");
 /// ```
@@ -51,6 +52,10 @@ pub struct StoredApiKey {
     pub expires_at: Option<i64>,
     /// Unix seconds of its last use (written at most once a minute).
     pub last_used_at: Option<i64>,
+    /// The tenant it was made in (see [`crate::tenant`]): its principal's tenant at every
+    /// use. With a tenant column, a key whose owner's row is in another tenant now is
+    /// refused.
+    pub tenant: Option<String>,
 }
 
 /// The secret's hash stays out of debug output.
@@ -66,6 +71,7 @@ impl std::fmt::Debug for StoredApiKey {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("last_used_at", &self.last_used_at)
+            .field("tenant", &self.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -79,7 +85,7 @@ impl std::fmt::Debug for StoredApiKey {
 /// let key = StoredApiKey { id: "0123456789abcdef".into(), user_id: "7".into(), name: "CI".into(),
 ///     scopes: vec![], secret_hash: "aa".into(), previous_hash: None, previous_until: None,
 ///     allowed_ips: vec![], epoch: 0, service: false, created_by: "7".into(), created_at: 1,
-///     expires_at: None, last_used_at: None };
+///     expires_at: None, last_used_at: None, tenant: None };
 /// assert!(store.insert(&key).await?);
 /// assert!(!store.insert(&key).await?, "an id is used once");
 /// assert!(store.rotate("0123456789abcdef", "aa", "bb", Some(100)).await?);

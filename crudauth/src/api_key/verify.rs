@@ -24,6 +24,8 @@ pub(crate) struct KeyGrant {
     /// The superuser who made it for a service account (the key works only while they
     /// are an active superuser); `None` for a user's own key.
     pub made_by: Option<String>,
+    /// The tenant the key was made in.
+    pub tenant: Option<String>,
 }
 
 /// Every refusal of a key that is not valid looks the same (unknown id, wrong secret,
@@ -107,6 +109,7 @@ impl<U: UserRecord> ApiKeys<U> {
         Ok(KeyGrant {
             epoch: (!stored.service).then_some(stored.epoch),
             made_by: (stored.created_by != stored.user_id).then_some(stored.created_by),
+            tenant: stored.tenant,
             id: stored.id,
             user_id: stored.user_id,
             scopes: stored.scopes,
@@ -134,6 +137,7 @@ mod tests {
             created_at: 0,
             expires_at: None,
             last_used_at: None,
+            tenant: None,
         }
     }
 

@@ -362,6 +362,8 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
     }
 
     /// The application's own columns `/register` may write (everything else is dropped).
+    /// `build` refuses a contract field by name, and by its column where the repository
+    /// names it (`UserRepository::contract_columns`; `crudauth-sea` does).
     ///
     /// ```
     /// # crudauth::doc_fixture::run(async |_| { let b = crudauth::doc_fixture::builder().await;
@@ -424,10 +426,14 @@ impl<U: UserRecord> CrudAuthBuilder<U> {
         self.sudo.validate()?;
         self.lockout.validate()?;
         let schema = *self.repo.schema();
+        // The repository names the columns mapped to contract fields (the tenant column, a
+        // renamed flag): none of them may be registered either.
+        let contract = self.repo.contract_columns();
         for field in &self.register_extra_fields {
             let mapped = schema.login.iter().any(|f| f.column == field)
                 || schema.recovery.is_some_and(|f| f.column == field);
             let privileged = LogicalField::ALL.iter().any(|f| f.name() == field);
+            let privileged = privileged || contract.contains(&field.as_str());
             if privileged || mapped {
                 return Err(ConfigError::Invalid(format!(
                     "register_extra_fields: `{field}` is a contract field and can never be set by a client"

@@ -241,7 +241,8 @@ fn list_filter(raw: Option<&str>, admin_max: u64, default: u64) -> Result<UserFi
     })
 }
 
-/// `GET /users` (superuser): `{items, total, limit, offset}`.
+/// `GET /users` (superuser): `{items, total, limit, offset}`; a superuser of one tenant
+/// sees only that tenant's users.
 async fn list<U: UserRecord>(
     State(auth): State<CrudAuth<U>>,
     Superuser(actor): Superuser<U>,
@@ -255,7 +256,7 @@ async fn list<U: UserRecord>(
         config.max_page_size,
         config.default_page_size,
     )?;
-    let page = admin.list(&filter).await?;
+    let page = admin.list(&actor, &filter).await?;
     let items: Vec<_> = page.users.iter().map(|u| admin.user_json(u)).collect();
     Ok(private_json(json!({
         "items": items,
@@ -273,7 +274,7 @@ async fn read<U: UserRecord>(
 ) -> Result<Response, AuthError> {
     actor.refuse_api_key()?;
     let admin = admin(&auth)?;
-    let user = admin.get(&user_id(&auth, &raw)?).await?;
+    let user = admin.get_for(&actor, &user_id(&auth, &raw)?).await?;
     Ok(private_json(admin.user_json(&user)))
 }
 

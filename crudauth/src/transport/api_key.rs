@@ -70,9 +70,13 @@ pub(crate) async fn authenticate<U: UserRecord>(
         // deactivation, "sign out everywhere"): the key ended with it.
         return Err(crate::api_key::INVALID);
     };
-    let tenant = core.tenancy.of(&user, &parts.headers);
+    // The key acts in the tenant it was made in, whatever this request's headers say; with
+    // a tenant column, an owner moved to another tenant since has lost it.
+    if !core.tenancy.still_member(&user, grant.tenant.as_deref()) {
+        return Err(crate::api_key::INVALID);
+    }
     let mut principal = super::principal(user, Transport::ApiKey, grant.scopes, None);
     principal.api_key_id = Some(grant.id);
-    principal.tenant = tenant;
+    principal.tenant = grant.tenant;
     Ok(Some(principal))
 }

@@ -75,6 +75,8 @@ pub trait DynUserRepository<U>: Send + Sync {
     fn delete_user<'a>(&'a self, id: &'a UserId) -> BoxFuture<'a, Result<(), RepoError>>;
     /// See [`UserRepository::extra_columns`].
     fn extra_columns(&self) -> Vec<&'static str>;
+    /// See [`UserRepository::contract_columns`].
+    fn contract_columns(&self) -> Vec<&'static str>;
     /// See [`UserRepository::read_extra`].
     fn read_extra(&self, user: &U, column: &str) -> Option<serde_json::Value>;
     /// See [`UserRepository::database`].
@@ -170,6 +172,9 @@ impl<R: UserRepository> DynUserRepository<R::User> for R {
     }
     fn extra_columns(&self) -> Vec<&'static str> {
         UserRepository::extra_columns(self)
+    }
+    fn contract_columns(&self) -> Vec<&'static str> {
+        UserRepository::contract_columns(self)
     }
     fn read_extra(&self, user: &R::User, column: &str) -> Option<serde_json::Value> {
         UserRepository::read_extra(self, user, column)

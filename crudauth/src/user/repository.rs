@@ -465,6 +465,21 @@ pub trait UserRepository: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The columns mapped to a contract field (a login field, a flag, the tenant column),
+    /// by column name: what a client may never write, whatever it is called. `build`
+    /// refuses them among `register_extra_fields`. The default is none (the logical names
+    /// and the login and recovery columns are refused either way); `crudauth-sea` lists the
+    /// mapped columns.
+    ///
+    /// ```
+    /// # use crudauth::user::UserRepository;
+    /// let repo = crudauth::doc_fixture::Repo::new();
+    /// assert!(repo.contract_columns().is_empty());
+    /// ```
+    fn contract_columns(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// The value of one of the application's own columns of a loaded user, as JSON (`None`
     /// for a column that is not one of [`UserRepository::extra_columns`]). The default is
     /// `None`; `crudauth-sea` reads the model's field.

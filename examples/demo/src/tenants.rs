@@ -1,7 +1,8 @@
 //! The demo's tenants, off unless the environment switches them on:
 //!
-//! - `CRUDAUTH_DEMO_TENANTS=email-domain`: a user's tenant is their address's domain
-//!   (`ann@acme.test` is in `acme.test`), resolved at sign-in and carried by the session,
+//! - `CRUDAUTH_DEMO_TENANTS=email-domain`: a user's tenant is their verified address's domain
+//!   (`ann@acme.test` is in `acme.test` once she has verified it; before, in none), resolved
+//!   at sign-in and carried by the session,
 //!   the token and its rotations;
 //! - `CRUDAUTH_DEMO_TENANT_FEATURES=acme.test=billing+reports,globex.test=reports`: the
 //!   features each tenant has (none otherwise).
@@ -13,7 +14,7 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use crudauth::tenant::{TenantConfig, TenantFrom};
-use crudauth::{ConfigError, CrudAuth, Gate, Principal};
+use crudauth::{ConfigError, CrudAuth, Gate, Principal, UserRecord};
 
 use crate::User;
 
@@ -32,6 +33,11 @@ pub fn config() -> Result<Option<TenantConfig<User>>, ConfigError> {
     Ok(Some(
         TenantConfig::new()
             .resolver(|user: &User, _headers| {
+                // Only a verified address proves membership: anyone may register an
+                // unverified one at any domain.
+                if !user.email_verified() {
+                    return None;
+                }
                 let (_, domain) = user.email_address.rsplit_once('@')?;
                 Some(domain.to_ascii_lowercase())
             })

@@ -9,9 +9,30 @@ use serde_json::json;
 
 /// A fresh SQLite database for one demo process.
 fn database() -> String {
+    database_and_outbox().0
+}
+
+/// A fresh SQLite database and a mail outbox file for one demo process.
+fn database_and_outbox() -> (String, String) {
     let dir = std::env::temp_dir().join(format!("crudauth-demo-tenants-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    format!("sqlite://{}?mode=rwc", dir.join("demo.db").display())
+    (
+        format!("sqlite://{}?mode=rwc", dir.join("demo.db").display()),
+        dir.join("outbox.jsonl").display().to_string(),
+    )
+}
+
+/// Redeems the `nth` (from 1) verification mail of the outbox: the address it went to is
+/// verified.
+async fn verify(http: &reqwest::Client, base: &str, outbox: &str, nth: usize) {
+    let token = common::last_tokens(outbox, "verify_email", nth).await[nth - 1].clone();
+    let r = http
+        .post(format!("{base}/email/verify-confirm"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 async fn register(http: &reqwest::Client, base: &str, email: &str, name: &str, pw: &str) {
@@ -66,8 +87,10 @@ async fn tenants_switched_on_gate_the_tenant_routes() {
         "CRUDAUTH_SECRET_KEY",
         "a demo secret key that is long enough for keys",
     );
+    let (url, outbox) = database_and_outbox();
     let env = [
         secret,
+        ("CRUDAUTH_DEMO_OUTBOX", outbox.as_str()),
         ("CRUDAUTH_DEMO_TENANTS", "email-domain"),
         (
             "CRUDAUTH_DEMO_TENANT_FEATURES",
@@ -76,12 +99,27 @@ async fn tenants_switched_on_gate_the_tenant_routes() {
     ];
     let http = reqwest::Client::new();
     let port = common::free_port();
-    let url = database();
     let _demo = common::spawn(port, &["--database", &url], &env).await;
     let base = format!("http://127.0.0.1:{port}");
     let pw = "a long enough password";
     register(&http, &base, "ann@Acme.test", "ann", pw).await;
+    verify(&http, &base, &outbox, 1).await;
     register(&http, &base, "bob@globex.test", "bob", pw).await;
+    verify(&http, &base, &outbox, 2).await;
+    // Mallory registers at acme's domain without owning the address: no tenant until it
+    // is verified, so acme's routes are a 404 to her.
+    register(&http, &base, "mallory@acme.test", "mallory", pw).await;
+    let mallory_session = session(&http, &base, "mallory", pw).await;
+    let mallory_token = bearer(&http, &base, "mallory", pw).await;
+    for credential in [
+        ("cookie", mallory_session.as_str()),
+        ("authorization", mallory_token.as_str()),
+    ] {
+        for path in ["acme.test/whoami", "acme.test/billing"] {
+            let at = format!("{base}/tenants/{path}");
+            assert_eq!(status(&http, at, credential).await, 404, "mallory {path}");
+        }
+    }
 
     let ann_session = session(&http, &base, "ann", pw).await;
     let ann_token = bearer(&http, &base, "ann", pw).await;
