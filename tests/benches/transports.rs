@@ -1,8 +1,8 @@
 //! What authenticating one request costs, by transport, through the real router
 //! (in-process, SQLite users table, memory store): a bearer JWT (the baseline), a session
 //! cookie, and an API key with its key table in memory and in SQLite (one indexed read and
-//! one HMAC; the per-key rate limit counts it too). Report each as a ratio to the bearer
-//! token in the same run. `cargo bench -p crudauth-tests --bench transports`.
+//! one HMAC; the per-key rate limit counts it too), and a bearer token beside a 10,000-entry
+//! deny list. Report each as a ratio to the bearer token in the same run. `cargo bench -p crudauth-tests --bench transports`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +78,20 @@ fn transports(c: &mut Criterion) {
     let (memory, session, key) = rt.block_on(setup("bench_transports", false));
     let (table, _, table_key) = rt.block_on(setup("bench_transports_table", true));
     let (access, _) = rt.block_on(memory.token("ann", PW, "me:read"));
+    // The deny list of `POST /logout` with a bearer token, 10,000 entries long: it is read in
+    // the generation's round trip, so a live token costs what it did before.
+    let (denied_app, _, _) = rt.block_on(setup("bench_transports_denied", false));
+    let (live, _) = rt.block_on(denied_app.token("ann", PW, "me:read"));
+    rt.block_on(async {
+        let revocation = denied_app.auth.revocation();
+        let exp = crudauth_tests::unix_now() + 3600;
+        for i in 0..10_000 {
+            revocation
+                .deny_access_token(&format!("bench-{i}"), exp)
+                .await
+                .unwrap();
+        }
+    });
 
     let mut g = c.benchmark_group("one authenticated request (GET /whoami)");
     let mut run = |name: &str, app: &axum::Router, req: Req, via: &'static str| {
@@ -92,6 +106,12 @@ fn transports(c: &mut Criterion) {
         "bearer JWT (baseline)",
         &memory.app,
         Req::get("/whoami").bearer(&access),
+        "bearer",
+    );
+    run(
+        "bearer JWT, 10,000 tokens on the deny list",
+        &denied_app.app,
+        Req::get("/whoami").bearer(&live),
         "bearer",
     );
     run(
