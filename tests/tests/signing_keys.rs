@@ -178,7 +178,9 @@ async fn a_rotation_keeps_old_tokens_while_the_old_key_verifies_and_ends_them_on
         Req::post("/refresh").json(json!({ "refresh_token": old_refresh })),
     )
     .await;
-    assert_eq!(r.status, 200, "an old refresh token rotates: {:?}", r.json);
+    // (Refresh tokens are the derived HS256 key's whatever the set: a rotation never touches
+    // them.)
+    assert_eq!(r.status, 200, "a refresh token lives through the rotation: {:?}", r.json);
     let new_access = r.json["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
         part(&new_access, 0)["kid"],
@@ -192,6 +194,29 @@ async fn a_rotation_keeps_old_tokens_while_the_old_key_verifies_and_ends_them_on
     let r = me(&after, &old_access).await;
     assert_eq!((r.status.as_u16(), r.detail()), (401, "Invalid token"));
     assert_eq!(me(&after, &new_access).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_logout_with_a_key_pair_ends_the_refresh_family_and_the_access_token() {
+    let t = app_signing("logout_pair", key("es256", "k1"), vec![]).await;
+    let (access, refresh) = t.token("alice", PW, "").await;
+    let r = t
+        .send(
+            Req::post("/logout")
+                .bearer(&access)
+                .json(json!({ "refresh_token": refresh })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json);
+    assert_eq!(me(&t.app, &access).await.status, 401, "access token denied");
+    let r = t
+        .send(Req::post("/refresh").json(json!({ "refresh_token": refresh })))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.detail()),
+        (401, "Invalid or expired refresh token"),
+        "its family ended"
+    );
 }
 
 #[tokio::test]

@@ -157,6 +157,11 @@ impl<U: UserRecord> Impersonation<U> {
         let Some(user) = self.core.user_by_text_id(target).await? else {
             return Err(AuthError::NotFound("User not found."));
         };
+        // Another tenant's user is not found, before any other rule can tell it exists
+        // (or whether it is active, or a superuser), as in the users admin.
+        if !self.core.tenancy.may_impersonate(admin, &user) {
+            return Err(AuthError::NotFound("User not found."));
+        }
         if user.user_id() == admin.user_id {
             return Err(AuthError::BadRequest("You cannot impersonate yourself."));
         }
@@ -166,12 +171,6 @@ impl<U: UserRecord> Impersonation<U> {
         if user.is_superuser() && !self.config.allow_superusers {
             return Err(AuthError::Forbidden(
                 "Impersonating a superuser is not allowed.",
-            ));
-        }
-        let tenancy = &self.core.tenancy;
-        if !tenancy.may_impersonate(admin, &user) {
-            return Err(AuthError::Forbidden(
-                "Impersonation across tenants is not allowed.",
             ));
         }
         Ok(user)

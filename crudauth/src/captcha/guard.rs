@@ -65,12 +65,18 @@ impl CaptchaGuard {
     /// Takes back the count of a sign-in attempt that signed in (or reached its second
     /// factor). A store fault is logged: the sign-in already happened.
     pub(crate) async fn login_succeeded(&self, client: &ClientMeta) {
-        if let Some((_, window)) = self.counts_logins()
-            && let Err(e) = self
-                .store
-                .incr(&Self::failures_key(client.ip), -1, window)
-                .await
-        {
+        let Some((_, window)) = self.counts_logins() else {
+            return;
+        };
+        let key = Self::failures_key(client.ip);
+        // A window that ended between the count and now leaves a fresh counter at -1: put
+        // it back to zero, or the next window would allow one attempt more.
+        let result = match self.store.incr(&key, -1, window).await {
+            Ok(n) if n < 0 => self.store.incr(&key, -n, window).await.map(|_| ()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             crate::store::report_fault("captcha failure counter", &e);
         }
     }

@@ -18,9 +18,11 @@
 //! It is checked before the body's password is verified or hashed and before any account is
 //! looked up. A missing token is answered `403 {"detail": "captcha_required"}`, a refused
 //! one `403 {"detail": "captcha_failed"}`, both with `X-Captcha-Required: <provider>`. A
-//! verifier that cannot be reached (refused connection, timeout, 5xx, an unreadable answer)
-//! fails closed with 503, or, with [`CaptchaConfig::fail_open`], lets the request through
-//! with a warning in the log.
+//! verifier that cannot be reached (refused connection, timeout, 5xx) fails closed with
+//! 503, or, with [`CaptchaConfig::fail_open`], lets the request through with a warning in
+//! the log. An answer that is not the provider's (a 4xx, an unreadable body) is a refusal,
+//! and a provider refusing our secret a 503 ([`CaptchaRefusal::Misconfigured`]), whatever
+//! the fail-open setting.
 //!
 //! The HTTP verifiers for Cloudflare Turnstile, hCaptcha and reCAPTCHA v3 are in
 //! `captcha::siteverify` (feature `captcha`).
@@ -140,9 +142,9 @@ impl CaptchaVerdict {
     }
 }
 
-/// The verifier could not give a verdict (unreachable, timed out, answered 5xx or
-/// something unreadable, or refused our own configuration). The message is for the log
-/// and never holds the secret.
+/// The verifier could not be reached (no connection, a timeout, a 5xx, an answer past the
+/// size cap): the one failure [`CaptchaConfig::fail_open`] may let through. The message is
+/// for the log and never holds the secret.
 ///
 /// ```
 /// let e = crudauth::captcha::CaptchaUnavailable("timed out".into());

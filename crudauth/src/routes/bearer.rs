@@ -145,6 +145,33 @@ pub(crate) async fn deny_presented_access<U: UserRecord>(
     Ok(newly.then_some(claims))
 }
 
+/// The bearer half of a logout: the access token of the `Authorization` header goes on the
+/// deny list and the presented refresh token's family ends. Both steps run whatever the
+/// other did, and the first fault is reported after; `on_after_logout` fires for the
+/// token's user unless `fired` (the session's logout already told it).
+pub(crate) async fn end_bearer_credentials<U: UserRecord>(
+    auth: &CrudAuth<U>,
+    client: &ClientMeta,
+    headers: &HeaderMap,
+    body: &[u8],
+    fired: bool,
+) -> Result<(), AuthError> {
+    let denied = deny_presented_access(auth, headers).await;
+    let ended = end_presented_family(auth, headers, body).await;
+    let claims = match (&ended, &denied) {
+        (Ok(Some(claims)), _) | (_, Ok(Some(claims))) => Some(claims.clone()),
+        _ => None,
+    };
+    if let Some(claims) = claims
+        && !fired
+    {
+        fire_bearer_logout(auth, &claims, client).await;
+    }
+    denied?;
+    ended?;
+    Ok(())
+}
+
 /// Fires `on_after_logout` for the user behind a textual id (a session's or a refresh
 /// token's), if they still exist; `true` if it fired.
 pub(crate) async fn fire_logout<U: UserRecord>(
@@ -183,19 +210,7 @@ pub(crate) async fn logout<U: UserRecord>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthError> {
-    // Both steps run whatever the other did; the first fault is reported after.
-    let denied = deny_presented_access(&auth, &headers).await;
-    let ended = end_presented_family(&auth, &headers, &body).await;
-    if let Some(claims) = ended
-        .clone()
-        .ok()
-        .flatten()
-        .or(denied.clone().ok().flatten())
-    {
-        fire_bearer_logout(&auth, &claims, &client).await;
-    }
-    denied?;
-    ended?;
+    end_bearer_credentials(&auth, &client, &headers, &body, false).await?;
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_refresh_cookie(auth.tokens(), &mut response);
     Ok(response)

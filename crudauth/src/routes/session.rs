@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::bearer::{deny_presented_access, end_presented_family, fire_bearer_logout, fire_logout};
+use super::bearer::{end_bearer_credentials, fire_logout};
 use super::with_limit;
 use crate::body::{Body, LoginForm};
 use crate::captcha::CaptchaAction;
@@ -145,21 +145,8 @@ pub(crate) async fn logout<U: UserRecord>(
         fired = fire_logout(&auth, &live.record.user_id, &ctx).await;
     }
     // After the CSRF check: a forged logout ends nothing. A bearer access token sent along
-    // goes on the deny list.
-    // Both steps run whatever the other did; the first fault is reported after.
-    let denied = deny_presented_access(&auth, &headers).await;
-    let ended = end_presented_family(&auth, &headers, &body).await;
-    if let Some(claims) = ended
-        .clone()
-        .ok()
-        .flatten()
-        .or(denied.clone().ok().flatten())
-        && !fired
-    {
-        fire_bearer_logout(&auth, &claims, &client).await;
-    }
-    denied?;
-    ended?;
+    // goes on the deny list, a presented refresh token's family ends.
+    end_bearer_credentials(&auth, &client, &headers, &body, fired).await?;
     let mut response = Json(json!({ "detail": "Logged out" })).into_response();
     clear_cookies(sessions, &mut response);
     clear_refresh_cookie(auth.tokens(), &mut response);

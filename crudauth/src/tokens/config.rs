@@ -53,7 +53,8 @@ pub struct BearerConfig {
     pub grantable_scopes: BTreeSet<String>,
     /// Where the refresh token travels.
     pub refresh: RefreshMode,
-    /// The signing key: it signs every new token (and verifies them).
+    /// The signing key: it signs every new access token (and verifies them). Refresh tokens
+    /// are signed by the derived HS256 key whatever this is.
     pub key: JwtKey,
     /// Keys that only verify: retired signing keys, kept (public half only) until the
     /// tokens they signed have expired, so a rotation signs nobody out. Each token's `kid`

@@ -28,7 +28,8 @@ impl Alg {
     }
 }
 
-/// The signing key of bearer tokens: it signs every new token, and verifies like every key
+/// The signing key of bearer tokens: it signs every new access token (refresh tokens are
+/// the derived HS256 key's, never published), and verifies like every key
 /// of the set (it and [`BearerConfig::verify_only`](crate::BearerConfig::verify_only)).
 ///
 /// Every token names its key in the header's `kid`. The HS256 key is derived from the

@@ -1,6 +1,7 @@
 //! Bearer tokens: access and refresh JWTs, with rotating refresh-token families.
 //!
-//! - Tokens are signed by the first key of a key set and verified by the key their `kid`
+//! - Access tokens are signed by the first key of a key set (refresh tokens by the derived
+//!   HS256 key, which is never published) and verified by the key their `kid`
 //!   names, pinned to its algorithm (HS256 by default, with a key derived from the secret;
 //!   ES256, ES384, ES512, EdDSA and RS256 key pairs, ES512 by `p521`; see
 //!   [`BearerConfig::verify_only`]); `none` and algorithm confusion are impossible.

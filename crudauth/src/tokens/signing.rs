@@ -420,6 +420,9 @@ impl KeySet {
         let entry = match header.kid.as_deref() {
             Some(kid) if refresh && kid == self.refresh_entry.kid => Some(&self.refresh_entry),
             Some(kid) => self.entries.iter().find(|e| e.kid == kid),
+            // A refresh token from before tokens named their key was the derived HS256 key's
+            // (this service's alone), whatever the set is now.
+            None if refresh => Some(&self.refresh_entry),
             // A token minted before tokens named their key (the 0.8 original's, this
             // crate's earlier ones) may only be the derived HS256 key's, and only while it
             // is in the set: the upgrade signs nobody out, and a key pair never takes one.

@@ -6,7 +6,8 @@
 //! only verifies. The algorithm is read from each key (P-256 → ES256, P-384 → ES384, P-521 →
 //! ES512, Ed25519 → EdDSA, RSA → RS256). To rotate: add the new `.pub.pem` (the JWKS then
 //! publishes it before it signs), later swap the private key for the new one's, and delete
-//! the old `.pub.pem` once the tokens it signed have expired (the refresh lifetime).
+//! the old `.pub.pem` once the access tokens it signed have expired (the access lifetime;
+//! refresh tokens are signed by the derived HS256 key, whatever the set).
 
 use std::error::Error;
 use std::path::Path;
