@@ -353,7 +353,7 @@ impl<U> TenantConfig<U> {
     /// administer users of every tenant. It counts only with a resolver: there, a
     /// superuser whose sign-in resolved to no tenant (an OAuth or device sign-in, which
     /// has no headers; a resolver that found nothing) is not an operator unless this says
-    /// so, and acts only on users without a tenant. With a tenant column, a superuser
+    /// so, and then administers and impersonates nobody. With a tenant column, a superuser
     /// whose row has no tenant is the operator (the column says so), and this is not
     /// asked; without tenants, every superuser is one.
     ///

@@ -334,3 +334,29 @@ fn a_release_build_with_the_feature_is_a_compile_error() {
         String::from_utf8_lossy(&dev.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_gate_narrowed_to_another_transport_is_not_served_by_the_bypass() {
+    use axum::routing::get;
+    use crudauth::{Gate, Transport};
+    let t = bypassed("dev_bypass_bearer_gate").await;
+    let bearer_only: axum::Router = axum::Router::new()
+        .route("/api", get(|| async { "ok" }))
+        .route_layer(
+            t.auth
+                .require(Gate::new().transport(Transport::Bearer))
+                .unwrap(),
+        );
+    let r = crudauth_tests::http::send(&bearer_only, local(Req::get("/api"))).await;
+    assert_eq!(r.status, 401, "the bypass stands in for sessions only");
+    let session_only: axum::Router = axum::Router::new()
+        .route("/web", get(|| async { "ok" }))
+        .route_layer(
+            t.auth
+                .require(Gate::new().transport(Transport::Session))
+                .unwrap(),
+        );
+    let r = crudauth_tests::http::send(&session_only, local(Req::get("/web"))).await;
+    assert_eq!(r.status, 200);
+    t.tdb.cleanup().await;
+}

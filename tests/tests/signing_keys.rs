@@ -180,7 +180,11 @@ async fn a_rotation_keeps_old_tokens_while_the_old_key_verifies_and_ends_them_on
     .await;
     // (Refresh tokens are the derived HS256 key's whatever the set: a rotation never touches
     // them.)
-    assert_eq!(r.status, 200, "a refresh token lives through the rotation: {:?}", r.json);
+    assert_eq!(
+        r.status, 200,
+        "a refresh token lives through the rotation: {:?}",
+        r.json
+    );
     let new_access = r.json["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
         part(&new_access, 0)["kid"],
