@@ -380,6 +380,8 @@ impl KeySet {
                 let signature: p521::ecdsa::Signature = key
                     .try_sign(input.as_bytes())
                     .map_err(|e| failed(e.to_string()))?;
+                // Low S, the one form the verifier below takes: a token has one signature.
+                let signature = signature.normalize_s();
                 Ok(format!(
                     "{input}.{}",
                     URL_SAFE_NO_PAD.encode(signature.to_bytes())
@@ -439,6 +441,11 @@ impl KeySet {
             VerifyWith::P521(key) => {
                 let bytes = URL_SAFE_NO_PAD.decode(signature).map_err(invalid)?;
                 let signature = p521::ecdsa::Signature::from_slice(&bytes).map_err(invalid)?;
+                // ECDSA's (r, n - s) twin verifies too: refused, so the same claims cannot be
+                // sent as a second token string (a consumer keying on the string would see two).
+                if signature.normalize_s() != signature {
+                    return Err(AuthError::InvalidToken);
+                }
                 let input = &token[..head.len() + 1 + payload.len()];
                 key.verify(input.as_bytes(), &signature).map_err(invalid)?;
                 let json = URL_SAFE_NO_PAD.decode(payload).map_err(invalid)?;

@@ -311,3 +311,30 @@ fn a_token_without_a_kid_is_only_ever_the_derived_hs256_keys() {
     let moved = build(pair, vec![]).unwrap();
     assert!(moved.verify_access(&old(&[9u8; 32])).is_err());
 }
+
+/// An ES512 token's signature is low-S, and its high-S twin (r, n - s), which verifies
+/// mathematically, is refused: a token has one string.
+#[test]
+fn an_es512_signature_has_one_form() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let es512 = every_key().remove(3);
+    let tokens = build(es512, vec![]).unwrap();
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({
+        "sub": "1", "ver": 0, "exp": now + 600, "iat": now, "jti": "j",
+        "token_type": "access", "scopes": [], "iss": "https://auth.example", "aud": "api",
+    });
+    for _ in 0..8 {
+        let token = tokens.inner.keys.sign(&claims).unwrap();
+        assert!(tokens.verify_access(&token).is_ok());
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let bytes = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let signature = p521::ecdsa::Signature::from_slice(&bytes).unwrap();
+        assert_eq!(signature.normalize_s(), signature, "minted low-S");
+        let (r, s) = signature.split_scalars();
+        let twin = p521::ecdsa::Signature::from_scalars(r, -s).unwrap();
+        let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(twin.to_bytes()));
+        assert!(tokens.verify_access(&forged).is_err(), "the high-S twin");
+    }
+}
