@@ -261,10 +261,12 @@ pub(crate) enum Payload<U> {
         user: Arc<U>,
         action: DeviceLoginAction,
     },
-    /// A login refused by the lockout.
+    /// A login refused by the lockout (`user_id`: the account's, when the identifier names
+    /// one; for the audit log only).
     Lockout {
         identifier: String,
         retry_after: u64,
+        user_id: Option<String>,
     },
 }
 
@@ -361,10 +363,14 @@ fn audit<U: crate::user::UserRecord>(event: Event, payload: &Payload<U>, ctx: &H
         ),
         Payload::Lockout { .. } => ("login", Outcome::Refused, None, Some("locked_out")),
     };
+    let locked = match payload {
+        Payload::Lockout { user_id, .. } => user_id.clone(),
+        _ => None,
+    };
     // An OAuth event's detail is its provider; any other's, its reason.
     let oauth = matches!(name, "oauth_login" | "oauth_register");
     crate::audit::emit(&AuditEvent {
-        user_id: user.map(|u| u.user_id().to_string()),
+        user_id: user.map(|u| u.user_id().to_string()).or(locked),
         transport: ctx.transport,
         client_ip: ctx.ip.as_deref(),
         reason: reason.filter(|_| !oauth),
@@ -448,6 +454,7 @@ impl<U: Send + Sync + 'static> Hooks<U> {
                 Payload::Lockout {
                     identifier,
                     retry_after,
+                    ..
                 } => Some(Box::pin(hook(identifier.clone(), *retry_after, ctx)) as HookFuture),
                 _ => None,
             }),

@@ -177,6 +177,7 @@ async fn every_flow_logs_its_events_with_ids_and_never_a_secret() {
 
     // The lockout: wrong passwords until the account's counter refuses.
     app.register("erin@example.com", "erin", PW).await;
+    let erin = id_of(&app, "erin").await;
     let mut locked = false;
     for _ in 0..10 {
         let r = app
@@ -303,7 +304,11 @@ async fn every_flow_logs_its_events_with_ids_and_never_a_secret() {
     assert_event(
         &text,
         "login",
-        &["outcome=\"refused\"".into(), "reason=\"locked_out\"".into()],
+        &[
+            uid(&erin),
+            "outcome=\"refused\"".into(),
+            "reason=\"locked_out\"".into(),
+        ],
     );
     assert_event(&text, "mfa_enabled", &[uid(&carol)]);
     assert_event(

@@ -192,6 +192,7 @@ impl<U: UserRecord> Login<U> {
                     let payload = Payload::Lockout {
                         identifier: identifier.to_owned(),
                         retry_after,
+                        user_id: user_id.as_ref().map(ToString::to_string),
                     };
                     core.hooks.fire(Event::Lockout, payload, &ctx).await;
                 }

@@ -201,7 +201,6 @@ impl<U: UserRecord> OAuth<U> {
         crate::audit::emit(&crate::audit::AuditEvent {
             user_id: Some(uid.to_string()),
             provider: Some(provider),
-            reason: Some("verified_email"),
             ..crate::audit::AuditEvent::new("oauth_linked", crate::audit::Outcome::Success)
         });
         Ok(Arc::new(user))
