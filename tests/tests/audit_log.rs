@@ -215,7 +215,7 @@ async fn every_flow_logs_its_events_with_ids_and_never_a_secret() {
     assert_eq!(r.status, 401, "{:?}", r.json);
     secrets.extend([totp, challenge]);
 
-    // API keys: made, used, revoked.
+    // API keys: made, used, rotated, revoked.
     app.register("dave@example.com", "dave", PW).await;
     let dave = id_of(&app, "dave").await;
     let s = app.login("dave", PW).await;
@@ -235,6 +235,11 @@ async fn every_flow_logs_its_events_with_ids_and_never_a_secret() {
         .send(Req::get("/whoami").header("x-api-key", &key))
         .await;
     assert_eq!(r.status, 200, "{:?}", r.json);
+    let r = app
+        .send(Req::post(&format!("/api-keys/{key_id}/rotate")).session(&s))
+        .await;
+    assert_eq!(r.status, 200, "rotate: {:?}", r.json);
+    secrets.push(r.json["key"].as_str().unwrap().to_owned());
     let r = app
         .send(Req::new(Method::DELETE, &format!("/api-keys/{key_id}")).session(&s))
         .await;
@@ -331,6 +336,7 @@ async fn every_flow_logs_its_events_with_ids_and_never_a_secret() {
             "transport=\"api_key\"".into(),
         ],
     );
+    assert_event(&text, "api_key_rotated", &[uid(&dave), key_field.clone()]);
     assert_event(&text, "api_key_revoked", &[uid(&dave), key_field]);
     assert_event(
         &text,
