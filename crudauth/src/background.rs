@@ -52,6 +52,8 @@ impl Background {
     {
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
         let guard = Guard(self.in_flight.clone());
+        // In the spawning request's span, so its audit events (a registration's) nest there.
+        let task = tracing::Instrument::in_current_span(task);
         tokio::spawn(async move {
             let _guard = guard;
             task.await;

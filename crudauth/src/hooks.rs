@@ -261,10 +261,12 @@ pub(crate) enum Payload<U> {
         user: Arc<U>,
         action: DeviceLoginAction,
     },
-    /// A login refused by the lockout.
+    /// A login refused by the lockout (`user_id`: the account's, when the identifier names
+    /// one; for the audit log only).
     Lockout {
         identifier: String,
         retry_after: u64,
+        user_id: Option<String>,
     },
 }
 
@@ -300,6 +302,82 @@ impl<U> std::fmt::Debug for Hooks<U> {
             .field("before_login", &self.before_login.len())
             .finish()
     }
+}
+
+/// The audit record of a fired event: its stable name, outcome, user and context. Ids only,
+/// never the identifier typed, a token or a code.
+fn audit<U: crate::user::UserRecord>(event: Event, payload: &Payload<U>, ctx: &HookContext) {
+    use crate::audit::{AuditEvent, Outcome};
+    let (name, outcome, user, reason): (_, _, Option<&U>, _) = match payload {
+        Payload::User(user) => {
+            let name = match event {
+                Event::AfterRegister => "register",
+                Event::AfterLogin => "login",
+                Event::AfterLogout => "logout",
+                Event::AfterPasswordChanged => "password_changed",
+                Event::AfterRecoveryVerified => "email_verified",
+                Event::AfterPasswordReset => "password_reset",
+                Event::AfterEmailChanged => "email_changed",
+                Event::AfterSudo => "sudo",
+                Event::AfterMfaEnabled => "mfa_enabled",
+                Event::AfterMfaDisabled => "mfa_disabled",
+                Event::Impersonation => "impersonation_started",
+                Event::OAuthLogin => "oauth_login",
+                Event::DeviceLogin => "device_login",
+                Event::LoginFailed => "login",
+                Event::Lockout => "lockout",
+            };
+            (name, Outcome::Success, Some(&**user), None)
+        }
+        Payload::LoginFailed { user, reason, .. } => {
+            let outcome = match reason {
+                LoginFailure::InvalidCredentials => Outcome::Failure,
+                LoginFailure::Inactive | LoginFailure::Refused => Outcome::Refused,
+            };
+            ("login", outcome, user.as_deref(), Some(reason.as_str()))
+        }
+        #[cfg(feature = "oauth")]
+        Payload::OAuthLogin {
+            user,
+            created,
+            provider,
+        } => {
+            let name = if *created {
+                "oauth_register"
+            } else {
+                "oauth_login"
+            };
+            (
+                name,
+                Outcome::Success,
+                Some(&**user),
+                Some(provider.as_str()),
+            )
+        }
+        #[cfg(feature = "device-login")]
+        Payload::DeviceLogin { user, action } => (
+            "device_login",
+            Outcome::Success,
+            Some(&**user),
+            Some(action.as_str()),
+        ),
+        Payload::Lockout { .. } => ("login", Outcome::Refused, None, Some("locked_out")),
+    };
+    let locked = match payload {
+        Payload::Lockout { user_id, .. } => user_id.clone(),
+        _ => None,
+    };
+    // An OAuth event's detail is its provider; any other's, its reason.
+    let oauth = matches!(name, "oauth_login" | "oauth_register");
+    crate::audit::emit(&AuditEvent {
+        user_id: user.map(|u| u.user_id().to_string()).or(locked),
+        transport: ctx.transport,
+        client_ip: ctx.ip.as_deref(),
+        reason: reason.filter(|_| !oauth),
+        provider: reason.filter(|_| oauth),
+        actor_id: ctx.impersonated_by.clone(),
+        ..AuditEvent::new(name, outcome)
+    });
 }
 
 /// Runs one hook future in its own task, so a panic is contained, and logs any failure.
@@ -376,6 +454,7 @@ impl<U: Send + Sync + 'static> Hooks<U> {
                 Payload::Lockout {
                     identifier,
                     retry_after,
+                    ..
                 } => Some(Box::pin(hook(identifier.clone(), *retry_after, ctx)) as HookFuture),
                 _ => None,
             }),
@@ -442,8 +521,13 @@ impl<U: Send + Sync + 'static> Hooks<U> {
             .push(Arc::new(move |user, ctx| Box::pin(hook(user, ctx))));
     }
 
-    /// Fires an event: every hook registered for it, in order, each once.
-    pub(crate) async fn fire(&self, event: Event, payload: Payload<U>, ctx: &HookContext) {
+    /// Fires an event: logs it to the audit log (target `crudauth::audit`), then runs every
+    /// hook registered for it, in order, each once.
+    pub(crate) async fn fire(&self, event: Event, payload: Payload<U>, ctx: &HookContext)
+    where
+        U: crate::user::UserRecord,
+    {
+        audit(event, &payload, ctx);
         let Some(handlers) = self.table.get(&event) else {
             return;
         };
@@ -455,11 +539,15 @@ impl<U: Send + Sync + 'static> Hooks<U> {
     }
 
     /// Fires a user event.
-    pub(crate) async fn fire_user(&self, event: Event, user: Arc<U>, ctx: &HookContext) {
+    pub(crate) async fn fire_user(&self, event: Event, user: Arc<U>, ctx: &HookContext)
+    where
+        U: crate::user::UserRecord,
+    {
         self.fire(event, Payload::User(user), ctx).await;
     }
 
     /// Whether any hook observes `event` (lets callers skip building a payload).
+    #[cfg(feature = "device-login")]
     pub(crate) fn observes(&self, event: Event) -> bool {
         self.table.get(&event).is_some_and(|h| !h.is_empty())
     }

@@ -73,6 +73,7 @@ pub mod admin;
 mod announce;
 #[cfg(feature = "api-keys")]
 pub mod api_key;
+mod audit;
 mod background;
 mod body;
 mod bootstrap;

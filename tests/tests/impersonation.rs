@@ -108,7 +108,7 @@ async fn a_superuser_in_sudo_mints_a_short_token_that_names_them() {
     let token = r.json["access_token"].as_str().unwrap().to_owned();
     let text = crudauth_tests::global_log();
     assert!(
-        text.contains("impersonation started") && text.contains(&bob),
+        text.contains("impersonation_started") && text.contains(&bob),
         "{text}"
     );
     assert!(!text.contains(&token), "no token in the log");

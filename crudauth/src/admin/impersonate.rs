@@ -183,8 +183,7 @@ impl<U: UserRecord> Impersonation<U> {
         client: &ClientMeta,
         via: &'static str,
     ) {
-        tracing::info!(event = "impersonation", user_id = %user.user_id(), impersonated_by = %admin.user_id,
-            via, ip = ?client.ip, "impersonation started");
+        // The dispatcher logs it (`impersonation_started`, the superuser as `actor_id`).
         let mut ctx = client.hook_context(Some(via));
         ctx.impersonated_by = Some(admin.user_id.to_string());
         self.core
@@ -287,8 +286,14 @@ impl<U: UserRecord> Impersonation<U> {
                 return Err(AuthError::BadRequest("Not impersonating."));
             };
             sessions.delete(handle, &p.user_id.to_string()).await?;
-            tracing::info!(event = "impersonation_stopped", user_id = %p.user_id,
-                impersonated_by = ?p.impersonated_by.as_ref().map(ToString::to_string), "impersonation stopped");
+            crate::audit::emit(&crate::audit::AuditEvent {
+                user_id: Some(p.user_id.to_string()),
+                actor_id: p.impersonated_by.as_ref().map(ToString::to_string),
+                ..crate::audit::AuditEvent::new(
+                    "impersonation_stopped",
+                    crate::audit::Outcome::Success,
+                )
+            });
         }
         let Some(raw) = parked else {
             return Ok(None);

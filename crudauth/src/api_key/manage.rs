@@ -332,8 +332,15 @@ impl<U: UserRecord> ApiKeys<U> {
                     (self.config.store.delete(&owner_id, &stored.id).await).map_err(store_fault)?;
                     return Err(TOO_MANY);
                 }
-                tracing::info!(event = "api_key_created", key_id = %stored.id, user_id = %owner_id,
-                    by = %principal.user_id, service = stored.service, "API key created");
+                crate::audit::emit(&crate::audit::AuditEvent {
+                    user_id: Some(owner_id.to_string()),
+                    actor_id: Some(principal.user_id.to_string()),
+                    credential_id: Some(stored.id.to_string()),
+                    ..crate::audit::AuditEvent::new(
+                        "api_key_created",
+                        crate::audit::Outcome::Success,
+                    )
+                });
                 return Ok(NewApiKey {
                     key,
                     info: self.info(&stored),
@@ -408,8 +415,12 @@ impl<U: UserRecord> ApiKeys<U> {
         if !(self.config.store.delete(&key.user_id, &key.id).await).map_err(store_fault)? {
             return Err(NOT_FOUND);
         }
-        tracing::info!(event = "api_key_revoked", key_id = %key.id, user_id = %key.user_id,
-            by = %principal.user_id, "API key revoked");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(key.user_id.to_string()),
+            actor_id: Some(principal.user_id.to_string()),
+            credential_id: Some(key.id.to_string()),
+            ..crate::audit::AuditEvent::new("api_key_revoked", crate::audit::Outcome::Success)
+        });
         Ok(())
     }
 
@@ -442,8 +453,12 @@ impl<U: UserRecord> ApiKeys<U> {
             // Deleted or rotated by someone else meanwhile: this rotation did not happen.
             return Err(AuthError::Conflict("The key changed meanwhile: try again."));
         }
-        tracing::info!(event = "api_key_rotated", key_id = %key.id, user_id = %key.user_id,
-            by = %principal.user_id, overlap, "API key rotated");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(key.user_id.to_string()),
+            actor_id: Some(principal.user_id.to_string()),
+            credential_id: Some(key.id.to_string()),
+            ..crate::audit::AuditEvent::new("api_key_rotated", crate::audit::Outcome::Success)
+        });
         key.secret_hash = new_hash;
         Ok(NewApiKey {
             key: fresh,

@@ -85,7 +85,13 @@ impl<U: UserRecord> ApiKeys<U> {
             return Err(AuthError::Unauthorized("API key expired"));
         }
         if !allowed_from(&stored, ip) {
-            tracing::warn!(event = "api_key_refused", key_id = %stored.id, reason = "address", "API key used from outside its networks");
+            crate::audit::emit(&crate::audit::AuditEvent {
+                user_id: Some(stored.user_id.to_string()),
+                transport: Some("api_key"),
+                reason: Some("address"),
+                credential_id: Some(stored.id.to_string()),
+                ..crate::audit::AuditEvent::new("api_key_used", crate::audit::Outcome::Refused)
+            });
             return Err(AuthError::Forbidden(
                 "API key not allowed from this address",
             ));
@@ -104,6 +110,16 @@ impl<U: UserRecord> ApiKeys<U> {
                 if let Err(e) = store.touch(&id, now, now - TOUCH_INTERVAL).await {
                     crate::store::report_fault("api key last use", &e);
                 }
+            });
+        }
+        if tracing::enabled!(target: "crudauth::audit", tracing::Level::DEBUG) {
+            let client_ip = ip.map(|ip| ip.to_string());
+            crate::audit::emit_debug(&crate::audit::AuditEvent {
+                user_id: Some(stored.user_id.to_string()),
+                transport: Some("api_key"),
+                client_ip: client_ip.as_deref(),
+                credential_id: Some(stored.id.to_string()),
+                ..crate::audit::AuditEvent::new("api_key_used", crate::audit::Outcome::Success)
             });
         }
         Ok(KeyGrant {

@@ -192,6 +192,7 @@ impl<U: UserRecord> Login<U> {
                     let payload = Payload::Lockout {
                         identifier: identifier.to_owned(),
                         retry_after,
+                        user_id: user_id.as_ref().map(ToString::to_string),
                     };
                     core.hooks.fire(Event::Lockout, payload, &ctx).await;
                 }
@@ -243,15 +244,13 @@ impl<U: UserRecord> Login<U> {
             Some(u) => self.vetoed(u, &ctx).await,
         };
         if let Some(reason) = failure {
-            tracing::info!(reason = reason.as_str(), "password login refused");
-            if core.hooks.observes(Event::LoginFailed) {
-                let payload = Payload::LoginFailed {
-                    identifier: identifier.to_owned(),
-                    user: user.map(Arc::new),
-                    reason,
-                };
-                core.hooks.fire(Event::LoginFailed, payload, &ctx).await;
-            }
+            // Fired whether or not a hook observes it: the dispatcher writes the audit log.
+            let payload = Payload::LoginFailed {
+                identifier: identifier.to_owned(),
+                user: user.map(Arc::new),
+                reason,
+            };
+            core.hooks.fire(Event::LoginFailed, payload, &ctx).await;
             return Err(AuthError::BadCredentials);
         }
         let user = user.ok_or(AuthError::BadCredentials)?;

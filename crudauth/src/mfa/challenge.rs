@@ -334,6 +334,17 @@ impl<U: UserRecord> Mfa<U> {
             if record.attempts >= max {
                 self.drop_challenge(token).await?;
             }
+            let reason = match kind {
+                Answer::Code => "invalid_code",
+                Answer::Passkey => "passkey_failed",
+            };
+            let ip = client.ip.map(|ip| ip.to_string());
+            crate::audit::emit(&crate::audit::AuditEvent {
+                user_id: Some(record.user_id.clone()),
+                client_ip: ip.as_deref(),
+                reason: Some(reason),
+                ..crate::audit::AuditEvent::new("mfa_verify", crate::audit::Outcome::Failure)
+            });
             return Err(AuthError::Unauthorized(match kind {
                 Answer::Code => "Invalid code",
                 Answer::Passkey => "Passkey verification failed",

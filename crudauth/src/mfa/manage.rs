@@ -309,6 +309,9 @@ impl<U: UserRecord> Mfa<U> {
         self.code_budget(user).await?;
         let attempt = self.login.count_account_attempt(user, client).await?;
         if !self.check_code(user, code).await? {
+            let failure = crate::audit::Outcome::Failure;
+            let id = &principal.user_id;
+            crate::audit::user_event("mfa_verify", failure, id, None, Some("invalid_code"));
             return Err(INVALID_CODE);
         }
         self.core.lockout.succeeded(attempt).await;

@@ -198,7 +198,11 @@ impl<U: UserRecord> OAuth<U> {
         if !links.insert(&link).await.map_err(store_fault)? {
             return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
         }
-        tracing::info!(provider, user_id = %uid, "crudauth: OAuth account linked by a verified address");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(uid.to_string()),
+            provider: Some(provider),
+            ..crate::audit::AuditEvent::new("oauth_linked", crate::audit::Outcome::Success)
+        });
         Ok(Arc::new(user))
     }
 
@@ -306,7 +310,11 @@ impl<U: UserRecord> OAuth<U> {
         if !links.insert(&link).await.map_err(store_fault)? {
             return Err(OAuthErrorCode::ProviderAlreadyLinked.into());
         }
-        tracing::info!(provider, user_id, "crudauth: OAuth account linked");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(user_id.to_string()),
+            provider: Some(provider),
+            ..crate::audit::AuditEvent::new("oauth_linked", crate::audit::Outcome::Success)
+        });
         Ok(Arc::new(user))
     }
 
@@ -365,7 +373,11 @@ impl<U: UserRecord> OAuth<U> {
             store.insert(&removed).await.map_err(store_fault)?;
             return Err(LAST_WAY);
         }
-        tracing::info!(provider, user_id = %uid, "crudauth: OAuth account unlinked");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(uid.to_string()),
+            provider: Some(provider),
+            ..crate::audit::AuditEvent::new("oauth_unlinked", crate::audit::Outcome::Success)
+        });
         Ok(())
     }
 

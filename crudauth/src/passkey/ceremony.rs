@@ -283,7 +283,11 @@ impl<U: UserRecord> Passkeys<U> {
         {
             return Err(AuthError::BadRequest("This passkey is registered already."));
         }
-        tracing::info!(user_id, credential = %stored.credential_id, "crudauth: passkey registered");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(user_id.to_string()),
+            credential_id: Some(stored.credential_id.to_string()),
+            ..crate::audit::AuditEvent::new("passkey_registered", crate::audit::Outcome::Success)
+        });
         self.notify_added(principal.user.as_ref()).await;
         Ok(PasskeyInfo::of(&stored))
     }

@@ -127,7 +127,11 @@ impl<U: UserRecord> Passkeys<U> {
             store.insert(&removed).await.map_err(store_fault)?;
             return Err(LAST_WAY);
         }
-        tracing::info!(user_id = %uid, credential = %id, "crudauth: passkey removed");
+        crate::audit::emit(&crate::audit::AuditEvent {
+            user_id: Some(uid.to_string()),
+            credential_id: Some(id.to_string()),
+            ..crate::audit::AuditEvent::new("passkey_removed", crate::audit::Outcome::Success)
+        });
         Ok(())
     }
 

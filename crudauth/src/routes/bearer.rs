@@ -101,6 +101,8 @@ pub(crate) async fn refresh<U: UserRecord>(
         return Err(invalid);
     }
     let pair = tokens.rotate(&claims, epoch).await?;
+    let success = crate::audit::Outcome::Success;
+    crate::audit::user_event("token_refreshed", success, &id, Some("bearer"), None);
     Ok(pair_response(tokens, pair))
 }
 

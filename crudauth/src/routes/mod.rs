@@ -244,7 +244,9 @@ async fn password_sign_in<U: UserRecord>(
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 fn limited<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
-    router.layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+    router
+        .layer(axum::middleware::from_fn(crate::audit::request_span))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// A JSON answer that carries a credential or personal data: never cached.

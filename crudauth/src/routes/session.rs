@@ -200,6 +200,8 @@ pub(crate) async fn logout_all<U: UserRecord>(
     }
     let keep = keep_current.then_some(current);
     let revoked = sessions.revoke_all(&uid, keep).await?;
+    let success = crate::audit::Outcome::Success;
+    crate::audit::user_event("logout_all", success, &uid, Some("session"), None);
     // The kept session moves to a new id on the way to the new epoch: a copy of its cookie
     // (the one "sign out everywhere" is meant to shake off) dies with the others.
     let moved = match keep {
@@ -278,6 +280,8 @@ pub(crate) async fn revoke<U: UserRecord>(
         return Err(AuthError::NotFound("Session not found."));
     }
     sessions.delete(&handle, &uid).await?;
+    let success = crate::audit::Outcome::Success;
+    crate::audit::user_event("session_revoked", success, &uid, Some("session"), None);
     let mut response = Json(json!({ "detail": "Session revoked." })).into_response();
     if handle == current {
         clear_cookies(sessions, &mut response);

@@ -34,6 +34,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::audit::Outcome::Refused;
 use crate::clock::now_secs;
 use crate::error::{AuthError, ConfigError};
 use crate::keys::random_token;
@@ -167,6 +168,9 @@ impl std::fmt::Debug for TokenService {
             .finish_non_exhaustive()
     }
 }
+/// The transport of the audit events the token service logs.
+const BEARER: Option<&str> = Some("bearer");
+
 fn invalid_refresh() -> AuthError {
     AuthError::Unauthorized("Invalid or expired refresh token")
 }
@@ -427,7 +431,7 @@ impl TokenService {
             return Err(invalid_refresh());
         };
         if record.jti != claims.jti {
-            tracing::warn!("refresh token reuse detected; revoking its family");
+            crate::audit::user_event("refresh_token_reuse", Refused, &claims.sub, BEARER, None);
             self.end_family(fam, &claims.sub).await?;
             return Err(invalid_refresh());
         }
@@ -491,6 +495,7 @@ impl TokenService {
             .map_err(store_fault)?
         {
             // Lost a race with a concurrent use of the same refresh token: that is reuse.
+            crate::audit::user_event("refresh_token_reuse", Refused, &claims.sub, BEARER, None);
             self.end_family(fam, &claims.sub).await?;
             return Err(invalid_refresh());
         }
