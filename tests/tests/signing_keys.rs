@@ -65,7 +65,8 @@ fn signer(file: &str) -> impl Fn(&[u8]) -> Vec<u8> {
         if file == "es512" {
             let key = p521::ecdsa::SigningKey::from_pkcs8_pem(&pem).unwrap();
             let signature: p521::ecdsa::Signature = key.sign(input);
-            return signature.to_bytes().to_vec();
+            // Low S, as crudauth mints and alone accepts (the high-S twin is refused).
+            return signature.normalize_s().to_bytes().to_vec();
         }
         let (alg, key) = match file {
             "es256-next" => (Algorithm::ES256, EncodingKey::from_ec_pem(pem.as_bytes())),
