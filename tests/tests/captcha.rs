@@ -378,11 +378,6 @@ async fn fail_open_lets_the_request_through_with_a_warning() {
         assert_eq!(r.status, 503, "{name}: {:?}", r.json);
         assert!(!exists(&app, "dee").await, "{name}");
     }
-    assert!(
-        log.text().contains("refuses the configured secret"),
-        "{}",
-        log.text()
-    );
 }
 
 #[tokio::test]
