@@ -179,6 +179,21 @@ impl SiteVerify {
         Ok(serde_json::from_slice(&bytes).unwrap_or_else(|_| refused("unreadable-answer".into())))
     }
 
+    /// The form every provider takes (our secret, the client's token, its address when
+    /// known, and one provider-specific field), posted and read.
+    async fn ask_for(
+        &self,
+        token: &str,
+        ip: Option<IpAddr>,
+        extra: Option<(&str, &str)>,
+    ) -> Result<Answer, CaptchaUnavailable> {
+        let ip = ip.map(|ip| ip.to_string());
+        let mut form = vec![("secret", self.secret.as_str()), ("response", token)];
+        form.extend(ip.as_deref().map(|ip| ("remoteip", ip)));
+        form.extend(extra);
+        self.ask(&form).await
+    }
+
     /// The checks every provider shares: success, then the hostname when configured.
     fn judge(&self, answer: &Answer) -> Option<CaptchaRefusal> {
         if answer.error_codes.iter().any(|c| {
@@ -315,12 +330,7 @@ impl Captcha for Turnstile {
         action: CaptchaAction,
         ip: Option<IpAddr>,
     ) -> Result<CaptchaVerdict, CaptchaUnavailable> {
-        let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
-        let mut form = vec![("secret", self.site.secret.as_str()), ("response", token)];
-        if !ip.is_empty() {
-            form.push(("remoteip", &ip));
-        }
-        let answer = self.site.ask(&form).await?;
+        let answer = self.site.ask_for(token, ip, None).await?;
         let mut refusal = self.site.judge(&answer);
         if refusal.is_none()
             && self.check_action
@@ -393,15 +403,8 @@ impl Captcha for HCaptcha {
         _action: CaptchaAction,
         ip: Option<IpAddr>,
     ) -> Result<CaptchaVerdict, CaptchaUnavailable> {
-        let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
-        let mut form = vec![("secret", self.site.secret.as_str()), ("response", token)];
-        if !ip.is_empty() {
-            form.push(("remoteip", &ip));
-        }
-        if let Some(sitekey) = &self.sitekey {
-            form.push(("sitekey", sitekey));
-        }
-        let answer = self.site.ask(&form).await?;
+        let sitekey = self.sitekey.as_deref().map(|k| ("sitekey", k));
+        let answer = self.site.ask_for(token, ip, sitekey).await?;
         Ok(verdict(self.site.judge(&answer)))
     }
 }
@@ -468,12 +471,7 @@ impl Captcha for RecaptchaV3 {
         action: CaptchaAction,
         ip: Option<IpAddr>,
     ) -> Result<CaptchaVerdict, CaptchaUnavailable> {
-        let ip = ip.map(|ip| ip.to_string()).unwrap_or_default();
-        let mut form = vec![("secret", self.site.secret.as_str()), ("response", token)];
-        if !ip.is_empty() {
-            form.push(("remoteip", &ip));
-        }
-        let answer = self.site.ask(&form).await?;
+        let answer = self.site.ask_for(token, ip, None).await?;
         let mut refusal = self.site.judge(&answer);
         if refusal.is_none() && answer.action.as_deref() != Some(action.as_str()) {
             refusal = Some(CaptchaRefusal::WrongAction);
